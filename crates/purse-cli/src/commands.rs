@@ -1,0 +1,1329 @@
+//! Turning parsed arguments into requests, and sending them.
+//!
+//! Requests are built first ([`prepare`], pure and tested without a server) so that every local
+//! mistake (bad batch file, duplicate metadata key) is reported before a connection is opened;
+//! only then are they sent ([`execute`]).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::Read;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use purse_proto::wallet::v1::{Balance, ListTransactionsResponse, ListWalletsResponse, Wallet};
+use purse_proto::wallet::v1::{
+    BatchExecuteRequest, BatchOperation, BatchResult, CaptureHoldRequest, CloseWalletRequest,
+    CreateWalletRequest, CreateWalletResponse, CreditRequest, CreditSource, DebitKind,
+    DebitRequest, EntryType, GetBalanceRequest, GetWalletRequest, Limits, ListTransactionsRequest,
+    ListWalletsRequest, MutationResponse, PlaceHoldRequest, ReactivateWalletRequest, RefundRequest,
+    SuspendWalletRequest, UpdateLimitsRequest, VoidHoldRequest, WalletKind,
+    batch_operation::Operation, batch_result, wallet_service_client::WalletServiceClient,
+};
+use serde::Deserialize;
+use tonic::metadata::{AsciiMetadataValue, MetadataValue};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status};
+
+use crate::args::{
+    self, Command, ExpiryArgs, HoldCommand, KeyArg, LimitArgs, PageArgs, WalletCommand,
+};
+use crate::error::{CliError, is_retryable};
+
+/// Most operations one BatchExecute call may carry (API contract).
+pub(crate) const BATCH_OPERATIONS_MAX: usize = 1000;
+/// Largest batch file read: 1000 operations of generous size. Bounds memory on a wrong file.
+const BATCH_FILE_BYTES_MAX: u64 = 16 * 1024 * 1024;
+/// Largest response accepted: a full page of transactions with many lots fits comfortably.
+const RESPONSE_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// The idempotency key a mutation is sent with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IdempotencyKey {
+    /// The key.
+    pub(crate) value: String,
+    /// Whether `purse` generated it (and so must show it for a safe retry).
+    pub(crate) generated: bool,
+}
+
+impl IdempotencyKey {
+    fn from_arg(arg: KeyArg) -> Self {
+        match arg.idempotency_key {
+            Some(value) => IdempotencyKey {
+                value,
+                generated: false,
+            },
+            None => IdempotencyKey {
+                // UUIDv7: unique without coordination, and sorts by creation time in logs.
+                value: uuid::Uuid::now_v7().to_string(),
+                generated: true,
+            },
+        }
+    }
+}
+
+/// A request ready to send.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Call {
+    /// CreateWallet.
+    CreateWallet(CreateWalletRequest, IdempotencyKey),
+    /// GetWallet.
+    GetWallet(GetWalletRequest),
+    /// ListWallets.
+    ListWallets(ListWalletsRequest),
+    /// Any RPC answering a `MutationResponse`.
+    Mutation {
+        /// The request.
+        request: MutationRequest,
+        /// Its idempotency key (also inside the request).
+        key: IdempotencyKey,
+        /// The expiry computed from `--expires-in`, shown so a retry can send the same time.
+        computed_expires_at_ms: Option<i64>,
+    },
+    /// GetBalance.
+    GetBalance(GetBalanceRequest),
+    /// ListTransactions.
+    ListTransactions(ListTransactionsRequest),
+    /// BatchExecute.
+    Batch(BatchExecuteRequest, Vec<BatchLine>),
+}
+
+/// The requests answered by a `MutationResponse`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum MutationRequest {
+    /// UpdateLimits.
+    UpdateLimits(UpdateLimitsRequest),
+    /// SuspendWallet.
+    Suspend(SuspendWalletRequest),
+    /// ReactivateWallet.
+    Reactivate(ReactivateWalletRequest),
+    /// CloseWallet.
+    Close(CloseWalletRequest),
+    /// Credit.
+    Credit(CreditRequest),
+    /// Debit.
+    Debit(DebitRequest),
+    /// Refund.
+    Refund(RefundRequest),
+    /// PlaceHold.
+    PlaceHold(PlaceHoldRequest),
+    /// CaptureHold.
+    CaptureHold(CaptureHoldRequest),
+    /// VoidHold.
+    VoidHold(VoidHoldRequest),
+}
+
+/// Where a batch operation came from, to label its result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BatchLine {
+    /// 1-based line number in the input.
+    pub(crate) line: usize,
+    /// The operation's idempotency key.
+    pub(crate) idempotency_key: String,
+}
+
+/// What a successful call produced, for rendering.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Outcome {
+    /// A wallet was opened (or the open was replayed).
+    WalletCreated {
+        /// The response.
+        response: CreateWalletResponse,
+        /// The key it was sent with.
+        key: IdempotencyKey,
+    },
+    /// One wallet.
+    Wallet(Wallet),
+    /// A page of wallets.
+    Wallets(ListWalletsResponse),
+    /// A mutation's result.
+    Mutation {
+        /// The response.
+        response: MutationResponse,
+        /// The key it was sent with.
+        key: IdempotencyKey,
+        /// The expiry computed from `--expires-in`.
+        computed_expires_at_ms: Option<i64>,
+    },
+    /// A balance.
+    Balance(Balance),
+    /// A page of history.
+    History(ListTransactionsResponse),
+    /// One result per batch operation, in input order.
+    Batch(Vec<BatchItem>),
+}
+
+/// One batch operation's result.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct BatchItem {
+    /// Where the operation came from.
+    pub(crate) source: BatchLine,
+    /// Its result; `None` when the server sent fewer results than operations.
+    pub(crate) result: Option<batch_result::Result>,
+}
+
+impl Outcome {
+    /// The error to report after printing, for outcomes that are partly failures (a batch with
+    /// rejected operations).
+    pub(crate) fn failure(&self) -> Option<CliError> {
+        let Outcome::Batch(items) = self else {
+            return None;
+        };
+        let mut failed = 0;
+        let mut retryable = false;
+        for item in items {
+            match &item.result {
+                Some(batch_result::Result::Ok(_)) => {}
+                Some(batch_result::Result::Error(error)) => {
+                    failed += 1;
+                    retryable |= is_retryable(tonic::Code::from_i32(error.code));
+                }
+                // No answer for this operation: it may or may not have been applied, so it is
+                // treated like a timeout (retry with the same key to find out).
+                None => {
+                    failed += 1;
+                    retryable = true;
+                }
+            }
+        }
+        (failed > 0).then_some(CliError::BatchFailures {
+            failed,
+            total: items.len(),
+            retryable,
+        })
+    }
+}
+
+/// The current time in ms since the Unix epoch, for `--expires-in`.
+pub(crate) fn now_ms() -> i64 {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Builds the request for `command` without sending anything. `now_ms` anchors `--expires-in`.
+pub(crate) fn prepare(command: Command, now_ms: i64) -> Result<Call, CliError> {
+    let call = match command {
+        Command::Wallet(WalletCommand::Create(args)) => {
+            let key = IdempotencyKey::from_arg(args.key);
+            let request = CreateWalletRequest {
+                idempotency_key: key.value.clone(),
+                owner: args.owner,
+                kind: WalletKind::from(args.kind).into(),
+                asset: args.asset,
+                asset_scale: args.asset_scale,
+                limits: Some(limits(&args.limits)),
+                metadata: metadata(args.metadata)?,
+            };
+            Call::CreateWallet(request, key)
+        }
+        Command::Wallet(WalletCommand::Get(args)) => Call::GetWallet(GetWalletRequest {
+            wallet_id: args.wallet_id,
+            min_sequence: args.min_sequence,
+        }),
+        Command::Wallet(WalletCommand::List(args)) => {
+            let (page_size, page_token) = page(args.page);
+            Call::ListWallets(ListWalletsRequest {
+                owner: args.owner.unwrap_or_default(),
+                page_size,
+                page_token,
+            })
+        }
+        Command::Wallet(WalletCommand::UpdateLimits(args)) => {
+            let key = IdempotencyKey::from_arg(args.key);
+            mutation(
+                MutationRequest::UpdateLimits(UpdateLimitsRequest {
+                    wallet_id: args.wallet_id,
+                    idempotency_key: key.value.clone(),
+                    limits: Some(limits(&args.limits)),
+                }),
+                key,
+                None,
+            )
+        }
+        Command::Wallet(WalletCommand::Suspend(args)) => {
+            let key = IdempotencyKey::from_arg(args.key);
+            mutation(
+                MutationRequest::Suspend(SuspendWalletRequest {
+                    wallet_id: args.wallet_id,
+                    idempotency_key: key.value.clone(),
+                    reason: args.reason,
+                }),
+                key,
+                None,
+            )
+        }
+        Command::Wallet(WalletCommand::Reactivate(args)) => {
+            let key = IdempotencyKey::from_arg(args.key);
+            mutation(
+                MutationRequest::Reactivate(ReactivateWalletRequest {
+                    wallet_id: args.wallet_id,
+                    idempotency_key: key.value.clone(),
+                }),
+                key,
+                None,
+            )
+        }
+        Command::Wallet(WalletCommand::Close(args)) => {
+            let key = IdempotencyKey::from_arg(args.key);
+            mutation(
+                MutationRequest::Close(CloseWalletRequest {
+                    wallet_id: args.wallet_id,
+                    idempotency_key: key.value.clone(),
+                }),
+                key,
+                None,
+            )
+        }
+        Command::Credit(args) => {
+            let key = IdempotencyKey::from_arg(args.key);
+            let (expires_at_ms, computed) = expiry(&args.expiry, now_ms);
+            mutation(
+                MutationRequest::Credit(CreditRequest {
+                    wallet_id: args.wallet_id,
+                    idempotency_key: key.value.clone(),
+                    amount: args.amount.to_string(),
+                    source: CreditSource::from(args.source).into(),
+                    expires_at_ms,
+                    reference: args.text.reference,
+                    description: args.text.description,
+                }),
+                key,
+                computed,
+            )
+        }
+        Command::Debit(args) => {
+            let key = IdempotencyKey::from_arg(args.key);
+            mutation(
+                MutationRequest::Debit(DebitRequest {
+                    wallet_id: args.wallet_id,
+                    idempotency_key: key.value.clone(),
+                    amount: args.amount.to_string(),
+                    kind: DebitKind::from(args.kind).into(),
+                    reference: args.text.reference,
+                    description: args.text.description,
+                }),
+                key,
+                None,
+            )
+        }
+        Command::Refund(args) => {
+            let key = IdempotencyKey::from_arg(args.key);
+            mutation(
+                MutationRequest::Refund(RefundRequest {
+                    wallet_id: args.wallet_id,
+                    idempotency_key: key.value.clone(),
+                    debit_id: args.debit_id,
+                    amount: args.amount.to_string(),
+                    reference: args.text.reference,
+                    description: args.text.description,
+                }),
+                key,
+                None,
+            )
+        }
+        Command::Hold(HoldCommand::Place(args)) => {
+            let key = IdempotencyKey::from_arg(args.key);
+            let (expires_at_ms, computed) = expiry(&args.expiry, now_ms);
+            // clap requires one of the two expiry flags, so this only guards a future change.
+            let expires_at_ms = expires_at_ms.ok_or_else(|| {
+                CliError::Usage("hold place needs --expires-in or --expires-at-ms".to_owned())
+            })?;
+            mutation(
+                MutationRequest::PlaceHold(PlaceHoldRequest {
+                    wallet_id: args.wallet_id,
+                    idempotency_key: key.value.clone(),
+                    amount: args.amount.to_string(),
+                    expires_at_ms,
+                    reference: args.text.reference,
+                    description: args.text.description,
+                }),
+                key,
+                computed,
+            )
+        }
+        Command::Hold(HoldCommand::Capture(args)) => {
+            let key = IdempotencyKey::from_arg(args.key);
+            mutation(
+                MutationRequest::CaptureHold(CaptureHoldRequest {
+                    wallet_id: args.wallet_id,
+                    idempotency_key: key.value.clone(),
+                    hold_id: args.hold_id,
+                    amount: args.amount.to_string(),
+                }),
+                key,
+                None,
+            )
+        }
+        Command::Hold(HoldCommand::Void(args)) => {
+            let key = IdempotencyKey::from_arg(args.key);
+            mutation(
+                MutationRequest::VoidHold(VoidHoldRequest {
+                    wallet_id: args.wallet_id,
+                    idempotency_key: key.value.clone(),
+                    hold_id: args.hold_id,
+                }),
+                key,
+                None,
+            )
+        }
+        Command::Balance(args) => Call::GetBalance(GetBalanceRequest {
+            wallet_id: args.wallet_id,
+            min_sequence: args.min_sequence,
+        }),
+        Command::History(args) => {
+            let (page_size, page_token) = page(args.page);
+            Call::ListTransactions(ListTransactionsRequest {
+                wallet_id: args.wallet_id,
+                page_size,
+                page_token,
+                entry_types: args
+                    .types
+                    .into_iter()
+                    .map(|t| EntryType::from(t).into())
+                    .collect(),
+                from_ms: args.from_ms,
+                to_ms: args.to_ms,
+                min_sequence: args.min_sequence,
+            })
+        }
+        Command::Batch(args) => {
+            let text = read_input(&args.file)?;
+            let (operations, lines) = parse_batch(&text)?;
+            Call::Batch(BatchExecuteRequest { operations }, lines)
+        }
+    };
+    Ok(call)
+}
+
+fn mutation(request: MutationRequest, key: IdempotencyKey, computed: Option<i64>) -> Call {
+    Call::Mutation {
+        request,
+        key,
+        computed_expires_at_ms: computed,
+    }
+}
+
+/// Limits as sent: every flag left out is absent, which the API reads as "no limit".
+fn limits(args: &LimitArgs) -> Limits {
+    Limits {
+        max_balance: args.max_balance.map(|d| d.to_string()),
+        daily_debit_limit: args.daily_debit_limit.map(|d| d.to_string()),
+        per_transaction_max: args.per_transaction_max.map(|d| d.to_string()),
+        velocity: args.velocity,
+        low_balance_threshold: args.low_balance_threshold.map(|d| d.to_string()),
+    }
+}
+
+/// Collects `--metadata` entries; a repeated key is refused rather than silently overwritten.
+fn metadata(entries: Vec<(String, String)>) -> Result<HashMap<String, String>, CliError> {
+    let mut map = HashMap::with_capacity(entries.len());
+    for (key, value) in entries {
+        if map.contains_key(&key) {
+            return Err(CliError::Usage(format!(
+                "--metadata key `{key}` given more than once"
+            )));
+        }
+        map.insert(key, value);
+    }
+    Ok(map)
+}
+
+fn page(args: PageArgs) -> (u32, String) {
+    // 0 asks the server for its default page size.
+    (
+        args.page_size.unwrap_or(0),
+        args.page_token.unwrap_or_default(),
+    )
+}
+
+/// Returns (expires_at_ms to send, the same value if it was computed from `--expires-in`).
+fn expiry(args: &ExpiryArgs, now_ms: i64) -> (Option<i64>, Option<i64>) {
+    match (args.expires_in, args.expires_at_ms) {
+        (Some(in_ms), _) => {
+            // parse_duration_ms bounds in_ms far below i64::MAX, so this cannot saturate in
+            // practice; saturating keeps it total anyway.
+            let at = now_ms.saturating_add(i64::try_from(in_ms).unwrap_or(i64::MAX));
+            (Some(at), Some(at))
+        }
+        (None, Some(at)) => (Some(at), None),
+        (None, None) => (None, None),
+    }
+}
+
+fn read_input(path: &Path) -> Result<String, CliError> {
+    let read_error = |source| CliError::ReadInput {
+        path: path.to_owned(),
+        source,
+    };
+    let mut text = String::new();
+    let reader: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(path).map_err(read_error)?)
+    };
+    // One byte past the limit tells "exactly at the limit" from "too large".
+    reader
+        .take(BATCH_FILE_BYTES_MAX + 1)
+        .read_to_string(&mut text)
+        .map_err(read_error)?;
+    if text.len() as u64 > BATCH_FILE_BYTES_MAX {
+        return Err(CliError::BadBatch(format!(
+            "batch input is larger than {BATCH_FILE_BYTES_MAX} bytes"
+        )));
+    }
+    Ok(text)
+}
+
+/// One line of a batch file: `{"<operation>": {<request fields>}}`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum BatchLineJson {
+    Credit(CreditJson),
+    Debit(DebitJson),
+    PlaceHold(PlaceHoldJson),
+    CaptureHold(CaptureHoldJson),
+    VoidHold(VoidHoldJson),
+    Refund(RefundJson),
+}
+
+// The field sets mirror the proto requests; amounts must be JSON strings so no float ever
+// touches money.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreditJson {
+    wallet_id: String,
+    idempotency_key: String,
+    amount: String,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    expires_at_ms: Option<i64>,
+    #[serde(default)]
+    reference: String,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DebitJson {
+    wallet_id: String,
+    idempotency_key: String,
+    amount: String,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    reference: String,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlaceHoldJson {
+    wallet_id: String,
+    idempotency_key: String,
+    amount: String,
+    expires_at_ms: i64,
+    #[serde(default)]
+    reference: String,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaptureHoldJson {
+    wallet_id: String,
+    idempotency_key: String,
+    hold_id: String,
+    amount: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VoidHoldJson {
+    wallet_id: String,
+    idempotency_key: String,
+    hold_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefundJson {
+    wallet_id: String,
+    idempotency_key: String,
+    debit_id: String,
+    amount: String,
+    #[serde(default)]
+    reference: String,
+    #[serde(default)]
+    description: String,
+}
+
+/// Parses a JSON-lines batch. Every operation must name its idempotency key: generated keys
+/// would make re-sending the same file apply it twice.
+pub(crate) fn parse_batch(text: &str) -> Result<(Vec<BatchOperation>, Vec<BatchLine>), CliError> {
+    let mut operations = Vec::new();
+    let mut lines = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = index + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        if operations.len() == BATCH_OPERATIONS_MAX {
+            return Err(CliError::BadBatch(format!(
+                "more than {BATCH_OPERATIONS_MAX} operations (one call carries at most \
+                 {BATCH_OPERATIONS_MAX}); split the file"
+            )));
+        }
+        let bad = |detail: String| CliError::BadBatchLine { line, detail };
+        let parsed: BatchLineJson =
+            serde_json::from_str(raw).map_err(|err| bad(json_error(&err)))?;
+        let (operation, key) = batch_operation(parsed).map_err(bad)?;
+        args::parse_idempotency_key(&key)
+            .map_err(|reason| bad(format!("idempotency_key {reason}")))?;
+        operations.push(BatchOperation {
+            operation: Some(operation),
+        });
+        lines.push(BatchLine {
+            line,
+            idempotency_key: key,
+        });
+    }
+    if operations.is_empty() {
+        return Err(CliError::BadBatch(
+            "batch input has no operations".to_owned(),
+        ));
+    }
+    Ok((operations, lines))
+}
+
+/// serde_json's message ends in "at line 1 column N"; within a one-line document only the
+/// column means anything, and the file line is reported separately.
+fn json_error(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    let suffix = format!(" at line {} column {}", err.line(), err.column());
+    let message = text.strip_suffix(&suffix).unwrap_or(&text);
+    format!("{message} (column {})", err.column())
+}
+
+fn batch_operation(parsed: BatchLineJson) -> Result<(Operation, String), String> {
+    let amount = |text: &str| args::parse_amount(text).map(|d| d.to_string());
+    Ok(match parsed {
+        BatchLineJson::Credit(c) => {
+            let source = match c.source.as_deref() {
+                None => CreditSource::Paid,
+                Some(name) => credit_source(name)?,
+            };
+            let op = Operation::Credit(CreditRequest {
+                wallet_id: c.wallet_id,
+                idempotency_key: c.idempotency_key.clone(),
+                amount: amount(&c.amount)?,
+                source: source.into(),
+                expires_at_ms: c.expires_at_ms,
+                reference: c.reference,
+                description: c.description,
+            });
+            (op, c.idempotency_key)
+        }
+        BatchLineJson::Debit(d) => {
+            let kind = match d.kind.as_deref() {
+                None => DebitKind::Purchase,
+                Some(name) => debit_kind(name)?,
+            };
+            let op = Operation::Debit(DebitRequest {
+                wallet_id: d.wallet_id,
+                idempotency_key: d.idempotency_key.clone(),
+                amount: amount(&d.amount)?,
+                kind: kind.into(),
+                reference: d.reference,
+                description: d.description,
+            });
+            (op, d.idempotency_key)
+        }
+        BatchLineJson::PlaceHold(h) => {
+            let op = Operation::PlaceHold(PlaceHoldRequest {
+                wallet_id: h.wallet_id,
+                idempotency_key: h.idempotency_key.clone(),
+                amount: amount(&h.amount)?,
+                expires_at_ms: h.expires_at_ms,
+                reference: h.reference,
+                description: h.description,
+            });
+            (op, h.idempotency_key)
+        }
+        BatchLineJson::CaptureHold(c) => {
+            let op = Operation::CaptureHold(CaptureHoldRequest {
+                wallet_id: c.wallet_id,
+                idempotency_key: c.idempotency_key.clone(),
+                hold_id: c.hold_id,
+                amount: amount(&c.amount)?,
+            });
+            (op, c.idempotency_key)
+        }
+        BatchLineJson::VoidHold(v) => {
+            let op = Operation::VoidHold(VoidHoldRequest {
+                wallet_id: v.wallet_id,
+                idempotency_key: v.idempotency_key.clone(),
+                hold_id: v.hold_id,
+            });
+            (op, v.idempotency_key)
+        }
+        BatchLineJson::Refund(r) => {
+            let op = Operation::Refund(RefundRequest {
+                wallet_id: r.wallet_id,
+                idempotency_key: r.idempotency_key.clone(),
+                debit_id: r.debit_id,
+                amount: amount(&r.amount)?,
+                reference: r.reference,
+                description: r.description,
+            });
+            (op, r.idempotency_key)
+        }
+    })
+}
+
+/// Normalises `transfer-out`, `transfer_out`, `TRANSFER_OUT` and `DEBIT_KIND_TRANSFER_OUT` to
+/// the proto name, so batch files may use the CLI's spelling or the proto's.
+fn proto_enum_name(name: &str, prefix: &str) -> String {
+    let upper = name.trim().to_ascii_uppercase().replace('-', "_");
+    if upper.starts_with(prefix) {
+        upper
+    } else {
+        format!("{prefix}{upper}")
+    }
+}
+
+fn credit_source(name: &str) -> Result<CreditSource, String> {
+    match CreditSource::from_str_name(&proto_enum_name(name, "CREDIT_SOURCE_")) {
+        // Refund credits only come from Refund; unspecified is never a valid choice.
+        Some(CreditSource::Unspecified | CreditSource::Refund) | None => Err(format!(
+            "unknown credit source `{name}` (expected paid, granted, transfer or adjustment)"
+        )),
+        Some(source) => Ok(source),
+    }
+}
+
+fn debit_kind(name: &str) -> Result<DebitKind, String> {
+    match DebitKind::from_str_name(&proto_enum_name(name, "DEBIT_KIND_")) {
+        Some(DebitKind::Unspecified) | None => Err(format!(
+            "unknown debit kind `{name}` (expected purchase, redemption, fee, transfer_out or \
+             payout)"
+        )),
+        Some(kind) => Ok(kind),
+    }
+}
+
+/// A connected client that adds the bearer token and deadline to every call.
+pub(crate) struct Client {
+    inner: WalletServiceClient<Channel>,
+    authorization: Option<AsciiMetadataValue>,
+    timeout_ms: u64,
+}
+
+impl Client {
+    /// Validates the endpoint and token, then connects within `timeout_ms`.
+    pub(crate) async fn connect(
+        endpoint: &str,
+        token: Option<&str>,
+        timeout_ms: u64,
+    ) -> Result<Self, CliError> {
+        let authorization = authorization(token)?;
+        let timeout = Duration::from_millis(timeout_ms);
+        let target = Endpoint::from_shared(endpoint.to_owned())
+            .map_err(|err| CliError::Usage(format!("invalid --endpoint `{endpoint}`: {err}")))?;
+        check_scheme(target.uri().scheme_str()).map_err(|detail| {
+            CliError::Usage(format!("invalid --endpoint `{endpoint}`: {detail}"))
+        })?;
+        let target = target.connect_timeout(timeout).tcp_nodelay(true);
+        let connect_error = |detail: String| CliError::Connect {
+            endpoint: endpoint.to_owned(),
+            detail,
+        };
+        // connect_timeout covers the TCP handshake only; the outer bound covers the rest.
+        let channel = tokio::time::timeout(timeout, target.connect())
+            .await
+            .map_err(|_| connect_error(format!("no connection within {timeout_ms} ms")))?
+            .map_err(|err| connect_error(error_chain(&err)))?;
+        Ok(Client {
+            inner: WalletServiceClient::new(channel).max_decoding_message_size(RESPONSE_BYTES_MAX),
+            authorization,
+            timeout_ms,
+        })
+    }
+
+    fn request<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        // Sent as grpc-timeout so the server stops working on a call nobody waits for.
+        request.set_timeout(Duration::from_millis(self.timeout_ms));
+        if let Some(value) = &self.authorization {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        request
+    }
+
+    /// Awaits a call within the deadline and reports an expired deadline as
+    /// [`CliError::Timeout`] (exit 3). tonic reports expired deadlines as CANCELLED, on the
+    /// client (`Endpoint::timeout`) and on the server (grpc-timeout), which would otherwise read
+    /// as a rejection (exit 1).
+    async fn finish<T>(
+        &self,
+        key: Option<&IdempotencyKey>,
+        call: impl Future<Output = Result<Response<T>, Status>>,
+    ) -> Result<T, CliError> {
+        // The key matters only when the outcome is unknown and the user generated none.
+        let retry_key = || key.filter(|k| k.generated).map(|k| k.value.clone());
+        let timeout = Duration::from_millis(self.timeout_ms);
+        let started = Instant::now();
+        let timed_out = || CliError::Timeout {
+            timeout_ms: self.timeout_ms,
+            idempotency_key: retry_key(),
+        };
+        match tokio::time::timeout(timeout, call).await {
+            Err(_elapsed) => Err(timed_out()),
+            // This client never cancels a call itself, so CANCELLED once the deadline has passed
+            // is the server enforcing our grpc-timeout.
+            Ok(Err(status))
+                if status.code() == tonic::Code::Cancelled && started.elapsed() >= timeout =>
+            {
+                Err(timed_out())
+            }
+            Ok(Err(status)) => {
+                let idempotency_key = if is_retryable(status.code()) {
+                    retry_key()
+                } else {
+                    None
+                };
+                Err(CliError::Status {
+                    status: Box::new(status),
+                    idempotency_key,
+                })
+            }
+            Ok(Ok(response)) => Ok(response.into_inner()),
+        }
+    }
+}
+
+/// Only plaintext `http://` is built in (tonic without a TLS feature); saying so up front beats
+/// a confusing transport error later.
+fn check_scheme(scheme: Option<&str>) -> Result<(), &'static str> {
+    match scheme {
+        Some("http") => Ok(()),
+        Some("https") => Err("TLS is not supported by this build; use http://"),
+        _ => Err("expected http://host:port"),
+    }
+}
+
+fn authorization(token: Option<&str>) -> Result<Option<AsciiMetadataValue>, CliError> {
+    match token {
+        // An empty PURSE_TOKEN means "no token", as if unset.
+        None | Some("") => Ok(None),
+        Some(token) => MetadataValue::try_from(format!("Bearer {token}"))
+            .map(Some)
+            .map_err(|_| {
+                CliError::Usage(
+                    "--token contains characters that cannot be sent in a header".to_owned(),
+                )
+            }),
+    }
+}
+
+/// The error and its causes on one line: tonic's transport error alone says only
+/// "transport error".
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        // Layers often wrap with the same words ("tcp connect error: tcp connect error").
+        if parts.last() != Some(&part) {
+            parts.push(part);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
+/// Sends a prepared call.
+pub(crate) async fn execute(client: &Client, call: Call) -> Result<Outcome, CliError> {
+    let mut rpc = client.inner.clone();
+    let outcome = match call {
+        Call::CreateWallet(request, key) => {
+            let response = client
+                .finish(Some(&key), rpc.create_wallet(client.request(request)))
+                .await?;
+            Outcome::WalletCreated { response, key }
+        }
+        Call::GetWallet(request) => Outcome::Wallet(
+            client
+                .finish(None, rpc.get_wallet(client.request(request)))
+                .await?,
+        ),
+        Call::ListWallets(request) => Outcome::Wallets(
+            client
+                .finish(None, rpc.list_wallets(client.request(request)))
+                .await?,
+        ),
+        Call::Mutation {
+            request,
+            key,
+            computed_expires_at_ms,
+        } => {
+            let k = Some(&key);
+            let response = match request {
+                MutationRequest::UpdateLimits(r) => {
+                    client.finish(k, rpc.update_limits(client.request(r))).await
+                }
+                MutationRequest::Suspend(r) => {
+                    client
+                        .finish(k, rpc.suspend_wallet(client.request(r)))
+                        .await
+                }
+                MutationRequest::Reactivate(r) => {
+                    client
+                        .finish(k, rpc.reactivate_wallet(client.request(r)))
+                        .await
+                }
+                MutationRequest::Close(r) => {
+                    client.finish(k, rpc.close_wallet(client.request(r))).await
+                }
+                MutationRequest::Credit(r) => client.finish(k, rpc.credit(client.request(r))).await,
+                MutationRequest::Debit(r) => client.finish(k, rpc.debit(client.request(r))).await,
+                MutationRequest::Refund(r) => client.finish(k, rpc.refund(client.request(r))).await,
+                MutationRequest::PlaceHold(r) => {
+                    client.finish(k, rpc.place_hold(client.request(r))).await
+                }
+                MutationRequest::CaptureHold(r) => {
+                    client.finish(k, rpc.capture_hold(client.request(r))).await
+                }
+                MutationRequest::VoidHold(r) => {
+                    client.finish(k, rpc.void_hold(client.request(r))).await
+                }
+            }?;
+            Outcome::Mutation {
+                response,
+                key,
+                computed_expires_at_ms,
+            }
+        }
+        Call::GetBalance(request) => Outcome::Balance(
+            client
+                .finish(None, rpc.get_balance(client.request(request)))
+                .await?,
+        ),
+        Call::ListTransactions(request) => Outcome::History(
+            client
+                .finish(None, rpc.list_transactions(client.request(request)))
+                .await?,
+        ),
+        Call::Batch(request, lines) => {
+            let response = client
+                .finish(None, rpc.batch_execute(client.request(request)))
+                .await?;
+            Outcome::Batch(batch_items(lines, response.results))
+        }
+    };
+    Ok(outcome)
+}
+
+/// Pairs results with their operations by position (the API answers in request order). A
+/// missing result stays visible as `None` rather than shifting the others.
+fn batch_items(lines: Vec<BatchLine>, results: Vec<BatchResult>) -> Vec<BatchItem> {
+    let mut results = results.into_iter();
+    lines
+        .into_iter()
+        .map(|source| BatchItem {
+            source,
+            result: results.next().and_then(|r| r.result),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::Cli;
+    use clap::Parser;
+
+    fn prepared(args: &[&str]) -> Result<Call, CliError> {
+        let cli = Cli::try_parse_from(std::iter::once("purse").chain(args.iter().copied()))
+            .expect("arguments parse");
+        prepare(cli.command, 1_000_000)
+    }
+
+    #[test]
+    fn generated_keys_are_uuid_v7_and_marked() {
+        let Call::Mutation { request, key, .. } = prepared(&["debit", "w1", "2.50"]).unwrap()
+        else {
+            panic!("expected a mutation");
+        };
+        assert!(key.generated);
+        let uuid = uuid::Uuid::parse_str(&key.value).unwrap();
+        assert_eq!(uuid.get_version_num(), 7);
+        let MutationRequest::Debit(debit) = request else {
+            panic!("expected a debit");
+        };
+        assert_eq!(debit.idempotency_key, key.value);
+        assert_eq!(debit.amount, "2.50");
+        assert_eq!(debit.kind, DebitKind::Purchase as i32);
+    }
+
+    #[test]
+    fn given_keys_are_sent_as_is() {
+        let Call::Mutation { key, .. } =
+            prepared(&["wallet", "close", "w1", "--idempotency-key", "close-w1"]).unwrap()
+        else {
+            panic!("expected a mutation");
+        };
+        assert_eq!(
+            key,
+            IdempotencyKey {
+                value: "close-w1".into(),
+                generated: false
+            }
+        );
+    }
+
+    #[test]
+    fn expires_in_is_computed_from_now_and_reported() {
+        let Call::Mutation {
+            request,
+            computed_expires_at_ms,
+            ..
+        } = prepared(&[
+            "credit",
+            "w1",
+            "10",
+            "--expires-in",
+            "90s",
+            "--source",
+            "granted",
+        ])
+        .unwrap()
+        else {
+            panic!("expected a mutation");
+        };
+        assert_eq!(computed_expires_at_ms, Some(1_090_000));
+        let MutationRequest::Credit(credit) = request else {
+            panic!("expected a credit");
+        };
+        assert_eq!(credit.expires_at_ms, Some(1_090_000));
+        assert_eq!(credit.source, CreditSource::Granted as i32);
+
+        let Call::Mutation {
+            request,
+            computed_expires_at_ms,
+            ..
+        } = prepared(&["hold", "place", "w1", "10", "--expires-at-ms", "5000"]).unwrap()
+        else {
+            panic!("expected a mutation");
+        };
+        assert_eq!(computed_expires_at_ms, None);
+        let MutationRequest::PlaceHold(hold) = request else {
+            panic!("expected a hold");
+        };
+        assert_eq!(hold.expires_at_ms, 5000);
+    }
+
+    #[test]
+    fn create_wallet_sends_only_given_limits() {
+        let Call::CreateWallet(request, _) = prepared(&[
+            "wallet",
+            "create",
+            "--owner",
+            "alice",
+            "--asset",
+            "points",
+            "--asset-scale",
+            "0",
+            "--per-transaction-max",
+            "100",
+            "--metadata",
+            "a=1",
+        ])
+        .unwrap() else {
+            panic!("expected create");
+        };
+        assert_eq!(request.kind, WalletKind::Customer as i32);
+        assert_eq!(request.asset_scale, Some(0));
+        let limits = request.limits.unwrap();
+        assert_eq!(limits.per_transaction_max.as_deref(), Some("100"));
+        assert_eq!(limits.max_balance, None);
+        assert_eq!(limits.velocity, None);
+        assert_eq!(request.metadata.get("a").map(String::as_str), Some("1"));
+    }
+
+    #[test]
+    fn duplicate_metadata_keys_are_refused() {
+        let err = prepared(&[
+            "wallet",
+            "create",
+            "--owner",
+            "a",
+            "--asset",
+            "USD",
+            "--metadata",
+            "k=1",
+            "--metadata",
+            "k=2",
+        ])
+        .unwrap_err();
+        assert!(matches!(err, CliError::Usage(_)));
+    }
+
+    #[test]
+    fn history_filters() {
+        let Call::ListTransactions(request) = prepared(&[
+            "history",
+            "w1",
+            "--type",
+            "credit",
+            "--type",
+            "refund",
+            "--from-ms",
+            "10",
+            "--page-token",
+            "abc",
+        ])
+        .unwrap() else {
+            panic!("expected history");
+        };
+        assert_eq!(
+            request.entry_types,
+            vec![EntryType::Credit as i32, EntryType::Refund as i32]
+        );
+        assert_eq!(request.from_ms, Some(10));
+        assert_eq!(request.to_ms, None);
+        assert_eq!(request.page_size, 0);
+        assert_eq!(request.page_token, "abc");
+    }
+
+    #[test]
+    fn batch_lines_become_operations() {
+        let text = r#"{"debit": {"wallet_id": "w1", "idempotency_key": "k1", "amount": "1.00"}}
+
+{"credit": {"wallet_id": "w2", "idempotency_key": "k2", "amount": "5", "source": "granted", "expires_at_ms": 99}}
+{"place_hold": {"wallet_id": "w1", "idempotency_key": "k3", "amount": "2.00", "expires_at_ms": 1000}}
+{"capture_hold": {"wallet_id": "w1", "idempotency_key": "k4", "hold_id": "h", "amount": "1.00"}}
+{"void_hold": {"wallet_id": "w1", "idempotency_key": "k5", "hold_id": "h"}}
+{"refund": {"wallet_id": "w1", "idempotency_key": "k6", "debit_id": "d", "amount": "0.50"}}
+{"debit": {"wallet_id": "w1", "idempotency_key": "k7", "amount": "1.00", "kind": "transfer-out"}}
+"#;
+        let (operations, lines) = parse_batch(text).unwrap();
+        assert_eq!(operations.len(), 7);
+        assert_eq!(lines[0].line, 1);
+        assert_eq!(lines[1].line, 3);
+        assert_eq!(lines[1].idempotency_key, "k2");
+        let Some(Operation::Credit(credit)) = &operations[1].operation else {
+            panic!("expected a credit");
+        };
+        assert_eq!(credit.source, CreditSource::Granted as i32);
+        assert_eq!(credit.expires_at_ms, Some(99));
+        let Some(Operation::Debit(debit)) = &operations[6].operation else {
+            panic!("expected a debit");
+        };
+        assert_eq!(debit.kind, DebitKind::TransferOut as i32);
+        assert!(matches!(
+            operations[5].operation,
+            Some(Operation::Refund(_))
+        ));
+    }
+
+    #[test]
+    fn bad_batch_lines_name_the_line() {
+        let cases = [
+            // Money as a JSON number is refused: it would pass through a float.
+            r#"{"debit": {"wallet_id": "w1", "idempotency_key": "k", "amount": 1.5}}"#,
+            r#"{"debit": {"wallet_id": "w1", "amount": "1.00"}}"#,
+            r#"{"debit": {"wallet_id": "w1", "idempotency_key": "", "amount": "1.00"}}"#,
+            r#"{"debit": {"wallet_id": "w1", "idempotency_key": "k", "amount": "-1"}}"#,
+            r#"{"debit": {"wallet_id": "w1", "idempotency_key": "k", "amount": "1", "x": 1}}"#,
+            r#"{"debit": {"wallet_id": "w1", "idempotency_key": "k", "amount": "1", "kind": "gift"}}"#,
+            r#"{"credit": {"wallet_id": "w1", "idempotency_key": "k", "amount": "1", "source": "refund"}}"#,
+            r#"{"transfer": {"wallet_id": "w1"}}"#,
+            r#"not json"#,
+        ];
+        for case in cases {
+            let text = format!("\n{case}\n");
+            match parse_batch(&text) {
+                Err(CliError::BadBatchLine { line: 2, .. }) => {}
+                other => panic!("{case}: expected a bad line 2, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn batch_size_is_bounded() {
+        let line = r#"{"void_hold": {"wallet_id": "w", "idempotency_key": "k", "hold_id": "h"}}"#;
+        let full = format!("{line}\n").repeat(BATCH_OPERATIONS_MAX);
+        assert_eq!(parse_batch(&full).unwrap().0.len(), BATCH_OPERATIONS_MAX);
+        let over = format!("{full}{line}\n");
+        assert!(matches!(parse_batch(&over), Err(CliError::BadBatch(_))));
+        assert!(matches!(parse_batch("\n \n"), Err(CliError::BadBatch(_))));
+    }
+
+    #[test]
+    fn unreadable_batch_file_is_local_input_error() {
+        let err = prepared(&["batch", "/nonexistent/purse-batch.jsonl"]).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::EXIT_LOCAL_INPUT);
+    }
+
+    #[test]
+    fn batch_failures_decide_the_exit_code() {
+        use purse_proto::wallet::v1::BatchError;
+        let line = |n| BatchLine {
+            line: n,
+            idempotency_key: format!("k{n}"),
+        };
+        let ok = Some(batch_result::Result::Ok(MutationResponse::default()));
+        let rejected = Some(batch_result::Result::Error(BatchError {
+            code: tonic::Code::FailedPrecondition as i32,
+            ..BatchError::default()
+        }));
+        let all_ok = Outcome::Batch(vec![BatchItem {
+            source: line(1),
+            result: ok.clone(),
+        }]);
+        assert!(all_ok.failure().is_none());
+        let some_rejected = Outcome::Batch(vec![
+            BatchItem {
+                source: line(1),
+                result: ok,
+            },
+            BatchItem {
+                source: line(2),
+                result: rejected,
+            },
+        ]);
+        assert_eq!(some_rejected.failure().unwrap().exit_code(), 1);
+        let missing = Outcome::Batch(batch_items(vec![line(1), line(2)], vec![]));
+        assert_eq!(missing.failure().unwrap().exit_code(), 3);
+    }
+
+    #[test]
+    fn tokens_become_bearer_headers() {
+        assert_eq!(authorization(None).unwrap(), None);
+        assert_eq!(authorization(Some("")).unwrap(), None);
+        assert_eq!(
+            authorization(Some("abc.def")).unwrap().unwrap(),
+            "Bearer abc.def"
+        );
+        assert!(authorization(Some("bad\ntoken")).is_err());
+    }
+
+    async fn fake_client(token: Option<&str>, timeout_ms: u64) -> Client {
+        let addr = crate::fake_server::start().await;
+        Client::connect(&format!("http://{addr}"), token, timeout_ms)
+            .await
+            .expect("connect to the fake")
+    }
+
+    #[tokio::test]
+    async fn mutation_sends_token_deadline_and_generated_key() {
+        let client = fake_client(Some(crate::fake_server::TOKEN), 2_000).await;
+        let call = prepared(&["debit", "w1", "20.00"]).unwrap();
+        let Call::Mutation { ref key, .. } = call else {
+            panic!("expected a mutation");
+        };
+        let sent_key = key.value.clone();
+        let Outcome::Mutation { response, key, .. } = execute(&client, call).await.unwrap() else {
+            panic!("expected a mutation outcome");
+        };
+        assert_eq!(response.entry_id, sent_key, "the fake echoes the key");
+        assert!(key.generated);
+        assert_eq!(response.available, "80.00");
+    }
+
+    #[tokio::test]
+    async fn rejections_are_exit_1_with_details() {
+        let client = fake_client(Some(crate::fake_server::TOKEN), 2_000).await;
+        let call = prepared(&["debit", "w1", crate::fake_server::AMOUNT_REJECTED]).unwrap();
+        let err = execute(&client, call).await.unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::EXIT_REJECTED);
+        assert_eq!(
+            crate::output::render_error(&err, false),
+            "error: FAILED_PRECONDITION INSUFFICIENT_FUNDS: insufficient funds (available=20.00)"
+        );
+
+        let anonymous = fake_client(None, 2_000).await;
+        let err = execute(&anonymous, prepared(&["debit", "w1", "1.00"]).unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::EXIT_REJECTED);
+        assert!(
+            crate::output::render_error(&err, false).starts_with("error: UNAUTHENTICATED: "),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn timeouts_are_exit_3_and_show_the_generated_key() {
+        let client = fake_client(Some(crate::fake_server::TOKEN), 200).await;
+        let call = prepared(&["debit", "w1", crate::fake_server::AMOUNT_SLOW]).unwrap();
+        let Call::Mutation { ref key, .. } = call else {
+            panic!("expected a mutation");
+        };
+        let sent_key = key.value.clone();
+        let err = execute(&client, call).await.unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::EXIT_UNREACHABLE);
+        let line = crate::output::render_error(&err, false);
+        assert!(line.starts_with("error: DEADLINE_EXCEEDED"), "{line}");
+        assert!(
+            line.ends_with(&format!("--idempotency-key {sent_key}")),
+            "{line}"
+        );
+    }
+
+    #[tokio::test]
+    async fn batch_results_follow_the_lines() {
+        let client = fake_client(Some(crate::fake_server::TOKEN), 2_000).await;
+        let text = format!(
+            "{}\n{}\n",
+            r#"{"debit": {"wallet_id": "w1", "idempotency_key": "a", "amount": "1.00"}}"#,
+            r#"{"debit": {"wallet_id": "w1", "idempotency_key": "b", "amount": "99.00"}}"#,
+        );
+        let (operations, lines) = parse_batch(&text).unwrap();
+        let outcome = execute(
+            &client,
+            Call::Batch(BatchExecuteRequest { operations }, lines),
+        )
+        .await
+        .unwrap();
+        let Outcome::Batch(items) = &outcome else {
+            panic!("expected a batch outcome");
+        };
+        assert!(matches!(items[0].result, Some(batch_result::Result::Ok(_))));
+        assert!(matches!(
+            items[1].result,
+            Some(batch_result::Result::Error(_))
+        ));
+        assert_eq!(items[1].source.idempotency_key, "b");
+        assert_eq!(outcome.failure().unwrap().exit_code(), 1);
+    }
+
+    #[tokio::test]
+    async fn unreachable_server_is_exit_3() {
+        // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+        let err = Client::connect("http://127.0.0.1:1", None, 2_000)
+            .await
+            .err()
+            .expect("connect fails");
+        assert_eq!(err.exit_code(), crate::error::EXIT_UNREACHABLE);
+        for bad in [
+            "not a uri",
+            "127.0.0.1:50051",
+            "https://127.0.0.1:1",
+            "ftp://x:1",
+        ] {
+            let err = Client::connect(bad, None, 2_000)
+                .await
+                .err()
+                .expect("bad endpoint");
+            assert_eq!(err.exit_code(), crate::error::EXIT_USAGE, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,956 @@
+//! Rendering results and errors: short human lines by default, one JSON object per result with
+//! `--json`. Proto messages carry no serde derives (they stay plain generated code), so the JSON
+//! is built here field by field, with the proto's snake_case names and amounts kept as strings.
+
+use std::collections::{BTreeMap, HashMap};
+
+use purse_proto::wallet::v1::{
+    Balance, BatchError, EntryType, Limits, MutationResponse, Transaction, Wallet, WalletKind,
+    WalletStatus, batch_result,
+};
+use serde_json::{Map, Value, json};
+use tonic_types::StatusExt;
+
+use crate::commands::{BatchItem, IdempotencyKey, Outcome};
+use crate::error::{CliError, code_name};
+
+/// Characters of a lot id shown in the history table. UUIDv7 ids start with their creation
+/// time, so lots made in the same minute share a prefix; the random tail tells them apart.
+const LOT_ID_SHOWN_CHARS: usize = 8;
+
+/// The lines to print on stdout for `outcome`.
+pub(crate) fn render(outcome: &Outcome, json: bool) -> Vec<String> {
+    if json {
+        render_json(outcome)
+            .into_iter()
+            .map(|value| value.to_string())
+            .collect()
+    } else {
+        render_human(outcome)
+    }
+}
+
+/// The single stderr line for `err`.
+pub(crate) fn render_error(err: &CliError, json: bool) -> String {
+    let report = ErrorReport::from(err);
+    if json {
+        report.to_json().to_string()
+    } else {
+        report.to_human()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/// The parts of an error both renderings show.
+#[derive(Debug, Default, PartialEq)]
+struct ErrorReport {
+    /// gRPC code name; `None` for errors that never reached the network.
+    code: Option<&'static str>,
+    /// Machine-readable reason (`google.rpc.ErrorInfo.reason`, or a local one).
+    reason: Option<String>,
+    message: String,
+    metadata: BTreeMap<String, String>,
+    /// Field names from a `google.rpc.BadRequest`.
+    fields: Vec<String>,
+    /// Key to retry with when the outcome is unknown.
+    idempotency_key: Option<String>,
+}
+
+impl From<&CliError> for ErrorReport {
+    fn from(err: &CliError) -> Self {
+        match err {
+            CliError::Status {
+                status,
+                idempotency_key,
+            } => {
+                let details = status.get_error_details();
+                let (reason, metadata) = match details.error_info() {
+                    Some(info) if !info.reason.is_empty() => {
+                        (Some(info.reason.clone()), sorted(&info.metadata))
+                    }
+                    Some(info) => (None, sorted(&info.metadata)),
+                    None => (None, BTreeMap::new()),
+                };
+                let fields = details
+                    .bad_request()
+                    .map(|bad| {
+                        bad.field_violations
+                            .iter()
+                            .map(|v| v.field.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                ErrorReport {
+                    code: Some(code_name(status.code())),
+                    reason,
+                    message: status.message().to_owned(),
+                    metadata,
+                    fields,
+                    idempotency_key: idempotency_key.clone(),
+                }
+            }
+            CliError::Timeout {
+                idempotency_key, ..
+            } => ErrorReport {
+                code: Some("DEADLINE_EXCEEDED"),
+                reason: Some("CLIENT_TIMEOUT".to_owned()),
+                message: err.to_string(),
+                idempotency_key: idempotency_key.clone(),
+                ..ErrorReport::default()
+            },
+            CliError::Connect { .. } => ErrorReport {
+                code: Some("UNAVAILABLE"),
+                reason: Some("CONNECT_FAILED".to_owned()),
+                message: err.to_string(),
+                ..ErrorReport::default()
+            },
+            CliError::Usage(_) => local("USAGE", err),
+            CliError::ReadInput { .. } | CliError::BadBatchLine { .. } | CliError::BadBatch(_) => {
+                local("BAD_INPUT", err)
+            }
+            CliError::Output(_) => local("OUTPUT_FAILED", err),
+            CliError::BatchFailures { failed, total, .. } => ErrorReport {
+                metadata: BTreeMap::from([
+                    ("failed".to_owned(), failed.to_string()),
+                    ("total".to_owned(), total.to_string()),
+                ]),
+                ..local("BATCH_OPERATIONS_FAILED", err)
+            },
+        }
+    }
+}
+
+fn local(reason: &str, err: &CliError) -> ErrorReport {
+    ErrorReport {
+        reason: Some(reason.to_owned()),
+        message: err.to_string(),
+        ..ErrorReport::default()
+    }
+}
+
+impl ErrorReport {
+    /// `error: FAILED_PRECONDITION INSUFFICIENT_FUNDS: insufficient funds (available=20.00)`
+    fn to_human(&self) -> String {
+        let mut line = String::from("error: ");
+        let label: Vec<&str> = self
+            .code
+            .into_iter()
+            .chain(self.reason.as_deref().filter(|_| self.code.is_some()))
+            .collect();
+        if !label.is_empty() {
+            line.push_str(&label.join(" "));
+            line.push_str(": ");
+        }
+        line.push_str(&one_line(&self.message));
+        if !self.metadata.is_empty() {
+            line.push_str(&format!(" ({})", key_values(&self.metadata)));
+        }
+        if !self.fields.is_empty() {
+            line.push_str(&format!(" (fields: {})", self.fields.join(", ")));
+        }
+        if let Some(key) = &self.idempotency_key {
+            line.push_str(&format!(
+                "; outcome unknown, retry with --idempotency-key {key}"
+            ));
+        }
+        line
+    }
+
+    fn to_json(&self) -> Value {
+        let mut error = json!({
+            "code": self.code,
+            "reason": self.reason,
+            "message": self.message,
+            "metadata": self.metadata,
+            "fields": self.fields,
+        });
+        if let (Some(key), Value::Object(map)) = (&self.idempotency_key, &mut error) {
+            map.insert("idempotency_key".to_owned(), json!(key));
+        }
+        json!({ "error": error })
+    }
+}
+
+fn sorted(map: &HashMap<String, String>) -> BTreeMap<String, String> {
+    map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+fn key_values(map: &BTreeMap<String, String>) -> String {
+    map.iter()
+        .map(|(k, v)| format!("{k}={}", one_line(v)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Server messages may contain line breaks; the error contract is one line.
+fn one_line(text: &str) -> String {
+    text.split(['\n', '\r'])
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON
+
+fn render_json(outcome: &Outcome) -> Vec<Value> {
+    match outcome {
+        Outcome::WalletCreated { response, key } => vec![json!({
+            "wallet": response.wallet.as_ref().map(wallet_json),
+            "replayed": response.replayed,
+            "idempotency_key": key.value,
+        })],
+        Outcome::Wallet(wallet) => vec![wallet_json(wallet)],
+        Outcome::Wallets(page) => vec![json!({
+            "wallets": page.wallets.iter().map(wallet_json).collect::<Vec<_>>(),
+            "next_page_token": page.next_page_token,
+        })],
+        Outcome::Mutation {
+            response,
+            key,
+            computed_expires_at_ms,
+        } => {
+            let mut map = mutation_map(response);
+            map.insert("idempotency_key".to_owned(), json!(key.value));
+            if let Some(at) = computed_expires_at_ms {
+                map.insert("expires_at_ms".to_owned(), json!(at));
+            }
+            vec![Value::Object(map)]
+        }
+        Outcome::Balance(balance) => vec![balance_json(balance)],
+        Outcome::History(page) => vec![json!({
+            "transactions": page.transactions.iter().map(transaction_json).collect::<Vec<_>>(),
+            "next_page_token": page.next_page_token,
+        })],
+        Outcome::Batch(items) => items.iter().map(batch_item_json).collect(),
+    }
+}
+
+/// An enum field as its proto name (`WALLET_STATUS_OPEN`); a value this client does not know
+/// (a newer server) stays visible as its number.
+fn enum_json<E: TryFrom<i32>>(value: i32, name: impl Fn(E) -> &'static str) -> Value {
+    match E::try_from(value) {
+        Ok(known) => json!(name(known)),
+        Err(_) => json!(value),
+    }
+}
+
+fn limits_json(limits: &Limits) -> Value {
+    let mut map = Map::new();
+    let mut put = |name: &str, value: &Option<String>| {
+        if let Some(v) = value {
+            map.insert(name.to_owned(), json!(v));
+        }
+    };
+    put("max_balance", &limits.max_balance);
+    put("daily_debit_limit", &limits.daily_debit_limit);
+    put("per_transaction_max", &limits.per_transaction_max);
+    put("low_balance_threshold", &limits.low_balance_threshold);
+    if let Some(v) = &limits.velocity {
+        map.insert(
+            "velocity".to_owned(),
+            json!({ "max_operations": v.max_operations, "window_ms": v.window_ms }),
+        );
+    }
+    Value::Object(map)
+}
+
+fn wallet_json(wallet: &Wallet) -> Value {
+    json!({
+        "wallet_id": wallet.wallet_id,
+        "tenant": wallet.tenant,
+        "owner": wallet.owner,
+        "kind": enum_json(wallet.kind, |k: WalletKind| k.as_str_name()),
+        "asset": wallet.asset,
+        "asset_scale": wallet.asset_scale,
+        "status": enum_json(wallet.status, |s: WalletStatus| s.as_str_name()),
+        "limits": limits_json(&wallet.limits.clone().unwrap_or_default()),
+        "metadata": sorted(&wallet.metadata),
+        "created_at_ms": wallet.created_at_ms,
+        "sequence": wallet.sequence,
+    })
+}
+
+fn mutation_map(response: &MutationResponse) -> Map<String, Value> {
+    let mut map = Map::new();
+    map.insert("wallet_id".to_owned(), json!(response.wallet_id));
+    map.insert("entry_id".to_owned(), json!(response.entry_id));
+    map.insert("balance".to_owned(), json!(response.balance));
+    map.insert("held".to_owned(), json!(response.held));
+    map.insert("available".to_owned(), json!(response.available));
+    map.insert("sequence".to_owned(), json!(response.sequence));
+    map.insert("replayed".to_owned(), json!(response.replayed));
+    map
+}
+
+fn balance_json(balance: &Balance) -> Value {
+    json!({
+        "wallet_id": balance.wallet_id,
+        "asset": balance.asset,
+        "balance": balance.balance,
+        "held": balance.held,
+        "available": balance.available,
+        "sequence": balance.sequence,
+    })
+}
+
+fn transaction_json(tx: &Transaction) -> Value {
+    json!({
+        "entry_id": tx.entry_id,
+        "entry_type": enum_json(tx.entry_type, |t: EntryType| t.as_str_name()),
+        "amount": tx.amount,
+        "balance_after": tx.balance_after,
+        "lots": tx.lots.iter().map(|lot| json!({"lot_id": lot.lot_id, "amount": lot.amount})).collect::<Vec<_>>(),
+        "reference": tx.reference,
+        "description": tx.description,
+        "occurred_at_ms": tx.occurred_at_ms,
+        "sequence": tx.sequence,
+        "detail": tx.detail,
+        "hold_id": tx.hold_id,
+    })
+}
+
+fn batch_error_json(error: &BatchError) -> Value {
+    json!({
+        "code": code_name(tonic::Code::from_i32(error.code)),
+        "reason": Some(error.reason.as_str()).filter(|r| !r.is_empty()),
+        "message": error.message,
+        "metadata": sorted(&error.metadata),
+    })
+}
+
+fn batch_item_json(item: &BatchItem) -> Value {
+    let mut map = Map::new();
+    map.insert("line".to_owned(), json!(item.source.line));
+    map.insert(
+        "idempotency_key".to_owned(),
+        json!(item.source.idempotency_key),
+    );
+    let (key, result) = match &item.result {
+        Some(batch_result::Result::Ok(response)) => ("ok", Value::Object(mutation_map(response))),
+        Some(batch_result::Result::Error(error)) => ("error", batch_error_json(error)),
+        None => ("error", missing_result_json()),
+    };
+    map.insert(key.to_owned(), result);
+    Value::Object(map)
+}
+
+fn missing_result_json() -> Value {
+    json!({
+        "code": null,
+        "reason": "NO_RESULT",
+        "message": MISSING_RESULT,
+        "metadata": {},
+    })
+}
+
+const MISSING_RESULT: &str =
+    "the server returned no result for this operation; retry with the same idempotency key";
+
+// ---------------------------------------------------------------------------------------------
+// Human
+
+fn render_human(outcome: &Outcome) -> Vec<String> {
+    match outcome {
+        Outcome::WalletCreated { response, key } => {
+            let mut lines = Vec::new();
+            match &response.wallet {
+                Some(wallet) => lines.push(format!(
+                    "wallet {} owner {} asset {} (scale {}) {} {} (sequence {})",
+                    wallet.wallet_id,
+                    wallet.owner,
+                    wallet.asset,
+                    wallet.asset_scale,
+                    wallet_kind_name(wallet.kind),
+                    wallet_status_name(wallet.status),
+                    wallet.sequence
+                )),
+                None => lines.push("wallet created (the server sent no wallet)".to_owned()),
+            }
+            if response.replayed {
+                lines.push("(replayed)".to_owned());
+            }
+            push_key(&mut lines, key);
+            lines
+        }
+        Outcome::Wallet(wallet) => wallet_human(wallet),
+        Outcome::Wallets(page) => {
+            let mut lines = if page.wallets.is_empty() {
+                vec!["no wallets".to_owned()]
+            } else {
+                let rows = page
+                    .wallets
+                    .iter()
+                    .map(|w| {
+                        vec![
+                            w.wallet_id.clone(),
+                            w.owner.clone(),
+                            w.asset.clone(),
+                            wallet_kind_name(w.kind),
+                            wallet_status_name(w.status),
+                            format_time_ms(w.created_at_ms),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &["WALLET", "OWNER", "ASSET", "KIND", "STATUS", "CREATED"],
+                    &[Align::Left; 6],
+                    rows,
+                )
+            };
+            push_next_page(&mut lines, &page.next_page_token);
+            lines
+        }
+        Outcome::Mutation {
+            response,
+            key,
+            computed_expires_at_ms,
+        } => {
+            let mut lines = vec![mutation_line(response)];
+            match (response.entry_id.is_empty(), response.replayed) {
+                (false, replayed) => lines.push(format!(
+                    "entry {}{}",
+                    response.entry_id,
+                    if replayed { " (replayed)" } else { "" }
+                )),
+                (true, true) => lines.push("(replayed)".to_owned()),
+                (true, false) => {}
+            }
+            if let Some(at) = computed_expires_at_ms {
+                lines.push(format!(
+                    "expires at {} (--expires-at-ms {at})",
+                    format_time_ms(*at)
+                ));
+            }
+            push_key(&mut lines, key);
+            lines
+        }
+        Outcome::Balance(b) => vec![format!(
+            "wallet {} balance {} held {} available {} {} (sequence {})",
+            b.wallet_id, b.balance, b.held, b.available, b.asset, b.sequence
+        )],
+        Outcome::History(page) => {
+            let mut lines = history_table(&page.transactions);
+            push_next_page(&mut lines, &page.next_page_token);
+            lines
+        }
+        Outcome::Batch(items) => items.iter().map(batch_item_human).collect(),
+    }
+}
+
+fn mutation_line(r: &MutationResponse) -> String {
+    format!(
+        "wallet {} balance {} held {} available {} (sequence {})",
+        r.wallet_id, r.balance, r.held, r.available, r.sequence
+    )
+}
+
+fn push_key(lines: &mut Vec<String>, key: &IdempotencyKey) {
+    if key.generated {
+        lines.push(format!("idempotency key: {}", key.value));
+    }
+}
+
+fn push_next_page(lines: &mut Vec<String>, token: &str) {
+    if !token.is_empty() {
+        lines.push(format!("next page: --page-token {token}"));
+    }
+}
+
+fn wallet_human(w: &Wallet) -> Vec<String> {
+    let limits = w.limits.clone().unwrap_or_default();
+    let mut limit_parts = Vec::new();
+    let mut put = |name: &str, value: &Option<String>| {
+        if let Some(v) = value {
+            limit_parts.push(format!("{name}={v}"));
+        }
+    };
+    put("max_balance", &limits.max_balance);
+    put("daily_debit_limit", &limits.daily_debit_limit);
+    put("per_transaction_max", &limits.per_transaction_max);
+    put("low_balance_threshold", &limits.low_balance_threshold);
+    if let Some(v) = &limits.velocity {
+        limit_parts.push(format!("velocity={}/{}ms", v.max_operations, v.window_ms));
+    }
+    let mut lines = vec![
+        format!("wallet   {}", w.wallet_id),
+        format!("owner    {}", w.owner),
+        format!("tenant   {}", w.tenant),
+        format!("kind     {}", wallet_kind_name(w.kind)),
+        format!("asset    {} (scale {})", w.asset, w.asset_scale),
+        format!("status   {}", wallet_status_name(w.status)),
+        format!(
+            "limits   {}",
+            if limit_parts.is_empty() {
+                "none".to_owned()
+            } else {
+                limit_parts.join(" ")
+            }
+        ),
+    ];
+    if !w.metadata.is_empty() {
+        lines.push(format!("metadata {}", key_values(&sorted(&w.metadata))));
+    }
+    lines.push(format!("created  {}", format_time_ms(w.created_at_ms)));
+    lines.push(format!("sequence {}", w.sequence));
+    lines
+}
+
+fn history_table(transactions: &[Transaction]) -> Vec<String> {
+    if transactions.is_empty() {
+        return vec!["no entries".to_owned()];
+    }
+    // Newest first whatever order the page came in; the stable sort keeps ties as sent.
+    let mut sorted_txs: Vec<&Transaction> = transactions.iter().collect();
+    sorted_txs.sort_by_key(|tx| std::cmp::Reverse(tx.sequence));
+    let rows = sorted_txs
+        .into_iter()
+        .map(|tx| {
+            vec![
+                format_time_ms(tx.occurred_at_ms),
+                entry_type_name(tx.entry_type),
+                tx.amount.clone(),
+                tx.balance_after.clone(),
+                tx.detail.clone(),
+                tx.lots
+                    .iter()
+                    .map(|lot| format!("{}:{}", short_id(&lot.lot_id), lot.amount))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                tx.reference.clone(),
+                tx.entry_id.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "TIME",
+            "TYPE",
+            "AMOUNT",
+            "BALANCE",
+            "DETAIL",
+            "LOTS",
+            "REFERENCE",
+            "ENTRY",
+        ],
+        &[
+            Align::Left,
+            Align::Left,
+            Align::Right,
+            Align::Right,
+            Align::Left,
+            Align::Left,
+            Align::Left,
+            Align::Left,
+        ],
+        rows,
+    )
+}
+
+fn short_id(id: &str) -> &str {
+    let chars = id.chars().count();
+    match id
+        .char_indices()
+        .nth(chars.saturating_sub(LOT_ID_SHOWN_CHARS))
+    {
+        Some((start, _)) => &id[start..],
+        None => id,
+    }
+}
+
+fn batch_item_human(item: &BatchItem) -> String {
+    let prefix = format!("line {}:", item.source.line);
+    match &item.result {
+        Some(batch_result::Result::Ok(r)) => {
+            let mut line = format!("{prefix} ok {}", mutation_line(r));
+            if !r.entry_id.is_empty() {
+                line.push_str(&format!(" entry {}", r.entry_id));
+            }
+            if r.replayed {
+                line.push_str(" (replayed)");
+            }
+            line
+        }
+        Some(batch_result::Result::Error(e)) => {
+            let mut line = format!(
+                "{prefix} error {}",
+                code_name(tonic::Code::from_i32(e.code))
+            );
+            if !e.reason.is_empty() {
+                line.push(' ');
+                line.push_str(&e.reason);
+            }
+            line.push_str(": ");
+            line.push_str(&one_line(&e.message));
+            if !e.metadata.is_empty() {
+                line.push_str(&format!(" ({})", key_values(&sorted(&e.metadata))));
+            }
+            line
+        }
+        None => format!("{prefix} error: {MISSING_RESULT}"),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// Aligns columns by character count; the last column is not padded, so lines carry no
+/// trailing spaces.
+fn table(headers: &[&str], align: &[Align], rows: Vec<Vec<String>>) -> Vec<String> {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let header_row: Vec<String> = headers.iter().map(|h| (*h).to_owned()).collect();
+    std::iter::once(header_row)
+        .chain(rows)
+        .map(|row| {
+            let last = row.len().saturating_sub(1);
+            row.iter()
+                .enumerate()
+                .map(|(i, cell)| {
+                    let pad = widths[i].saturating_sub(cell.chars().count());
+                    match (align[i], i == last) {
+                        (Align::Right, _) => format!("{}{cell}", " ".repeat(pad)),
+                        (Align::Left, true) => cell.clone(),
+                        (Align::Left, false) => format!("{cell}{}", " ".repeat(pad)),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// `WALLET_KIND_CUSTOMER` → `customer`, matching the CLI's flag values.
+fn short_name(full: &str, prefix: &str) -> String {
+    full.strip_prefix(prefix)
+        .unwrap_or(full)
+        .to_ascii_lowercase()
+        .replace('_', "-")
+}
+
+fn enum_name<E: TryFrom<i32>>(
+    value: i32,
+    prefix: &str,
+    name: impl Fn(E) -> &'static str,
+) -> String {
+    match E::try_from(value) {
+        Ok(known) => short_name(name(known), prefix),
+        Err(_) => format!("unknown({value})"),
+    }
+}
+
+fn wallet_kind_name(kind: i32) -> String {
+    enum_name(kind, "WALLET_KIND_", |k: WalletKind| k.as_str_name())
+}
+
+fn wallet_status_name(status: i32) -> String {
+    enum_name(status, "WALLET_STATUS_", |s: WalletStatus| s.as_str_name())
+}
+
+fn entry_type_name(entry: i32) -> String {
+    enum_name(entry, "ENTRY_TYPE_", |t: EntryType| t.as_str_name())
+}
+
+/// Milliseconds since the Unix epoch as RFC 3339 UTC with milliseconds
+/// (`2025-01-02T03:04:05.678Z`); 0, the proto default, means "not set" and shows as `-`.
+pub(crate) fn format_time_ms(ms: i64) -> String {
+    if ms == 0 {
+        return "-".to_owned();
+    }
+    let days = ms.div_euclid(86_400_000);
+    let ms_of_day = ms.rem_euclid(86_400_000);
+    let (year, month, day) = civil_from_days(days);
+    let (hour, minute) = (ms_of_day / 3_600_000, ms_of_day / 60_000 % 60);
+    let (second, milli) = (ms_of_day / 1000 % 60, ms_of_day % 1000);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{milli:03}Z")
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's `civil_from_days`),
+/// so the CLI needs no date crate for one format.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let day_of_year = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use purse_proto::wallet::v1::{LotAmount, VelocityLimit};
+    use tonic::Code;
+    use tonic_types::{ErrorDetails, FieldViolation};
+
+    fn generated(value: &str) -> IdempotencyKey {
+        IdempotencyKey {
+            value: value.to_owned(),
+            generated: true,
+        }
+    }
+
+    fn response(replayed: bool) -> MutationResponse {
+        MutationResponse {
+            wallet_id: "w1".into(),
+            entry_id: "e1".into(),
+            balance: "120.00".into(),
+            held: "0.00".into(),
+            available: "120.00".into(),
+            sequence: 4,
+            replayed,
+        }
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(format_time_ms(1), "1970-01-01T00:00:00.001Z");
+        assert_eq!(format_time_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(
+            format_time_ms(1_735_689_599_999),
+            "2024-12-31T23:59:59.999Z"
+        );
+        assert_eq!(format_time_ms(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(format_time_ms(0), "-");
+    }
+
+    #[test]
+    fn mutation_human() {
+        let outcome = Outcome::Mutation {
+            response: response(true),
+            key: generated("k1"),
+            computed_expires_at_ms: None,
+        };
+        assert_eq!(
+            render(&outcome, false),
+            vec![
+                "wallet w1 balance 120.00 held 0.00 available 120.00 (sequence 4)",
+                "entry e1 (replayed)",
+                "idempotency key: k1",
+            ]
+        );
+    }
+
+    #[test]
+    fn mutation_json_keeps_amounts_as_strings() {
+        let outcome = Outcome::Mutation {
+            response: response(false),
+            key: generated("k1"),
+            computed_expires_at_ms: Some(5),
+        };
+        let lines = render(&outcome, true);
+        assert_eq!(lines.len(), 1);
+        let value: Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(value["balance"], json!("120.00"));
+        assert_eq!(value["available"], json!("120.00"));
+        assert_eq!(value["sequence"], json!(4));
+        assert_eq!(value["replayed"], json!(false));
+        assert_eq!(value["idempotency_key"], json!("k1"));
+        assert_eq!(value["expires_at_ms"], json!(5));
+    }
+
+    #[test]
+    fn wallet_json_uses_proto_names() {
+        let wallet = Wallet {
+            wallet_id: "w1".into(),
+            owner: "alice".into(),
+            kind: WalletKind::Customer as i32,
+            asset: "USD".into(),
+            asset_scale: 2,
+            status: WalletStatus::Open as i32,
+            limits: Some(Limits {
+                max_balance: Some("500.00".into()),
+                velocity: Some(VelocityLimit {
+                    max_operations: 10,
+                    window_ms: 60_000,
+                }),
+                ..Limits::default()
+            }),
+            ..Wallet::default()
+        };
+        let value = wallet_json(&wallet);
+        assert_eq!(value["kind"], json!("WALLET_KIND_CUSTOMER"));
+        assert_eq!(value["status"], json!("WALLET_STATUS_OPEN"));
+        assert_eq!(value["limits"]["max_balance"], json!("500.00"));
+        assert_eq!(value["limits"]["velocity"]["window_ms"], json!(60_000));
+        assert!(value["limits"].get("daily_debit_limit").is_none());
+        let human = wallet_human(&wallet).join("\n");
+        assert!(human.contains("status   open"), "{human}");
+        assert!(
+            human.contains("limits   max_balance=500.00 velocity=10/60000ms"),
+            "{human}"
+        );
+    }
+
+    #[test]
+    fn history_is_newest_first_and_aligned() {
+        let tx = |seq: u64, entry: EntryType, amount: &str, lots: Vec<LotAmount>| Transaction {
+            entry_id: format!("e{seq}"),
+            entry_type: entry as i32,
+            amount: amount.into(),
+            balance_after: "100.00".into(),
+            lots,
+            occurred_at_ms: 1_735_689_600_000 + seq as i64,
+            sequence: seq,
+            detail: "purchase".into(),
+            ..Transaction::default()
+        };
+        let lots = vec![LotAmount {
+            lot_id: "0193f000-0000-7000-8000-00000000abcd".into(),
+            amount: "5.00".into(),
+        }];
+        let lines = history_table(&[
+            tx(1, EntryType::Credit, "100.00", vec![]),
+            tx(2, EntryType::HoldPlaced, "5.00", lots),
+        ]);
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].starts_with("TIME"));
+        assert!(lines[1].contains("hold-placed"), "{}", lines[1]);
+        assert!(lines[1].contains("0000abcd:5.00"), "{}", lines[1]);
+        assert!(lines[2].contains("credit"));
+        // Right-aligned amounts end in the same column.
+        let end = |line: &str, amount: &str| line.find(amount).unwrap() + amount.len();
+        assert_eq!(end(&lines[1], " 5.00"), end(&lines[2], "100.00"));
+        assert!(lines.iter().all(|l| !l.ends_with(' ')));
+    }
+
+    #[test]
+    fn status_error_human_has_code_reason_metadata_and_fields() {
+        let details = ErrorDetails::with_error_info(
+            "INSUFFICIENT_FUNDS",
+            "purse.wallet",
+            HashMap::from([("available".to_owned(), "20.00".to_owned())]),
+        );
+        let status = tonic::Status::with_error_details(
+            Code::FailedPrecondition,
+            "insufficient funds",
+            details,
+        );
+        let err = CliError::Status {
+            status: Box::new(status),
+            idempotency_key: None,
+        };
+        assert_eq!(
+            render_error(&err, false),
+            "error: FAILED_PRECONDITION INSUFFICIENT_FUNDS: insufficient funds (available=20.00)"
+        );
+
+        let mut details =
+            ErrorDetails::with_bad_request(vec![FieldViolation::new("amount", "must be positive")]);
+        details.set_error_info("INVALID_AMOUNT", "purse.wallet", HashMap::new());
+        let status =
+            tonic::Status::with_error_details(Code::InvalidArgument, "bad\namount", details);
+        let err = CliError::Status {
+            status: Box::new(status),
+            idempotency_key: None,
+        };
+        assert_eq!(
+            render_error(&err, false),
+            "error: INVALID_ARGUMENT INVALID_AMOUNT: bad amount (fields: amount)"
+        );
+        let value: Value = serde_json::from_str(&render_error(&err, true)).unwrap();
+        assert_eq!(
+            value,
+            json!({"error": {
+                "code": "INVALID_ARGUMENT",
+                "reason": "INVALID_AMOUNT",
+                "message": "bad\namount",
+                "metadata": {},
+                "fields": ["amount"],
+            }})
+        );
+    }
+
+    #[test]
+    fn plain_status_and_retry_hint() {
+        let err = CliError::Status {
+            status: Box::new(tonic::Status::unavailable("shard moving")),
+            idempotency_key: Some("k9".into()),
+        };
+        assert_eq!(
+            render_error(&err, false),
+            "error: UNAVAILABLE: shard moving; outcome unknown, retry with --idempotency-key k9"
+        );
+        let value: Value = serde_json::from_str(&render_error(&err, true)).unwrap();
+        assert_eq!(value["error"]["reason"], Value::Null);
+        assert_eq!(value["error"]["idempotency_key"], json!("k9"));
+    }
+
+    #[test]
+    fn local_errors_have_no_code() {
+        let err = CliError::BadBatchLine {
+            line: 3,
+            detail: "expected value".into(),
+        };
+        assert_eq!(render_error(&err, false), "error: line 3: expected value");
+        let value: Value = serde_json::from_str(&render_error(&err, true)).unwrap();
+        assert_eq!(value["error"]["code"], Value::Null);
+        assert_eq!(value["error"]["reason"], json!("BAD_INPUT"));
+    }
+
+    #[test]
+    fn batch_items_render_one_line_each() {
+        use crate::commands::BatchLine;
+        let items = vec![
+            BatchItem {
+                source: BatchLine {
+                    line: 1,
+                    idempotency_key: "k1".into(),
+                },
+                result: Some(batch_result::Result::Ok(response(false))),
+            },
+            BatchItem {
+                source: BatchLine {
+                    line: 2,
+                    idempotency_key: "k2".into(),
+                },
+                result: Some(batch_result::Result::Error(BatchError {
+                    code: Code::FailedPrecondition as i32,
+                    reason: "INSUFFICIENT_FUNDS".into(),
+                    message: "insufficient funds".into(),
+                    metadata: HashMap::from([("available".into(), "0.00".into())]),
+                })),
+            },
+        ];
+        let outcome = Outcome::Batch(items);
+        assert_eq!(
+            render(&outcome, false),
+            vec![
+                "line 1: ok wallet w1 balance 120.00 held 0.00 available 120.00 (sequence 4) entry e1",
+                "line 2: error FAILED_PRECONDITION INSUFFICIENT_FUNDS: insufficient funds (available=0.00)",
+            ]
+        );
+        let json_lines = render(&outcome, true);
+        let second: Value = serde_json::from_str(&json_lines[1]).unwrap();
+        assert_eq!(second["line"], json!(2));
+        assert_eq!(second["error"]["code"], json!("FAILED_PRECONDITION"));
+        assert_eq!(second["error"]["metadata"]["available"], json!("0.00"));
+        let first: Value = serde_json::from_str(&json_lines[0]).unwrap();
+        assert_eq!(first["ok"]["entry_id"], json!("e1"));
+    }
+
+    #[test]
+    fn enum_short_names() {
+        assert_eq!(wallet_kind_name(WalletKind::System as i32), "system");
+        assert_eq!(
+            entry_type_name(EntryType::HoldReleased as i32),
+            "hold-released"
+        );
+        assert_eq!(entry_type_name(99), "unknown(99)");
+    }
+}

@@ -1,0 +1,15 @@
+//! Pure deciders for Purse.
+//!
+//! Every business rule lives in a [`Decider`]: `decide` turns a command and the current state into
+//! events (or a precise error), `evolve` folds events into state and holds no rules. Nothing here
+//! reads a clock, draws randomness or performs I/O: the time and fresh ids arrive in a [`Context`],
+//! so the same history always yields the same decisions.
+
+pub mod decider;
+pub mod idempotency;
+pub mod money;
+pub mod time;
+pub mod wallet;
+
+pub use decider::{Context, Decider, MAX_IDS_PER_COMMAND};
+pub use time::Timestamp;

@@ -1,0 +1,21 @@
+//! Generates the gRPC and event types from `proto/` with a vendored `protoc`, so a fresh machine
+//! needs no system protobuf compiler.
+
+use std::path::PathBuf;
+
+const PROTO_ROOT: &str = "../../proto";
+const PROTO_FILES: &[&str] = &[
+    "../../proto/purse/wallet/v1/wallet.proto",
+    "../../proto/purse/event/v1/event.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    let mut prost_config = tonic_prost_build::Config::new();
+    prost_config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out_dir.join("purse_descriptor.bin"))
+        .compile_with_config(prost_config, PROTO_FILES, &[PROTO_ROOT])?;
+    println!("cargo:rerun-if-changed={PROTO_ROOT}");
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! Layered configuration: defaults → TOML file → `PURSE_*` environment → command-line flags
+//! (applied by each `main`). Invalid configuration is reported once, clearly; `main` exits 64.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::env::CONFIG_KEYS;
+
+/// Exit code for invalid configuration (EX_USAGE).
+pub const EXIT_CONFIG: i32 = 64;
+
+/// Settings of a Purse node.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// gRPC listen address.
+    pub listen: SocketAddr,
+    /// Directory of the embedded log and store and of the token key.
+    pub data_dir: PathBuf,
+    /// Partitions of each event topic (one shard worker and one projector task each).
+    pub partitions: u32,
+    /// Most commands decided and appended together (the group commit).
+    pub batch_max_commands: usize,
+    /// Queued commands per shard before callers wait.
+    pub command_queue_capacity: usize,
+    /// How long a call waits for its reply; the client then retries with the same key.
+    pub reply_timeout_ms: u64,
+    /// Longest wait of a query for `min_sequence`.
+    pub read_your_writes_timeout_ms: u64,
+    /// How long idempotency keys are remembered (documented for clients: 7 days).
+    pub idempotency_retention_ms: i64,
+    /// Lead time of "expiring soon" notices.
+    pub expiring_notice_lead_ms: i64,
+    /// Largest accepted gRPC request.
+    pub max_request_bytes: usize,
+    /// Most operations in one BatchExecute.
+    pub batch_execute_max_operations: usize,
+    /// Log filter.
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        const DAY_MS: i64 = 86_400_000;
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            data_dir: PathBuf::from("purse-data"),
+            partitions: 8,
+            batch_max_commands: 1024,
+            command_queue_capacity: 4096,
+            reply_timeout_ms: 10_000,
+            read_your_writes_timeout_ms: 5_000,
+            idempotency_retention_ms: 7 * DAY_MS,
+            expiring_notice_lead_ms: 7 * DAY_MS,
+            max_request_bytes: 4 * 1024 * 1024,
+            batch_execute_max_operations: 1000,
+            log: "info".to_owned(),
+        }
+    }
+}
+
+/// What is wrong with the configuration.
+#[derive(thiserror::Error, Debug)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file, or a variable, does not parse into the settings.
+    #[error("invalid configuration: {0}")]
+    Parse(#[from] toml::de::Error),
+    /// A value is out of its range.
+    #[error("invalid configuration: {key} {problem}")]
+    Invalid {
+        /// The setting.
+        key: &'static str,
+        /// What is wrong.
+        problem: &'static str,
+    },
+}
+
+impl Config {
+    /// Defaults, then the file (if any), then the `PURSE_*` variables of `environment`.
+    pub fn load(
+        file: Option<&Path>,
+        environment: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                text.parse::<toml::Table>()?
+            }
+            None => toml::Table::new(),
+        };
+        for (variable, key) in CONFIG_KEYS {
+            if let Some(value) = environment(variable) {
+                table.insert((*key).to_owned(), environment_value(&value));
+            }
+        }
+        let config: Config = toml::Value::Table(table).try_into()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, problem| Err(ConfigError::Invalid { key, problem });
+        if !(1..=1024).contains(&self.partitions) {
+            return invalid("partitions", "must be 1..=1024");
+        }
+        if !(1..=65_536).contains(&self.batch_max_commands) {
+            return invalid("batch_max_commands", "must be 1..=65536");
+        }
+        if self.command_queue_capacity == 0 {
+            return invalid("command_queue_capacity", "must be at least 1");
+        }
+        if self.reply_timeout_ms == 0 {
+            return invalid("reply_timeout_ms", "must be at least 1");
+        }
+        if self.idempotency_retention_ms < 60_000 {
+            return invalid("idempotency_retention_ms", "must be at least 60000");
+        }
+        if self.expiring_notice_lead_ms < 0 {
+            return invalid("expiring_notice_lead_ms", "must not be negative");
+        }
+        if !(1..=10_000).contains(&self.batch_execute_max_operations) {
+            return invalid("batch_execute_max_operations", "must be 1..=10000");
+        }
+        if self.max_request_bytes < 1024 {
+            return invalid("max_request_bytes", "must be at least 1024");
+        }
+        Ok(())
+    }
+}
+
+/// Numbers stay numbers so typed fields parse; everything else is a string.
+fn environment_value(text: &str) -> toml::Value {
+    text.parse::<i64>()
+        .map(toml::Value::Integer)
+        .unwrap_or_else(|_| toml::Value::String(text.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order_file_then_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("purse.toml");
+        std::fs::write(&file, "partitions = 4\nreply_timeout_ms = 2000\n").unwrap();
+        let env = |name: &str| (name == "PURSE_PARTITIONS").then(|| "2".to_owned());
+        let config = Config::load(Some(&file), env).unwrap();
+        assert_eq!(config.partitions, 2);
+        assert_eq!(config.reply_timeout_ms, 2000);
+        assert_eq!(
+            config.batch_max_commands,
+            Config::default().batch_max_commands
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_ranges_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("purse.toml");
+        std::fs::write(&file, "partitons = 4\n").unwrap();
+        assert!(matches!(
+            Config::load(Some(&file), |_| None),
+            Err(ConfigError::Parse(_))
+        ));
+        let env = |name: &str| (name == "PURSE_PARTITIONS").then(|| "0".to_owned());
+        assert!(matches!(
+            Config::load(None, env),
+            Err(ConfigError::Invalid {
+                key: "partitions",
+                ..
+            })
+        ));
+        let env = |name: &str| (name == "PURSE_LISTEN").then(|| "not-an-address".to_owned());
+        assert!(matches!(
+            Config::load(None, env),
+            Err(ConfigError::Parse(_))
+        ));
+    }
+}

@@ -1,0 +1,50 @@
+//! Every environment variable Purse reads, in one place.
+
+/// TOML configuration file (same as `--config`).
+pub const PURSE_CONFIG: &str = "PURSE_CONFIG";
+/// Address the gRPC server listens on.
+pub const PURSE_LISTEN: &str = "PURSE_LISTEN";
+/// Directory of the embedded log, store and token key.
+pub const PURSE_DATA_DIR: &str = "PURSE_DATA_DIR";
+/// Partitions of each event topic.
+pub const PURSE_PARTITIONS: &str = "PURSE_PARTITIONS";
+/// Most commands a shard worker decides and appends together.
+pub const PURSE_BATCH_MAX_COMMANDS: &str = "PURSE_BATCH_MAX_COMMANDS";
+/// Queued commands per shard before callers wait.
+pub const PURSE_COMMAND_QUEUE_CAPACITY: &str = "PURSE_COMMAND_QUEUE_CAPACITY";
+/// How long a call waits for its command's reply.
+pub const PURSE_REPLY_TIMEOUT_MS: &str = "PURSE_REPLY_TIMEOUT_MS";
+/// Longest wait of a query for `min_sequence`.
+pub const PURSE_READ_YOUR_WRITES_TIMEOUT_MS: &str = "PURSE_READ_YOUR_WRITES_TIMEOUT_MS";
+/// How long idempotency keys are remembered.
+pub const PURSE_IDEMPOTENCY_RETENTION_MS: &str = "PURSE_IDEMPOTENCY_RETENTION_MS";
+/// Lead time of "expiring soon" notices.
+pub const PURSE_EXPIRING_NOTICE_LEAD_MS: &str = "PURSE_EXPIRING_NOTICE_LEAD_MS";
+/// Largest accepted gRPC request.
+pub const PURSE_MAX_REQUEST_BYTES: &str = "PURSE_MAX_REQUEST_BYTES";
+/// Most operations in one BatchExecute.
+pub const PURSE_BATCH_EXECUTE_MAX_OPERATIONS: &str = "PURSE_BATCH_EXECUTE_MAX_OPERATIONS";
+/// Log filter (tracing EnvFilter syntax), e.g. `info,purse_runtime=debug`.
+pub const PURSE_LOG: &str = "PURSE_LOG";
+
+/// Each environment variable with the config key it sets.
+pub(crate) const CONFIG_KEYS: &[(&str, &str)] = &[
+    (PURSE_LISTEN, "listen"),
+    (PURSE_DATA_DIR, "data_dir"),
+    (PURSE_PARTITIONS, "partitions"),
+    (PURSE_BATCH_MAX_COMMANDS, "batch_max_commands"),
+    (PURSE_COMMAND_QUEUE_CAPACITY, "command_queue_capacity"),
+    (PURSE_REPLY_TIMEOUT_MS, "reply_timeout_ms"),
+    (
+        PURSE_READ_YOUR_WRITES_TIMEOUT_MS,
+        "read_your_writes_timeout_ms",
+    ),
+    (PURSE_IDEMPOTENCY_RETENTION_MS, "idempotency_retention_ms"),
+    (PURSE_EXPIRING_NOTICE_LEAD_MS, "expiring_notice_lead_ms"),
+    (PURSE_MAX_REQUEST_BYTES, "max_request_bytes"),
+    (
+        PURSE_BATCH_EXECUTE_MAX_OPERATIONS,
+        "batch_execute_max_operations",
+    ),
+    (PURSE_LOG, "log"),
+];

@@ -1,0 +1,19 @@
+//! Shared service machinery for Purse: shard workers and the command bus (write path), the
+//! projector (read path), the first-writer-wins guard, event codecs, durable timers, auth,
+//! configuration and telemetry. Services stay thin: they convert protocol to domain and call here.
+
+pub mod auth;
+pub mod bus;
+pub mod clock;
+pub mod codec;
+pub mod config;
+pub mod env;
+pub mod guard;
+pub mod projection;
+pub mod projector;
+pub mod server;
+pub mod shard;
+pub mod status;
+pub mod telemetry;
+pub mod wallet;
+pub mod wallet_codec;

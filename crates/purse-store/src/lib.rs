@@ -1,0 +1,483 @@
+//! The read-model store: what the projector writes and the query side reads.
+//!
+//! Rows are plain data (no dependency on the domain crate). Every write is an idempotent upsert
+//! guarded by a version, the stream sequence of the event it comes from: a write applies only if
+//! its version is greater than the stored version of the columns it writes, as ScyllaDB's
+//! `USING TIMESTAMP` does per cell (except that an equal version is a no-op rather than a
+//! tie-break on the value). Replays and reordering therefore never move a row backwards, and no
+//! counter or lightweight transaction is needed (DESIGN.md §6).
+//!
+//! Two implementations pass the same [`contract`] suite: [`SqliteStore`] here (all-in-one mode)
+//! and the ScyllaDB store in `purse-store-scylla`.
+
+pub mod contract;
+mod page;
+mod sqlite;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::str::FromStr;
+
+pub use page::{PageToken, resolve_page_size};
+pub use sqlite::SqliteStore;
+pub use uuid::Uuid;
+
+/// Exact decimal amount; stored as text so its scale survives ("20.00" stays "20.00").
+pub type Decimal = rust_decimal::Decimal;
+
+/// Largest page a list query returns.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+/// Page size used when a request asks for 0.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+
+/// A wallet's limits; `None` means no limit.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct LimitsRow {
+    /// Largest balance a credit may produce.
+    pub max_balance: Option<Decimal>,
+    /// Debits and hold placements per UTC day.
+    pub daily_debit_limit: Option<Decimal>,
+    /// Largest single debit or credit.
+    pub per_transaction_max: Option<Decimal>,
+    /// Mutating operations allowed per velocity window.
+    pub velocity_max_operations: Option<u32>,
+    /// Length of the velocity window.
+    pub velocity_window_ms: Option<i64>,
+    /// Balance under which a low-balance notice is raised.
+    pub low_balance_threshold: Option<Decimal>,
+}
+
+/// A wallet, as listed by id and by (tenant, owner).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WalletRow {
+    /// Wallet id (UUIDv7).
+    pub wallet_id: Uuid,
+    /// Owning tenant.
+    pub tenant: String,
+    /// The integrator's customer id (opaque).
+    pub owner: String,
+    /// `customer` or `system`.
+    pub kind: String,
+    /// Asset code.
+    pub asset: String,
+    /// Decimal places of the asset.
+    pub asset_scale: u32,
+    /// `open`, `suspended` or `closed`.
+    pub status: String,
+    /// Current limits.
+    pub limits: LimitsRow,
+    /// Bounded integrator metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// When the wallet was opened (ms since the Unix epoch).
+    pub created_at_ms: i64,
+    /// When written: the version of every column. When read: the largest version of its columns
+    /// (identity, status, limits), i.e. the latest event reflected.
+    pub version: u64,
+}
+
+/// A wallet's balance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BalanceRow {
+    /// Wallet id.
+    pub wallet_id: Uuid,
+    /// Sum of the remaining amounts of the lots.
+    pub balance: Decimal,
+    /// Reserved by open holds.
+    pub held: Decimal,
+    /// Stream sequence this balance reflects.
+    pub version: u64,
+}
+
+/// Kind of a history entry.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum EntryType {
+    /// Funds credited.
+    Credit,
+    /// Funds debited.
+    Debit,
+    /// A hold reserved funds.
+    HoldPlaced,
+    /// A hold was captured (debited).
+    HoldCaptured,
+    /// A hold was released (voided or expired).
+    HoldReleased,
+    /// A lot's remaining amount expired.
+    LotExpired,
+    /// An earlier debit was refunded.
+    Refund,
+}
+
+impl EntryType {
+    /// Every entry type, in declaration order.
+    pub const ALL: [EntryType; 7] = [
+        EntryType::Credit,
+        EntryType::Debit,
+        EntryType::HoldPlaced,
+        EntryType::HoldCaptured,
+        EntryType::HoldReleased,
+        EntryType::LotExpired,
+        EntryType::Refund,
+    ];
+
+    /// Stable name, as stored (snake case).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryType::Credit => "credit",
+            EntryType::Debit => "debit",
+            EntryType::HoldPlaced => "hold_placed",
+            EntryType::HoldCaptured => "hold_captured",
+            EntryType::HoldReleased => "hold_released",
+            EntryType::LotExpired => "lot_expired",
+            EntryType::Refund => "refund",
+        }
+    }
+
+    /// Parses a name produced by [`EntryType::as_str`].
+    pub fn parse(name: &str) -> Result<EntryType, UnknownEntryType> {
+        EntryType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == name)
+            .ok_or_else(|| UnknownEntryType {
+                name: name.to_owned(),
+            })
+    }
+}
+
+impl fmt::Display for EntryType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EntryType {
+    type Err = UnknownEntryType;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        EntryType::parse(name)
+    }
+}
+
+/// A name that is not an [`EntryType`].
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+#[error("unknown entry type {name:?}")]
+pub struct UnknownEntryType {
+    /// The rejected name.
+    pub name: String,
+}
+
+/// One entry of a wallet's history. Immutable once written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryRow {
+    /// Wallet id.
+    pub wallet_id: Uuid,
+    /// Stream sequence of the event; the entry's key within the wallet.
+    pub sequence: u64,
+    /// Entry id.
+    pub entry_id: Uuid,
+    /// What happened.
+    pub entry_type: EntryType,
+    /// Amount moved.
+    pub amount: Decimal,
+    /// Balance right after.
+    pub balance_after: Decimal,
+    /// Lots touched and how much of each.
+    pub lots: Vec<(Uuid, Decimal)>,
+    /// Integrator reference.
+    pub reference: String,
+    /// Human-readable description.
+    pub description: String,
+    /// Extra detail (e.g. why a hold was released).
+    pub detail: String,
+    /// The hold involved, if any.
+    pub hold_id: Option<Uuid>,
+    /// When it happened (ms since the Unix epoch).
+    pub occurred_at_ms: i64,
+}
+
+/// A credit lot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LotRow {
+    /// Wallet id.
+    pub wallet_id: Uuid,
+    /// Lot id.
+    pub lot_id: Uuid,
+    /// `paid`, `granted`, `refund`, `transfer` or `adjustment`.
+    pub source: String,
+    /// Amount credited.
+    pub amount: Decimal,
+    /// Amount not yet spent or expired.
+    pub remaining: Decimal,
+    /// When the remainder expires, if ever.
+    pub expires_at_ms: Option<i64>,
+    /// When the lot was created.
+    pub created_at_ms: i64,
+    /// When written: the version of every column. When read: the largest version of its
+    /// columns (the lot itself, its remaining amount).
+    pub version: u64,
+}
+
+/// A hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HoldRow {
+    /// Wallet id.
+    pub wallet_id: Uuid,
+    /// Hold id.
+    pub hold_id: Uuid,
+    /// Amount reserved.
+    pub amount: Decimal,
+    /// Amount captured (0 until captured).
+    pub captured: Decimal,
+    /// `placed`, `captured`, `voided` or `expired`.
+    pub status: String,
+    /// Deadline after which the hold is released.
+    pub expires_at_ms: i64,
+    /// When written: the version of every column. When read: the largest version of its columns
+    /// (the hold itself, its resolution).
+    pub version: u64,
+}
+
+/// Guard state of a stream for readers: its last accepted sequence and event id (first-writer-wins
+/// checks).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamPosition {
+    /// Stream id.
+    pub stream_id: String,
+    /// Last accepted sequence.
+    pub sequence: u64,
+    /// Id of the event holding that sequence.
+    pub event_id: String,
+}
+
+/// One versioned upsert. Each variant writes a fixed set of columns with its own version; the
+/// write applies to those columns only if its version is greater than theirs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RowWrite {
+    /// Inserts the wallet (all columns) — from WalletOpened.
+    Wallet(WalletRow),
+    /// Updates only status (own version column).
+    WalletStatus {
+        /// Wallet id.
+        wallet_id: Uuid,
+        /// New status.
+        status: String,
+        /// Stream sequence of the event.
+        version: u64,
+    },
+    /// Updates only limits (own version column).
+    WalletLimits {
+        /// Wallet id.
+        wallet_id: Uuid,
+        /// New limits.
+        limits: LimitsRow,
+        /// Stream sequence of the event.
+        version: u64,
+    },
+    /// Writes balance and held.
+    Balance(BalanceRow),
+    /// Immutable once written, keyed (wallet_id, sequence); rewriting is a no-op.
+    History(HistoryRow),
+    /// Writes the lot (all columns).
+    Lot(LotRow),
+    /// Updates only remaining (own version column). Arriving before its [`RowWrite::Lot`], it
+    /// leaves a partial row that queries do not show until the lot itself arrives; the newer
+    /// remaining wins whatever the order of arrival.
+    LotRemaining {
+        /// Wallet id.
+        wallet_id: Uuid,
+        /// Lot id.
+        lot_id: Uuid,
+        /// New remaining amount.
+        remaining: Decimal,
+        /// Stream sequence of the event.
+        version: u64,
+    },
+    /// Writes the hold (all columns).
+    Hold(HoldRow),
+    /// Updates status and captured (own version column); partial rows as for
+    /// [`RowWrite::LotRemaining`].
+    HoldResolved {
+        /// Wallet id.
+        wallet_id: Uuid,
+        /// Hold id.
+        hold_id: Uuid,
+        /// Final status.
+        status: String,
+        /// Amount captured.
+        captured: Decimal,
+        /// Stream sequence of the event.
+        version: u64,
+    },
+    /// Moves a stream's guard state forward (guarded by its sequence).
+    StreamPosition(StreamPosition),
+}
+
+/// How far a projector got in one partition: the next offset it will consume.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Projector name.
+    pub projector: String,
+    /// Topic consumed.
+    pub topic: String,
+    /// Partition consumed.
+    pub partition: u32,
+    /// Next offset to consume.
+    pub next_offset: u64,
+}
+
+/// Which page of a list to return.
+#[derive(Clone, Debug, Default)]
+pub struct PageRequest {
+    /// Items per page: 0 means [`DEFAULT_PAGE_SIZE`]; more than [`MAX_PAGE_SIZE`] is refused.
+    pub page_size: u32,
+    /// `next_page_token` of the previous page; `None` for the first page.
+    pub page_token: Option<String>,
+}
+
+/// One page of a list.
+#[derive(Clone, Debug)]
+pub struct Page<T> {
+    /// The items, in the list's order.
+    pub items: Vec<T>,
+    /// Token for the next page; `None` on the last page.
+    pub next_page_token: Option<String>,
+}
+
+/// Which history entries to list.
+#[derive(Clone, Debug, Default)]
+pub struct HistoryFilter {
+    /// Only these entry types; empty means all.
+    pub entry_types: Vec<EntryType>,
+    /// Only entries at or after this time.
+    pub from_ms: Option<i64>,
+    /// Only entries before this time (exclusive).
+    pub to_ms: Option<i64>,
+}
+
+/// The read models, behind one trait so the projector and the query side do not care which
+/// database holds them.
+///
+/// Rows that exist only partially (a [`RowWrite::WalletStatus`], [`RowWrite::LotRemaining`] or
+/// [`RowWrite::HoldResolved`] whose creating write has not arrived yet) are not returned.
+#[async_trait::async_trait]
+pub trait ReadStore: Send + Sync + 'static {
+    /// Applies the writes and then the checkpoints, atomically where the store can (SQLite: one
+    /// transaction). Idempotent. A checkpoint only moves forward.
+    async fn apply(
+        &self,
+        writes: Vec<RowWrite>,
+        checkpoints: Vec<Checkpoint>,
+    ) -> Result<(), StoreError>;
+
+    /// The next offset a projector recorded for a partition, if any.
+    async fn checkpoint(
+        &self,
+        projector: &str,
+        topic: &str,
+        partition: u32,
+    ) -> Result<Option<u64>, StoreError>;
+
+    /// Guard states of the streams that have one.
+    async fn stream_positions(
+        &self,
+        stream_ids: &[String],
+    ) -> Result<HashMap<String, StreamPosition>, StoreError>;
+
+    /// A wallet by id.
+    async fn get_wallet(&self, wallet_id: Uuid) -> Result<Option<WalletRow>, StoreError>;
+
+    /// A tenant's wallets of one owner, ordered by wallet_id.
+    async fn list_wallets_by_owner(
+        &self,
+        tenant: &str,
+        owner: &str,
+        page: PageRequest,
+    ) -> Result<Page<WalletRow>, StoreError>;
+
+    /// A wallet's balance.
+    async fn get_balance(&self, wallet_id: Uuid) -> Result<Option<BalanceRow>, StoreError>;
+
+    /// A wallet's history, newest first (sequence descending).
+    async fn list_history(
+        &self,
+        wallet_id: Uuid,
+        filter: HistoryFilter,
+        page: PageRequest,
+    ) -> Result<Page<HistoryRow>, StoreError>;
+
+    /// A wallet's lots, oldest first (creation time, then lot id).
+    async fn list_lots(&self, wallet_id: Uuid) -> Result<Vec<LotRow>, StoreError>;
+
+    /// A wallet's holds, oldest first (hold id, which is time-ordered).
+    async fn list_holds(&self, wallet_id: Uuid) -> Result<Vec<HoldRow>, StoreError>;
+}
+
+/// Errors of [`ReadStore`].
+#[derive(thiserror::Error, Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The page token was not issued by this list (malformed, or from another list or wallet).
+    #[error("invalid page token")]
+    InvalidPageToken,
+    /// `page_size` above [`MAX_PAGE_SIZE`].
+    #[error("page size above the maximum of {max}")]
+    PageSizeTooLarge {
+        /// [`MAX_PAGE_SIZE`].
+        max: u32,
+    },
+    /// A version, sequence or offset beyond what the store can hold (signed 64-bit integers).
+    #[error("{value} is beyond the largest storable version or offset")]
+    OutOfRange {
+        /// The offending value.
+        value: u64,
+    },
+    /// A stored value that no valid write produces.
+    #[error("corrupt read model: {column} holds {value:?}")]
+    Corrupt {
+        /// Which column.
+        column: &'static str,
+        /// The value found.
+        value: String,
+    },
+    /// The store file was written by a newer build.
+    #[error("store schema version {found} is newer than this build supports ({supported})")]
+    UnsupportedSchema {
+        /// Schema version in the file.
+        found: i64,
+        /// Newest version this build knows.
+        supported: i64,
+    },
+    /// SQLite refused write-ahead logging, which concurrent readers rely on.
+    #[error("SQLite could not enable WAL mode; journal mode is {mode:?}")]
+    WalUnavailable {
+        /// The journal mode SQLite reported.
+        mode: String,
+    },
+    /// The runtime is shutting down; the operation did not run.
+    #[error("the store is shutting down")]
+    Closed,
+    /// SQLite failed.
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// Another implementation's client library (e.g. the ScyllaDB driver) failed.
+    #[error("store client: {0}")]
+    Client(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_types_round_trip_through_their_names() {
+        for entry_type in EntryType::ALL {
+            assert_eq!(EntryType::parse(entry_type.as_str()), Ok(entry_type));
+            assert_eq!(entry_type.to_string().parse::<EntryType>(), Ok(entry_type));
+        }
+        assert_eq!(
+            EntryType::parse("Credit"),
+            Err(UnknownEntryType {
+                name: "Credit".to_owned()
+            })
+        );
+    }
+}

@@ -1,0 +1,945 @@
+//! The embedded read-model store: one SQLite file in WAL mode.
+//!
+//! Writes run on one connection behind a mutex, in the blocking pool, one transaction per
+//! [`ReadStore::apply`]. Reads run on their own connections (WAL lets them proceed while a write
+//! is in progress). Each group of columns that some write updates on its own carries its own
+//! version column, which is how per-cell `USING TIMESTAMP` semantics are emulated.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
+use uuid::Uuid;
+
+use crate::page::{PageToken, resolve_page_size};
+use crate::{
+    BalanceRow, Checkpoint, Decimal, EntryType, HistoryFilter, HistoryRow, HoldRow, LimitsRow,
+    LotRow, Page, PageRequest, ReadStore, RowWrite, StoreError, StreamPosition, WalletRow,
+};
+
+/// Schema version this build writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 1;
+/// How long a connection waits on SQLite's file lock; only matters while another handle on the
+/// same file (a previous instance still closing) holds it.
+const BUSY_TIMEOUT_MS: u64 = 5_000;
+/// Idle read connections kept open.
+const READERS_IDLE_MAX: usize = 4;
+/// Stream ids looked up per query, well under SQLite's bound-parameter limit.
+const STREAM_IDS_PER_QUERY: usize = 500;
+
+/// The embedded [`ReadStore`].
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Readers>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.readers.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store file at `path`.
+    ///
+    /// Synchronous: it does blocking file I/O, once, at start-up.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))?;
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::WalUnavailable { mode });
+        }
+        // NORMAL in WAL mode survives a killed process and keeps the file consistent on power
+        // loss; the last transactions may then be lost, but rows and checkpoints go together,
+        // so the projector simply re-projects from the older checkpoint. No fsync per apply.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        migrate(&mut conn)?;
+        Ok(SqliteStore {
+            writer: Arc::new(Mutex::new(conn)),
+            readers: Arc::new(Readers {
+                path: path.to_owned(),
+                idle: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        blocking(move || {
+            let conn = readers.take()?;
+            let result = f(&conn);
+            readers.give_back(conn);
+            result
+        })
+        .await
+    }
+}
+
+async fn blocking<T, F>(f: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result,
+        // A panic in a query is a bug: surface it where it happened rather than as an error.
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(StoreError::Closed),
+    }
+}
+
+/// A small pool of read-only connections.
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    fn take(&self) -> Result<Connection, StoreError> {
+        if let Some(conn) = lock(&self.idle).pop() {
+            return Ok(conn);
+        }
+        let conn = Connection::open(&self.path)?;
+        conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))?;
+        // Readers must never write, even by mistake.
+        conn.pragma_update(None, "query_only", true)?;
+        Ok(conn)
+    }
+
+    fn give_back(&self, conn: Connection) {
+        let mut idle = lock(&self.idle);
+        if idle.len() < READERS_IDLE_MAX {
+            idle.push(conn);
+        }
+    }
+}
+
+/// A poisoned lock here guards a connection or a list of them, which a panic cannot leave
+/// half-updated (an open transaction rolls back when dropped), so it is safe to keep using.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::UnsupportedSchema {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if found == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction()?;
+    // Columns written by a partial write (only its own group) are nullable; a row whose
+    // `row_version` is NULL has not been created yet and is not shown.
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS wallets (
+             wallet_id TEXT PRIMARY KEY NOT NULL,
+             tenant TEXT,
+             owner TEXT,
+             kind TEXT,
+             asset TEXT,
+             asset_scale INTEGER,
+             metadata TEXT,
+             created_at_ms INTEGER,
+             row_version INTEGER,
+             status TEXT,
+             status_version INTEGER,
+             max_balance TEXT,
+             daily_debit_limit TEXT,
+             per_transaction_max TEXT,
+             velocity_max_operations INTEGER,
+             velocity_window_ms INTEGER,
+             low_balance_threshold TEXT,
+             limits_version INTEGER
+         ) STRICT;
+         CREATE INDEX IF NOT EXISTS wallets_by_owner ON wallets (tenant, owner, wallet_id);
+         CREATE TABLE IF NOT EXISTS balances (
+             wallet_id TEXT PRIMARY KEY NOT NULL,
+             balance TEXT NOT NULL,
+             held TEXT NOT NULL,
+             version INTEGER NOT NULL
+         ) STRICT;
+         CREATE TABLE IF NOT EXISTS history (
+             wallet_id TEXT NOT NULL,
+             sequence INTEGER NOT NULL,
+             entry_id TEXT NOT NULL,
+             entry_type TEXT NOT NULL,
+             amount TEXT NOT NULL,
+             balance_after TEXT NOT NULL,
+             lots TEXT NOT NULL,
+             reference TEXT NOT NULL,
+             description TEXT NOT NULL,
+             detail TEXT NOT NULL,
+             hold_id TEXT,
+             occurred_at_ms INTEGER NOT NULL,
+             PRIMARY KEY (wallet_id, sequence)
+         ) STRICT, WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS lots (
+             wallet_id TEXT NOT NULL,
+             lot_id TEXT NOT NULL,
+             source TEXT,
+             amount TEXT,
+             expires_at_ms INTEGER,
+             created_at_ms INTEGER,
+             row_version INTEGER,
+             remaining TEXT,
+             remaining_version INTEGER,
+             PRIMARY KEY (wallet_id, lot_id)
+         ) STRICT, WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS holds (
+             wallet_id TEXT NOT NULL,
+             hold_id TEXT NOT NULL,
+             amount TEXT,
+             expires_at_ms INTEGER,
+             row_version INTEGER,
+             status TEXT,
+             captured TEXT,
+             resolution_version INTEGER,
+             PRIMARY KEY (wallet_id, hold_id)
+         ) STRICT, WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS stream_positions (
+             stream_id TEXT PRIMARY KEY NOT NULL,
+             sequence INTEGER NOT NULL,
+             event_id TEXT NOT NULL
+         ) STRICT, WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS checkpoints (
+             projector TEXT NOT NULL,
+             topic TEXT NOT NULL,
+             \"partition\" INTEGER NOT NULL,
+             next_offset INTEGER NOT NULL,
+             PRIMARY KEY (projector, topic, \"partition\")
+         ) STRICT, WITHOUT ROWID;",
+    )?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
+
+// ---- encoding -------------------------------------------------------------------------------
+
+/// Versions, sequences and offsets are u64 in the API and signed in SQLite.
+fn to_sql_int(value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::OutOfRange { value })
+}
+
+fn text(value: impl ToString) -> Value {
+    Value::Text(value.to_string())
+}
+
+fn opt_text(value: Option<impl ToString>) -> Value {
+    value.map_or(Value::Null, text)
+}
+
+fn opt_int(value: Option<impl Into<i64>>) -> Value {
+    value.map_or(Value::Null, |v| Value::Integer(v.into()))
+}
+
+/// Lots as a JSON array of `[lot id, amount]` pairs; amounts as strings to keep their scale.
+fn lots_json(lots: &[(Uuid, Decimal)]) -> String {
+    serde_json::Value::Array(
+        lots.iter()
+            .map(|(lot, amount)| serde_json::Value::from(vec![lot.to_string(), amount.to_string()]))
+            .collect(),
+    )
+    .to_string()
+}
+
+fn metadata_json(metadata: &std::collections::BTreeMap<String, String>) -> String {
+    serde_json::Value::Object(
+        metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
+            .collect(),
+    )
+    .to_string()
+}
+
+// ---- decoding -------------------------------------------------------------------------------
+
+fn corrupt(column: &'static str, value: impl std::fmt::Debug) -> StoreError {
+    StoreError::Corrupt {
+        column,
+        value: format!("{value:?}"),
+    }
+}
+
+fn get_required<T: rusqlite::types::FromSql>(
+    row: &Row<'_>,
+    index: usize,
+    column: &'static str,
+) -> Result<T, StoreError> {
+    row.get::<_, Option<T>>(index)?
+        .ok_or_else(|| corrupt(column, "NULL"))
+}
+
+fn parse_uuid(value: &str, column: &'static str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(value).map_err(|_| corrupt(column, value))
+}
+
+fn parse_decimal(value: &str, column: &'static str) -> Result<Decimal, StoreError> {
+    value.parse().map_err(|_| corrupt(column, value))
+}
+
+fn get_uuid(row: &Row<'_>, index: usize, column: &'static str) -> Result<Uuid, StoreError> {
+    parse_uuid(&get_required::<String>(row, index, column)?, column)
+}
+
+fn get_decimal(row: &Row<'_>, index: usize, column: &'static str) -> Result<Decimal, StoreError> {
+    parse_decimal(&get_required::<String>(row, index, column)?, column)
+}
+
+fn get_opt_decimal(
+    row: &Row<'_>,
+    index: usize,
+    column: &'static str,
+) -> Result<Option<Decimal>, StoreError> {
+    row.get::<_, Option<String>>(index)?
+        .map(|v| parse_decimal(&v, column))
+        .transpose()
+}
+
+fn get_u64(row: &Row<'_>, index: usize, column: &'static str) -> Result<u64, StoreError> {
+    let value: i64 = get_required(row, index, column)?;
+    u64::try_from(value).map_err(|_| corrupt(column, value))
+}
+
+/// The largest of the non-NULL version columns at `indexes`.
+fn max_version(row: &Row<'_>, indexes: &[usize]) -> Result<u64, StoreError> {
+    let mut max = 0;
+    for &index in indexes {
+        if let Some(version) = row.get::<_, Option<i64>>(index)? {
+            max = max.max(u64::try_from(version).map_err(|_| corrupt("version", version))?);
+        }
+    }
+    Ok(max)
+}
+
+const WALLET_COLUMNS: &str = "wallet_id, tenant, owner, kind, asset, asset_scale, metadata, \
+     created_at_ms, status, max_balance, daily_debit_limit, per_transaction_max, \
+     velocity_max_operations, velocity_window_ms, low_balance_threshold, \
+     row_version, status_version, limits_version";
+
+fn wallet_from_row(row: &Row<'_>) -> Result<WalletRow, StoreError> {
+    let metadata: String = get_required(row, 6, "wallets.metadata")?;
+    Ok(WalletRow {
+        wallet_id: get_uuid(row, 0, "wallets.wallet_id")?,
+        tenant: get_required(row, 1, "wallets.tenant")?,
+        owner: get_required(row, 2, "wallets.owner")?,
+        kind: get_required(row, 3, "wallets.kind")?,
+        asset: get_required(row, 4, "wallets.asset")?,
+        asset_scale: get_required(row, 5, "wallets.asset_scale")?,
+        metadata: serde_json::from_str(&metadata)
+            .map_err(|_| corrupt("wallets.metadata", &metadata))?,
+        created_at_ms: get_required(row, 7, "wallets.created_at_ms")?,
+        status: get_required(row, 8, "wallets.status")?,
+        limits: LimitsRow {
+            max_balance: get_opt_decimal(row, 9, "wallets.max_balance")?,
+            daily_debit_limit: get_opt_decimal(row, 10, "wallets.daily_debit_limit")?,
+            per_transaction_max: get_opt_decimal(row, 11, "wallets.per_transaction_max")?,
+            velocity_max_operations: row.get(12)?,
+            velocity_window_ms: row.get(13)?,
+            low_balance_threshold: get_opt_decimal(row, 14, "wallets.low_balance_threshold")?,
+        },
+        version: max_version(row, &[15, 16, 17])?,
+    })
+}
+
+const HISTORY_COLUMNS: &str = "wallet_id, sequence, entry_id, entry_type, amount, \
+     balance_after, lots, reference, description, detail, hold_id, occurred_at_ms";
+
+fn history_from_row(row: &Row<'_>) -> Result<HistoryRow, StoreError> {
+    let entry_type: String = row.get(3)?;
+    let lots: String = row.get(6)?;
+    let hold_id: Option<String> = row.get(10)?;
+    Ok(HistoryRow {
+        wallet_id: get_uuid(row, 0, "history.wallet_id")?,
+        sequence: get_u64(row, 1, "history.sequence")?,
+        entry_id: get_uuid(row, 2, "history.entry_id")?,
+        entry_type: EntryType::parse(&entry_type)
+            .map_err(|_| corrupt("history.entry_type", &entry_type))?,
+        amount: get_decimal(row, 4, "history.amount")?,
+        balance_after: get_decimal(row, 5, "history.balance_after")?,
+        lots: parse_lots(&lots)?,
+        reference: row.get(7)?,
+        description: row.get(8)?,
+        detail: row.get(9)?,
+        hold_id: hold_id
+            .map(|id| parse_uuid(&id, "history.hold_id"))
+            .transpose()?,
+        occurred_at_ms: row.get(11)?,
+    })
+}
+
+fn parse_lots(json: &str) -> Result<Vec<(Uuid, Decimal)>, StoreError> {
+    let pairs: Vec<(String, String)> =
+        serde_json::from_str(json).map_err(|_| corrupt("history.lots", json))?;
+    pairs
+        .into_iter()
+        .map(|(lot, amount)| {
+            Ok((
+                parse_uuid(&lot, "history.lots")?,
+                parse_decimal(&amount, "history.lots")?,
+            ))
+        })
+        .collect()
+}
+
+fn lot_from_row(row: &Row<'_>) -> Result<LotRow, StoreError> {
+    Ok(LotRow {
+        wallet_id: get_uuid(row, 0, "lots.wallet_id")?,
+        lot_id: get_uuid(row, 1, "lots.lot_id")?,
+        source: get_required(row, 2, "lots.source")?,
+        amount: get_decimal(row, 3, "lots.amount")?,
+        remaining: get_decimal(row, 4, "lots.remaining")?,
+        expires_at_ms: row.get(5)?,
+        created_at_ms: get_required(row, 6, "lots.created_at_ms")?,
+        version: max_version(row, &[7, 8])?,
+    })
+}
+
+fn hold_from_row(row: &Row<'_>) -> Result<HoldRow, StoreError> {
+    Ok(HoldRow {
+        wallet_id: get_uuid(row, 0, "holds.wallet_id")?,
+        hold_id: get_uuid(row, 1, "holds.hold_id")?,
+        amount: get_decimal(row, 2, "holds.amount")?,
+        captured: get_decimal(row, 3, "holds.captured")?,
+        status: get_required(row, 4, "holds.status")?,
+        expires_at_ms: get_required(row, 5, "holds.expires_at_ms")?,
+        version: max_version(row, &[6, 7])?,
+    })
+}
+
+/// Runs a query and decodes every row.
+fn query_all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    decode: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let mut rows = statement.query(params)?;
+    let mut items = Vec::new();
+    while let Some(row) = rows.next()? {
+        items.push(decode(row)?);
+    }
+    Ok(items)
+}
+
+// ---- writes ---------------------------------------------------------------------------------
+
+/// Writes one group of columns of a row, creating the row if needed, only if `version` is
+/// greater than the group's stored version (NULL, for a row created by another group, counts as
+/// older than anything).
+fn upsert_versioned(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    keys: &[(&str, Value)],
+    version_column: &str,
+    version: u64,
+    columns: &[(&str, Value)],
+) -> Result<(), StoreError> {
+    let key_names: Vec<&str> = keys.iter().map(|(name, _)| *name).collect();
+    let column_names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    let all_names: Vec<&str> = key_names
+        .iter()
+        .chain(&column_names)
+        .chain(std::iter::once(&version_column))
+        .copied()
+        .collect();
+    let placeholders: Vec<String> = (1..=all_names.len()).map(|i| format!("?{i}")).collect();
+    let updates: Vec<String> = column_names
+        .iter()
+        .chain(std::iter::once(&version_column))
+        .map(|name| format!("{name} = excluded.{name}"))
+        .collect();
+    let sql = format!(
+        "INSERT INTO {table} ({}) VALUES ({})
+         ON CONFLICT ({}) DO UPDATE SET {}
+         WHERE IFNULL({table}.{version_column}, -1) < excluded.{version_column}",
+        all_names.join(", "),
+        placeholders.join(", "),
+        key_names.join(", "),
+        updates.join(", "),
+    );
+    let values = keys
+        .iter()
+        .chain(columns)
+        .map(|(_, value)| value.clone())
+        .chain(std::iter::once(Value::Integer(to_sql_int(version)?)));
+    tx.prepare_cached(&sql)?.execute(params_from_iter(values))?;
+    Ok(())
+}
+
+fn limits_columns(limits: &LimitsRow) -> [(&'static str, Value); 6] {
+    [
+        ("max_balance", opt_text(limits.max_balance)),
+        ("daily_debit_limit", opt_text(limits.daily_debit_limit)),
+        ("per_transaction_max", opt_text(limits.per_transaction_max)),
+        (
+            "velocity_max_operations",
+            opt_int(limits.velocity_max_operations),
+        ),
+        ("velocity_window_ms", opt_int(limits.velocity_window_ms)),
+        (
+            "low_balance_threshold",
+            opt_text(limits.low_balance_threshold),
+        ),
+    ]
+}
+
+fn apply_write(tx: &rusqlite::Transaction<'_>, write: &RowWrite) -> Result<(), StoreError> {
+    match write {
+        RowWrite::Wallet(wallet) => {
+            let key = [("wallet_id", text(wallet.wallet_id))];
+            upsert_versioned(
+                tx,
+                "wallets",
+                &key,
+                "row_version",
+                wallet.version,
+                &[
+                    ("tenant", text(&wallet.tenant)),
+                    ("owner", text(&wallet.owner)),
+                    ("kind", text(&wallet.kind)),
+                    ("asset", text(&wallet.asset)),
+                    ("asset_scale", Value::Integer(wallet.asset_scale.into())),
+                    ("metadata", Value::Text(metadata_json(&wallet.metadata))),
+                    ("created_at_ms", Value::Integer(wallet.created_at_ms)),
+                ],
+            )?;
+            upsert_versioned(
+                tx,
+                "wallets",
+                &key,
+                "status_version",
+                wallet.version,
+                &[("status", text(&wallet.status))],
+            )?;
+            upsert_versioned(
+                tx,
+                "wallets",
+                &key,
+                "limits_version",
+                wallet.version,
+                &limits_columns(&wallet.limits),
+            )
+        }
+        RowWrite::WalletStatus {
+            wallet_id,
+            status,
+            version,
+        } => upsert_versioned(
+            tx,
+            "wallets",
+            &[("wallet_id", text(wallet_id))],
+            "status_version",
+            *version,
+            &[("status", text(status))],
+        ),
+        RowWrite::WalletLimits {
+            wallet_id,
+            limits,
+            version,
+        } => upsert_versioned(
+            tx,
+            "wallets",
+            &[("wallet_id", text(wallet_id))],
+            "limits_version",
+            *version,
+            &limits_columns(limits),
+        ),
+        RowWrite::Balance(balance) => upsert_versioned(
+            tx,
+            "balances",
+            &[("wallet_id", text(balance.wallet_id))],
+            "version",
+            balance.version,
+            &[
+                ("balance", text(balance.balance)),
+                ("held", text(balance.held)),
+            ],
+        ),
+        RowWrite::History(entry) => {
+            tx.prepare_cached(
+                "INSERT INTO history (wallet_id, sequence, entry_id, entry_type, amount,
+                     balance_after, lots, reference, description, detail, hold_id, occurred_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT (wallet_id, sequence) DO NOTHING",
+            )?
+            .execute(params![
+                entry.wallet_id.to_string(),
+                to_sql_int(entry.sequence)?,
+                entry.entry_id.to_string(),
+                entry.entry_type.as_str(),
+                entry.amount.to_string(),
+                entry.balance_after.to_string(),
+                lots_json(&entry.lots),
+                entry.reference,
+                entry.description,
+                entry.detail,
+                entry.hold_id.map(|id| id.to_string()),
+                entry.occurred_at_ms,
+            ])?;
+            Ok(())
+        }
+        RowWrite::Lot(lot) => {
+            let key = [
+                ("wallet_id", text(lot.wallet_id)),
+                ("lot_id", text(lot.lot_id)),
+            ];
+            upsert_versioned(
+                tx,
+                "lots",
+                &key,
+                "row_version",
+                lot.version,
+                &[
+                    ("source", text(&lot.source)),
+                    ("amount", text(lot.amount)),
+                    ("expires_at_ms", opt_int(lot.expires_at_ms)),
+                    ("created_at_ms", Value::Integer(lot.created_at_ms)),
+                ],
+            )?;
+            upsert_versioned(
+                tx,
+                "lots",
+                &key,
+                "remaining_version",
+                lot.version,
+                &[("remaining", text(lot.remaining))],
+            )
+        }
+        RowWrite::LotRemaining {
+            wallet_id,
+            lot_id,
+            remaining,
+            version,
+        } => upsert_versioned(
+            tx,
+            "lots",
+            &[("wallet_id", text(wallet_id)), ("lot_id", text(lot_id))],
+            "remaining_version",
+            *version,
+            &[("remaining", text(remaining))],
+        ),
+        RowWrite::Hold(hold) => {
+            let key = [
+                ("wallet_id", text(hold.wallet_id)),
+                ("hold_id", text(hold.hold_id)),
+            ];
+            upsert_versioned(
+                tx,
+                "holds",
+                &key,
+                "row_version",
+                hold.version,
+                &[
+                    ("amount", text(hold.amount)),
+                    ("expires_at_ms", Value::Integer(hold.expires_at_ms)),
+                ],
+            )?;
+            upsert_versioned(
+                tx,
+                "holds",
+                &key,
+                "resolution_version",
+                hold.version,
+                &[
+                    ("status", text(&hold.status)),
+                    ("captured", text(hold.captured)),
+                ],
+            )
+        }
+        RowWrite::HoldResolved {
+            wallet_id,
+            hold_id,
+            status,
+            captured,
+            version,
+        } => upsert_versioned(
+            tx,
+            "holds",
+            &[("wallet_id", text(wallet_id)), ("hold_id", text(hold_id))],
+            "resolution_version",
+            *version,
+            &[("status", text(status)), ("captured", text(captured))],
+        ),
+        RowWrite::StreamPosition(position) => {
+            // The sequence is both the value and the version: first writer wins per sequence.
+            tx.prepare_cached(
+                "INSERT INTO stream_positions (stream_id, sequence, event_id) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (stream_id) DO UPDATE
+                 SET sequence = excluded.sequence, event_id = excluded.event_id
+                 WHERE stream_positions.sequence < excluded.sequence",
+            )?
+            .execute(params![
+                position.stream_id,
+                to_sql_int(position.sequence)?,
+                position.event_id
+            ])?;
+            Ok(())
+        }
+    }
+}
+
+fn apply_checkpoint(
+    tx: &rusqlite::Transaction<'_>,
+    checkpoint: &Checkpoint,
+) -> Result<(), StoreError> {
+    // Only forward: a replayed or late checkpoint never rewinds the projector.
+    tx.prepare_cached(
+        "INSERT INTO checkpoints (projector, topic, \"partition\", next_offset)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (projector, topic, \"partition\") DO UPDATE
+         SET next_offset = excluded.next_offset
+         WHERE checkpoints.next_offset < excluded.next_offset",
+    )?
+    .execute(params![
+        checkpoint.projector,
+        checkpoint.topic,
+        checkpoint.partition,
+        to_sql_int(checkpoint.next_offset)?
+    ])?;
+    Ok(())
+}
+
+// ---- the trait ------------------------------------------------------------------------------
+
+#[async_trait::async_trait]
+impl ReadStore for SqliteStore {
+    async fn apply(
+        &self,
+        writes: Vec<RowWrite>,
+        checkpoints: Vec<Checkpoint>,
+    ) -> Result<(), StoreError> {
+        if writes.is_empty() && checkpoints.is_empty() {
+            return Ok(());
+        }
+        let writer = Arc::clone(&self.writer);
+        blocking(move || {
+            let mut conn = lock(&writer);
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for write in &writes {
+                apply_write(&tx, write)?;
+            }
+            for checkpoint in &checkpoints {
+                apply_checkpoint(&tx, checkpoint)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn checkpoint(
+        &self,
+        projector: &str,
+        topic: &str,
+        partition: u32,
+    ) -> Result<Option<u64>, StoreError> {
+        let (projector, topic) = (projector.to_owned(), topic.to_owned());
+        self.read(move |conn| {
+            let next: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT next_offset FROM checkpoints
+                     WHERE projector = ?1 AND topic = ?2 AND \"partition\" = ?3",
+                )?
+                .query_row(params![projector, topic, partition], |row| row.get(0))
+                .optional()?;
+            next.map(|n| u64::try_from(n).map_err(|_| corrupt("checkpoints.next_offset", n)))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn stream_positions(
+        &self,
+        stream_ids: &[String],
+    ) -> Result<HashMap<String, StreamPosition>, StoreError> {
+        let stream_ids = stream_ids.to_vec();
+        self.read(move |conn| {
+            let mut positions = HashMap::with_capacity(stream_ids.len());
+            for chunk in stream_ids.chunks(STREAM_IDS_PER_QUERY) {
+                let placeholders = vec!["?"; chunk.len()].join(", ");
+                let sql = format!(
+                    "SELECT stream_id, sequence, event_id FROM stream_positions
+                     WHERE stream_id IN ({placeholders})"
+                );
+                let found = query_all(conn, &sql, params_from_iter(chunk), |row| {
+                    Ok(StreamPosition {
+                        stream_id: row.get(0)?,
+                        sequence: get_u64(row, 1, "stream_positions.sequence")?,
+                        event_id: row.get(2)?,
+                    })
+                })?;
+                positions.extend(found.into_iter().map(|p| (p.stream_id.clone(), p)));
+            }
+            Ok(positions)
+        })
+        .await
+    }
+
+    async fn get_wallet(&self, wallet_id: Uuid) -> Result<Option<WalletRow>, StoreError> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {WALLET_COLUMNS} FROM wallets
+                 WHERE wallet_id = ?1 AND row_version IS NOT NULL"
+            );
+            Ok(query_all(conn, &sql, [wallet_id.to_string()], wallet_from_row)?.pop())
+        })
+        .await
+    }
+
+    async fn list_wallets_by_owner(
+        &self,
+        tenant: &str,
+        owner: &str,
+        page: PageRequest,
+    ) -> Result<Page<WalletRow>, StoreError> {
+        let page_size = resolve_page_size(page.page_size)?;
+        let after = PageToken::wallets_after(page.page_token.as_deref())?;
+        let (tenant, owner) = (tenant.to_owned(), owner.to_owned());
+        self.read(move |conn| {
+            // Hyphenated lower-case UUID text sorts like the UUID bytes, and every id sorts
+            // after the empty string.
+            let after = after.map(|id| id.to_string()).unwrap_or_default();
+            let sql = format!(
+                "SELECT {WALLET_COLUMNS} FROM wallets
+                 WHERE tenant = ?1 AND owner = ?2 AND wallet_id > ?3 AND row_version IS NOT NULL
+                 ORDER BY wallet_id LIMIT ?4"
+            );
+            // One extra row says whether another page exists, so the last page has no token.
+            let items = query_all(
+                conn,
+                &sql,
+                params![tenant, owner, after, i64::from(page_size) + 1],
+                wallet_from_row,
+            )?;
+            Ok(paginate(items, page_size, |last| PageToken::WalletsAfter {
+                wallet_id: last.wallet_id,
+            }))
+        })
+        .await
+    }
+
+    async fn get_balance(&self, wallet_id: Uuid) -> Result<Option<BalanceRow>, StoreError> {
+        self.read(move |conn| {
+            let found = query_all(
+                conn,
+                "SELECT wallet_id, balance, held, version FROM balances WHERE wallet_id = ?1",
+                [wallet_id.to_string()],
+                |row| {
+                    Ok(BalanceRow {
+                        wallet_id: get_uuid(row, 0, "balances.wallet_id")?,
+                        balance: get_decimal(row, 1, "balances.balance")?,
+                        held: get_decimal(row, 2, "balances.held")?,
+                        version: get_u64(row, 3, "balances.version")?,
+                    })
+                },
+            )?;
+            Ok(found.into_iter().next())
+        })
+        .await
+    }
+
+    async fn list_history(
+        &self,
+        wallet_id: Uuid,
+        filter: HistoryFilter,
+        page: PageRequest,
+    ) -> Result<Page<HistoryRow>, StoreError> {
+        let page_size = resolve_page_size(page.page_size)?;
+        let before = PageToken::history_before(page.page_token.as_deref(), wallet_id)?;
+        self.read(move |conn| {
+            let mut sql = format!("SELECT {HISTORY_COLUMNS} FROM history WHERE wallet_id = ?");
+            let mut values = vec![text(wallet_id)];
+            if let Some(before) = before {
+                sql.push_str(" AND sequence < ?");
+                values.push(Value::Integer(to_sql_int(before)?));
+            }
+            if !filter.entry_types.is_empty() {
+                let placeholders = vec!["?"; filter.entry_types.len()].join(", ");
+                sql.push_str(&format!(" AND entry_type IN ({placeholders})"));
+                values.extend(filter.entry_types.iter().map(|t| text(t.as_str())));
+            }
+            if let Some(from_ms) = filter.from_ms {
+                sql.push_str(" AND occurred_at_ms >= ?");
+                values.push(Value::Integer(from_ms));
+            }
+            if let Some(to_ms) = filter.to_ms {
+                sql.push_str(" AND occurred_at_ms < ?");
+                values.push(Value::Integer(to_ms));
+            }
+            sql.push_str(" ORDER BY sequence DESC LIMIT ?");
+            values.push(Value::Integer(i64::from(page_size) + 1));
+            let items = query_all(conn, &sql, params_from_iter(values), history_from_row)?;
+            Ok(paginate(items, page_size, |last| {
+                PageToken::HistoryBefore {
+                    wallet_id,
+                    sequence: last.sequence,
+                }
+            }))
+        })
+        .await
+    }
+
+    async fn list_lots(&self, wallet_id: Uuid) -> Result<Vec<LotRow>, StoreError> {
+        self.read(move |conn| {
+            query_all(
+                conn,
+                "SELECT wallet_id, lot_id, source, amount, remaining, expires_at_ms,
+                        created_at_ms, row_version, remaining_version
+                 FROM lots WHERE wallet_id = ?1 AND row_version IS NOT NULL
+                 ORDER BY created_at_ms, lot_id",
+                [wallet_id.to_string()],
+                lot_from_row,
+            )
+        })
+        .await
+    }
+
+    async fn list_holds(&self, wallet_id: Uuid) -> Result<Vec<HoldRow>, StoreError> {
+        self.read(move |conn| {
+            query_all(
+                conn,
+                "SELECT wallet_id, hold_id, amount, captured, status, expires_at_ms,
+                        row_version, resolution_version
+                 FROM holds WHERE wallet_id = ?1 AND row_version IS NOT NULL
+                 ORDER BY hold_id",
+                [wallet_id.to_string()],
+                hold_from_row,
+            )
+        })
+        .await
+    }
+}
+
+/// Cuts a `page_size + 1` query result to a page, with a token if the extra row exists.
+fn paginate<T>(mut items: Vec<T>, page_size: u32, token: impl Fn(&T) -> PageToken) -> Page<T> {
+    let more = items.len() > page_size as usize;
+    items.truncate(page_size as usize);
+    let next_page_token = if more {
+        items.last().map(|last| token(last).encode())
+    } else {
+        None
+    };
+    Page {
+        items,
+        next_page_token,
+    }
+}

@@ -1,0 +1,612 @@
+//! End-to-end tests of `pursed` (all-in-one) over real gRPC on loopback, including kill -9.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use purse_e2e::{Pursed, WalletClient, bad_fields, reason};
+use purse_proto::wallet::v1 as pb;
+use tokio::sync::Notify;
+use tonic::Code;
+
+const DAY_MS: i64 = 86_400_000;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+async fn create_wallet(client: &mut WalletClient, owner: &str, asset: &str) -> String {
+    let response = client
+        .create_wallet(pb::CreateWalletRequest {
+            idempotency_key: format!("create-{owner}-{asset}"),
+            owner: owner.into(),
+            asset: asset.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("wallet created")
+        .into_inner();
+    response.wallet.expect("wallet in response").wallet_id
+}
+
+fn credit(wallet_id: &str, key: &str, amount: &str, source: pb::CreditSource) -> pb::CreditRequest {
+    pb::CreditRequest {
+        wallet_id: wallet_id.into(),
+        idempotency_key: key.into(),
+        amount: amount.into(),
+        source: source as i32,
+        ..Default::default()
+    }
+}
+
+fn debit(wallet_id: &str, key: &str, amount: &str) -> pb::DebitRequest {
+    pb::DebitRequest {
+        wallet_id: wallet_id.into(),
+        idempotency_key: key.into(),
+        amount: amount.into(),
+        kind: pb::DebitKind::Purchase as i32,
+        reference: key.into(),
+        ..Default::default()
+    }
+}
+
+async fn balance(client: &mut WalletClient, wallet_id: &str, min_sequence: u64) -> pb::Balance {
+    client
+        .get_balance(pb::GetBalanceRequest {
+            wallet_id: wallet_id.into(),
+            min_sequence,
+        })
+        .await
+        .expect("balance")
+        .into_inner()
+}
+
+async fn history(
+    client: &mut WalletClient,
+    wallet_id: &str,
+    min_sequence: u64,
+) -> Vec<pb::Transaction> {
+    let mut all = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .list_transactions(pb::ListTransactionsRequest {
+                wallet_id: wallet_id.into(),
+                page_size: 100,
+                page_token: page_token.clone(),
+                min_sequence,
+                ..Default::default()
+            })
+            .await
+            .expect("history")
+            .into_inner();
+        all.extend(page.transactions);
+        if page.next_page_token.is_empty() {
+            return all;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+#[tokio::test]
+async fn the_debit_spends_the_expiring_granted_lot_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let pursed = Pursed::start(dir.path(), &[]);
+    let mut client = pursed.client().await;
+    let wallet = create_wallet(&mut client, "alice", "USD").await;
+    let mut granted = credit(&wallet, "grant-1", "50.00", pb::CreditSource::Granted);
+    granted.expires_at_ms = Some(now_ms() + DAY_MS);
+    let granted = client.credit(granted).await.unwrap().into_inner();
+    client
+        .credit(credit(&wallet, "paid-1", "100.00", pb::CreditSource::Paid))
+        .await
+        .unwrap();
+    let debited = client
+        .debit(debit(&wallet, "buy-1", "30.00"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (debited.balance.as_str(), debited.available.as_str()),
+        ("120.00", "120.00")
+    );
+
+    let entries = history(&mut client, &wallet, debited.sequence).await;
+    let newest = &entries[0];
+    assert_eq!(newest.entry_type, pb::EntryType::Debit as i32);
+    assert_eq!(newest.balance_after, "120.00");
+    assert_eq!(newest.lots.len(), 1, "one lot covers the debit");
+    assert_eq!(
+        newest.lots[0].lot_id, granted.entry_id,
+        "the granted lot is consumed first"
+    );
+    assert_eq!(newest.lots[0].amount, "30.00");
+    let shown = balance(&mut client, &wallet, debited.sequence).await;
+    assert_eq!(
+        (
+            shown.balance.as_str(),
+            shown.held.as_str(),
+            shown.available.as_str()
+        ),
+        ("120.00", "0.00", "120.00")
+    );
+}
+
+#[tokio::test]
+async fn a_debit_above_available_is_refused_with_the_available_amount_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let pursed = Pursed::start(dir.path(), &[]);
+    let mut client = pursed.client().await;
+    let wallet = create_wallet(&mut client, "bob", "USD").await;
+    let credited = client
+        .credit(credit(&wallet, "c1", "20.00", pb::CreditSource::Paid))
+        .await
+        .unwrap()
+        .into_inner();
+
+    let refused = client
+        .debit(debit(&wallet, "d1", "20.01"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    let (why, details) = reason(&refused);
+    assert_eq!(why, "INSUFFICIENT_FUNDS");
+    assert_eq!(details["available"], "20.00");
+
+    let after = balance(&mut client, &wallet, credited.sequence).await;
+    assert_eq!(
+        (after.balance.as_str(), after.sequence),
+        ("20.00", credited.sequence)
+    );
+    // A rejection is not recorded: the same key is evaluated again and may now succeed.
+    let retried = client
+        .debit(debit(&wallet, "d1", "20.00"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!retried.replayed);
+    assert_eq!(retried.balance, "0.00");
+}
+
+#[tokio::test]
+async fn the_same_key_replays_and_a_different_request_under_it_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pursed = Pursed::start(dir.path(), &[]);
+    let mut client = pursed.client().await;
+    let wallet = create_wallet(&mut client, "carol", "USD").await;
+    client
+        .credit(credit(&wallet, "c1", "100.00", pb::CreditSource::Paid))
+        .await
+        .unwrap();
+
+    let first = client
+        .debit(debit(&wallet, "k1", "10.00"))
+        .await
+        .unwrap()
+        .into_inner();
+    let again = client
+        .debit(debit(&wallet, "k1", "10.00"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!first.replayed);
+    assert!(again.replayed);
+    assert_eq!(
+        (again.entry_id, again.balance, again.sequence),
+        (
+            first.entry_id.clone(),
+            first.balance.clone(),
+            first.sequence
+        )
+    );
+
+    let reused = client
+        .debit(debit(&wallet, "k1", "11.00"))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&reused).0, "IDEMPOTENCY_KEY_REUSED");
+    let debits = history(&mut client, &wallet, first.sequence).await;
+    assert_eq!(
+        debits
+            .iter()
+            .filter(|t| t.entry_type == pb::EntryType::Debit as i32)
+            .count(),
+        1
+    );
+    assert_eq!(
+        balance(&mut client, &wallet, first.sequence).await.balance,
+        "90.00"
+    );
+
+    // Creating a wallet is idempotent too: the same key addresses the same wallet.
+    let again = create_wallet(&mut client, "carol", "USD").await;
+    assert_eq!(again, wallet);
+}
+
+#[tokio::test]
+async fn a_partial_capture_releases_the_rest_and_the_hold_resolves_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let pursed = Pursed::start(dir.path(), &[]);
+    let mut client = pursed.client().await;
+    let wallet = create_wallet(&mut client, "dave", "USD").await;
+    client
+        .credit(credit(&wallet, "c1", "100.00", pb::CreditSource::Paid))
+        .await
+        .unwrap();
+
+    let hold = client
+        .place_hold(pb::PlaceHoldRequest {
+            wallet_id: wallet.clone(),
+            idempotency_key: "h1".into(),
+            amount: "20.00".into(),
+            expires_at_ms: now_ms() + 3_600_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (
+            hold.balance.as_str(),
+            hold.held.as_str(),
+            hold.available.as_str()
+        ),
+        ("100.00", "20.00", "80.00")
+    );
+
+    let captured = client
+        .capture_hold(pb::CaptureHoldRequest {
+            wallet_id: wallet.clone(),
+            idempotency_key: "cap1".into(),
+            hold_id: hold.entry_id.clone(),
+            amount: "5.00".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (
+            captured.balance.as_str(),
+            captured.held.as_str(),
+            captured.available.as_str()
+        ),
+        ("95.00", "0.00", "95.00")
+    );
+
+    let void = client
+        .void_hold(pb::VoidHoldRequest {
+            wallet_id: wallet.clone(),
+            idempotency_key: "void1".into(),
+            hold_id: hold.entry_id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(void.code(), Code::FailedPrecondition);
+    let (why, details) = reason(&void);
+    assert_eq!(
+        (why.as_str(), details["status"].as_str()),
+        ("HOLD_NOT_ACTIVE", "captured")
+    );
+    assert_eq!(
+        balance(&mut client, &wallet, captured.sequence)
+            .await
+            .available,
+        "95.00"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_invalid_argument_naming_the_field_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let pursed = Pursed::start(dir.path(), &[]);
+    let mut client = pursed.client().await;
+    let wallet = create_wallet(&mut client, "erin", "USD").await;
+    let credited = client
+        .credit(credit(&wallet, "c1", "10.00", pb::CreditSource::Paid))
+        .await
+        .unwrap()
+        .into_inner();
+
+    let cases: Vec<(&str, pb::DebitRequest)> = vec![
+        ("amount", debit(&wallet, "bad-1", "0")),
+        ("amount", debit(&wallet, "bad-2", "-1.00")),
+        ("amount", debit(&wallet, "bad-3", "1.001")),
+        ("amount", debit(&wallet, "bad-4", "one")),
+        ("wallet_id", debit("not-a-uuid", "bad-5", "1.00")),
+        ("idempotency_key", debit(&wallet, "", "1.00")),
+        ("idempotency_key", debit(&wallet, "has space", "1.00")),
+    ];
+    for (field, request) in cases {
+        let status = client.debit(request.clone()).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{request:?}");
+        assert_eq!(bad_fields(&status), vec![field.to_owned()], "{request:?}");
+    }
+
+    let unknown_asset = client
+        .create_wallet(pb::CreateWalletRequest {
+            idempotency_key: "w-xyz".into(),
+            owner: "erin".into(),
+            asset: "XYZ".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(&unknown_asset), vec!["asset".to_owned()]);
+
+    let oversized = client
+        .create_wallet(pb::CreateWalletRequest {
+            idempotency_key: "w-meta".into(),
+            owner: "erin".into(),
+            asset: "EUR".into(),
+            metadata: (0..17).map(|i| (format!("k{i}"), "v".to_owned())).collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(oversized.code(), Code::InvalidArgument);
+    assert_eq!(bad_fields(&oversized), vec!["metadata".to_owned()]);
+
+    let wallets = client
+        .list_wallets(pb::ListWalletsRequest {
+            owner: "erin".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        wallets.wallets.len(),
+        1,
+        "no wallet was written by a refused creation"
+    );
+    let after = balance(&mut client, &wallet, credited.sequence).await;
+    assert_eq!(
+        (after.balance.as_str(), after.sequence),
+        ("10.00", credited.sequence)
+    );
+}
+
+#[tokio::test]
+async fn calls_need_a_valid_token_and_another_tenants_wallet_is_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let pursed = Pursed::start(dir.path(), &[]);
+    let mut client = pursed.client().await;
+    let wallet = create_wallet(&mut client, "frank", "USD").await;
+
+    let mut anonymous = pursed.client_with_token("purse1.forged.token").await;
+    let refused = anonymous
+        .get_wallet(pb::GetWalletRequest {
+            wallet_id: wallet.clone(),
+            min_sequence: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+
+    // A token of another tenant, signed with this deployment's key.
+    let key: [u8; 32] = std::fs::read(dir.path().join("token.key"))
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let other = sign_token(&key, "other", "wallets:read,wallets:write");
+    let mut intruder = pursed.client_with_token(&other).await;
+    let hidden = intruder
+        .get_wallet(pb::GetWalletRequest {
+            wallet_id: wallet.clone(),
+            min_sequence: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(hidden.code(), Code::NotFound);
+    let debit = intruder
+        .debit(debit(&wallet, "steal", "1.00"))
+        .await
+        .unwrap_err();
+    assert_eq!(debit.code(), Code::NotFound);
+    let read_only = sign_token(&key, "dev", "wallets:read");
+    let mut reader = pursed.client_with_token(&read_only).await;
+    let denied = reader
+        .credit(credit(&wallet, "c", "1.00", pb::CreditSource::Paid))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+}
+
+/// Signs a token the way the server does (HMAC-SHA256 over `tenant|scopes`).
+fn sign_token(key: &[u8; 32], tenant: &str, scopes: &str) -> String {
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys,hmac,hashlib,base64\nk=bytes.fromhex(sys.argv[1]);p=sys.argv[2].encode()\nb=lambda x: base64.urlsafe_b64encode(x).decode().rstrip('=')\nprint('purse1.'+b(p)+'.'+b(hmac.new(k,p,hashlib.sha256).digest()))",
+            &key.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            &format!("{tenant}|{scopes}"),
+        ])
+        .output()
+        .expect("python3 runs");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn a_lot_expires_on_its_timer_without_any_other_activity() {
+    let dir = tempfile::tempdir().unwrap();
+    let pursed = Pursed::start(dir.path(), &[]);
+    let mut client = pursed.client().await;
+    let wallet = create_wallet(&mut client, "gina", "USD").await;
+    let mut expiring = credit(&wallet, "c1", "5.00", pb::CreditSource::Granted);
+    expiring.expires_at_ms = Some(now_ms() + 1_500);
+    client.credit(expiring).await.unwrap();
+    let topped = client
+        .credit(credit(&wallet, "c2", "1.00", pb::CreditSource::Paid))
+        .await
+        .unwrap()
+        .into_inner();
+    // Nothing else happens to the wallet: the timer's events follow. Wait for each next sequence
+    // through read-your-writes (bounded by the server) until the expiry shows.
+    let mut expired = None;
+    for sequence in topped.sequence + 1.. {
+        let entries = history(&mut client, &wallet, sequence).await;
+        if let Some(entry) = entries
+            .iter()
+            .find(|t| t.entry_type == pb::EntryType::LotExpired as i32)
+        {
+            expired = Some(entry.clone());
+            break;
+        }
+    }
+    let expired = expired.expect("lot expired");
+    assert_eq!(
+        (expired.amount.as_str(), expired.balance_after.as_str()),
+        ("5.00", "1.00")
+    );
+}
+
+#[tokio::test]
+async fn kill9_during_concurrent_debits_loses_nothing_acknowledged_and_applies_nothing_twice() {
+    const CLIENTS: usize = 8;
+    const ATTEMPTS_PER_CLIENT: usize = 40;
+    const KILL_AFTER_ACKS: usize = 80;
+    let dir = tempfile::tempdir().unwrap();
+    let mut pursed = Pursed::start(dir.path(), &[]);
+    let mut client = pursed.client().await;
+    let wallet = create_wallet(&mut client, "henry", "USD").await;
+    // Funds for 200 of the 320 attempted debits: the rest must be refused.
+    client
+        .credit(credit(&wallet, "fund", "200.00", pb::CreditSource::Paid))
+        .await
+        .unwrap();
+
+    let acks = Arc::new(AtomicUsize::new(0));
+    let enough = Arc::new(Notify::new());
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..CLIENTS {
+        let mut client = pursed.client().await;
+        let (wallet, acks, enough) = (wallet.clone(), acks.clone(), enough.clone());
+        tasks.spawn(async move {
+            let mut outcomes: Vec<(String, Result<(), Code>)> = Vec::new();
+            for i in 0..ATTEMPTS_PER_CLIENT {
+                let key = format!("c{c}-{i}");
+                match client.debit(debit(&wallet, &key, "1.00")).await {
+                    Ok(_) => {
+                        outcomes.push((key, Ok(())));
+                        if acks.fetch_add(1, Ordering::SeqCst) + 1 == KILL_AFTER_ACKS {
+                            enough.notify_one();
+                        }
+                    }
+                    Err(status) if status.code() == Code::FailedPrecondition => {
+                        outcomes.push((key, Err(status.code())))
+                    }
+                    Err(status) => {
+                        // In flight when the process died: the outcome is unknown.
+                        outcomes.push((key, Err(status.code())));
+                        break;
+                    }
+                }
+            }
+            outcomes
+        });
+    }
+    enough.notified().await;
+    pursed.kill9();
+    let mut acknowledged = HashSet::new();
+    let mut refused = HashSet::new();
+    let mut unknown = Vec::new();
+    while let Some(outcomes) = tasks.join_next().await {
+        for (key, outcome) in outcomes.unwrap() {
+            match outcome {
+                Ok(()) => acknowledged.insert(key),
+                Err(Code::FailedPrecondition) => refused.insert(key),
+                Err(_) => {
+                    unknown.push(key);
+                    true
+                }
+            };
+        }
+    }
+    assert!(acknowledged.len() >= KILL_AFTER_ACKS);
+
+    let pursed = Pursed::start(dir.path(), &[]);
+    let mut client = pursed.client().await;
+    // Clients whose call was cut off retry with the same key and learn the one outcome.
+    for key in unknown {
+        match client.debit(debit(&wallet, &key, "1.00")).await {
+            Ok(_) => acknowledged.insert(key),
+            Err(status) if status.code() == Code::FailedPrecondition => refused.insert(key),
+            Err(status) => panic!("retry of {key} failed: {status}"),
+        };
+    }
+    let last = client.debit(debit(&wallet, "probe", "0.01")).await;
+    let min_sequence = match last {
+        Ok(reply) => {
+            acknowledged.insert("probe".to_owned());
+            reply.into_inner().sequence
+        }
+        Err(_) => balance(&mut client, &wallet, 0).await.sequence,
+    };
+    let entries = history(&mut client, &wallet, min_sequence).await;
+    let mut debited: HashMap<String, usize> = HashMap::new();
+    for entry in entries
+        .iter()
+        .filter(|t| t.entry_type == pb::EntryType::Debit as i32)
+    {
+        *debited.entry(entry.reference.clone()).or_default() += 1;
+    }
+    for key in &acknowledged {
+        assert_eq!(
+            debited.get(key),
+            Some(&1),
+            "acknowledged debit {key} present exactly once"
+        );
+    }
+    for key in &refused {
+        assert!(!debited.contains_key(key), "refused debit {key} is absent");
+    }
+    assert_eq!(
+        debited.len(),
+        acknowledged.len(),
+        "no debit beyond the acknowledged ones"
+    );
+    let spent_cents: i64 = acknowledged
+        .iter()
+        .map(|k| if k == "probe" { 1 } else { 100 })
+        .sum();
+    let expected = format!(
+        "{}.{:02}",
+        (20_000 - spent_cents) / 100,
+        (20_000 - spent_cents) % 100
+    );
+    assert_eq!(
+        balance(&mut client, &wallet, min_sequence).await.balance,
+        expected
+    );
+}
+
+#[tokio::test]
+async fn a_graceful_stop_exits_cleanly_and_a_restart_keeps_every_wallet() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pursed = Pursed::start(dir.path(), &[]);
+    let mut client = pursed.client().await;
+    let wallet = create_wallet(&mut client, "iris", "JPY").await;
+    let credited = client
+        .credit(credit(&wallet, "c1", "500", pb::CreditSource::Paid))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(pursed.terminate().success());
+
+    let pursed = Pursed::start(dir.path(), &[]);
+    let mut client = pursed.client().await;
+    let shown = balance(&mut client, &wallet, credited.sequence).await;
+    assert_eq!(
+        (shown.asset.as_str(), shown.balance.as_str()),
+        ("JPY", "500")
+    );
+    let replay = client
+        .credit(credit(&wallet, "c1", "500", pb::CreditSource::Paid))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(replay.replayed, "idempotency keys survive a restart");
+}

@@ -2,12 +2,15 @@
 
 use std::future::Future;
 
+use std::time::Duration;
+
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
-use tracing::info;
+use tracing::{info, warn};
 
 /// Why the server stopped with an error.
 #[derive(thiserror::Error, Debug)]
@@ -21,12 +24,14 @@ pub enum ServeError {
 }
 
 /// Serves `routes` plus `grpc.health.v1` (each of `service_names` reported SERVING) and reflection
-/// on `listener` until `shutdown` completes; in-flight calls finish first.
+/// on `listener` until `shutdown` completes. Then it stops accepting and lets in-flight calls
+/// finish for up to `grace_ms`: idle client connections would otherwise hold the stop forever.
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     service_names: &[&str],
     shutdown: impl Future<Output = ()>,
+    grace_ms: u64,
 ) -> Result<(), ServeError> {
     let (reporter, health) = tonic_health::server::health_reporter();
     for name in service_names {
@@ -38,10 +43,29 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(purse_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    Server::builder()
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serving = Server::builder()
         .add_routes(routes.add_service(health).add_service(reflection))
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
-        .await?;
+        // Small replies must not wait for delayed ACKs (Nagle): tens of ms per call otherwise.
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            async {
+                let _ = stopped.await;
+            },
+        );
+    tokio::pin!(serving);
+    tokio::select! {
+        served = &mut serving => return Ok(served?),
+        () = shutdown => {}
+    }
+    let _ = stop.send(());
+    match tokio::time::timeout(Duration::from_millis(grace_ms), serving).await {
+        Ok(served) => served?,
+        Err(_) => warn!(
+            grace_ms,
+            "connections still open after the grace period; closing them"
+        ),
+    }
     Ok(())
 }
 

@@ -19,7 +19,9 @@ use purse_wallets::app::WalletApp;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 
-/// How long a graceful stop may take before the process exits anyway.
+/// How long in-flight calls may take to finish after a stop signal.
+const CALLS_GRACE_MS: u64 = 5_000;
+/// How long queued commands and projectors may take to finish after the server stopped.
 const DRAIN_GRACE_MS: u64 = 10_000;
 /// Tenant of the development token printed at start.
 const DEV_TENANT: &str = "dev";
@@ -92,7 +94,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         WalletServiceServer::new(app.grpc()).max_decoding_message_size(config.max_request_bytes);
     let names = [WalletServiceServer::<purse_wallets::grpc::WalletGrpc>::NAME];
     tokio::select! {
-        served = server::serve(listener, Routes::new(wallets), &names, server::shutdown_signal()) => served?,
+        served = server::serve(listener, Routes::new(wallets), &names, server::shutdown_signal(), CALLS_GRACE_MS) => served?,
         failure = app.failed() => anyhow::bail!(failure),
     }
     app.drain(DRAIN_GRACE_MS).await;

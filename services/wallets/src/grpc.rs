@@ -209,7 +209,9 @@ impl WalletService for WalletGrpc {
             Ok(pb::WalletKind::Customer | pb::WalletKind::Unspecified) => WalletKind::Customer,
             Ok(pb::WalletKind::System) => WalletKind::System,
             Err(_) => {
-                return Err(ApiError::invalid("kind", "INVALID_ENUM", "unknown wallet kind").into());
+                return Err(
+                    ApiError::invalid("kind", "INVALID_ENUM", "unknown wallet kind").into(),
+                );
             }
         };
         let limits = parse_limits(r.limits.as_ref())?;

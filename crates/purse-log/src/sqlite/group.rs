@@ -263,7 +263,8 @@ impl Group {
 
 /// A member of a consumer group of a [`SqliteLog`](crate::SqliteLog).
 ///
-/// Dropping it leaves the group.
+/// Dropping it leaves the group. `poll` is cancel-safe: an assignment change is decided and
+/// returned with no await in between, so dropping a pending `poll` loses no event.
 pub struct SqliteGroupConsumer {
     log: Arc<Inner>,
     group: String,
@@ -295,6 +296,15 @@ impl SqliteGroupConsumer {
             cursor: 0,
             group_changes,
             appends,
+        }
+    }
+
+    /// A partition that is assigned again starts over from the committed offset.
+    fn forget_positions(&mut self, event: &GroupEvent) {
+        if let GroupEvent::Assigned(partitions) | GroupEvent::Revoked(partitions) = event {
+            for partition in partitions {
+                self.positions.remove(partition);
+            }
         }
     }
 
@@ -357,25 +367,17 @@ impl GroupConsumer for SqliteGroupConsumer {
             // look wakes the wait below instead of being missed.
             self.group_changes.borrow_and_update();
             self.appends.borrow_and_update();
-            let (held, wake_at) =
-                match self
-                    .log
-                    .coordinator
-                    .step(&self.group, self.key, Instant::now())?
-                {
-                    Step::Event(event) => {
-                        if let GroupEvent::Assigned(partitions) | GroupEvent::Revoked(partitions) =
-                            &event
-                        {
-                            // A partition that comes back starts again from the committed offset.
-                            for partition in partitions {
-                                self.positions.remove(partition);
-                            }
-                        }
-                        return Ok(Some(event));
-                    }
-                    Step::Fetch { held, wake_at } => (held, wake_at),
-                };
+            let step = self
+                .log
+                .coordinator
+                .step(&self.group, self.key, Instant::now())?;
+            let (held, wake_at) = match step {
+                Step::Event(event) => {
+                    self.forget_positions(&event);
+                    return Ok(Some(event));
+                }
+                Step::Fetch { held, wake_at } => (held, wake_at),
+            };
             if max_records > 0
                 && !held.is_empty()
                 && let Some(event) = self.fetch(&held, max_records).await?

@@ -610,3 +610,88 @@ async fn a_graceful_stop_exits_cleanly_and_a_restart_keeps_every_wallet() {
         .into_inner();
     assert!(replay.replayed, "idempotency keys survive a restart");
 }
+
+fn cli_json(pursed: &Pursed, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let output = pursed.cli(&all);
+    assert!(
+        output.status.success(),
+        "purse {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("one JSON object")
+}
+
+#[tokio::test]
+async fn the_cli_tour_works_against_pursed() {
+    let dir = tempfile::tempdir().unwrap();
+    let pursed = Pursed::start(dir.path(), &[]);
+    let created = cli_json(
+        &pursed,
+        &[
+            "wallet",
+            "create",
+            "--owner",
+            "alice",
+            "--asset",
+            "USD",
+            "--idempotency-key",
+            "alice-usd",
+        ],
+    );
+    let wallet = created["wallet"]["wallet_id"].as_str().unwrap().to_owned();
+    let granted = cli_json(
+        &pursed,
+        &[
+            "credit",
+            &wallet,
+            "50.00",
+            "--source",
+            "granted",
+            "--expires-in",
+            "1d",
+        ],
+    );
+    cli_json(&pursed, &["credit", &wallet, "100.00", "--source", "paid"]);
+    let debited = cli_json(
+        &pursed,
+        &["debit", &wallet, "30.00", "--reference", "order-42"],
+    );
+    assert_eq!(debited["balance"], "120.00");
+    let sequence = debited["sequence"].to_string();
+
+    let history = cli_json(
+        &pursed,
+        &[
+            "history",
+            &wallet,
+            "--type",
+            "debit",
+            "--min-sequence",
+            &sequence,
+        ],
+    );
+    let debit = &history["transactions"][0];
+    assert_eq!(debit["reference"], "order-42");
+    assert_eq!(
+        debit["lots"][0]["lot_id"], granted["entry_id"],
+        "the debit took the granted lot"
+    );
+    assert_eq!(debit["lots"][0]["amount"], "30.00");
+    let balance = cli_json(&pursed, &["balance", &wallet, "--min-sequence", &sequence]);
+    assert_eq!(
+        (balance["balance"].as_str(), balance["available"].as_str()),
+        (Some("120.00"), Some("120.00"))
+    );
+
+    let refused = pursed.cli(&["debit", &wallet, "500.00"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8(refused.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "one error line: {stderr}");
+    assert!(
+        stderr.contains("FAILED_PRECONDITION INSUFFICIENT_FUNDS")
+            && stderr.contains("available=120.00"),
+        "{stderr}"
+    );
+}

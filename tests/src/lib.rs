@@ -34,6 +34,8 @@ pub fn binary(package: &str, name: &str) -> PathBuf {
                 "purse-pursed",
                 "-p",
                 "purse-cli",
+                "-p",
+                "purse-bench",
                 "--bins",
             ])
             .status()

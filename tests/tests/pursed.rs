@@ -695,3 +695,41 @@ async fn the_cli_tour_works_against_pursed() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn the_load_generator_runs_against_pursed_and_reports_throughput_and_percentiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let pursed = Pursed::start(dir.path(), &[]);
+    let output = std::process::Command::new(purse_e2e::binary("purse-bench", "purse-bench"))
+        .args(["--endpoint", &pursed.endpoint, "--token", &pursed.token])
+        .args([
+            "--wallets",
+            "20",
+            "--concurrency",
+            "4",
+            "--debits",
+            "400",
+            "--batch-size",
+            "100",
+        ])
+        .args(["--mode", "both", "--json"])
+        .output()
+        .expect("purse-bench runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON summary");
+    let modes = summary["modes"].as_array().expect("modes");
+    assert_eq!(modes.len(), 2, "unary and batch");
+    for mode in modes {
+        assert_eq!(mode["debits"], 400, "{mode}");
+        assert_eq!(mode["failed"], 0, "{mode}");
+        assert!(mode["debits_per_s"].as_f64().unwrap() > 0.0);
+        assert!(
+            mode["latency_ms"]["p99"].as_f64().unwrap()
+                >= mode["latency_ms"]["p50"].as_f64().unwrap()
+        );
+    }
+}

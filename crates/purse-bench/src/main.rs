@@ -5,8 +5,6 @@ mod args;
 mod bench;
 mod client;
 mod error;
-#[cfg(test)]
-mod fake_server;
 mod load;
 mod prng;
 mod report;

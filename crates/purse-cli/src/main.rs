@@ -4,8 +4,6 @@
 mod args;
 mod commands;
 mod error;
-#[cfg(test)]
-mod fake_server;
 mod output;
 
 use std::io::Write;

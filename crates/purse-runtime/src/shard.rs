@@ -414,42 +414,22 @@ impl<D: ShardDecider> ShardWorker<D> {
         let touched: std::collections::HashSet<Uuid> =
             records.iter().map(|r| r.stream_id).collect();
         while self.next_offset < read_until {
-            let stored = self
-                .log
-                .read(
-                    &self.topic,
-                    self.partition,
-                    self.next_offset,
-                    self.settings.read_batch_max_records,
-                    self.settings.read_back_wait_ms,
-                )
-                .await?;
-            if stored.is_empty() {
+            let read = self.next_records().await?;
+            if read.is_empty() {
                 must_reload = true;
                 warn!(topic = %self.topic, partition = self.partition, "read-back did not reach our records in time");
                 break;
             }
-            for item in stored {
-                self.next_offset = item.offset + 1;
-                let record =
-                    codec::decode_record(&item.payload).map_err(|source| ShardError::Codec {
-                        offset: item.offset,
-                        source,
-                    })?;
+            for (offset, record) in read {
                 let verdict = self.guard.admit(&codec::header(&record));
-                let first_event_id = record.events[0].event_id.as_str();
-                match (verdict, ours.get(first_event_id)) {
+                match (verdict, ours.get(record.events[0].event_id.as_str())) {
                     (Verdict::Accepted, Some(&index)) => won[index] = true,
                     (Verdict::Accepted, None) => {
-                        let stream_id = codec::uuid_field(&record.events[0].stream_id, "stream_id")
-                            .map_err(|source| ShardError::Codec {
-                                offset: item.offset,
-                                source,
-                            })?;
+                        let stream_id = stream_of(&record, offset)?;
                         if touched.contains(&stream_id) {
                             must_reload = true;
                         } else {
-                            self.apply_committed(stream_id, &record, item.offset)?;
+                            self.apply_committed(stream_id, &record, offset)?;
                         }
                     }
                     (Verdict::Conflict, Some(_)) => must_reload = true,
@@ -483,33 +463,13 @@ impl<D: ShardDecider> ShardWorker<D> {
     async fn catch_up(&mut self) -> Result<(), ShardError> {
         let end = self.log.end_offset(&self.topic, self.partition).await?;
         while self.next_offset < end {
-            let stored = self
-                .log
-                .read(
-                    &self.topic,
-                    self.partition,
-                    self.next_offset,
-                    self.settings.read_batch_max_records,
-                    self.settings.read_back_wait_ms,
-                )
-                .await?;
-            if stored.is_empty() {
+            let read = self.next_records().await?;
+            if read.is_empty() {
                 break;
             }
-            for item in stored {
-                self.next_offset = item.offset + 1;
-                let record =
-                    codec::decode_record(&item.payload).map_err(|source| ShardError::Codec {
-                        offset: item.offset,
-                        source,
-                    })?;
+            for (offset, record) in read {
                 if self.guard.admit(&codec::header(&record)) == Verdict::Accepted {
-                    let stream_id = codec::uuid_field(&record.events[0].stream_id, "stream_id")
-                        .map_err(|source| ShardError::Codec {
-                            offset: item.offset,
-                            source,
-                        })?;
-                    self.apply_committed(stream_id, &record, item.offset)?;
+                    self.apply_committed(stream_of(&record, offset)?, &record, offset)?;
                 }
             }
         }
@@ -519,6 +479,32 @@ impl<D: ShardDecider> ShardWorker<D> {
         }
         debug!(topic = %self.topic, partition = self.partition, streams = self.streams.len(), next_offset = self.next_offset, "partition loaded");
         Ok(())
+    }
+
+    /// The next decoded records of the partition (waiting up to the read-back bound), advancing
+    /// `next_offset` past them.
+    async fn next_records(&mut self) -> Result<Vec<(u64, EventRecord)>, ShardError> {
+        let stored = self
+            .log
+            .read(
+                &self.topic,
+                self.partition,
+                self.next_offset,
+                self.settings.read_batch_max_records,
+                self.settings.read_back_wait_ms,
+            )
+            .await?;
+        let mut records = Vec::with_capacity(stored.len());
+        for item in stored {
+            self.next_offset = item.offset + 1;
+            let record =
+                codec::decode_record(&item.payload).map_err(|source| ShardError::Codec {
+                    offset: item.offset,
+                    source,
+                })?;
+            records.push((item.offset, record));
+        }
+        Ok(records)
     }
 
     fn apply_committed(
@@ -598,6 +584,11 @@ fn apply_events<D: Decider>(
         sequence: last.stream_sequence,
         replayed: false,
     }
+}
+
+fn stream_of(record: &EventRecord, offset: u64) -> Result<Uuid, ShardError> {
+    codec::uuid_field(&record.events[0].stream_id, "stream_id")
+        .map_err(|source| ShardError::Codec { offset, source })
 }
 
 async fn sleep_until(deadline: Option<Timestamp>) {

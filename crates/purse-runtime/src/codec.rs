@@ -148,6 +148,21 @@ fn validate(record: &EventRecord) -> Result<(), CodecError> {
     Ok(())
 }
 
+/// Decodes a batch read from the log into `(offset, record)` pairs; on failure, the offset of
+/// the first record that does not decode.
+pub fn decode_stored(
+    stored: &[purse_log::StoredRecord],
+) -> Result<Vec<(u64, EventRecord)>, (u64, CodecError)> {
+    stored
+        .iter()
+        .map(|item| {
+            decode_record(&item.payload)
+                .map(|record| (item.offset, record))
+                .map_err(|source| (item.offset, source))
+        })
+        .collect()
+}
+
 /// The guard's view of a validated record.
 pub fn header(record: &EventRecord) -> RecordHeader<'_> {
     let first = &record.events[0];

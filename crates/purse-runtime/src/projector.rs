@@ -121,15 +121,8 @@ pub async fn project_wallet_partition(
             continue;
         };
         let last_offset = last.offset;
-        let mut records = Vec::with_capacity(stored.len());
-        for item in &stored {
-            let record =
-                codec::decode_record(&item.payload).map_err(|source| ProjectorError::Codec {
-                    offset: item.offset,
-                    source,
-                })?;
-            records.push((item.offset, record));
-        }
+        let records = codec::decode_stored(&stored)
+            .map_err(|(offset, source)| ProjectorError::Codec { offset, source })?;
         seed_unknown_streams(
             &mut guard,
             store.as_ref(),

@@ -494,17 +494,11 @@ impl<D: ShardDecider> ShardWorker<D> {
                 self.settings.read_back_wait_ms,
             )
             .await?;
-        let mut records = Vec::with_capacity(stored.len());
-        for item in stored {
-            self.next_offset = item.offset + 1;
-            let record =
-                codec::decode_record(&item.payload).map_err(|source| ShardError::Codec {
-                    offset: item.offset,
-                    source,
-                })?;
-            records.push((item.offset, record));
+        if let Some(last) = stored.last() {
+            self.next_offset = last.offset + 1;
         }
-        Ok(records)
+        codec::decode_stored(&stored)
+            .map_err(|(offset, source)| ShardError::Codec { offset, source })
     }
 
     fn apply_committed(

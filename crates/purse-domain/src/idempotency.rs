@@ -18,8 +18,25 @@ pub const DEFAULT_IDEMPOTENCY_RETENTION_MS: i64 = 7 * MILLIS_PER_DAY;
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
 /// A client-chosen key naming one logical request: 1 to 255 visible ASCII characters.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
 pub struct IdempotencyKey(String);
+
+impl TryFrom<String> for IdempotencyKey {
+    type Error = IdempotencyKeyError;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Self::parse(&text)
+    }
+}
+
+impl From<IdempotencyKey> for String {
+    fn from(key: IdempotencyKey) -> String {
+        key.0
+    }
+}
 
 impl IdempotencyKey {
     /// Accepts 1..=255 bytes, each visible ASCII (0x21..=0x7E): no spaces or control characters,

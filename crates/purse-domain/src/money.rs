@@ -77,11 +77,38 @@ const CURRENCIES: &[(&str, u32)] = &[
 ];
 
 /// What a wallet holds: an ISO 4217 currency or a tenant-defined unit, with its scale.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+///
+/// Serialized as `{code, scale}` and validated again by [`Asset::parse`] when read.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "AssetWire", into = "AssetWire")]
 pub struct Asset {
     code: String,
     scale: u32,
     is_currency: bool,
+}
+
+/// The serialized form of an [`Asset`].
+#[derive(serde::Serialize, serde::Deserialize)]
+struct AssetWire {
+    code: String,
+    scale: u32,
+}
+
+impl TryFrom<AssetWire> for Asset {
+    type Error = AssetError;
+
+    fn try_from(wire: AssetWire) -> Result<Self, Self::Error> {
+        Asset::parse(&wire.code, Some(wire.scale))
+    }
+}
+
+impl From<Asset> for AssetWire {
+    fn from(asset: Asset) -> Self {
+        Self {
+            code: asset.code,
+            scale: asset.scale,
+        }
+    }
 }
 
 impl Asset {
@@ -209,7 +236,7 @@ pub enum AssetError {
 }
 
 /// Why an amount was refused.
-#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AmountError {
     /// Not a plain decimal number like "12.34".
     #[error("amount is not a decimal number like \"12.34\"")]

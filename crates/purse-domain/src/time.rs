@@ -7,7 +7,20 @@ pub const MILLIS_PER_DAY: i64 = 86_400_000;
 ///
 /// Arithmetic saturates instead of overflowing because deadlines computed from untrusted
 /// durations must never panic a decider.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Copy,
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct Timestamp(i64);
 
 impl Timestamp {

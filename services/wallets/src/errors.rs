@@ -152,17 +152,17 @@ fn rejection_status(err: WalletError) -> Status {
             )
         }
         WalletError::InvalidAmount { field, error } => {
-            invalid_argument(field, "INVALID_AMOUNT", error.to_string())
+            invalid_argument(&field, "INVALID_AMOUNT", error.to_string())
         }
         WalletError::InvalidVelocity => {
             invalid_argument("limits.velocity", "INVALID_LIMIT", message)
         }
-        WalletError::InvalidText { field, .. } => invalid_argument(field, "INVALID_TEXT", message),
+        WalletError::InvalidText { field, .. } => invalid_argument(&field, "INVALID_TEXT", message),
         WalletError::InvalidMetadata { error } => {
             invalid_argument("metadata", "INVALID_METADATA", error.to_string())
         }
         WalletError::ExpiryNotInFuture { field } => {
-            invalid_argument(field, "EXPIRY_NOT_IN_FUTURE", message)
+            invalid_argument(&field, "EXPIRY_NOT_IN_FUTURE", message)
         }
         WalletError::HoldTooLong { .. } => {
             invalid_argument("expires_at_ms", "HOLD_TOO_LONG", message)

@@ -11,7 +11,10 @@ use crate::money::Asset;
 use crate::time::Timestamp;
 
 /// A request to change one wallet, on behalf of one tenant.
-#[derive(Clone, Debug)]
+///
+/// Serializable because in cluster mode a command travels through `purse.wallet.commands` from
+/// the instance that took the call to the instance that owns the wallet's partition.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct WalletCommand {
     /// The caller's tenant; a wallet of another tenant is reported as not found.
     pub tenant: String,
@@ -22,7 +25,8 @@ pub struct WalletCommand {
 }
 
 /// What a wallet command asks for.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum WalletAction {
     /// Create the wallet.
     Open {

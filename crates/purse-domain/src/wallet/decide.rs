@@ -385,14 +385,18 @@ impl Rules<'_> {
 
     fn require_future(&self, field: &'static str, at: Timestamp) -> Result<(), WalletError> {
         if at <= self.ctx.now {
-            return Err(WalletError::ExpiryNotInFuture { field });
+            return Err(WalletError::ExpiryNotInFuture {
+                field: field.into(),
+            });
         }
         Ok(())
     }
 
     fn amount(&self, field: &'static str, amount: Decimal) -> Result<Decimal, WalletError> {
-        validate_amount(&self.wallet.asset, amount)
-            .map_err(|error| WalletError::InvalidAmount { field, error })
+        validate_amount(&self.wallet.asset, amount).map_err(|error| WalletError::InvalidAmount {
+            field: field.into(),
+            error,
+        })
     }
 
     /// The hold `hold_id` if it can still be captured or voided. A hold past its deadline is
@@ -674,7 +678,10 @@ fn check_text(
     required: bool,
 ) -> Result<(), WalletError> {
     if text.len() > max_bytes || (required && text.is_empty()) {
-        return Err(WalletError::InvalidText { field, max_bytes });
+        return Err(WalletError::InvalidText {
+            field: field.into(),
+            max_bytes,
+        });
     }
     Ok(())
 }
@@ -718,7 +725,10 @@ fn check_limits(asset: &Asset, limits: &Limits) -> Result<Limits, WalletError> {
         value
             .map(|value| validate_amount(asset, value))
             .transpose()
-            .map_err(|error| WalletError::InvalidAmount { field, error })
+            .map_err(|error| WalletError::InvalidAmount {
+                field: field.into(),
+                error,
+            })
     };
     if let Some(velocity) = limits.velocity {
         let operations_ok = (1..=MAX_VELOCITY_OPERATIONS).contains(&velocity.max_operations);

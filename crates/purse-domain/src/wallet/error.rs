@@ -1,6 +1,7 @@
 //! Why a wallet command was rejected. Each variant names the gRPC status and reason it maps to,
 //! so the service's one exhaustive mapping has a single source of truth.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use rust_decimal::Decimal;
@@ -14,7 +15,8 @@ use crate::money::AmountError;
 /// A rejected wallet command. Rejections produce no events.
 // Display and Error are written out because thiserror would treat the `source` field of
 // `SourceNotAllowed` as an underlying error.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum WalletError {
     /// NOT_FOUND `WALLET_NOT_FOUND`: no wallet, or a wallet of another tenant (never revealed).
     NotFound,
@@ -41,7 +43,7 @@ pub enum WalletError {
     /// INVALID_ARGUMENT `INVALID_AMOUNT`: an amount (command or limit) is malformed or out of range.
     InvalidAmount {
         /// The offending field ("amount", "limits.max_balance").
-        field: &'static str,
+        field: Cow<'static, str>,
         /// What is wrong with it.
         error: AmountError,
     },
@@ -51,7 +53,7 @@ pub enum WalletError {
     /// INVALID_ARGUMENT `INVALID_TEXT`: empty owner or tenant, or a text field over its byte limit.
     InvalidText {
         /// The offending field ("owner", "reference", "description", "reason").
-        field: &'static str,
+        field: Cow<'static, str>,
         /// Its byte limit.
         max_bytes: usize,
     },
@@ -63,7 +65,7 @@ pub enum WalletError {
     /// INVALID_ARGUMENT `EXPIRY_NOT_IN_FUTURE`: an expiry at or before the decision time.
     ExpiryNotInFuture {
         /// The offending field ("expires_at").
-        field: &'static str,
+        field: Cow<'static, str>,
     },
     /// INVALID_ARGUMENT `HOLD_TOO_LONG`: a hold deadline beyond the maximum duration.
     HoldTooLong {
@@ -186,7 +188,7 @@ named_enum! {
 }
 
 /// Which metadata bound was broken.
-#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MetadataError {
     /// More than `max` entries.
     #[error("more than {max} entries")]

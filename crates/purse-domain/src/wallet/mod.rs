@@ -51,7 +51,7 @@ pub const MAX_TENANT_BYTES: usize = 255;
 pub struct WalletDecider;
 
 /// What a successful wallet command returns (and what a replay returns again).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WalletOutcome {
     /// Balance after the command.
     pub balance: Decimal,

@@ -11,9 +11,12 @@ macro_rules! named_enum {
         }
     ) => {
         $(#[$meta])*
-        #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(
+            Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
+            serde::Serialize, serde::Deserialize,
+        )]
         pub enum $name {
-            $( $(#[$vmeta])* $variant, )+
+            $( $(#[$vmeta])* #[serde(rename = $text)] $variant, )+
         }
 
         impl $name {
@@ -136,7 +139,7 @@ impl HoldReleaseReason {
 }
 
 /// A wallet's optional limits; amounts are in the wallet's asset.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// Highest balance a credit may produce (refunds are exempt).
     pub max_balance: Option<Decimal>,
@@ -151,7 +154,7 @@ pub struct Limits {
 }
 
 /// At most `max_operations` client money operations per wallet within any trailing `window_ms`.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VelocityLimit {
     /// Operations allowed within the window (1..=[`MAX_VELOCITY_OPERATIONS`]).
     pub max_operations: u32,

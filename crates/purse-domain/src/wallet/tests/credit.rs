@@ -77,7 +77,7 @@ fn a_credit_expiry_must_be_in_the_future() {
         given_open([])
             .when(credit_from("1", CreditSource::Granted, Some(expires_at)))
             .then_error(WalletError::ExpiryNotInFuture {
-                field: "expires_at",
+                field: "expires_at".into(),
             });
     }
 }
@@ -99,7 +99,7 @@ fn bad_amounts_are_invalid_arguments() {
             given_open([early(paid(id(1), "5", "5"))])
                 .when(action)
                 .then_error(WalletError::InvalidAmount {
-                    field: "amount",
+                    field: "amount".into(),
                     error: error.clone(),
                 });
         }
@@ -125,7 +125,7 @@ fn reference_and_description_are_bounded() {
             description: String::new(),
         })
         .then_error(WalletError::InvalidText {
-            field: "reference",
+            field: "reference".into(),
             max_bytes: MAX_TEXT_BYTES,
         });
     given_open([])
@@ -136,7 +136,7 @@ fn reference_and_description_are_bounded() {
             description: long,
         })
         .then_error(WalletError::InvalidText {
-            field: "description",
+            field: "description".into(),
             max_bytes: MAX_TEXT_BYTES,
         });
 }

@@ -78,7 +78,7 @@ fn a_hold_deadline_is_in_the_future_and_at_most_30_days_away() {
     given_open([early(paid(id(1), "10", "10"))])
         .when(place_hold("1", NOW))
         .then_error(WalletError::ExpiryNotInFuture {
-            field: "expires_at",
+            field: "expires_at".into(),
         });
     given_open([early(paid(id(1), "10", "10"))])
         .when(place_hold("1", now_plus(MAX_HOLD_DURATION_MS + 1)))

@@ -104,7 +104,7 @@ fn open_requires_an_owner_within_bounds() {
     given([])
         .when(open_action("", BTreeMap::new(), Limits::default()))
         .then_error(WalletError::InvalidText {
-            field: "owner",
+            field: "owner".into(),
             max_bytes: MAX_OWNER_BYTES,
         });
     given([])
@@ -114,7 +114,7 @@ fn open_requires_an_owner_within_bounds() {
             Limits::default(),
         ))
         .then_error(WalletError::InvalidText {
-            field: "owner",
+            field: "owner".into(),
             max_bytes: MAX_OWNER_BYTES,
         });
     given([])
@@ -143,7 +143,7 @@ fn open_requires_a_tenant() {
             action: open_default(),
         })
         .then_error(WalletError::InvalidText {
-            field: "tenant",
+            field: "tenant".into(),
             max_bytes: MAX_TENANT_BYTES,
         });
 }
@@ -244,7 +244,10 @@ fn open_validates_limit_amounts_against_the_asset() {
     for (limits, field, error) in cases {
         given([])
             .when(open_action("c", BTreeMap::new(), limits))
-            .then_error(WalletError::InvalidAmount { field, error });
+            .then_error(WalletError::InvalidAmount {
+                field: field.into(),
+                error,
+            });
     }
 }
 
@@ -296,7 +299,7 @@ fn suspend_reason_is_bounded() {
             reason: "r".repeat(MAX_TEXT_BYTES + 1),
         })
         .then_error(WalletError::InvalidText {
-            field: "reason",
+            field: "reason".into(),
             max_bytes: MAX_TEXT_BYTES,
         });
 }

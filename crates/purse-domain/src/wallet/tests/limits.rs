@@ -356,7 +356,7 @@ fn update_limits_validates_and_replaces_them() {
             },
         })
         .then_error(WalletError::InvalidAmount {
-            field: "limits.max_balance",
+            field: "limits.max_balance".into(),
             error: crate::money::AmountError::TooManyDecimals { max_scale: 2 },
         });
     given_open([])

@@ -312,6 +312,12 @@ impl LogError {
     pub fn is_ambiguous(&self) -> bool {
         matches!(self, LogError::Ambiguous { .. })
     }
+
+    /// True for errors that may pass by themselves (a broker restarting, a timeout): retrying
+    /// the same call later is reasonable. Everything else is a bug or a configuration problem.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, LogError::Ambiguous { .. } | LogError::Client(_))
+    }
 }
 
 /// Checks a topic name against Kafka's rules, so that both implementations accept the same names.

@@ -1,8 +1,9 @@
 //! The command bus: how a gRPC handler gets a command to its shard and the reply back.
 //!
-//! All-in-one mode uses in-process channels (DESIGN §5 allows it; events are still durable before
-//! the reply). Routing uses the same partitioner as the log, so a stream's commands and its events
-//! meet in the same worker.
+//! All-in-one mode uses in-process channels ([`LocalBus`]; DESIGN §5 allows it; events are still
+//! durable before the reply); cluster mode publishes to a command topic and waits on a reply
+//! partition ([`crate::cluster::LogBus`]). Routing uses the same partitioner as the log, so a
+//! stream's commands and its events meet in the same worker.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,20 @@ use crate::shard::{
     CommandError, CommandRequest, CommandResult, ShardDecider, ShardError, ShardSettings,
     ShardWorker, report_exit,
 };
+
+/// Gets a command to the worker that owns its stream and returns the worker's reply.
+#[async_trait::async_trait]
+pub trait CommandBus<D: ShardDecider>: Send + Sync {
+    /// Sends a command and waits (bounded) for its outcome. [`CommandError::Timeout`] and
+    /// [`CommandError::Unavailable`] leave the outcome unknown: the caller retries with the same
+    /// idempotency key, which is safe.
+    async fn send(
+        &self,
+        command: D::Command,
+        idempotency_key: Option<IdempotencyKey>,
+        correlation_id: String,
+    ) -> CommandResult<D>;
+}
 
 /// Sends commands to in-process shard workers and waits (bounded) for their replies.
 pub struct LocalBus<D: ShardDecider> {
@@ -62,9 +77,11 @@ impl<D: ShardDecider> LocalBus<D> {
             reply_timeout_ms: bus.reply_timeout_ms,
         })
     }
+}
 
-    /// Sends a command and waits for its outcome.
-    pub async fn send(
+#[async_trait::async_trait]
+impl<D: ShardDecider> CommandBus<D> for LocalBus<D> {
+    async fn send(
         &self,
         command: D::Command,
         idempotency_key: Option<IdempotencyKey>,

@@ -9,6 +9,8 @@ use std::collections::{HashMap, HashSet};
 
 use tracing::error;
 
+use crate::metrics::Counter;
+
 /// The last accepted event of a stream.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct StreamHead {
@@ -60,9 +62,19 @@ pub struct SequenceGuard {
     losers: HashSet<String>,
     halted: HashSet<String>,
     conflicts: u64,
+    /// Process-wide counter that also counts this guard's conflicts, for `/metrics`.
+    exported: Option<&'static Counter>,
 }
 
 impl SequenceGuard {
+    /// A guard whose conflicts are also added to `counter`.
+    pub fn exporting_to(counter: &'static Counter) -> Self {
+        Self {
+            exported: Some(counter),
+            ..Self::default()
+        }
+    }
+
     /// Starts a stream's head from a stored position (a reader resuming from a checkpoint).
     pub fn seed(&mut self, stream_id: &str, head: StreamHead) {
         self.heads.insert(stream_id.to_owned(), head);
@@ -113,6 +125,9 @@ impl SequenceGuard {
         }
         if record.first_sequence <= next || builds_on_loser {
             self.conflicts += 1;
+            if let Some(counter) = self.exported {
+                counter.add(1);
+            }
             self.losers
                 .extend(record.event_ids.iter().map(|id| (*id).to_owned()));
             return Verdict::Conflict;

@@ -5,12 +5,15 @@
 pub mod auth;
 pub mod bus;
 pub mod clock;
+pub mod cluster;
 pub mod codec;
 pub mod config;
 pub mod env;
 pub mod guard;
+pub mod metrics;
 pub mod projection;
 pub mod projector;
+mod retry;
 pub mod server;
 pub mod shard;
 pub mod status;

@@ -18,7 +18,9 @@ use uuid::Uuid;
 
 use crate::codec::{self, CodecError, EventCodec};
 use crate::guard::{SequenceGuard, StreamHead, Verdict};
+use crate::metrics;
 use crate::projection::wallet_rows;
+use crate::retry::while_transient;
 
 /// Why a projector partition stopped.
 #[derive(thiserror::Error, Debug)]
@@ -108,10 +110,10 @@ pub async fn project_wallet_partition(
         .checkpoint(&settings.name, &topic, partition)
         .await?
         .unwrap_or(0);
-    let mut guard = SequenceGuard::default();
+    let mut guard = SequenceGuard::exporting_to(&metrics::PROJECTOR_CONFLICTS);
     loop {
         let stored = tokio::select! {
-            read = log.read(&topic, partition, next_offset, settings.read_batch_max_records, settings.read_wait_ms) => read?,
+            read = while_transient("projector read", || log.read(&topic, partition, next_offset, settings.read_batch_max_records, settings.read_wait_ms)) => read?,
             _ = shutdown.changed() => return Ok(()),
         };
         let Some(last) = stored.last() else {
@@ -173,6 +175,7 @@ pub async fn project_wallet_partition(
             error!(topic, partition, error = %err, "projection write failed");
             return Err(err.into());
         }
+        metrics::PROJECTED_RECORDS.add(records.len() as u64);
         next_offset = last_offset + 1;
         watch.advance();
     }

@@ -26,6 +26,8 @@ use uuid::Uuid;
 use crate::clock;
 use crate::codec::{self, CodecError, EventCodec, EventMeta};
 use crate::guard::{SequenceGuard, StreamHead, Verdict};
+use crate::metrics;
+use crate::retry::while_transient;
 
 /// Timer settings shared by deciders with deadlines.
 #[derive(Clone, Copy, Debug)]
@@ -200,7 +202,7 @@ impl<D: ShardDecider> ShardWorker<D> {
             partition,
             settings,
             streams: HashMap::new(),
-            guard: SequenceGuard::default(),
+            guard: SequenceGuard::exporting_to(&metrics::SHARD_CONFLICTS),
             next_offset: 0,
             deadlines: BTreeSet::new(),
             deadline_of: HashMap::new(),
@@ -280,6 +282,13 @@ impl<D: ShardDecider> ShardWorker<D> {
                 Planned::AwaitRecord { record, reply } if won[record] => Ok(reply),
                 Planned::AwaitRecord { .. } => Err(CommandError::Retry),
             };
+            match &result {
+                Ok(_) => metrics::COMMANDS_OK.add(1),
+                Err(CommandError::Rejected(_) | CommandError::IdempotencyKeyReused) => {
+                    metrics::COMMANDS_REJECTED.add(1);
+                }
+                Err(_) => metrics::COMMANDS_RETRY.add(1),
+            }
             if let Some(sender) = reply {
                 // The caller may have timed out and gone; its retry replays the outcome.
                 let _ = sender.send(result);
@@ -408,7 +417,7 @@ impl<D: ShardDecider> ShardWorker<D> {
                 // Unknown outcome: read whatever is there, answer from what we find, then reload.
                 warn!(topic = %self.topic, partition = self.partition, error = %err, "append failed; re-reading partition");
                 must_reload = true;
-                self.log.end_offset(&self.topic, self.partition).await?
+                self.end_offset().await?
             }
         };
         let touched: std::collections::HashSet<Uuid> =
@@ -452,7 +461,8 @@ impl<D: ShardDecider> ShardWorker<D> {
     async fn reload(&mut self) -> Result<(), ShardError> {
         warn!(topic = %self.topic, partition = self.partition, "dropping shard state and re-reading the partition");
         self.streams.clear();
-        self.guard = SequenceGuard::default();
+        self.guard = SequenceGuard::exporting_to(&metrics::SHARD_CONFLICTS);
+        metrics::SHARD_RELOADS.add(1);
         self.next_offset = 0;
         self.deadlines.clear();
         self.deadline_of.clear();
@@ -461,7 +471,7 @@ impl<D: ShardDecider> ShardWorker<D> {
 
     /// Reads the partition from `next_offset` to its end, applying every winning record.
     async fn catch_up(&mut self) -> Result<(), ShardError> {
-        let end = self.log.end_offset(&self.topic, self.partition).await?;
+        let end = self.end_offset().await?;
         while self.next_offset < end {
             let read = self.next_records().await?;
             if read.is_empty() {
@@ -484,21 +494,25 @@ impl<D: ShardDecider> ShardWorker<D> {
     /// The next decoded records of the partition (waiting up to the read-back bound), advancing
     /// `next_offset` past them.
     async fn next_records(&mut self) -> Result<Vec<(u64, EventRecord)>, ShardError> {
-        let stored = self
-            .log
-            .read(
-                &self.topic,
-                self.partition,
-                self.next_offset,
-                self.settings.read_batch_max_records,
-                self.settings.read_back_wait_ms,
-            )
-            .await?;
+        let (log, topic, partition) = (&self.log, &self.topic, self.partition);
+        let (from_offset, max_records) = (self.next_offset, self.settings.read_batch_max_records);
+        let wait_ms = self.settings.read_back_wait_ms;
+        let stored = while_transient("shard read", || {
+            log.read(topic, partition, from_offset, max_records, wait_ms)
+        })
+        .await?;
         if let Some(last) = stored.last() {
             self.next_offset = last.offset + 1;
         }
         codec::decode_stored(&stored)
             .map_err(|(offset, source)| ShardError::Codec { offset, source })
+    }
+
+    async fn end_offset(&self) -> Result<u64, LogError> {
+        while_transient("shard end offset", || {
+            self.log.end_offset(&self.topic, self.partition)
+        })
+        .await
     }
 
     fn apply_committed(

@@ -39,6 +39,49 @@ pub struct Config {
     pub batch_execute_max_operations: usize,
     /// Log filter.
     pub log: String,
+    /// This instance's id in cluster mode: names its consumer-group member and its reply
+    /// partition. Empty: a fresh id per start (`instance-<uuid>`), which is what a stateless
+    /// replica wants; set it to keep the id across restarts.
+    pub instance_id: String,
+    /// Partitions of the reply topic (`purse.replies`); instances hash onto them by id.
+    pub reply_partitions: u32,
+    /// Address of the Prometheus `/metrics` endpoint; none when absent.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Token signing key file; default `token.key` in the data directory. Every instance of a
+    /// cluster must share it.
+    pub token_key_file: Option<PathBuf>,
+    /// The event log: embedded SQLite unless Kafka brokers are named.
+    pub kafka: KafkaConfig,
+}
+
+/// The `[kafka]` section (cluster mode).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap brokers, comma-separated `host:port`; empty means the embedded log.
+    pub brokers: String,
+    /// Replication factor of the topics Purse creates (3 for production; 1 on a single broker).
+    pub replication_factor: u32,
+    /// Whether the broker offers transactions (Apache Kafka does; DESIGN §4): losers are then
+    /// normally never visible. Correctness does not depend on it.
+    pub transactions: bool,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: String::new(),
+            replication_factor: 3,
+            transactions: false,
+        }
+    }
+}
+
+impl KafkaConfig {
+    /// Whether Kafka brokers are configured (cluster mode).
+    pub fn is_enabled(&self) -> bool {
+        !self.brokers.trim().is_empty()
+    }
 }
 
 impl Default for Config {
@@ -57,6 +100,11 @@ impl Default for Config {
             max_request_bytes: 4 * 1024 * 1024,
             batch_execute_max_operations: 1000,
             log: "info".to_owned(),
+            instance_id: String::new(),
+            reply_partitions: 16,
+            metrics_listen: None,
+            token_key_file: None,
+            kafka: KafkaConfig::default(),
         }
     }
 }
@@ -103,12 +151,22 @@ impl Config {
         };
         for (variable, key) in CONFIG_KEYS {
             if let Some(value) = environment(variable) {
-                table.insert((*key).to_owned(), environment_value(&value));
+                insert_dotted(&mut table, key, environment_value(&value));
             }
         }
-        let config: Config = toml::Value::Table(table).try_into()?;
+        let mut config: Config = toml::Value::Table(table).try_into()?;
         config.validate()?;
+        if config.instance_id.is_empty() {
+            config.instance_id = format!("instance-{}", uuid::Uuid::now_v7());
+        }
         Ok(config)
+    }
+
+    /// The token key file in effect.
+    pub fn token_key_path(&self) -> PathBuf {
+        self.token_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("token.key"))
     }
 
     /// Checks every range.
@@ -138,15 +196,46 @@ impl Config {
         if self.max_request_bytes < 1024 {
             return invalid("max_request_bytes", "must be at least 1024");
         }
+        if !(1..=1024).contains(&self.reply_partitions) {
+            return invalid("reply_partitions", "must be 1..=1024");
+        }
+        if self.instance_id.len() > 200 {
+            return invalid("instance_id", "must be at most 200 bytes");
+        }
+        if !(1..=16).contains(&self.kafka.replication_factor) {
+            return invalid("kafka.replication_factor", "must be 1..=16");
+        }
         Ok(())
     }
 }
 
-/// Numbers stay numbers so typed fields parse; everything else is a string.
+/// Sets `section.key` (or a top-level `key`) in `table`, creating the section if needed.
+fn insert_dotted(table: &mut toml::Table, key: &str, value: toml::Value) {
+    match key.split_once('.') {
+        Some((section, rest)) => {
+            let entry = table
+                .entry(section.to_owned())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(inner) = entry {
+                insert_dotted(inner, rest, value);
+            }
+        }
+        None => {
+            table.insert(key.to_owned(), value);
+        }
+    }
+}
+
+/// Numbers and booleans keep their type so typed fields parse; everything else is a string.
 fn environment_value(text: &str) -> toml::Value {
-    text.parse::<i64>()
-        .map(toml::Value::Integer)
-        .unwrap_or_else(|_| toml::Value::String(text.to_owned()))
+    if let Ok(number) = text.parse::<i64>() {
+        return toml::Value::Integer(number);
+    }
+    match text {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(text.to_owned()),
+    }
 }
 
 #[cfg(test)]
@@ -166,6 +255,25 @@ mod tests {
             config.batch_max_commands,
             Config::default().batch_max_commands
         );
+    }
+
+    #[test]
+    fn kafka_section_comes_from_file_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("purse.toml");
+        std::fs::write(&file, "[kafka]\nreplication_factor = 1\n").unwrap();
+        let env = |name: &str| match name {
+            "PURSE_KAFKA_BROKERS" => Some("127.0.0.1:9092".to_owned()),
+            "PURSE_KAFKA_TRANSACTIONS" => Some("true".to_owned()),
+            _ => None,
+        };
+        let config = Config::load(Some(&file), env).unwrap();
+        assert!(config.kafka.is_enabled());
+        assert_eq!(config.kafka.brokers, "127.0.0.1:9092");
+        assert_eq!(config.kafka.replication_factor, 1);
+        assert!(config.kafka.transactions);
+        assert!(config.instance_id.starts_with("instance-"));
+        assert!(!Config::load(None, |_| None).unwrap().kafka.is_enabled());
     }
 
     #[test]

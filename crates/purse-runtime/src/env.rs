@@ -27,6 +27,21 @@ pub const PURSE_BATCH_EXECUTE_MAX_OPERATIONS: &str = "PURSE_BATCH_EXECUTE_MAX_OP
 /// Log filter (tracing EnvFilter syntax), e.g. `info,purse_runtime=debug`.
 pub const PURSE_LOG: &str = "PURSE_LOG";
 
+/// This instance's id in cluster mode (consumer-group member and reply partition).
+pub const PURSE_INSTANCE_ID: &str = "PURSE_INSTANCE_ID";
+/// Partitions of the reply topic.
+pub const PURSE_REPLY_PARTITIONS: &str = "PURSE_REPLY_PARTITIONS";
+/// Address of the Prometheus `/metrics` endpoint.
+pub const PURSE_METRICS_LISTEN: &str = "PURSE_METRICS_LISTEN";
+/// Token signing key file, shared by every instance of a cluster.
+pub const PURSE_TOKEN_KEY_FILE: &str = "PURSE_TOKEN_KEY_FILE";
+/// Kafka bootstrap brokers (`host:port,...`); unset means the embedded log.
+pub const PURSE_KAFKA_BROKERS: &str = "PURSE_KAFKA_BROKERS";
+/// Replication factor of the topics Purse creates.
+pub const PURSE_KAFKA_REPLICATION_FACTOR: &str = "PURSE_KAFKA_REPLICATION_FACTOR";
+/// `true` when the brokers offer transactions (Apache Kafka).
+pub const PURSE_KAFKA_TRANSACTIONS: &str = "PURSE_KAFKA_TRANSACTIONS";
+
 /// Each environment variable with the config key it sets.
 pub(crate) const CONFIG_KEYS: &[(&str, &str)] = &[
     (PURSE_LISTEN, "listen"),
@@ -47,4 +62,11 @@ pub(crate) const CONFIG_KEYS: &[(&str, &str)] = &[
         "batch_execute_max_operations",
     ),
     (PURSE_LOG, "log"),
+    (PURSE_INSTANCE_ID, "instance_id"),
+    (PURSE_REPLY_PARTITIONS, "reply_partitions"),
+    (PURSE_METRICS_LISTEN, "metrics_listen"),
+    (PURSE_TOKEN_KEY_FILE, "token_key_file"),
+    (PURSE_KAFKA_BROKERS, "kafka.brokers"),
+    (PURSE_KAFKA_REPLICATION_FACTOR, "kafka.replication_factor"),
+    (PURSE_KAFKA_TRANSACTIONS, "kafka.transactions"),
 ];

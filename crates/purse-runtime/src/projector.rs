@@ -13,6 +13,7 @@ use purse_domain::wallet::WalletDecider;
 use purse_log::{EventLog, LogError};
 use purse_store::{Checkpoint, ReadStore, RowWrite, StoreError, StreamPosition};
 use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
 use tracing::{error, warn};
 use uuid::Uuid;
 
@@ -46,6 +47,10 @@ pub enum ProjectorError {
 pub struct ProjectorSettings {
     /// Name under which checkpoints are stored.
     pub name: String,
+    /// The event topic followed.
+    pub topic: String,
+    /// Its partition count (one task each).
+    pub partitions: u32,
     /// Most records per read (and so per store write).
     pub read_batch_max_records: usize,
     /// How long a read waits for new records before checking for shutdown.
@@ -96,16 +101,38 @@ impl ProjectionWatch {
     }
 }
 
-/// Projects one partition of the wallet event topic until `shutdown` turns true.
-pub async fn project_wallet_partition(
+/// Starts one projector task per partition of the wallet event topic in `tasks`; each stops at
+/// its next checkpoint once `shutdown` turns true.
+pub fn spawn_wallet_projectors(
     log: Arc<dyn EventLog>,
     store: Arc<dyn ReadStore>,
-    topic: String,
+    settings: &ProjectorSettings,
+    watch: Arc<ProjectionWatch>,
+    shutdown: &watch::Receiver<bool>,
+    tasks: &mut JoinSet<Result<(), ProjectorError>>,
+) {
+    for partition in 0..settings.partitions {
+        tasks.spawn(project_wallet_partition(
+            log.clone(),
+            store.clone(),
+            partition,
+            settings.clone(),
+            watch.clone(),
+            shutdown.clone(),
+        ));
+    }
+}
+
+/// Projects one partition of the wallet event topic until `shutdown` turns true.
+async fn project_wallet_partition(
+    log: Arc<dyn EventLog>,
+    store: Arc<dyn ReadStore>,
     partition: u32,
     settings: ProjectorSettings,
     watch: Arc<ProjectionWatch>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ProjectorError> {
+    let topic = settings.topic.clone();
     let mut next_offset = store
         .checkpoint(&settings.name, &topic, partition)
         .await?

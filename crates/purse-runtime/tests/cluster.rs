@@ -30,7 +30,7 @@ fn settings(instance_id: &str) -> ClusterSettings {
         replies_topic: "purse.replies".to_owned(),
         partitions: PARTITIONS,
         reply_partitions: 2,
-        reply_timeout_ms: 10_000,
+        reply_timeout_ms: 1_0000,
         queue_capacity: 256,
     }
 }
@@ -90,7 +90,7 @@ async fn open_and_credit(bus: &LogBus<WalletDecider>, wallet_id: Uuid) {
     .await
     .unwrap();
     let credit = WalletAction::Credit {
-        amount: Decimal::new(10_00, 2),
+        amount: Decimal::new(1_000, 2),
         source: purse_domain::wallet::CreditSource::Paid,
         expires_at: None,
         reference: String::new(),
@@ -135,7 +135,7 @@ async fn commands_through_either_front_reach_the_owner_and_replies_come_back() {
         let first = a
             .bus
             .send(
-                command(*wallet_id, debit(2_50)),
+                command(*wallet_id, debit(250)),
                 key(format!("d-{wallet_id}")),
                 "c".into(),
             )
@@ -144,13 +144,13 @@ async fn commands_through_either_front_reach_the_owner_and_replies_come_back() {
         let again = b
             .bus
             .send(
-                command(*wallet_id, debit(2_50)),
+                command(*wallet_id, debit(250)),
                 key(format!("d-{wallet_id}")),
                 "c".into(),
             )
             .await
             .unwrap();
-        assert_eq!(first.outcome.balance, Decimal::new(7_50, 2));
+        assert_eq!(first.outcome.balance, Decimal::new(750, 2));
         assert!(!first.replayed);
         assert!(again.replayed);
         assert_eq!(again.sequence, first.sequence);
@@ -158,7 +158,7 @@ async fn commands_through_either_front_reach_the_owner_and_replies_come_back() {
         let refused = b
             .bus
             .send(
-                command(*wallet_id, debit(100_00)),
+                command(*wallet_id, debit(1_0000)),
                 key(format!("big-{wallet_id}")),
                 "c".into(),
             )
@@ -166,7 +166,7 @@ async fn commands_through_either_front_reach_the_owner_and_replies_come_back() {
         assert!(matches!(
             refused,
             Err(CommandError::Rejected(WalletError::InsufficientFunds { available }))
-                if available == Decimal::new(7_50, 2)
+                if available == Decimal::new(750, 2)
         ));
     }
     for instance in [a, b] {
@@ -191,13 +191,13 @@ async fn a_leaving_instance_hands_its_partitions_over() {
         let reply = b
             .bus
             .send(
-                command(*wallet_id, debit(1_00)),
+                command(*wallet_id, debit(100)),
                 key(format!("after-{wallet_id}")),
                 "c".into(),
             )
             .await
             .unwrap();
-        assert_eq!(reply.outcome.balance, Decimal::new(9_00, 2));
+        assert_eq!(reply.outcome.balance, Decimal::new(900, 2));
         assert_eq!(reply.sequence, 3);
     }
     a.stop.send(true).unwrap();

@@ -72,9 +72,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let log = SqliteLog::open(&config.data_dir.join("log.db"), SqliteLogOptions::default())?;
     let store = SqliteStore::open(&config.data_dir.join("store.db"))?;
-    let token_key = TokenKey::load_or_create(&config.data_dir.join("token.key"))?;
+    let token_key = TokenKey::load_or_create(&config.token_key_path())?;
     let mut app =
-        WalletApp::start(&config, Arc::new(log), Arc::new(store), token_key.clone()).await?;
+        WalletApp::start_embedded(&config, Arc::new(log), Arc::new(store), token_key.clone()).await?;
 
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let dev = Principal {

@@ -13,7 +13,7 @@ use purse_domain::wallet::{
 use purse_proto::wallet::v1 as pb;
 use purse_proto::wallet::v1::wallet_service_server::WalletService;
 use purse_runtime::auth::{Principal, Scope, TokenKey, bearer};
-use purse_runtime::bus::LocalBus;
+use purse_runtime::bus::CommandBus;
 use purse_runtime::projector::ProjectionWatch;
 use purse_runtime::shard::CommandReply;
 use purse_runtime::status::error_info;
@@ -43,7 +43,7 @@ pub struct ApiSettings {
 /// The gRPC front of the wallets service.
 #[derive(Clone)]
 pub struct WalletGrpc {
-    bus: Arc<LocalBus<WalletDecider>>,
+    bus: Arc<dyn CommandBus<WalletDecider>>,
     store: Arc<dyn ReadStore>,
     watch: Arc<ProjectionWatch>,
     token_key: TokenKey,
@@ -55,7 +55,7 @@ type ApiResult<T> = Result<T, ApiError>;
 impl WalletGrpc {
     /// A front over a command bus and a read store.
     pub fn new(
-        bus: Arc<LocalBus<WalletDecider>>,
+        bus: Arc<dyn CommandBus<WalletDecider>>,
         store: Arc<dyn ReadStore>,
         watch: Arc<ProjectionWatch>,
         token_key: TokenKey,

@@ -1,6 +1,10 @@
 //! Harness for end-to-end tests: builds and starts the real binaries on loopback ports they pick,
 //! talks to them over gRPC or through the `purse` CLI, and stops them (or kills them -9).
 
+pub mod cluster;
+pub mod requests;
+
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,7 +19,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Request, Status};
 
-/// How long a starting `pursed` may take to print its endpoint.
+/// How long a starting service may take to print its endpoint.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Path of a workspace binary, built (debug) on first use in this process.
@@ -36,6 +40,10 @@ pub fn binary(package: &str, name: &str) -> PathBuf {
                 "purse-cli",
                 "-p",
                 "purse-bench",
+                "-p",
+                "purse-wallets",
+                "-p",
+                "purse-projector",
                 "--bins",
             ])
             .status()
@@ -48,9 +56,155 @@ pub fn binary(package: &str, name: &str) -> PathBuf {
     target.join("debug").join(name)
 }
 
+/// A running service binary and the `name: value` lines it announced on stdout at start.
+pub struct Service {
+    child: Child,
+    announced: HashMap<String, String>,
+}
+
+impl Service {
+    /// Starts `command` and waits until it has announced every line named in `wanted`.
+    pub fn start(mut command: Command, wanted: &[&str]) -> Service {
+        command.stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = command.spawn().expect("service starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (lines_tx, lines_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut announced = HashMap::new();
+        while !wanted.iter().all(|name| announced.contains_key(*name)) {
+            let line = lines_rx
+                .recv_timeout(START_TIMEOUT)
+                .unwrap_or_else(|_| panic!("service announces {wanted:?}"));
+            if let Some((name, value)) = line.split_once(": ") {
+                announced.insert(name.to_owned(), value.trim().to_owned());
+            }
+        }
+        Service { child, announced }
+    }
+
+    /// A value the service announced (`purse endpoint`, `metrics endpoint`, ...).
+    pub fn announced(&self, name: &str) -> &str {
+        &self.announced[name]
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal by name (`STOP`, `CONT`, `TERM`).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Asks for a graceful stop (SIGTERM) and waits for the exit code.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        self.signal("TERM");
+        self.child.wait().expect("service exits")
+    }
+
+    /// The value of a Prometheus counter (summed over label sets matching `labels`) from the
+    /// service's `/metrics` endpoint.
+    pub async fn counter(&self, name: &str, labels: &str) -> u64 {
+        let url = self.announced("metrics endpoint").to_owned();
+        let body = http_get(&url).await;
+        body.lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| line.rsplit_once(' '))
+            .filter(|(series, _)| {
+                let family = series.split('{').next().unwrap_or_default();
+                family == name && series.contains(labels)
+            })
+            .map(|(_, value)| value.parse::<u64>().expect("counter value"))
+            .sum()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        // A paused child would ignore nothing but SIGKILL; resume it anyway so it can be reaped.
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .status();
+        self.kill9();
+    }
+}
+
+/// A plain HTTP/1.1 GET over a fresh connection (enough for `/metrics`).
+async fn http_get(url: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").expect("http url");
+    let (host, path) = rest.split_once('/').expect("url with a path");
+    let mut stream = tokio::net::TcpStream::connect(host)
+        .await
+        .expect("metrics endpoint accepts connections");
+    let request = format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("request sent");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("response read");
+    let (head, body) = response.split_once("\r\n\r\n").expect("http response");
+    assert!(head.starts_with("HTTP/1.1 200"), "metrics answered {head}");
+    body.to_owned()
+}
+
+/// A gRPC client for `endpoint` that sends `token`.
+pub async fn wallet_client(endpoint: &str, token: &str) -> WalletClient {
+    let channel = Channel::from_shared(endpoint.to_owned())
+        .expect("valid endpoint")
+        .connect()
+        .await
+        .expect("service accepts connections");
+    let bearer = Bearer(format!("Bearer {token}").parse().expect("ascii token"));
+    WalletServiceClient::with_interceptor(channel, bearer)
+}
+
+/// Runs the `purse` CLI against `endpoint` and returns its output.
+pub fn cli(endpoint: &str, token: &str, args: &[&str]) -> std::process::Output {
+    Command::new(binary("purse-cli", "purse"))
+        .args(["--endpoint", endpoint, "--token", token])
+        .args(args)
+        .output()
+        .expect("purse runs")
+}
+
+/// Runs `purse --json ARGS` against `endpoint`, asserts success and returns the JSON printed.
+pub fn cli_json(endpoint: &str, token: &str, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let output = cli(endpoint, token, &all);
+    assert!(
+        output.status.success(),
+        "purse {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("one JSON object")
+}
+
 /// A running `pursed`.
 pub struct Pursed {
-    child: Child,
+    service: Service,
     /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
     /// Development token (tenant `dev`, every scope).
@@ -64,84 +218,42 @@ impl Pursed {
         command
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
-            .env("PURSE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .env("PURSE_LOG", "warn");
         for (name, value) in environment {
             command.env(name, value);
         }
-        let mut child = command.spawn().expect("pursed starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (lines_tx, lines_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if lines_tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut endpoint = None;
-        let mut token = None;
-        while endpoint.is_none() || token.is_none() {
-            let line = lines_rx
-                .recv_timeout(START_TIMEOUT)
-                .expect("pursed prints its endpoint and token");
-            if let Some(rest) = line.strip_prefix("purse endpoint: ") {
-                endpoint = Some(rest.trim().to_owned());
-            } else if let Some((_, rest)) = line.split_once("): ") {
-                token = Some(rest.trim().to_owned());
-            }
-        }
+        const TOKEN: &str = "development token (tenant dev)";
+        let service = Service::start(command, &["purse endpoint", TOKEN]);
         Pursed {
-            child,
-            endpoint: endpoint.expect("endpoint"),
-            token: token.expect("token"),
+            endpoint: service.announced("purse endpoint").to_owned(),
+            token: service.announced(TOKEN).to_owned(),
+            service,
         }
     }
 
     /// A gRPC client that sends the development token.
     pub async fn client(&self) -> WalletClient {
-        self.client_with_token(&self.token).await
+        wallet_client(&self.endpoint, &self.token).await
     }
 
     /// A gRPC client that sends `token`.
     pub async fn client_with_token(&self, token: &str) -> WalletClient {
-        let channel = Channel::from_shared(self.endpoint.clone())
-            .expect("valid endpoint")
-            .connect()
-            .await
-            .expect("pursed accepts connections");
-        let bearer = Bearer(format!("Bearer {token}").parse().expect("ascii token"));
-        WalletServiceClient::with_interceptor(channel, bearer)
+        wallet_client(&self.endpoint, token).await
     }
 
     /// Runs the `purse` CLI against this instance and returns its output.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        Command::new(binary("purse-cli", "purse"))
-            .args(["--endpoint", &self.endpoint, "--token", &self.token])
-            .args(args)
-            .output()
-            .expect("purse runs")
+        cli(&self.endpoint, &self.token, args)
     }
 
     /// Kills the process at once (SIGKILL), as a crash would.
     pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.service.kill9();
     }
 
     /// Asks for a graceful stop (SIGTERM) and waits for the exit code.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        self.child.wait().expect("pursed exits")
-    }
-}
-
-impl Drop for Pursed {
-    fn drop(&mut self) {
-        self.kill9();
+        self.service.terminate()
     }
 }
 

@@ -4,7 +4,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use purse_e2e::{Pursed, WalletClient, bad_fields, reason};
+use purse_e2e::requests::{balance, create_wallet, credit, debit, history};
+use purse_e2e::{Pursed, bad_fields, reason};
 use purse_proto::wallet::v1 as pb;
 use tokio::sync::Notify;
 use tonic::Code;
@@ -16,79 +17,6 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-async fn create_wallet(client: &mut WalletClient, owner: &str, asset: &str) -> String {
-    let response = client
-        .create_wallet(pb::CreateWalletRequest {
-            idempotency_key: format!("create-{owner}-{asset}"),
-            owner: owner.into(),
-            asset: asset.into(),
-            ..Default::default()
-        })
-        .await
-        .expect("wallet created")
-        .into_inner();
-    response.wallet.expect("wallet in response").wallet_id
-}
-
-fn credit(wallet_id: &str, key: &str, amount: &str, source: pb::CreditSource) -> pb::CreditRequest {
-    pb::CreditRequest {
-        wallet_id: wallet_id.into(),
-        idempotency_key: key.into(),
-        amount: amount.into(),
-        source: source as i32,
-        ..Default::default()
-    }
-}
-
-fn debit(wallet_id: &str, key: &str, amount: &str) -> pb::DebitRequest {
-    pb::DebitRequest {
-        wallet_id: wallet_id.into(),
-        idempotency_key: key.into(),
-        amount: amount.into(),
-        kind: pb::DebitKind::Purchase as i32,
-        reference: key.into(),
-        ..Default::default()
-    }
-}
-
-async fn balance(client: &mut WalletClient, wallet_id: &str, min_sequence: u64) -> pb::Balance {
-    client
-        .get_balance(pb::GetBalanceRequest {
-            wallet_id: wallet_id.into(),
-            min_sequence,
-        })
-        .await
-        .expect("balance")
-        .into_inner()
-}
-
-async fn history(
-    client: &mut WalletClient,
-    wallet_id: &str,
-    min_sequence: u64,
-) -> Vec<pb::Transaction> {
-    let mut all = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = client
-            .list_transactions(pb::ListTransactionsRequest {
-                wallet_id: wallet_id.into(),
-                page_size: 100,
-                page_token: page_token.clone(),
-                min_sequence,
-                ..Default::default()
-            })
-            .await
-            .expect("history")
-            .into_inner();
-        all.extend(page.transactions);
-        if page.next_page_token.is_empty() {
-            return all;
-        }
-        page_token = page.next_page_token;
-    }
 }
 
 #[tokio::test]
@@ -612,15 +540,7 @@ async fn a_graceful_stop_exits_cleanly_and_a_restart_keeps_every_wallet() {
 }
 
 fn cli_json(pursed: &Pursed, args: &[&str]) -> serde_json::Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let output = pursed.cli(&all);
-    assert!(
-        output.status.success(),
-        "purse {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("one JSON object")
+    purse_e2e::cli_json(&pursed.endpoint, &pursed.token, args)
 }
 
 #[tokio::test]

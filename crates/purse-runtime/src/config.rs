@@ -61,10 +61,13 @@ pub struct KafkaConfig {
     /// Bootstrap brokers, comma-separated `host:port`; empty means the embedded log.
     pub brokers: String,
     /// Replication factor of the topics Purse creates (3 for production; 1 on a single broker).
-    pub replication_factor: u32,
+    pub replication_factor: u16,
     /// Whether the broker offers transactions (Apache Kafka does; DESIGN §4): losers are then
     /// normally never visible. Correctness does not depend on it.
     pub transactions: bool,
+    /// A group member silent for this long loses its partitions: the failover time after a
+    /// crash or a pause (heartbeats go every third of it).
+    pub session_timeout_ms: u64,
 }
 
 impl Default for KafkaConfig {
@@ -73,6 +76,7 @@ impl Default for KafkaConfig {
             brokers: String::new(),
             replication_factor: 3,
             transactions: false,
+            session_timeout_ms: 10_000,
         }
     }
 }
@@ -204,6 +208,9 @@ impl Config {
         }
         if !(1..=16).contains(&self.kafka.replication_factor) {
             return invalid("kafka.replication_factor", "must be 1..=16");
+        }
+        if !(1_000..=300_000).contains(&self.kafka.session_timeout_ms) {
+            return invalid("kafka.session_timeout_ms", "must be 1000..=300000");
         }
         Ok(())
     }

@@ -42,6 +42,9 @@ pub const PURSE_KAFKA_REPLICATION_FACTOR: &str = "PURSE_KAFKA_REPLICATION_FACTOR
 /// `true` when the brokers offer transactions (Apache Kafka).
 pub const PURSE_KAFKA_TRANSACTIONS: &str = "PURSE_KAFKA_TRANSACTIONS";
 
+/// Kafka group session timeout: failover time after a crash or pause.
+pub const PURSE_KAFKA_SESSION_TIMEOUT_MS: &str = "PURSE_KAFKA_SESSION_TIMEOUT_MS";
+
 /// Each environment variable with the config key it sets.
 pub(crate) const CONFIG_KEYS: &[(&str, &str)] = &[
     (PURSE_LISTEN, "listen"),
@@ -69,4 +72,5 @@ pub(crate) const CONFIG_KEYS: &[(&str, &str)] = &[
     (PURSE_KAFKA_BROKERS, "kafka.brokers"),
     (PURSE_KAFKA_REPLICATION_FACTOR, "kafka.replication_factor"),
     (PURSE_KAFKA_TRANSACTIONS, "kafka.transactions"),
+    (PURSE_KAFKA_SESSION_TIMEOUT_MS, "kafka.session_timeout_ms"),
 ];

@@ -3,6 +3,7 @@
 //! configuration and telemetry. Services stay thin: they convert protocol to domain and call here.
 
 pub mod auth;
+pub mod backend;
 pub mod bus;
 pub mod clock;
 pub mod cluster;
@@ -15,6 +16,7 @@ pub mod projection;
 pub mod projector;
 mod retry;
 pub mod server;
+pub mod service;
 pub mod shard;
 pub mod status;
 pub mod telemetry;

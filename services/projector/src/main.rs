@@ -1,1 +1,68 @@
-fn main() {}
+//! `purse-projector`: follows the wallet event topic partition by partition and keeps the read
+//! models in the configured store. Idempotent by construction (version-guarded writes, then a
+//! checkpoint), so a restart, or a rebuild from an empty store, converges on the same rows.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use purse_runtime::config::Config;
+use purse_runtime::projector::{ProjectionWatch, spawn_wallet_projectors};
+use purse_runtime::service::{self, CommonArgs};
+use purse_runtime::{backend, server, telemetry};
+use purse_wallets::app::{WALLET_EVENTS_TOPIC, projector_settings};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+/// How long projector tasks may take to reach their next checkpoint after a stop signal.
+const DRAIN_GRACE_MS: u64 = 10_000;
+
+#[derive(Parser, Debug)]
+#[command(version, about = "Purse projector: event topics into read models")]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+fn main() -> ExitCode {
+    service::run("purse-projector", Args::parse().common, run)
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    telemetry::init(&config.log)?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let log = backend::open_log(&config)?;
+    let store = backend::open_store(&config)?;
+    log.create_topic(WALLET_EVENTS_TOPIC, config.partitions)
+        .await?;
+    service::start_metrics(&config).await?;
+
+    let (stop, stopped) = watch::channel(false);
+    let mut projectors = JoinSet::new();
+    spawn_wallet_projectors(
+        log,
+        store,
+        &projector_settings(&config),
+        Arc::new(ProjectionWatch::default()),
+        &stopped,
+        &mut projectors,
+    );
+    info!(partitions = config.partitions, "projecting");
+    tokio::select! {
+        () = server::shutdown_signal() => {}
+        Some(stopped) = projectors.join_next() => anyhow::bail!("projector stopped: {stopped:?}"),
+    }
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(Duration::from_millis(DRAIN_GRACE_MS), async {
+        while projectors.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        warn!(DRAIN_GRACE_MS, "drain deadline passed; stopping anyway");
+    }
+    Ok(())
+}

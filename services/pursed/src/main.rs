@@ -1,9 +1,6 @@
 //! `pursed`: Purse all-in-one. Every service in one process over the embedded log and store in
 //! `--data-dir`; prints its endpoint and a development token, stops gracefully on SIGINT/SIGTERM.
 
-use std::io::Write;
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -12,9 +9,9 @@ use clap::Parser;
 use purse_log::{SqliteLog, SqliteLogOptions};
 use purse_proto::wallet::v1::wallet_service_server::WalletServiceServer;
 use purse_runtime::auth::{Principal, Scope, TokenKey};
-use purse_runtime::config::{Config, EXIT_CONFIG};
-use purse_runtime::{env, server, telemetry};
-use purse_store::SqliteStore;
+use purse_runtime::config::Config;
+use purse_runtime::service::{self, CommonArgs, announce};
+use purse_runtime::{backend, server, telemetry};
 use purse_wallets::app::WalletApp;
 use tonic::server::NamedService;
 use tonic::service::Routes;
@@ -32,63 +29,35 @@ const DEV_TENANT: &str = "dev";
     about = "Purse all-in-one: wallets, projector and timers in one process"
 )]
 struct Args {
-    /// TOML configuration file.
-    #[arg(long, env = env::PURSE_CONFIG)]
-    config: Option<PathBuf>,
-    /// Directory of the embedded log, store and token key.
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// gRPC listen address (port 0 picks a free one).
-    #[arg(long)]
-    listen: Option<SocketAddr>,
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let config = match Config::load(args.config.as_deref(), |name| std::env::var(name).ok()) {
-        Ok(mut config) => {
-            config.data_dir = args.data_dir.unwrap_or(config.data_dir);
-            config.listen = args.listen.unwrap_or(config.listen);
-            config
-        }
-        Err(err) => {
-            eprintln!("pursed: {err}");
-            return ExitCode::from(EXIT_CONFIG as u8);
-        }
-    };
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
-    match runtime.block_on(run(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("pursed: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    service::run("pursed", Args::parse().common, run)
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
     telemetry::init(&config.log)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    // All-in-one always uses the embedded log, whatever `[kafka]` says.
     let log = SqliteLog::open(&config.data_dir.join("log.db"), SqliteLogOptions::default())?;
-    let store = SqliteStore::open(&config.data_dir.join("store.db"))?;
+    let store = backend::open_store(&config)?;
     let token_key = TokenKey::load_or_create(&config.token_key_path())?;
-    let mut app =
-        WalletApp::start_embedded(&config, Arc::new(log), Arc::new(store), token_key.clone()).await?;
+    let mut app = WalletApp::start_embedded(&config, Arc::new(log), store, token_key.clone()).await?;
 
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let dev = Principal {
         tenant: DEV_TENANT.to_owned(),
         scopes: Scope::ALL.to_vec(),
     };
-    let mut stdout = std::io::stdout();
-    writeln!(stdout, "purse endpoint: http://{}", listener.local_addr()?)?;
-    writeln!(
-        stdout,
-        "development token (tenant {DEV_TENANT}): {}",
-        token_key.issue(&dev)?
+    announce("purse endpoint", format_args!("http://{}", listener.local_addr()?))?;
+    announce(
+        &format!("development token (tenant {DEV_TENANT})"),
+        token_key.issue(&dev)?,
     )?;
-    stdout.flush()?;
+    service::start_metrics(&config).await?;
 
     let wallets =
         WalletServiceServer::new(app.grpc()).max_decoding_message_size(config.max_request_bytes);

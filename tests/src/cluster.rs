@@ -1,0 +1,94 @@
+//! A Purse cluster on loopback: a nisshi Kafka-protocol broker started for the test, `purse-wallets`
+//! instances and a `purse-projector` over it, sharing one data directory (read store and token key).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use purse_log_kafka::testing::NisshiBroker;
+use purse_runtime::auth::{Principal, Scope, TokenKey};
+
+use crate::{Service, WalletClient, binary, wallet_client};
+
+/// Tenant of the tests' token.
+pub const TENANT: &str = "e2e";
+
+/// A broker and the shared settings of the services started over it.
+pub struct Cluster {
+    /// The broker (restartable).
+    pub broker: NisshiBroker,
+    dir: tempfile::TempDir,
+    /// A token for [`TENANT`] with every scope, signed with the cluster's key.
+    pub token: String,
+    partitions: u32,
+    session_timeout_ms: u64,
+}
+
+impl Cluster {
+    /// Starts a broker; services share `partitions` and a short group session timeout (so that
+    /// failover tests are quick).
+    pub async fn start(partitions: u32, session_timeout_ms: u64) -> Cluster {
+        let broker = NisshiBroker::start().await.expect("nisshi broker starts");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = TokenKey::load_or_create(&dir.path().join("token.key")).expect("token key");
+        let principal = Principal {
+            tenant: TENANT.to_owned(),
+            scopes: Scope::ALL.to_vec(),
+        };
+        let token = key.issue(&principal).expect("token");
+        Cluster {
+            broker,
+            dir,
+            token,
+            partitions,
+            session_timeout_ms,
+        }
+    }
+
+    /// The shared data directory (read store `store.db`, `token.key`).
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn command(&self, package: &str, name: &str, data_dir: &Path) -> Command {
+        let mut command = Command::new(binary(package, name));
+        command
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("PURSE_LOG", "warn")
+            .env("PURSE_KAFKA_BROKERS", self.broker.bootstrap())
+            .env("PURSE_KAFKA_REPLICATION_FACTOR", "1")
+            .env(
+                "PURSE_KAFKA_SESSION_TIMEOUT_MS",
+                self.session_timeout_ms.to_string(),
+            )
+            .env("PURSE_PARTITIONS", self.partitions.to_string())
+            .env("PURSE_METRICS_LISTEN", "127.0.0.1:0");
+        command
+    }
+
+    /// Starts a `purse-wallets` instance with `instance_id`.
+    pub fn wallets(&self, instance_id: &str) -> Service {
+        let mut command = self.command("purse-wallets", "purse-wallets", self.data_dir());
+        command
+            .args(["--listen", "127.0.0.1:0"])
+            .env("PURSE_INSTANCE_ID", instance_id);
+        Service::start(command, &["purse endpoint", "metrics endpoint"])
+    }
+
+    /// Starts a `purse-projector` writing the store in `data_dir` (the shared one, or another
+    /// for a rebuild).
+    pub fn projector(&self, data_dir: &Path) -> Service {
+        let command = self.command("purse-projector", "purse-projector", data_dir);
+        Service::start(command, &["metrics endpoint"])
+    }
+
+    /// A client of a wallets instance with the cluster's token.
+    pub async fn client(&self, wallets: &Service) -> WalletClient {
+        wallet_client(wallets.announced("purse endpoint"), &self.token).await
+    }
+
+    /// Path of the shared read store.
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir().join("store.db")
+    }
+}

@@ -1,0 +1,88 @@
+//! Request builders and read helpers shared by the end-to-end tests.
+
+use purse_proto::wallet::v1 as pb;
+
+use crate::WalletClient;
+
+/// Creates a wallet for `owner` in `asset` (key derived from both) and returns its id.
+pub async fn create_wallet(client: &mut WalletClient, owner: &str, asset: &str) -> String {
+    let response = client
+        .create_wallet(pb::CreateWalletRequest {
+            idempotency_key: format!("create-{owner}-{asset}"),
+            owner: owner.into(),
+            asset: asset.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("wallet created")
+        .into_inner();
+    response.wallet.expect("wallet in response").wallet_id
+}
+
+/// A credit request.
+pub fn credit(
+    wallet_id: &str,
+    key: &str,
+    amount: &str,
+    source: pb::CreditSource,
+) -> pb::CreditRequest {
+    pb::CreditRequest {
+        wallet_id: wallet_id.into(),
+        idempotency_key: key.into(),
+        amount: amount.into(),
+        source: source as i32,
+        ..Default::default()
+    }
+}
+
+/// A purchase debit request whose reference is its key.
+pub fn debit(wallet_id: &str, key: &str, amount: &str) -> pb::DebitRequest {
+    pb::DebitRequest {
+        wallet_id: wallet_id.into(),
+        idempotency_key: key.into(),
+        amount: amount.into(),
+        kind: pb::DebitKind::Purchase as i32,
+        reference: key.into(),
+        ..Default::default()
+    }
+}
+
+/// The wallet's balance once the projection reached `min_sequence`.
+pub async fn balance(client: &mut WalletClient, wallet_id: &str, min_sequence: u64) -> pb::Balance {
+    client
+        .get_balance(pb::GetBalanceRequest {
+            wallet_id: wallet_id.into(),
+            min_sequence,
+        })
+        .await
+        .expect("balance")
+        .into_inner()
+}
+
+/// Every history entry of the wallet (all pages), newest first.
+pub async fn history(
+    client: &mut WalletClient,
+    wallet_id: &str,
+    min_sequence: u64,
+) -> Vec<pb::Transaction> {
+    let mut all = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .list_transactions(pb::ListTransactionsRequest {
+                wallet_id: wallet_id.into(),
+                page_size: 100,
+                page_token: page_token.clone(),
+                min_sequence,
+                ..Default::default()
+            })
+            .await
+            .expect("history")
+            .into_inner();
+        all.extend(page.transactions);
+        if page.next_page_token.is_empty() {
+            return all;
+        }
+        page_token = page.next_page_token;
+    }
+}

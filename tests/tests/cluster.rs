@@ -1,0 +1,437 @@
+//! Cluster mode end to end: `purse-wallets` instances and a `purse-projector` as separate processes
+//! over a real Kafka-protocol broker (nisshi, started per test), sharing the read store.
+//! Faults: kill -9 of an instance, a paused (SIGSTOP) stale writer, a broker restart, and a
+//! projector rebuilding the read models from scratch.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use purse_e2e::cluster::Cluster;
+use purse_e2e::requests::{balance, create_wallet, credit, debit, history};
+use purse_e2e::{Service, WalletClient, cli_json};
+use purse_proto::wallet::v1 as pb;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tonic::Code;
+
+const PARTITIONS: u32 = 4;
+/// Group session timeout of the services: how long a silent instance keeps its partitions.
+const SESSION_TIMEOUT_MS: u64 = 3_000;
+/// How long a client keeps retrying one debit (same key) through faults before giving up.
+const RETRY_DEADLINE: Duration = Duration::from_secs(90);
+
+/// Wallets whose ids land on every partition (ids are derived from the creation key).
+async fn wallets_on_every_partition(client: &mut WalletClient, count: usize) -> Vec<String> {
+    let mut wallets = Vec::with_capacity(count);
+    for i in 0..count {
+        let wallet = create_wallet(client, &format!("owner-{i}"), "USD").await;
+        client
+            .credit(credit(&wallet, "fund", "1000.00", pb::CreditSource::Paid))
+            .await
+            .expect("funded");
+        wallets.push(wallet);
+    }
+    wallets
+}
+
+/// Sends one debit until it gets an answer, rotating over `endpoints` on transport errors and
+/// "retry" answers, always with the same key (safe: the wallet replays the one outcome).
+async fn debit_until_answered(
+    clients: &mut [WalletClient],
+    wallet: &str,
+    key: &str,
+) -> pb::MutationResponse {
+    let deadline = tokio::time::Instant::now() + RETRY_DEADLINE;
+    let mut attempt = 0usize;
+    loop {
+        let client = &mut clients[attempt % clients.len()];
+        let mut request = tonic::Request::new(debit(wallet, key, "1.00"));
+        request.set_timeout(Duration::from_secs(5));
+        match client.debit(request).await {
+            Ok(reply) => return reply.into_inner(),
+            Err(status) if status.code() == Code::FailedPrecondition => {
+                panic!("debit {key} refused: {status}")
+            }
+            Err(status) => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "debit {key} still failing after {RETRY_DEADLINE:?}: {status}"
+                );
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Debit traffic from several clients over several wallets; every debit is retried until
+/// acknowledged. Returns, per wallet, the keys acknowledged.
+struct DebitStream {
+    tasks: JoinSet<Vec<(String, String)>>,
+    acks: Arc<AtomicUsize>,
+    progress: Arc<Notify>,
+}
+
+impl DebitStream {
+    fn start(
+        endpoints: &[Vec<WalletClient>],
+        wallets: &[String],
+        debits_per_client: usize,
+    ) -> DebitStream {
+        let acks = Arc::new(AtomicUsize::new(0));
+        let progress = Arc::new(Notify::new());
+        let mut tasks = JoinSet::new();
+        for (c, clients) in endpoints.iter().enumerate() {
+            let mut clients = clients.clone();
+            let wallets = wallets.to_vec();
+            let (acks, progress) = (acks.clone(), progress.clone());
+            tasks.spawn(async move {
+                let mut acknowledged = Vec::new();
+                for i in 0..debits_per_client {
+                    let wallet = &wallets[(c + i) % wallets.len()];
+                    let key = format!("c{c}-d{i}");
+                    debit_until_answered(&mut clients, wallet, &key).await;
+                    acknowledged.push((wallet.clone(), key));
+                    acks.fetch_add(1, Ordering::SeqCst);
+                    progress.notify_waiters();
+                }
+                acknowledged
+            });
+        }
+        DebitStream {
+            tasks,
+            acks,
+            progress,
+        }
+    }
+
+    /// Waits until at least `count` debits were acknowledged in total.
+    async fn wait_for_acks(&self, count: usize) {
+        loop {
+            let notified = self.progress.notified();
+            if self.acks.load(Ordering::SeqCst) >= count {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    async fn finish(mut self) -> HashMap<String, Vec<String>> {
+        let mut by_wallet: HashMap<String, Vec<String>> = HashMap::new();
+        while let Some(acknowledged) = self.tasks.join_next().await {
+            for (wallet, key) in acknowledged.expect("client task") {
+                by_wallet.entry(wallet).or_default().push(key);
+            }
+        }
+        by_wallet
+    }
+}
+
+/// Every acknowledged debit appears exactly once in the projected history, nothing else was
+/// debited, and the balance is what the acknowledged debits leave.
+async fn assert_exactly_once(
+    client: &mut WalletClient,
+    acknowledged: &HashMap<String, Vec<String>>,
+) {
+    for (wallet, keys) in acknowledged {
+        // One more debit through the front gives a sequence to wait for in the projection.
+        let probe = debit_until_answered(std::slice::from_mut(client), wallet, "probe").await;
+        let entries = history(client, wallet, probe.sequence).await;
+        let mut debited: HashMap<String, usize> = HashMap::new();
+        for entry in entries
+            .iter()
+            .filter(|t| t.entry_type == pb::EntryType::Debit as i32)
+        {
+            *debited.entry(entry.reference.clone()).or_default() += 1;
+        }
+        debited.remove("probe");
+        for key in keys {
+            assert_eq!(
+                debited.get(key),
+                Some(&1),
+                "acknowledged debit {key} of {wallet} appears exactly once"
+            );
+        }
+        assert_eq!(
+            debited.len(),
+            keys.len(),
+            "no debit beyond the acknowledged ones"
+        );
+        let expected = 1000 * 100 - 100 * keys.len() as i64 - 100;
+        let shown = balance(client, wallet, probe.sequence).await;
+        assert_eq!(
+            shown.balance,
+            format!("{}.{:02}", expected / 100, expected % 100),
+            "balance of {wallet}"
+        );
+    }
+}
+
+async fn clients_of(
+    cluster: &Cluster,
+    instances: &[&Service],
+    count: usize,
+) -> Vec<Vec<WalletClient>> {
+    let mut endpoints = Vec::with_capacity(count);
+    for c in 0..count {
+        let mut clients = Vec::new();
+        // Each client starts on a different instance and fails over to the others.
+        for i in 0..instances.len() {
+            clients.push(cluster.client(instances[(c + i) % instances.len()]).await);
+        }
+        endpoints.push(clients);
+    }
+    endpoints
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_serve_wallets_on_every_partition_and_reads_see_the_writes() {
+    let cluster = Cluster::start(PARTITIONS, SESSION_TIMEOUT_MS).await;
+    let a = cluster.wallets("instance-a");
+    let b = cluster.wallets("instance-b");
+    let _projector = cluster.projector(cluster.data_dir());
+    let mut via_a = cluster.client(&a).await;
+    let mut via_b = cluster.client(&b).await;
+    let wallets = wallets_on_every_partition(&mut via_a, 12).await;
+    let partitions: std::collections::HashSet<u32> =
+        wallets.iter().map(|w| partition_of(w)).collect();
+    assert_eq!(
+        partitions.len(),
+        PARTITIONS as usize,
+        "wallets cover every partition"
+    );
+    for wallet in &wallets {
+        // Written through b, read back through a with min_sequence.
+        let reply = via_b
+            .debit(debit(wallet, "d1", "2.50"))
+            .await
+            .expect("debit through b")
+            .into_inner();
+        let shown = balance(&mut via_a, wallet, reply.sequence).await;
+        assert_eq!(shown.balance, "997.50");
+        assert_eq!(shown.sequence, reply.sequence);
+        // The same key through the other instance replays the one outcome.
+        let again = via_a
+            .debit(debit(wallet, "d1", "2.50"))
+            .await
+            .expect("replay through a")
+            .into_inner();
+        assert!(again.replayed);
+        assert_eq!(again.sequence, reply.sequence);
+    }
+
+    // The CLI works against a wallets instance exactly as against pursed.
+    let (via_a, via_b) = (a.announced("purse endpoint"), b.announced("purse endpoint"));
+    let created = cli_json(
+        via_a,
+        &cluster.token,
+        &[
+            "wallet",
+            "create",
+            "--owner",
+            "cli-owner",
+            "--asset",
+            "EUR",
+            "--idempotency-key",
+            "cli-1",
+        ],
+    );
+    let wallet_id = created["wallet"]["wallet_id"].as_str().unwrap().to_owned();
+    let credited = cli_json(
+        via_b,
+        &cluster.token,
+        &["credit", &wallet_id, "12.00", "--source", "paid"],
+    );
+    let sequence = credited["sequence"].to_string();
+    let shown = cli_json(
+        via_a,
+        &cluster.token,
+        &["balance", &wallet_id, "--min-sequence", &sequence],
+    );
+    assert_eq!(shown["balance"], "12.00");
+}
+
+/// The partition a wallet's stream lands on (the services' partitioner).
+fn partition_of(wallet_id: &str) -> u32 {
+    purse_log::partition_for(wallet_id.as_bytes(), PARTITIONS)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill9_of_an_instance_hands_its_partitions_over_and_loses_nothing_acknowledged() {
+    let cluster = Cluster::start(PARTITIONS, SESSION_TIMEOUT_MS).await;
+    let mut a = cluster.wallets("instance-a");
+    let b = cluster.wallets("instance-b");
+    let _projector = cluster.projector(cluster.data_dir());
+    let mut setup = cluster.client(&b).await;
+    let wallets = wallets_on_every_partition(&mut setup, 8).await;
+
+    let endpoints = clients_of(&cluster, &[&a, &b], 8).await;
+    let stream = DebitStream::start(&endpoints, &wallets, 30);
+    stream.wait_for_acks(60).await;
+    a.kill9();
+    let acknowledged = stream.finish().await;
+    assert_eq!(acknowledged.values().map(Vec::len).sum::<usize>(), 8 * 30);
+    assert_exactly_once(&mut setup, &acknowledged).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paused_stale_writer_never_acknowledges_a_losing_record_and_readers_ignore_them() {
+    let cluster = Cluster::start(PARTITIONS, SESSION_TIMEOUT_MS).await;
+    let a = cluster.wallets("instance-a");
+    let b = cluster.wallets("instance-b");
+    let projector = cluster.projector(cluster.data_dir());
+    let mut setup = cluster.client(&b).await;
+    let wallets = wallets_on_every_partition(&mut setup, 8).await;
+
+    // Load on both instances, so that a has commands queued in its shard workers when paused.
+    let endpoints = clients_of(&cluster, &[&a, &b], 16).await;
+    let stream = DebitStream::start(&endpoints, &wallets, 60);
+    let mut rounds = 0;
+    while projector
+        .counter("purse_stream_conflicts_total", "reader=\"projector\"")
+        .await
+        == 0
+    {
+        rounds += 1;
+        assert!(rounds <= 3, "no losing record after {} pauses", rounds - 1);
+        stream.wait_for_acks(rounds * 150).await;
+        a.signal("STOP");
+        // b takes a's partitions once a's session expires, and serves the same wallets.
+        let before = stream.acks.load(Ordering::SeqCst);
+        stream.wait_for_acks(before + 150).await;
+        a.signal("CONT");
+        stream.wait_for_acks(before + 200).await;
+    }
+    let acknowledged = stream.finish().await;
+    assert!(
+        a.counter("purse_shard_reloads_total", "").await > 0,
+        "the stale writer dropped its state"
+    );
+    assert_exactly_once(&mut setup, &acknowledged).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_broker_restart_mid_run_loses_nothing_acknowledged() {
+    let mut cluster = Cluster::start(PARTITIONS, SESSION_TIMEOUT_MS).await;
+    let a = cluster.wallets("instance-a");
+    let b = cluster.wallets("instance-b");
+    let _projector = cluster.projector(cluster.data_dir());
+    let mut setup = cluster.client(&a).await;
+    let wallets = wallets_on_every_partition(&mut setup, 8).await;
+
+    let endpoints = clients_of(&cluster, &[&a, &b], 8).await;
+    let stream = DebitStream::start(&endpoints, &wallets, 30);
+    stream.wait_for_acks(60).await;
+    cluster.broker.restart().await.expect("broker restarts");
+    let acknowledged = stream.finish().await;
+    assert_exactly_once(&mut setup, &acknowledged).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_projector_started_from_scratch_rebuilds_identical_read_models() {
+    let cluster = Cluster::start(PARTITIONS, SESSION_TIMEOUT_MS).await;
+    let a = cluster.wallets("instance-a");
+    let mut projector = cluster.projector(cluster.data_dir());
+    let mut client = cluster.client(&a).await;
+    let wallets = wallets_on_every_partition(&mut client, 8).await;
+    let mut last_sequence = BTreeMap::new();
+    for (i, wallet) in wallets.iter().enumerate() {
+        for d in 0..=i {
+            let reply = client
+                .debit(debit(wallet, &format!("d{d}"), "1.25"))
+                .await
+                .unwrap()
+                .into_inner();
+            last_sequence.insert(wallet.clone(), reply.sequence);
+        }
+    }
+    for (wallet, sequence) in &last_sequence {
+        balance(&mut client, wallet, *sequence).await;
+    }
+    projector.terminate();
+
+    let fresh = tempfile::tempdir().unwrap();
+    let _rebuilt = cluster.projector(fresh.path());
+    let fresh_store = fresh.path().join("store.db");
+    wait_until_caught_up(&fresh_store, &last_sequence).await;
+    let original = dump(&cluster.store_path());
+    let rebuilt = dump(&fresh_store);
+    assert_eq!(
+        original.keys().collect::<Vec<_>>(),
+        rebuilt.keys().collect::<Vec<_>>()
+    );
+    for (table, rows) in &original {
+        assert!(
+            !rows.is_empty() || table == "checkpoints",
+            "{table} has rows"
+        );
+        assert_eq!(rows, &rebuilt[table], "table {table} rebuilt identically");
+    }
+}
+
+/// Waits (polling the rebuilt store, bounded) until every wallet's stream position is reached.
+async fn wait_until_caught_up(store: &Path, last_sequence: &BTreeMap<String, u64>) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if store.exists() {
+            let positions = dump(store).remove("stream_positions").unwrap_or_default();
+            let reached = last_sequence.iter().all(|(wallet, sequence)| {
+                positions
+                    .iter()
+                    .any(|row| row.contains(wallet) && row.contains(&format!("|{sequence}|")))
+            });
+            if reached {
+                return;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rebuild did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every row of every read-model table, rendered and sorted (checkpoint offsets are positions in
+/// the log, identical for both, so they are compared too).
+fn dump(path: &Path) -> BTreeMap<String, Vec<String>> {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut dump = BTreeMap::new();
+    for table in tables {
+        let mut statement = conn.prepare(&format!("SELECT * FROM {table}")).unwrap();
+        let columns = statement.column_count();
+        let mut rows: Vec<String> = statement
+            .query_map([], |row| {
+                let mut text = String::from("|");
+                for c in 0..columns {
+                    let value: rusqlite::types::Value = row.get(c)?;
+                    text.push_str(
+                        &format!("{value:?}|")
+                            .replace("Text(\"", "")
+                            .replace("\")", "")
+                            .replace("Integer(", "")
+                            .replace(')', ""),
+                    );
+                }
+                Ok(text)
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        rows.sort();
+        dump.insert(table, rows);
+    }
+    dump
+}

@@ -1,0 +1,986 @@
+//! Every statement the store prepares, and the pure mapping between read-model rows and CQL
+//! values. The write path executes exactly what [`plan_write`] and [`plan_checkpoint`] return and
+//! the read path decodes with the `decode_*` functions, so the unit tests of this module pin the
+//! statements and values that reach ScyllaDB without needing a node.
+//!
+//! Versioning (DESIGN.md §6; the schema file explains it for operators): each group of columns
+//! that one kind of write updates is one frozen UDT cell written `USING TIMESTAMP` = its version,
+//! and every such UDT starts with `precedence` so that at an equal version the earlier write wins.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use purse_store::{
+    BalanceRow, Checkpoint, Decimal, EntryType, HistoryRow, HoldRow, LimitsRow, LotRow, RowWrite,
+    StoreError, StreamPosition, Uuid, WalletRow,
+};
+use scylla::value::{CqlDecimal, CqlValue};
+
+/// Placeholder for the keyspace in statement templates.
+const KEYSPACE: &str = "{ks}";
+
+/// A statement prepared once at connect. Templates name the keyspace as `{ks}`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Statement {
+    UpdateWallet,
+    InsertWalletByOwner,
+    UpdateWalletStatus,
+    UpdateWalletLimits,
+    UpdateBalance,
+    UpdateHistory,
+    UpdateLot,
+    UpdateLotRemaining,
+    UpdateHold,
+    UpdateHoldResolution,
+    UpdateStreamPosition,
+    UpdateCheckpoint,
+    SelectWallet,
+    SelectWalletIdsByOwner,
+    SelectWalletIdsByOwnerAfter,
+    SelectBalance,
+    SelectHistory,
+    SelectHistoryBefore,
+    SelectLots,
+    SelectHolds,
+    SelectStreamPositions,
+    SelectCheckpoint,
+}
+
+impl Statement {
+    /// Every statement; the store prepares them in this order and indexes them by position.
+    pub(crate) const ALL: [Statement; 22] = [
+        Statement::UpdateWallet,
+        Statement::InsertWalletByOwner,
+        Statement::UpdateWalletStatus,
+        Statement::UpdateWalletLimits,
+        Statement::UpdateBalance,
+        Statement::UpdateHistory,
+        Statement::UpdateLot,
+        Statement::UpdateLotRemaining,
+        Statement::UpdateHold,
+        Statement::UpdateHoldResolution,
+        Statement::UpdateStreamPosition,
+        Statement::UpdateCheckpoint,
+        Statement::SelectWallet,
+        Statement::SelectWalletIdsByOwner,
+        Statement::SelectWalletIdsByOwnerAfter,
+        Statement::SelectBalance,
+        Statement::SelectHistory,
+        Statement::SelectHistoryBefore,
+        Statement::SelectLots,
+        Statement::SelectHolds,
+        Statement::SelectStreamPositions,
+        Statement::SelectCheckpoint,
+    ];
+
+    /// Position in [`Statement::ALL`].
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The template, with the keyspace as `{ks}`. `USING TIMESTAMP ?` is always the first bound
+    /// value of an UPDATE and the last of an INSERT.
+    pub(crate) fn template(self) -> &'static str {
+        match self {
+            Statement::UpdateWallet => {
+                "UPDATE {ks}.wallets USING TIMESTAMP ? SET identity = ?, status = ?, limits = ? \
+                 WHERE wallet_id = ?"
+            }
+            Statement::InsertWalletByOwner => {
+                "INSERT INTO {ks}.wallets_by_owner (tenant, owner, wallet_id) VALUES (?, ?, ?) \
+                 USING TIMESTAMP ?"
+            }
+            Statement::UpdateWalletStatus => {
+                "UPDATE {ks}.wallets USING TIMESTAMP ? SET status = ? WHERE wallet_id = ?"
+            }
+            Statement::UpdateWalletLimits => {
+                "UPDATE {ks}.wallets USING TIMESTAMP ? SET limits = ? WHERE wallet_id = ?"
+            }
+            Statement::UpdateBalance => {
+                "UPDATE {ks}.balances USING TIMESTAMP ? SET state = ? WHERE wallet_id = ?"
+            }
+            Statement::UpdateHistory => {
+                "UPDATE {ks}.history USING TIMESTAMP ? SET entry = ? \
+                 WHERE wallet_id = ? AND sequence = ?"
+            }
+            Statement::UpdateLot => {
+                "UPDATE {ks}.lots USING TIMESTAMP ? SET lot = ?, remaining = ? \
+                 WHERE wallet_id = ? AND lot_id = ?"
+            }
+            Statement::UpdateLotRemaining => {
+                "UPDATE {ks}.lots USING TIMESTAMP ? SET remaining = ? \
+                 WHERE wallet_id = ? AND lot_id = ?"
+            }
+            Statement::UpdateHold => {
+                "UPDATE {ks}.holds USING TIMESTAMP ? SET hold = ?, resolution = ? \
+                 WHERE wallet_id = ? AND hold_id = ?"
+            }
+            Statement::UpdateHoldResolution => {
+                "UPDATE {ks}.holds USING TIMESTAMP ? SET resolution = ? \
+                 WHERE wallet_id = ? AND hold_id = ?"
+            }
+            Statement::UpdateStreamPosition => {
+                "UPDATE {ks}.stream_positions USING TIMESTAMP ? SET position = ? \
+                 WHERE stream_id = ?"
+            }
+            Statement::UpdateCheckpoint => {
+                "UPDATE {ks}.checkpoints USING TIMESTAMP ? SET next_offset = ? \
+                 WHERE projector = ? AND topic = ? AND log_partition = ?"
+            }
+            Statement::SelectWallet => {
+                "SELECT identity, status, limits FROM {ks}.wallets WHERE wallet_id = ?"
+            }
+            Statement::SelectWalletIdsByOwner => {
+                "SELECT wallet_id FROM {ks}.wallets_by_owner WHERE tenant = ? AND owner = ? \
+                 LIMIT ?"
+            }
+            Statement::SelectWalletIdsByOwnerAfter => {
+                "SELECT wallet_id FROM {ks}.wallets_by_owner WHERE tenant = ? AND owner = ? \
+                 AND wallet_id > ? LIMIT ?"
+            }
+            Statement::SelectBalance => "SELECT state FROM {ks}.balances WHERE wallet_id = ?",
+            Statement::SelectHistory => {
+                "SELECT sequence, entry FROM {ks}.history WHERE wallet_id = ? LIMIT ?"
+            }
+            Statement::SelectHistoryBefore => {
+                "SELECT sequence, entry FROM {ks}.history WHERE wallet_id = ? AND sequence < ? \
+                 LIMIT ?"
+            }
+            Statement::SelectLots => {
+                "SELECT lot_id, lot, remaining FROM {ks}.lots WHERE wallet_id = ?"
+            }
+            Statement::SelectHolds => {
+                "SELECT hold_id, hold, resolution FROM {ks}.holds WHERE wallet_id = ?"
+            }
+            Statement::SelectStreamPositions => {
+                "SELECT stream_id, position FROM {ks}.stream_positions WHERE stream_id IN ?"
+            }
+            Statement::SelectCheckpoint => {
+                "SELECT next_offset FROM {ks}.checkpoints \
+                 WHERE projector = ? AND topic = ? AND log_partition = ?"
+            }
+        }
+    }
+
+    /// The CQL text for `keyspace`.
+    pub(crate) fn cql(self, keyspace: &str) -> String {
+        self.template().replace(KEYSPACE, keyspace)
+    }
+}
+
+/// One partition of one table: writes to the same one travel in one single-partition batch,
+/// which ScyllaDB applies atomically and in isolation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Partition {
+    pub(crate) table: &'static str,
+    pub(crate) key: String,
+}
+
+/// One statement execution: what [`ScyllaStore`](crate::ScyllaStore) sends for a write.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct CqlWrite {
+    pub(crate) statement: Statement,
+    /// Bound values, in the order of the statement's `?` markers.
+    pub(crate) values: Vec<CqlValue>,
+    pub(crate) partition: Partition,
+}
+
+// ---- versions and precedence --------------------------------------------------------------
+
+/// The write timestamp for a version (a stream sequence or a log offset): the version itself, so
+/// `WRITETIME()` of a cell reads as the version that wrote it. Above `i64::MAX` it cannot be
+/// stored.
+pub(crate) fn write_timestamp(version: u64) -> Result<i64, StoreError> {
+    i64::try_from(version).map_err(|_| StoreError::OutOfRange { value: version })
+}
+
+fn version_from(value: i64, column: &'static str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| corrupt(column, format!("version {value}")))
+}
+
+/// The last stamp handed out in this process (microseconds since the Unix epoch).
+static LAST_STAMP_US: AtomicI64 = AtomicI64::new(0);
+
+/// Reserves `count` consecutive stamps, all later than any stamp handed out before in this
+/// process and than the clock, and returns the first. Monotonic even if the clock steps back, so
+/// writes of one process are ordered exactly; across processes, by their clocks.
+pub(crate) fn reserve_stamps(count: usize) -> i64 {
+    let count = i64::try_from(count).unwrap_or(i64::MAX).max(1);
+    let now_us = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+    let mut first = 0;
+    // fetch_update only fails if the closure returns None, which it never does.
+    let _ = LAST_STAMP_US.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+        first = now_us.max(last.saturating_add(1));
+        Some(first.saturating_add(count - 1))
+    });
+    first
+}
+
+/// The `precedence` of a write stamped `stamp_us`: later stamps have lower precedence, so that at
+/// an equal write timestamp ScyllaDB, which keeps the greater cell value, keeps the earlier write.
+/// Always ≥ 0, so its big-endian bytes compare like the number.
+pub(crate) fn precedence(stamp_us: i64) -> i64 {
+    i64::MAX - stamp_us.max(0)
+}
+
+// ---- decimals ---------------------------------------------------------------------------------
+
+/// A decimal as CQL `decimal`: the minimal two's-complement big-endian mantissa and the scale, so
+/// "20.00" stays "20.00".
+pub(crate) fn decimal_to_cql(value: Decimal) -> CqlDecimal {
+    let bytes = value.mantissa().to_be_bytes();
+    let mut start = 0;
+    while start + 1 < bytes.len() {
+        let (byte, next) = (bytes[start], bytes[start + 1]);
+        let redundant = (byte == 0x00 && next & 0x80 == 0) || (byte == 0xff && next & 0x80 != 0);
+        if !redundant {
+            break;
+        }
+        start += 1;
+    }
+    // rust_decimal's scale is at most 28, so it always fits.
+    let scale = i32::try_from(value.scale()).unwrap_or(i32::MAX);
+    CqlDecimal::from_signed_be_bytes_slice_and_exponent(&bytes[start..], scale)
+}
+
+/// A CQL `decimal` that a [`Decimal`] can hold exactly; anything else (scale outside 0..=28,
+/// mantissa beyond 96 bits) is corrupt for us.
+pub(crate) fn decimal_from_cql(
+    value: &CqlDecimal,
+    column: &'static str,
+) -> Result<Decimal, StoreError> {
+    let (bytes, scale) = value.as_signed_be_bytes_slice_and_exponent();
+    let bad = || corrupt(column, format!("decimal {bytes:02x?} scale {scale}"));
+    if bytes.is_empty() || bytes.len() > 16 {
+        return Err(bad());
+    }
+    let mut buf = if bytes[0] & 0x80 != 0 {
+        [0xff; 16]
+    } else {
+        [0; 16]
+    };
+    buf[16 - bytes.len()..].copy_from_slice(bytes);
+    let mantissa = i128::from_be_bytes(buf);
+    let scale = u32::try_from(scale).map_err(|_| bad())?;
+    Decimal::try_from_i128_with_scale(mantissa, scale).map_err(|_| bad())
+}
+
+// ---- encoding ---------------------------------------------------------------------------------
+
+fn text(value: &str) -> CqlValue {
+    CqlValue::Text(value.to_owned())
+}
+
+fn bigint(value: i64) -> CqlValue {
+    CqlValue::BigInt(value)
+}
+
+fn decimal(value: Decimal) -> CqlValue {
+    CqlValue::Decimal(decimal_to_cql(value))
+}
+
+fn uuid(value: Uuid) -> CqlValue {
+    CqlValue::Uuid(value)
+}
+
+fn udt(keyspace: &str, name: &str, fields: Vec<(&str, Option<CqlValue>)>) -> CqlValue {
+    CqlValue::UserDefinedType {
+        keyspace: keyspace.to_owned(),
+        name: name.to_owned(),
+        fields: fields
+            .into_iter()
+            .map(|(field, value)| (field.to_owned(), value))
+            .collect(),
+    }
+}
+
+/// The leading fields of every versioned group.
+fn group(
+    keyspace: &str,
+    name: &str,
+    precedence: i64,
+    version: i64,
+    fields: Vec<(&'static str, Option<CqlValue>)>,
+) -> CqlValue {
+    let mut all = vec![
+        ("precedence", Some(bigint(precedence))),
+        ("version", Some(bigint(version))),
+    ];
+    all.extend(fields);
+    udt(keyspace, name, all)
+}
+
+fn limits_udt(keyspace: &str, precedence: i64, version: i64, limits: &LimitsRow) -> CqlValue {
+    group(
+        keyspace,
+        "wallet_limits",
+        precedence,
+        version,
+        vec![
+            ("max_balance", limits.max_balance.map(decimal)),
+            ("daily_debit_limit", limits.daily_debit_limit.map(decimal)),
+            (
+                "per_transaction_max",
+                limits.per_transaction_max.map(decimal),
+            ),
+            (
+                "velocity_max_operations",
+                limits.velocity_max_operations.map(|n| bigint(n.into())),
+            ),
+            ("velocity_window_ms", limits.velocity_window_ms.map(bigint)),
+            (
+                "low_balance_threshold",
+                limits.low_balance_threshold.map(decimal),
+            ),
+        ],
+    )
+}
+
+fn status_udt(keyspace: &str, precedence: i64, version: i64, status: &str) -> CqlValue {
+    group(
+        keyspace,
+        "wallet_status",
+        precedence,
+        version,
+        vec![("status", Some(text(status)))],
+    )
+}
+
+fn lot_remaining_udt(
+    keyspace: &str,
+    precedence: i64,
+    version: i64,
+    remaining: Decimal,
+) -> CqlValue {
+    group(
+        keyspace,
+        "lot_remaining",
+        precedence,
+        version,
+        vec![("remaining", Some(decimal(remaining)))],
+    )
+}
+
+fn hold_resolution_udt(
+    keyspace: &str,
+    precedence: i64,
+    version: i64,
+    status: &str,
+    captured: Decimal,
+) -> CqlValue {
+    group(
+        keyspace,
+        "hold_resolution",
+        precedence,
+        version,
+        vec![
+            ("status", Some(text(status))),
+            ("captured", Some(decimal(captured))),
+        ],
+    )
+}
+
+fn partition(table: &'static str, key: impl ToString) -> Partition {
+    Partition {
+        table,
+        key: key.to_string(),
+    }
+}
+
+/// The statements that perform one [`RowWrite`] in `keyspace`, with `precedence` in every group
+/// it writes.
+pub(crate) fn plan_write(
+    keyspace: &str,
+    write: &RowWrite,
+    precedence: i64,
+) -> Result<Vec<CqlWrite>, StoreError> {
+    let ks = keyspace;
+    let p = precedence;
+    let writes = match write {
+        RowWrite::Wallet(wallet) => {
+            let ts = write_timestamp(wallet.version)?;
+            let asset_scale =
+                i32::try_from(wallet.asset_scale).map_err(|_| StoreError::OutOfRange {
+                    value: wallet.asset_scale.into(),
+                })?;
+            let metadata = CqlValue::Map(
+                wallet
+                    .metadata
+                    .iter()
+                    .map(|(key, value)| (text(key), text(value)))
+                    .collect(),
+            );
+            let identity = group(
+                ks,
+                "wallet_identity",
+                p,
+                ts,
+                vec![
+                    ("tenant", Some(text(&wallet.tenant))),
+                    ("owner", Some(text(&wallet.owner))),
+                    ("kind", Some(text(&wallet.kind))),
+                    ("asset", Some(text(&wallet.asset))),
+                    ("asset_scale", Some(CqlValue::Int(asset_scale))),
+                    ("metadata", Some(metadata)),
+                    ("created_at_ms", Some(bigint(wallet.created_at_ms))),
+                ],
+            );
+            vec![
+                CqlWrite {
+                    statement: Statement::UpdateWallet,
+                    values: vec![
+                        bigint(ts),
+                        identity,
+                        status_udt(ks, p, ts, &wallet.status),
+                        limits_udt(ks, p, ts, &wallet.limits),
+                        uuid(wallet.wallet_id),
+                    ],
+                    partition: partition("wallets", wallet.wallet_id),
+                },
+                CqlWrite {
+                    statement: Statement::InsertWalletByOwner,
+                    values: vec![
+                        text(&wallet.tenant),
+                        text(&wallet.owner),
+                        uuid(wallet.wallet_id),
+                        bigint(ts),
+                    ],
+                    partition: partition(
+                        "wallets_by_owner",
+                        format!("{:?}/{:?}", wallet.tenant, wallet.owner),
+                    ),
+                },
+            ]
+        }
+        RowWrite::WalletStatus {
+            wallet_id,
+            status,
+            version,
+        } => {
+            let ts = write_timestamp(*version)?;
+            vec![CqlWrite {
+                statement: Statement::UpdateWalletStatus,
+                values: vec![bigint(ts), status_udt(ks, p, ts, status), uuid(*wallet_id)],
+                partition: partition("wallets", wallet_id),
+            }]
+        }
+        RowWrite::WalletLimits {
+            wallet_id,
+            limits,
+            version,
+        } => {
+            let ts = write_timestamp(*version)?;
+            vec![CqlWrite {
+                statement: Statement::UpdateWalletLimits,
+                values: vec![bigint(ts), limits_udt(ks, p, ts, limits), uuid(*wallet_id)],
+                partition: partition("wallets", wallet_id),
+            }]
+        }
+        RowWrite::Balance(balance) => {
+            let ts = write_timestamp(balance.version)?;
+            let state = group(
+                ks,
+                "balance_state",
+                p,
+                ts,
+                vec![
+                    ("balance", Some(decimal(balance.balance))),
+                    ("held", Some(decimal(balance.held))),
+                ],
+            );
+            vec![CqlWrite {
+                statement: Statement::UpdateBalance,
+                values: vec![bigint(ts), state, uuid(balance.wallet_id)],
+                partition: partition("balances", balance.wallet_id),
+            }]
+        }
+        RowWrite::History(entry) => {
+            // Every write of one entry has the same version, its sequence: only precedence
+            // decides, and the first write stays (immutable entries).
+            let ts = write_timestamp(entry.sequence)?;
+            let lots = entry
+                .lots
+                .iter()
+                .map(|(lot_id, amount)| {
+                    udt(
+                        ks,
+                        "lot_amount",
+                        vec![
+                            ("lot_id", Some(uuid(*lot_id))),
+                            ("amount", Some(decimal(*amount))),
+                        ],
+                    )
+                })
+                .collect();
+            let value = udt(
+                ks,
+                "history_entry",
+                vec![
+                    ("precedence", Some(bigint(p))),
+                    ("entry_id", Some(uuid(entry.entry_id))),
+                    ("entry_type", Some(text(entry.entry_type.as_str()))),
+                    ("amount", Some(decimal(entry.amount))),
+                    ("balance_after", Some(decimal(entry.balance_after))),
+                    ("lots", Some(CqlValue::List(lots))),
+                    ("reference", Some(text(&entry.reference))),
+                    ("description", Some(text(&entry.description))),
+                    ("detail", Some(text(&entry.detail))),
+                    ("hold_id", entry.hold_id.map(uuid)),
+                    ("occurred_at_ms", Some(bigint(entry.occurred_at_ms))),
+                ],
+            );
+            vec![CqlWrite {
+                statement: Statement::UpdateHistory,
+                values: vec![bigint(ts), value, uuid(entry.wallet_id), bigint(ts)],
+                partition: partition("history", entry.wallet_id),
+            }]
+        }
+        RowWrite::Lot(lot) => {
+            let ts = write_timestamp(lot.version)?;
+            let state = group(
+                ks,
+                "lot_state",
+                p,
+                ts,
+                vec![
+                    ("source", Some(text(&lot.source))),
+                    ("amount", Some(decimal(lot.amount))),
+                    ("expires_at_ms", lot.expires_at_ms.map(bigint)),
+                    ("created_at_ms", Some(bigint(lot.created_at_ms))),
+                ],
+            );
+            vec![CqlWrite {
+                statement: Statement::UpdateLot,
+                values: vec![
+                    bigint(ts),
+                    state,
+                    lot_remaining_udt(ks, p, ts, lot.remaining),
+                    uuid(lot.wallet_id),
+                    uuid(lot.lot_id),
+                ],
+                partition: partition("lots", lot.wallet_id),
+            }]
+        }
+        RowWrite::LotRemaining {
+            wallet_id,
+            lot_id,
+            remaining,
+            version,
+        } => {
+            let ts = write_timestamp(*version)?;
+            vec![CqlWrite {
+                statement: Statement::UpdateLotRemaining,
+                values: vec![
+                    bigint(ts),
+                    lot_remaining_udt(ks, p, ts, *remaining),
+                    uuid(*wallet_id),
+                    uuid(*lot_id),
+                ],
+                partition: partition("lots", wallet_id),
+            }]
+        }
+        RowWrite::Hold(hold) => {
+            let ts = write_timestamp(hold.version)?;
+            let state = group(
+                ks,
+                "hold_state",
+                p,
+                ts,
+                vec![
+                    ("amount", Some(decimal(hold.amount))),
+                    ("expires_at_ms", Some(bigint(hold.expires_at_ms))),
+                ],
+            );
+            vec![CqlWrite {
+                statement: Statement::UpdateHold,
+                values: vec![
+                    bigint(ts),
+                    state,
+                    hold_resolution_udt(ks, p, ts, &hold.status, hold.captured),
+                    uuid(hold.wallet_id),
+                    uuid(hold.hold_id),
+                ],
+                partition: partition("holds", hold.wallet_id),
+            }]
+        }
+        RowWrite::HoldResolved {
+            wallet_id,
+            hold_id,
+            status,
+            captured,
+            version,
+        } => {
+            let ts = write_timestamp(*version)?;
+            vec![CqlWrite {
+                statement: Statement::UpdateHoldResolution,
+                values: vec![
+                    bigint(ts),
+                    hold_resolution_udt(ks, p, ts, status, *captured),
+                    uuid(*wallet_id),
+                    uuid(*hold_id),
+                ],
+                partition: partition("holds", wallet_id),
+            }]
+        }
+        RowWrite::StreamPosition(position) => {
+            // The sequence is both the value and the version: a position only moves forward, and
+            // the first event id seen for a sequence stays.
+            let ts = write_timestamp(position.sequence)?;
+            let value = udt(
+                ks,
+                "stream_position",
+                vec![
+                    ("precedence", Some(bigint(p))),
+                    ("sequence", Some(bigint(ts))),
+                    ("event_id", Some(text(&position.event_id))),
+                ],
+            );
+            vec![CqlWrite {
+                statement: Statement::UpdateStreamPosition,
+                values: vec![bigint(ts), value, text(&position.stream_id)],
+                partition: partition("stream_positions", &position.stream_id),
+            }]
+        }
+    };
+    Ok(writes)
+}
+
+/// The statement that records a checkpoint. Its write timestamp is the offset itself, so a lower
+/// offset never replaces a higher one; an equal one writes the same value.
+pub(crate) fn plan_checkpoint(checkpoint: &Checkpoint) -> Result<CqlWrite, StoreError> {
+    let ts = write_timestamp(checkpoint.next_offset)?;
+    Ok(CqlWrite {
+        statement: Statement::UpdateCheckpoint,
+        values: vec![
+            bigint(ts),
+            bigint(ts),
+            text(&checkpoint.projector),
+            text(&checkpoint.topic),
+            bigint(checkpoint.partition.into()),
+        ],
+        partition: partition(
+            "checkpoints",
+            format!(
+                "{:?}/{:?}/{}",
+                checkpoint.projector, checkpoint.topic, checkpoint.partition
+            ),
+        ),
+    })
+}
+
+/// Everything one [`ReadStore::apply`](purse_store::ReadStore::apply) sends: the rows, then
+/// (only once every row is written) the checkpoints.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ApplyPlan {
+    pub(crate) rows: Vec<CqlWrite>,
+    pub(crate) checkpoints: Vec<CqlWrite>,
+}
+
+/// Plans an apply whose writes are stamped `first_stamp`, `first_stamp + 1`, ... in order, so at
+/// an equal version the earlier write of the list wins, as within one SQLite transaction.
+pub(crate) fn plan_apply(
+    keyspace: &str,
+    writes: &[RowWrite],
+    checkpoints: &[Checkpoint],
+    first_stamp: i64,
+) -> Result<ApplyPlan, StoreError> {
+    let mut rows = Vec::with_capacity(writes.len());
+    for (offset, write) in (0_i64..).zip(writes) {
+        let precedence = precedence(first_stamp.saturating_add(offset));
+        rows.extend(plan_write(keyspace, write, precedence)?);
+    }
+    let checkpoints = checkpoints
+        .iter()
+        .map(plan_checkpoint)
+        .collect::<Result<_, _>>()?;
+    Ok(ApplyPlan { rows, checkpoints })
+}
+
+// ---- decoding ---------------------------------------------------------------------------------
+
+pub(crate) fn corrupt(column: &'static str, value: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        column,
+        value: value.into(),
+    }
+}
+
+/// The fields of a UDT cell, looked up by name so that fields added by later migrations are
+/// ignored.
+struct Fields<'a> {
+    column: &'static str,
+    fields: &'a [(String, Option<CqlValue>)],
+}
+
+impl<'a> Fields<'a> {
+    fn of(value: &'a CqlValue, column: &'static str) -> Result<Fields<'a>, StoreError> {
+        match value {
+            CqlValue::UserDefinedType { fields, .. } => Ok(Fields { column, fields }),
+            other => Err(corrupt(column, format!("not a UDT: {other:?}"))),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&'a CqlValue> {
+        self.fields
+            .iter()
+            .find(|(field, _)| field == name)
+            .and_then(|(_, value)| value.as_ref())
+    }
+
+    fn bad(&self, name: &str, found: Option<&CqlValue>) -> StoreError {
+        corrupt(self.column, format!("field {name}: {found:?}"))
+    }
+
+    fn required(&self, name: &str) -> Result<&'a CqlValue, StoreError> {
+        self.get(name).ok_or_else(|| self.bad(name, None))
+    }
+
+    fn opt_bigint(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(CqlValue::BigInt(value)) => Ok(Some(*value)),
+            found => Err(self.bad(name, found)),
+        }
+    }
+
+    fn bigint(&self, name: &str) -> Result<i64, StoreError> {
+        self.opt_bigint(name)?.ok_or_else(|| self.bad(name, None))
+    }
+
+    fn version(&self) -> Result<u64, StoreError> {
+        version_from(self.bigint("version")?, self.column)
+    }
+
+    fn text(&self, name: &str) -> Result<String, StoreError> {
+        match self.required(name)? {
+            CqlValue::Text(value) | CqlValue::Ascii(value) => Ok(value.clone()),
+            found => Err(self.bad(name, Some(found))),
+        }
+    }
+
+    fn opt_decimal(&self, name: &str) -> Result<Option<Decimal>, StoreError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(CqlValue::Decimal(value)) => decimal_from_cql(value, self.column).map(Some),
+            found => Err(self.bad(name, found)),
+        }
+    }
+
+    fn decimal(&self, name: &str) -> Result<Decimal, StoreError> {
+        self.opt_decimal(name)?.ok_or_else(|| self.bad(name, None))
+    }
+
+    fn opt_uuid(&self, name: &str) -> Result<Option<Uuid>, StoreError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(CqlValue::Uuid(value)) => Ok(Some(*value)),
+            found => Err(self.bad(name, found)),
+        }
+    }
+
+    fn uuid(&self, name: &str) -> Result<Uuid, StoreError> {
+        self.opt_uuid(name)?.ok_or_else(|| self.bad(name, None))
+    }
+}
+
+/// A wallet from its three groups; `None` until the opening write (identity) has arrived.
+pub(crate) fn decode_wallet(
+    wallet_id: Uuid,
+    identity: Option<&CqlValue>,
+    status: Option<&CqlValue>,
+    limits: Option<&CqlValue>,
+) -> Result<Option<WalletRow>, StoreError> {
+    let Some(identity) = identity else {
+        return Ok(None);
+    };
+    let identity = Fields::of(identity, "wallets.identity")?;
+    let status = Fields::of(
+        status.ok_or_else(|| corrupt("wallets.status", "missing beside identity"))?,
+        "wallets.status",
+    )?;
+    let limits = Fields::of(
+        limits.ok_or_else(|| corrupt("wallets.limits", "missing beside identity"))?,
+        "wallets.limits",
+    )?;
+    let asset_scale = match identity.required("asset_scale")? {
+        CqlValue::Int(scale) => u32::try_from(*scale).ok(),
+        _ => None,
+    }
+    .ok_or_else(|| identity.bad("asset_scale", identity.get("asset_scale")))?;
+    let metadata = match identity.get("metadata") {
+        None => BTreeMap::new(),
+        Some(CqlValue::Map(pairs)) => pairs
+            .iter()
+            .map(|pair| match pair {
+                (CqlValue::Text(key), CqlValue::Text(value)) => Ok((key.clone(), value.clone())),
+                other => Err(corrupt("wallets.identity", format!("metadata: {other:?}"))),
+            })
+            .collect::<Result<_, _>>()?,
+        found => return Err(identity.bad("metadata", found)),
+    };
+    let velocity_max_operations = limits
+        .opt_bigint("velocity_max_operations")?
+        .map(|n| u32::try_from(n).map_err(|_| corrupt("wallets.limits", format!("velocity {n}"))))
+        .transpose()?;
+    let version = identity
+        .version()?
+        .max(status.version()?)
+        .max(limits.version()?);
+    Ok(Some(WalletRow {
+        wallet_id,
+        tenant: identity.text("tenant")?,
+        owner: identity.text("owner")?,
+        kind: identity.text("kind")?,
+        asset: identity.text("asset")?,
+        asset_scale,
+        status: status.text("status")?,
+        limits: LimitsRow {
+            max_balance: limits.opt_decimal("max_balance")?,
+            daily_debit_limit: limits.opt_decimal("daily_debit_limit")?,
+            per_transaction_max: limits.opt_decimal("per_transaction_max")?,
+            velocity_max_operations,
+            velocity_window_ms: limits.opt_bigint("velocity_window_ms")?,
+            low_balance_threshold: limits.opt_decimal("low_balance_threshold")?,
+        },
+        metadata,
+        created_at_ms: identity.bigint("created_at_ms")?,
+        version,
+    }))
+}
+
+/// A balance from its group.
+pub(crate) fn decode_balance(
+    wallet_id: Uuid,
+    state: Option<&CqlValue>,
+) -> Result<Option<BalanceRow>, StoreError> {
+    let Some(state) = state else {
+        return Ok(None);
+    };
+    let state = Fields::of(state, "balances.state")?;
+    Ok(Some(BalanceRow {
+        wallet_id,
+        balance: state.decimal("balance")?,
+        held: state.decimal("held")?,
+        version: state.version()?,
+    }))
+}
+
+/// A history entry at `sequence`.
+pub(crate) fn decode_history(
+    wallet_id: Uuid,
+    sequence: i64,
+    entry: Option<&CqlValue>,
+) -> Result<Option<HistoryRow>, StoreError> {
+    let Some(entry) = entry else {
+        return Ok(None);
+    };
+    let entry = Fields::of(entry, "history.entry")?;
+    let entry_type = entry.text("entry_type")?;
+    let entry_type = EntryType::parse(&entry_type)
+        .map_err(|_| corrupt("history.entry", format!("entry_type {entry_type:?}")))?;
+    let lots = match entry.get("lots") {
+        None => Vec::new(),
+        Some(CqlValue::List(lots)) => lots
+            .iter()
+            .map(|lot| {
+                let lot = Fields::of(lot, "history.entry")?;
+                Ok((lot.uuid("lot_id")?, lot.decimal("amount")?))
+            })
+            .collect::<Result<_, StoreError>>()?,
+        found => return Err(entry.bad("lots", found)),
+    };
+    Ok(Some(HistoryRow {
+        wallet_id,
+        sequence: version_from(sequence, "history.sequence")?,
+        entry_id: entry.uuid("entry_id")?,
+        entry_type,
+        amount: entry.decimal("amount")?,
+        balance_after: entry.decimal("balance_after")?,
+        lots,
+        reference: entry.text("reference")?,
+        description: entry.text("description")?,
+        detail: entry.text("detail")?,
+        hold_id: entry.opt_uuid("hold_id")?,
+        occurred_at_ms: entry.bigint("occurred_at_ms")?,
+    }))
+}
+
+/// A lot; `None` while only its remaining amount has arrived.
+pub(crate) fn decode_lot(
+    wallet_id: Uuid,
+    lot_id: Uuid,
+    lot: Option<&CqlValue>,
+    remaining: Option<&CqlValue>,
+) -> Result<Option<LotRow>, StoreError> {
+    let Some(lot) = lot else {
+        return Ok(None);
+    };
+    let lot = Fields::of(lot, "lots.lot")?;
+    let remaining = Fields::of(
+        remaining.ok_or_else(|| corrupt("lots.remaining", "missing beside lot"))?,
+        "lots.remaining",
+    )?;
+    Ok(Some(LotRow {
+        wallet_id,
+        lot_id,
+        source: lot.text("source")?,
+        amount: lot.decimal("amount")?,
+        remaining: remaining.decimal("remaining")?,
+        expires_at_ms: lot.opt_bigint("expires_at_ms")?,
+        created_at_ms: lot.bigint("created_at_ms")?,
+        version: lot.version()?.max(remaining.version()?),
+    }))
+}
+
+/// A hold; `None` while only its resolution has arrived.
+pub(crate) fn decode_hold(
+    wallet_id: Uuid,
+    hold_id: Uuid,
+    hold: Option<&CqlValue>,
+    resolution: Option<&CqlValue>,
+) -> Result<Option<HoldRow>, StoreError> {
+    let Some(hold) = hold else {
+        return Ok(None);
+    };
+    let hold = Fields::of(hold, "holds.hold")?;
+    let resolution = Fields::of(
+        resolution.ok_or_else(|| corrupt("holds.resolution", "missing beside hold"))?,
+        "holds.resolution",
+    )?;
+    Ok(Some(HoldRow {
+        wallet_id,
+        hold_id,
+        amount: hold.decimal("amount")?,
+        captured: resolution.decimal("captured")?,
+        status: resolution.text("status")?,
+        expires_at_ms: hold.bigint("expires_at_ms")?,
+        version: hold.version()?.max(resolution.version()?),
+    }))
+}
+
+/// A stream's guard state.
+pub(crate) fn decode_stream_position(
+    stream_id: String,
+    position: Option<&CqlValue>,
+) -> Result<Option<StreamPosition>, StoreError> {
+    let Some(position) = position else {
+        return Ok(None);
+    };
+    let position = Fields::of(position, "stream_positions.position")?;
+    Ok(Some(StreamPosition {
+        stream_id,
+        sequence: version_from(position.bigint("sequence")?, "stream_positions.position")?,
+        event_id: position.text("event_id")?,
+    }))
+}
+
+/// A stored checkpoint offset.
+pub(crate) fn decode_checkpoint(next_offset: i64) -> Result<u64, StoreError> {
+    version_from(next_offset, "checkpoints.next_offset")
+}
+
+#[cfg(test)]
+mod tests;

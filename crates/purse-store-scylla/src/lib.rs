@@ -1,0 +1,114 @@
+//! The read models over ScyllaDB: [`ScyllaStore`] implements [`purse_store::ReadStore`] with the
+//! same semantics as the embedded SQLite store (DESIGN.md §6), and [`migrate`] applies the
+//! versioned CQL schema of `deploy/scylla/`.
+//!
+//! # Using it
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use purse_store_scylla::{ScyllaSettings, ScyllaStore, migrate, open_session};
+//!
+//! let settings = ScyllaSettings::from_lookup(|key| std::env::var(key).ok())?;
+//! // Once per deployment (the `purse-projector migrate` step):
+//! let applied = migrate(&open_session(&settings).await?, &settings).await?;
+//! // In every process that reads or projects:
+//! let store = ScyllaStore::connect(&settings).await?;
+//! # let _ = (applied, store);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Tables (keyspace from [`ScyllaSettings::keyspace`])
+//!
+//! | table | partition key | clustering key | serves |
+//! |---|---|---|---|
+//! | `wallets` | `wallet_id` | — | `get_wallet`; rows of by-owner listings |
+//! | `wallets_by_owner` | `(tenant, owner)` | `wallet_id` ASC | `list_wallets_by_owner` (ids, then `wallets`) |
+//! | `balances` | `wallet_id` | — | `get_balance` |
+//! | `history` | `wallet_id` | `sequence` DESC | `list_history`, newest first, paged below a sequence |
+//! | `lots` | `wallet_id` | `lot_id` | `list_lots` |
+//! | `holds` | `wallet_id` | `hold_id` | `list_holds` |
+//! | `stream_positions` | `stream_id` | — | `stream_positions` (`IN` of up to 100 ids) |
+//! | `checkpoints` | `(projector, topic, log_partition)` | — | `checkpoint` |
+//! | `topups` | `topup_id` | — | top-up by id (filled by a later projection) |
+//! | `topups_by_wallet` | `wallet_id` | `topup_id` DESC | a wallet's top-ups, newest first |
+//! | `payments` | `payment_id` | — | payment by id |
+//! | `webhook_deliveries` | `subscription_id` | `delivery_id` DESC | a subscription's deliveries |
+//! | `daily_totals` | `(tenant, asset)` | `day` DESC | reporting per tenant and asset |
+//! | `schema_version` | `version` | — | applied migrations (name, checksum, applied_at) |
+//!
+//! # Versions and `USING TIMESTAMP`
+//!
+//! The SQLite store keeps one version per group of columns that some write updates on its own and
+//! applies a write only if its version is greater. Here each such group is one frozen UDT cell
+//! (`wallets.identity`, `wallets.status`, `wallets.limits`, `balances.state`, `lots.lot`,
+//! `lots.remaining`, `holds.hold`, `holds.resolution`, `history.entry`,
+//! `stream_positions.position`) written `USING TIMESTAMP` = the write's version (the event's
+//! stream sequence; for a history entry and a stream position, their sequence). ScyllaDB keeps
+//! the cell with the highest timestamp, so an older version never replaces a newer one, whatever
+//! the order of arrival, and a group's columns always come from one write.
+//!
+//! At an *equal* timestamp ScyllaDB keeps the cell with the greater serialized value. Every
+//! versioned UDT therefore starts with `precedence` = `i64::MAX` − the write's stamp (the
+//! process's clock in microseconds, strictly increasing within a process and along the writes of
+//! one [`apply`](purse_store::ReadStore::apply)): the earlier write wins and a replayed or
+//! competing write at the same version is a no-op, exactly the embedded store's rule. Partial
+//! rows (a status, remaining amount or resolution written before its row) are kept and hidden
+//! until the row's creating group arrives. Checkpoints are written after all rows, `USING
+//! TIMESTAMP` = `next_offset`, so a checkpoint only moves forward. No counter and no lightweight
+//! transaction is used. A consequence for operators: anything written to these tables without
+//! `USING TIMESTAMP` (a wall-clock timestamp, far above every version) would shadow all later
+//! projections (see `deploy/scylla/0001_read_models.cql`).
+//!
+//! # Paging
+//!
+//! Page tokens are the shared [`purse_store::PageToken`]s (the last key returned: wallet id, or
+//! history sequence), not the driver's paging state: a key is valid on any node and across
+//! server upgrades, a page is fetched with one extra row so the last page carries no token
+//! (ScyllaDB's paging state is also returned after an exactly full last page), and history
+//! filters are applied here, which a server paging state could not resume. Tokens are opaque
+//! URL-safe strings and are checked on the way in ([`purse_store::StoreError::InvalidPageToken`]
+//! for a malformed token or one from another list or wallet). The driver's paging state is used
+//! inside whole-partition reads (lots, holds). A filtered history page scans at most
+//! [`HISTORY_SCAN_ROWS_MAX`] rows and may then end early, with a token to continue.
+//!
+//! # Tests against a real node
+//!
+//! The [`ReadStore`](purse_store::ReadStore) contract suite
+//! (`purse_store::read_store_contract_tests!`) runs in `tests/contract_scylla.rs` against the node
+//! named by `PURSE_TEST_SCYLLA=host:port` (e.g. `docker compose up scylla`, then
+//! `PURSE_TEST_SCYLLA=127.0.0.1:9042 cargo nextest run -p purse-store-scylla`). The variable is
+//! read at *build* time by `build.rs`, which then turns on `cfg(purse_test_scylla)`:
+//!
+//! * set: the contract cases are compiled as ordinary tests and pass or fail against the node
+//!   (keyspace `purse_contract` unless `PURSE_TEST_SCYLLA_KEYSPACE` says otherwise);
+//! * unset: they are not compiled at all, so nothing reports them as passed. In their place one
+//!   test, `scylla_contract_suite`, is `#[ignore = "skipped: no ScyllaDB node (set
+//!   PURSE_TEST_SCYLLA)"]`: nextest counts it as skipped, `cargo test` prints that reason line,
+//!   and running it anyway (`--run-ignored`) fails with the same message.
+//!
+//! Changing the variable rebuilds this crate (and its dependents), since the cfg applies to the
+//! whole package.
+
+mod cql;
+mod migrate;
+mod settings;
+mod store;
+
+pub use migrate::{
+    KEYSPACE_PLACEHOLDER, MigrateError, Migration, MigrationFileError, SCHEMA_VERSION_TABLE,
+    check_statement, checksum, keyspace_cql, migrate, migrations, parse_file_name,
+    schema_version_table_cql, split_statements,
+};
+pub use settings::{
+    Consistency, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_CONSISTENCY, DEFAULT_KEYSPACE,
+    DEFAULT_REQUEST_TIMEOUT_MS, ENV_CONNECT_TIMEOUT_MS, ENV_CONSISTENCY, ENV_KEYSPACE,
+    ENV_LOCAL_DATACENTER, ENV_NODES, ENV_REPLICATION, ENV_REQUEST_TIMEOUT_MS, KEYSPACE_LEN_MAX,
+    ScyllaSettings, SettingsError, parse_consistency, parse_nodes, parse_replication,
+    validate_keyspace,
+};
+pub use store::{
+    BATCH_STATEMENTS_MAX, ConnectError, HISTORY_SCAN_CHUNK_ROWS, HISTORY_SCAN_ROWS_MAX,
+    PARTITION_PAGE_ROWS, PARTITION_ROWS_MAX, STREAM_IDS_PER_QUERY, ScyllaError, ScyllaStore,
+    WALLET_READS_IN_FLIGHT_MAX, WRITES_IN_FLIGHT_MAX, open_session,
+};

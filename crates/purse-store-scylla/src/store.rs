@@ -1,0 +1,727 @@
+//! [`ScyllaStore`]: the [`ReadStore`] over a ScyllaDB session.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use purse_store::{
+    BalanceRow, Checkpoint, HistoryFilter, HistoryRow, HoldRow, LotRow, Page, PageRequest,
+    PageToken, ReadStore, RowWrite, StoreError, StreamPosition, Uuid, WalletRow, resolve_page_size,
+};
+use scylla::client::execution_profile::ExecutionProfile;
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::errors::{
+    DeserializationError, ExecutionError, IntoRowsResultError, MaybeFirstRowError, NewSessionError,
+    PrepareError, RowsError,
+};
+use scylla::policies::load_balancing::DefaultPolicy;
+use scylla::response::PagingState;
+use scylla::response::query_result::QueryResult;
+use scylla::serialize::row::SerializeRow;
+use scylla::statement::batch::{Batch, BatchType};
+use scylla::statement::prepared::PreparedStatement;
+use scylla::value::CqlValue;
+use tokio::task::JoinSet;
+
+use crate::cql::{self, CqlWrite, Partition, Statement};
+use crate::migrate::{self, SCHEMA_VERSION_TABLE};
+use crate::settings::{ScyllaSettings, SettingsError};
+
+/// Statements in one single-partition batch; well under ScyllaDB's batch size warning for our
+/// rows, and enough to write a replayed burst of one wallet's history in a few round trips.
+pub const BATCH_STATEMENTS_MAX: usize = 50;
+/// Batches and statements of one [`ReadStore::apply`] in flight at once.
+pub const WRITES_IN_FLIGHT_MAX: usize = 32;
+/// Wallet rows fetched at once for one page of a by-owner listing.
+pub const WALLET_READS_IN_FLIGHT_MAX: usize = 32;
+/// Rows per page when reading a whole partition (lots, holds).
+pub const PARTITION_PAGE_ROWS: i32 = 1_000;
+/// Most rows a whole-partition read (lots, holds) returns before failing with
+/// [`ScyllaError::PartitionTooLarge`] rather than holding an unbounded list in memory.
+pub const PARTITION_ROWS_MAX: usize = 100_000;
+/// History rows read per query when a filter may discard some of them.
+pub const HISTORY_SCAN_CHUNK_ROWS: usize = 500;
+/// Most history rows one filtered page scans; past it the page ends early (possibly empty) with a
+/// token to continue, so a rare entry type cannot make one call read a whole partition.
+pub const HISTORY_SCAN_ROWS_MAX: usize = 10_000;
+/// Stream ids per `IN` query, ScyllaDB's default cap on partition keys per query.
+pub const STREAM_IDS_PER_QUERY: usize = 100;
+
+/// The ScyllaDB [`ReadStore`]. Cheap to clone: clones share one session and its prepared
+/// statements.
+#[derive(Clone)]
+pub struct ScyllaStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    session: Arc<Session>,
+    keyspace: String,
+    /// Indexed by [`Statement::index`].
+    prepared: Vec<PreparedStatement>,
+}
+
+impl std::fmt::Debug for ScyllaStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScyllaStore")
+            .field("keyspace", &self.inner.keyspace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens a driver session for the settings: every contact point, the configured consistency and
+/// request timeout, token-aware routing restricted to the local datacenter when one is set.
+pub async fn open_session(settings: &ScyllaSettings) -> Result<Session, ConnectError> {
+    settings.validate()?;
+    let mut policy = DefaultPolicy::builder().token_aware(true);
+    if let Some(datacenter) = &settings.local_datacenter {
+        // LOCAL_* consistencies count replicas of the coordinator's datacenter: coordinators
+        // must therefore stay in ours.
+        policy = policy
+            .prefer_datacenter(datacenter.clone())
+            .permit_dc_failover(false);
+    }
+    let profile = ExecutionProfile::builder()
+        .consistency(settings.consistency)
+        .request_timeout(Some(Duration::from_millis(settings.request_timeout_ms)))
+        .load_balancing_policy(policy.build())
+        .build();
+    SessionBuilder::new()
+        .known_nodes(&settings.nodes)
+        .connection_timeout(Duration::from_millis(settings.connect_timeout_ms))
+        .default_execution_profile_handle(profile.into_handle())
+        .build()
+        .await
+        .map_err(ConnectError::Session)
+}
+
+impl ScyllaStore {
+    /// Opens a session ([`open_session`]) and then [`ScyllaStore::with_session`].
+    pub async fn connect(settings: &ScyllaSettings) -> Result<ScyllaStore, ConnectError> {
+        let session = open_session(settings).await?;
+        ScyllaStore::with_session(Arc::new(session), settings).await
+    }
+
+    /// A store over an open session: checks that the keyspace is migrated to at least this
+    /// build's newest migration, then prepares every statement once.
+    pub async fn with_session(
+        session: Arc<Session>,
+        settings: &ScyllaSettings,
+    ) -> Result<ScyllaStore, ConnectError> {
+        settings.validate()?;
+        let keyspace = settings.keyspace.clone();
+        check_schema(&session, &keyspace).await?;
+        let mut prepared = Vec::with_capacity(Statement::ALL.len());
+        for statement in Statement::ALL {
+            let cql = statement.cql(&keyspace);
+            let mut ready =
+                session
+                    .prepare(cql.as_str())
+                    .await
+                    .map_err(|source| ConnectError::Prepare {
+                        statement: cql.clone(),
+                        source,
+                    })?;
+            // Every write is a versioned upsert and every read is side-effect free, so a timed
+            // out attempt may be retried (or sent speculatively) without changing the outcome.
+            ready.set_is_idempotent(true);
+            if matches!(statement, Statement::SelectLots | Statement::SelectHolds) {
+                ready.set_page_size(PARTITION_PAGE_ROWS);
+            }
+            prepared.push(ready);
+        }
+        Ok(ScyllaStore {
+            inner: Arc::new(Inner {
+                session,
+                keyspace,
+                prepared,
+            }),
+        })
+    }
+
+    /// The keyspace the store reads and writes.
+    pub fn keyspace(&self) -> &str {
+        &self.inner.keyspace
+    }
+
+    /// The driver session (shared with the clones of this store).
+    pub fn session(&self) -> &Arc<Session> {
+        &self.inner.session
+    }
+}
+
+async fn check_schema(session: &Session, keyspace: &str) -> Result<(), ConnectError> {
+    let exists = session
+        .query_unpaged(
+            "SELECT table_name FROM system_schema.tables \
+             WHERE keyspace_name = ? AND table_name = ?",
+            (keyspace, SCHEMA_VERSION_TABLE),
+        )
+        .await
+        .map_err(schema_query)?
+        .into_rows_result()
+        .map_err(schema_query)?
+        .maybe_first_row::<(String,)>()
+        .map_err(schema_query)?
+        .is_some();
+    if !exists {
+        return Err(ConnectError::NotMigrated {
+            keyspace: keyspace.to_owned(),
+        });
+    }
+    let applied = migrate::read_applied(session, keyspace)
+        .await
+        .map_err(schema_query)?;
+    let required = migrate::migrations()
+        .iter()
+        .map(|m| m.version())
+        .max()
+        .unwrap_or(0);
+    let applied = applied.keys().copied().max().unwrap_or(0);
+    if applied < required {
+        return Err(ConnectError::SchemaBehind {
+            keyspace: keyspace.to_owned(),
+            applied,
+            required,
+        });
+    }
+    Ok(())
+}
+
+fn schema_query(source: impl std::error::Error + Send + Sync + 'static) -> ConnectError {
+    ConnectError::SchemaCheck {
+        source: Box::new(source),
+    }
+}
+
+/// Why a store could not be opened.
+#[derive(thiserror::Error, Debug)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The settings are invalid.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// The driver could not open a session (no contact point reachable, authentication, ...).
+    #[error("could not connect to ScyllaDB: {0}")]
+    Session(#[source] NewSessionError),
+    /// The keyspace or its `schema_version` table does not exist.
+    #[error("keyspace {keyspace} is not migrated: run `purse-projector migrate` first")]
+    NotMigrated {
+        /// The keyspace.
+        keyspace: String,
+    },
+    /// The keyspace lacks migrations this build needs.
+    #[error(
+        "keyspace {keyspace} is at schema version {applied} but this build needs {required}: \
+         run `purse-projector migrate` first"
+    )]
+    SchemaBehind {
+        /// The keyspace.
+        keyspace: String,
+        /// Newest applied version (0: none).
+        applied: u32,
+        /// Newest version this build knows.
+        required: u32,
+    },
+    /// Reading the schema state failed.
+    #[error("could not read the schema version: {source}")]
+    SchemaCheck {
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    /// A statement could not be prepared (the schema is not what this build expects).
+    #[error("could not prepare {statement:?}: {source}")]
+    Prepare {
+        /// The CQL text.
+        statement: String,
+        /// The driver's error.
+        #[source]
+        source: PrepareError,
+    },
+}
+
+/// Driver failures of [`ScyllaStore`]'s [`ReadStore`] methods, carried in
+/// [`StoreError::Client`] (downcast to inspect them).
+#[derive(thiserror::Error, Debug)]
+#[non_exhaustive]
+pub enum ScyllaError {
+    /// A request failed (timeout, unavailable replicas, connection lost, ...).
+    #[error("request: {0}")]
+    Execute(#[from] ExecutionError),
+    /// A query answered with something other than rows.
+    #[error("result: {0}")]
+    NotRows(#[from] IntoRowsResultError),
+    /// The rows do not have the expected column types.
+    #[error("rows: {0}")]
+    Rows(#[from] RowsError),
+    /// The first row does not have the expected column types.
+    #[error("row: {0}")]
+    FirstRow(#[from] MaybeFirstRowError),
+    /// A row could not be decoded.
+    #[error("row: {0}")]
+    Deserialize(#[from] DeserializationError),
+    /// A partition read as a whole has more rows than [`PARTITION_ROWS_MAX`].
+    #[error("{table} partition has more than {rows_max} rows")]
+    PartitionTooLarge {
+        /// The table.
+        table: &'static str,
+        /// [`PARTITION_ROWS_MAX`].
+        rows_max: usize,
+    },
+}
+
+fn client(error: impl Into<ScyllaError>) -> StoreError {
+    StoreError::Client(Box::new(error.into()))
+}
+
+/// Waits for a spawned task; a panic in it is a bug and continues here.
+fn joined<T>(result: Result<T, tokio::task::JoinError>) -> Result<T, StoreError> {
+    match result {
+        Ok(value) => Ok(value),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(StoreError::Closed),
+    }
+}
+
+/// Groups writes by partition, keeping their order, in units of at most
+/// [`BATCH_STATEMENTS_MAX`].
+fn partition_units(writes: Vec<CqlWrite>) -> Vec<Vec<CqlWrite>> {
+    let mut index: HashMap<Partition, usize> = HashMap::new();
+    let mut units: Vec<Vec<CqlWrite>> = Vec::new();
+    for write in writes {
+        let slot = match index.get(&write.partition) {
+            Some(&slot) if units[slot].len() < BATCH_STATEMENTS_MAX => slot,
+            _ => {
+                units.push(Vec::new());
+                index.insert(write.partition.clone(), units.len() - 1);
+                units.len() - 1
+            }
+        };
+        units[slot].push(write);
+    }
+    units
+}
+
+impl Inner {
+    fn prepared(&self, statement: Statement) -> &PreparedStatement {
+        &self.prepared[statement.index()]
+    }
+
+    async fn execute(
+        &self,
+        statement: Statement,
+        values: impl SerializeRow,
+    ) -> Result<QueryResult, StoreError> {
+        self.session
+            .execute_unpaged(self.prepared(statement), values)
+            .await
+            .map_err(client)
+    }
+
+    /// Runs one unit: a single statement, or an unlogged batch of one partition's statements
+    /// (atomic and isolated within the partition, without the batch log's cost).
+    async fn write_unit(&self, unit: Vec<CqlWrite>) -> Result<(), StoreError> {
+        if let [write] = unit.as_slice() {
+            self.execute(write.statement, &write.values).await?;
+            return Ok(());
+        }
+        let mut batch = Batch::new(BatchType::Unlogged);
+        batch.set_is_idempotent(true);
+        let mut values = Vec::with_capacity(unit.len());
+        for write in unit {
+            batch.append_statement(self.prepared(write.statement).clone());
+            values.push(write.values);
+        }
+        self.session.batch(&batch, values).await.map_err(client)?;
+        Ok(())
+    }
+
+    /// Every row of one wallet's partition of `statement`, page by page.
+    async fn whole_partition<R>(
+        &self,
+        statement: Statement,
+        table: &'static str,
+        wallet_id: Uuid,
+    ) -> Result<Vec<R>, StoreError>
+    where
+        R: for<'frame, 'metadata> scylla::deserialize::row::DeserializeRow<'frame, 'metadata>,
+    {
+        let mut rows = Vec::new();
+        let mut paging = PagingState::start();
+        loop {
+            let (result, next) = self
+                .session
+                .execute_single_page(self.prepared(statement), (wallet_id,), paging)
+                .await
+                .map_err(client)?;
+            let result = result.into_rows_result().map_err(client)?;
+            for row in result.rows::<R>().map_err(client)? {
+                rows.push(row.map_err(client)?);
+                if rows.len() > PARTITION_ROWS_MAX {
+                    return Err(client(ScyllaError::PartitionTooLarge {
+                        table,
+                        rows_max: PARTITION_ROWS_MAX,
+                    }));
+                }
+            }
+            match next.into_paging_control_flow() {
+                ControlFlow::Break(()) => return Ok(rows),
+                ControlFlow::Continue(state) => paging = state,
+            }
+        }
+    }
+
+    async fn get_wallet(&self, wallet_id: Uuid) -> Result<Option<WalletRow>, StoreError> {
+        let row = self
+            .execute(Statement::SelectWallet, (wallet_id,))
+            .await?
+            .into_rows_result()
+            .map_err(client)?
+            .maybe_first_row::<(Option<CqlValue>, Option<CqlValue>, Option<CqlValue>)>()
+            .map_err(client)?;
+        match row {
+            None => Ok(None),
+            Some((identity, status, limits)) => cql::decode_wallet(
+                wallet_id,
+                identity.as_ref(),
+                status.as_ref(),
+                limits.as_ref(),
+            ),
+        }
+    }
+
+    /// Up to `limit` history rows below `before` (all when `None`), newest first.
+    async fn history_chunk(
+        &self,
+        wallet_id: Uuid,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(i64, Option<CqlValue>)>, StoreError> {
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        let result = match before {
+            None => {
+                self.execute(Statement::SelectHistory, (wallet_id, limit))
+                    .await?
+            }
+            Some(before) => {
+                // Sequences above i64::MAX cannot be stored, so every stored one is below it.
+                let before = i64::try_from(before).unwrap_or(i64::MAX);
+                self.execute(Statement::SelectHistoryBefore, (wallet_id, before, limit))
+                    .await?
+            }
+        };
+        let rows = result.into_rows_result().map_err(client)?;
+        rows.rows::<(i64, Option<CqlValue>)>()
+            .map_err(client)?
+            .map(|row| row.map_err(client))
+            .collect()
+    }
+}
+
+fn matches_filter(filter: &HistoryFilter, entry: &HistoryRow) -> bool {
+    (filter.entry_types.is_empty() || filter.entry_types.contains(&entry.entry_type))
+        && filter
+            .from_ms
+            .is_none_or(|from| entry.occurred_at_ms >= from)
+        && filter.to_ms.is_none_or(|to| entry.occurred_at_ms < to)
+}
+
+#[async_trait::async_trait]
+impl ReadStore for ScyllaStore {
+    async fn apply(
+        &self,
+        writes: Vec<RowWrite>,
+        checkpoints: Vec<Checkpoint>,
+    ) -> Result<(), StoreError> {
+        let plan = cql::plan_apply(
+            &self.inner.keyspace,
+            &writes,
+            &checkpoints,
+            cql::reserve_stamps(writes.len()),
+        )?;
+        // Rows first, then checkpoints: a checkpoint never covers rows that are not written. If
+        // the rows fail half-way, no checkpoint moves and the projector writes them all again.
+        self.write_all(partition_units(plan.rows)).await?;
+        self.write_all(plan.checkpoints.into_iter().map(|w| vec![w]).collect())
+            .await
+    }
+
+    async fn checkpoint(
+        &self,
+        projector: &str,
+        topic: &str,
+        partition: u32,
+    ) -> Result<Option<u64>, StoreError> {
+        let row = self
+            .inner
+            .execute(
+                Statement::SelectCheckpoint,
+                (projector, topic, i64::from(partition)),
+            )
+            .await?
+            .into_rows_result()
+            .map_err(client)?
+            .maybe_first_row::<(Option<i64>,)>()
+            .map_err(client)?;
+        row.and_then(|(next,)| next)
+            .map(cql::decode_checkpoint)
+            .transpose()
+    }
+
+    async fn stream_positions(
+        &self,
+        stream_ids: &[String],
+    ) -> Result<HashMap<String, StreamPosition>, StoreError> {
+        let mut seen = HashSet::new();
+        let unique: Vec<&String> = stream_ids.iter().filter(|id| seen.insert(*id)).collect();
+        let mut positions = HashMap::with_capacity(unique.len());
+        for chunk in unique.chunks(STREAM_IDS_PER_QUERY) {
+            let result = self
+                .inner
+                .execute(Statement::SelectStreamPositions, (chunk,))
+                .await?
+                .into_rows_result()
+                .map_err(client)?;
+            for row in result
+                .rows::<(String, Option<CqlValue>)>()
+                .map_err(client)?
+            {
+                let (stream_id, position) = row.map_err(client)?;
+                if let Some(position) = cql::decode_stream_position(stream_id, position.as_ref())? {
+                    positions.insert(position.stream_id.clone(), position);
+                }
+            }
+        }
+        Ok(positions)
+    }
+
+    async fn get_wallet(&self, wallet_id: Uuid) -> Result<Option<WalletRow>, StoreError> {
+        self.inner.get_wallet(wallet_id).await
+    }
+
+    async fn list_wallets_by_owner(
+        &self,
+        tenant: &str,
+        owner: &str,
+        page: PageRequest,
+    ) -> Result<Page<WalletRow>, StoreError> {
+        let page_size = resolve_page_size(page.page_size)?;
+        let after = PageToken::wallets_after(page.page_token.as_deref())?;
+        // One extra id says whether another page exists, so the last page has no token.
+        let limit = i32::try_from(page_size)
+            .unwrap_or(i32::MAX)
+            .saturating_add(1);
+        let result = match after {
+            None => {
+                self.inner
+                    .execute(Statement::SelectWalletIdsByOwner, (tenant, owner, limit))
+                    .await?
+            }
+            Some(after) => {
+                self.inner
+                    .execute(
+                        Statement::SelectWalletIdsByOwnerAfter,
+                        (tenant, owner, after, limit),
+                    )
+                    .await?
+            }
+        };
+        let mut ids = result
+            .into_rows_result()
+            .map_err(client)?
+            .rows::<(Uuid,)>()
+            .map_err(client)?
+            .map(|row| row.map(|(id,)| id).map_err(client))
+            .collect::<Result<Vec<Uuid>, StoreError>>()?;
+        let more = ids.len() > page_size as usize;
+        ids.truncate(page_size as usize);
+        let next_page_token = if more {
+            ids.last()
+                .map(|&wallet_id| PageToken::WalletsAfter { wallet_id }.encode())
+        } else {
+            None
+        };
+        let items = self.wallets_in_order(&ids).await?;
+        Ok(Page {
+            items,
+            next_page_token,
+        })
+    }
+
+    async fn get_balance(&self, wallet_id: Uuid) -> Result<Option<BalanceRow>, StoreError> {
+        let row = self
+            .inner
+            .execute(Statement::SelectBalance, (wallet_id,))
+            .await?
+            .into_rows_result()
+            .map_err(client)?
+            .maybe_first_row::<(Option<CqlValue>,)>()
+            .map_err(client)?;
+        match row {
+            None => Ok(None),
+            Some((state,)) => cql::decode_balance(wallet_id, state.as_ref()),
+        }
+    }
+
+    async fn list_history(
+        &self,
+        wallet_id: Uuid,
+        filter: HistoryFilter,
+        page: PageRequest,
+    ) -> Result<Page<HistoryRow>, StoreError> {
+        let page_size = resolve_page_size(page.page_size)? as usize;
+        let mut before = PageToken::history_before(page.page_token.as_deref(), wallet_id)?;
+        let filtered =
+            !filter.entry_types.is_empty() || filter.from_ms.is_some() || filter.to_ms.is_some();
+        // One entry beyond the page says whether another page exists.
+        let wanted = page_size + 1;
+        let chunk = if filtered {
+            HISTORY_SCAN_CHUNK_ROWS.max(wanted)
+        } else {
+            wanted
+        };
+        let mut items = Vec::with_capacity(wanted);
+        let mut scanned = 0;
+        // Where to continue when the scan budget runs out before the page fills.
+        let mut resume_before = None;
+        loop {
+            let rows = self.inner.history_chunk(wallet_id, before, chunk).await?;
+            let exhausted = rows.len() < chunk;
+            let mut last_sequence = None;
+            for (sequence, entry) in rows {
+                scanned += 1;
+                last_sequence = Some(sequence);
+                if let Some(entry) = cql::decode_history(wallet_id, sequence, entry.as_ref())?
+                    && matches_filter(&filter, &entry)
+                {
+                    items.push(entry);
+                    if items.len() == wanted {
+                        break;
+                    }
+                }
+            }
+            if items.len() == wanted || exhausted {
+                break;
+            }
+            let Some(last) = last_sequence else {
+                break;
+            };
+            let last = u64::try_from(last)
+                .map_err(|_| cql::corrupt("history.sequence", last.to_string()))?;
+            before = Some(last);
+            if scanned >= HISTORY_SCAN_ROWS_MAX {
+                resume_before = Some(last);
+                break;
+            }
+        }
+        let next_page_token = if items.len() > page_size {
+            items.truncate(page_size);
+            items.last().map(|last| last.sequence)
+        } else {
+            resume_before
+        }
+        .map(|sequence| {
+            PageToken::HistoryBefore {
+                wallet_id,
+                sequence,
+            }
+            .encode()
+        });
+        Ok(Page {
+            items,
+            next_page_token,
+        })
+    }
+
+    async fn list_lots(&self, wallet_id: Uuid) -> Result<Vec<LotRow>, StoreError> {
+        let rows = self
+            .inner
+            .whole_partition::<(Uuid, Option<CqlValue>, Option<CqlValue>)>(
+                Statement::SelectLots,
+                "lots",
+                wallet_id,
+            )
+            .await?;
+        let mut lots = Vec::with_capacity(rows.len());
+        for (lot_id, lot, remaining) in rows {
+            if let Some(lot) = cql::decode_lot(wallet_id, lot_id, lot.as_ref(), remaining.as_ref())?
+            {
+                lots.push(lot);
+            }
+        }
+        lots.sort_by_key(|lot| (lot.created_at_ms, lot.lot_id));
+        Ok(lots)
+    }
+
+    async fn list_holds(&self, wallet_id: Uuid) -> Result<Vec<HoldRow>, StoreError> {
+        let rows = self
+            .inner
+            .whole_partition::<(Uuid, Option<CqlValue>, Option<CqlValue>)>(
+                Statement::SelectHolds,
+                "holds",
+                wallet_id,
+            )
+            .await?;
+        let mut holds = Vec::with_capacity(rows.len());
+        for (hold_id, hold, resolution) in rows {
+            if let Some(hold) =
+                cql::decode_hold(wallet_id, hold_id, hold.as_ref(), resolution.as_ref())?
+            {
+                holds.push(hold);
+            }
+        }
+        // ScyllaDB orders `uuid` clustering keys by version nibble first; the contract orders by
+        // id bytes (which for the UUIDv7 ids we issue is the same, and cheap to make certain).
+        holds.sort_by_key(|hold| hold.hold_id);
+        Ok(holds)
+    }
+}
+
+impl ScyllaStore {
+    /// Runs units with at most [`WRITES_IN_FLIGHT_MAX`] in flight; the first failure stops the
+    /// rest (they are idempotent and the caller will apply them again).
+    async fn write_all(&self, units: Vec<Vec<CqlWrite>>) -> Result<(), StoreError> {
+        let mut pending = units.into_iter();
+        let mut in_flight = JoinSet::new();
+        loop {
+            while in_flight.len() < WRITES_IN_FLIGHT_MAX {
+                let Some(unit) = pending.next() else {
+                    break;
+                };
+                let inner = Arc::clone(&self.inner);
+                in_flight.spawn(async move { inner.write_unit(unit).await });
+            }
+            match in_flight.join_next().await {
+                None => return Ok(()),
+                Some(result) => joined(result)??,
+            }
+        }
+    }
+
+    /// The wallets with these ids, in this order, skipping any not (yet) visible.
+    async fn wallets_in_order(&self, ids: &[Uuid]) -> Result<Vec<WalletRow>, StoreError> {
+        let mut found: Vec<Option<WalletRow>> = vec![None; ids.len()];
+        let mut pending = ids.iter().copied().enumerate();
+        let mut in_flight = JoinSet::new();
+        loop {
+            while in_flight.len() < WALLET_READS_IN_FLIGHT_MAX {
+                let Some((position, wallet_id)) = pending.next() else {
+                    break;
+                };
+                let inner = Arc::clone(&self.inner);
+                in_flight.spawn(async move { (position, inner.get_wallet(wallet_id).await) });
+            }
+            match in_flight.join_next().await {
+                None => break,
+                Some(result) => {
+                    let (position, wallet) = joined(result)?;
+                    found[position] = wallet?;
+                }
+            }
+        }
+        Ok(found.into_iter().flatten().collect())
+    }
+}

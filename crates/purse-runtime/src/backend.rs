@@ -1,13 +1,34 @@
 //! Choosing the event log and the read store from configuration: the embedded SQLite files in
-//! the data directory by default, Kafka when brokers are named.
+//! the data directory by default, Kafka when brokers are named, ScyllaDB when `store = scylla`.
 
 use std::sync::Arc;
 
 use purse_log::{EventLog, LogError, SqliteLog, SqliteLogOptions};
 use purse_log_kafka::{KafkaLog, KafkaSettings};
 use purse_store::{ReadStore, SqliteStore, StoreError};
+use purse_store_scylla::{
+    ConnectError, MigrateError, ScyllaSettings, ScyllaStore, SettingsError, migrate, open_session,
+};
+use tracing::info;
 
-use crate::config::Config;
+use crate::config::{Config, StoreKind};
+
+/// Why the read store could not be opened.
+#[derive(thiserror::Error, Debug)]
+pub enum BackendError {
+    /// The embedded store failed to open.
+    #[error("read store: {0}")]
+    Store(#[from] StoreError),
+    /// The `PURSE_SCYLLA_*` settings are missing or invalid.
+    #[error("ScyllaDB settings: {0}")]
+    ScyllaSettings(#[from] SettingsError),
+    /// ScyllaDB is unreachable, or its schema is missing or behind.
+    #[error("ScyllaDB: {0}")]
+    ScyllaConnect(#[from] ConnectError),
+    /// A schema migration failed.
+    #[error("ScyllaDB migration: {0}")]
+    ScyllaMigrate(#[from] MigrateError),
+}
 
 /// Opens the event log the configuration names.
 pub fn open_log(config: &Config) -> Result<Arc<dyn EventLog>, LogError> {
@@ -32,9 +53,26 @@ pub fn open_log(config: &Config) -> Result<Arc<dyn EventLog>, LogError> {
     Ok(Arc::new(KafkaLog::new(settings)?))
 }
 
+/// The ScyllaDB settings of the environment (`PURSE_SCYLLA_*`).
+pub fn scylla_settings() -> Result<ScyllaSettings, SettingsError> {
+    ScyllaSettings::from_lookup(|key| std::env::var(key).ok())
+}
+
+/// Applies pending ScyllaDB migrations; returns the versions applied now.
+pub async fn migrate_scylla() -> Result<Vec<u32>, BackendError> {
+    let settings = scylla_settings()?;
+    let session = open_session(&settings).await?;
+    let applied = migrate(&session, &settings).await?;
+    info!(keyspace = settings.keyspace, ?applied, "ScyllaDB schema current");
+    Ok(applied)
+}
+
 /// Opens the read store the configuration names.
-pub fn open_store(config: &Config) -> Result<Arc<dyn ReadStore>, StoreError> {
-    Ok(Arc::new(SqliteStore::open(
-        &config.data_dir.join("store.db"),
-    )?))
+pub async fn open_store(config: &Config) -> Result<Arc<dyn ReadStore>, BackendError> {
+    match config.store {
+        StoreKind::Sqlite => Ok(Arc::new(SqliteStore::open(
+            &config.data_dir.join("store.db"),
+        )?)),
+        StoreKind::Scylla => Ok(Arc::new(ScyllaStore::connect(&scylla_settings()?).await?)),
+    }
 }

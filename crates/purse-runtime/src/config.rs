@@ -52,6 +52,22 @@ pub struct Config {
     pub token_key_file: Option<PathBuf>,
     /// The event log: embedded SQLite unless Kafka brokers are named.
     pub kafka: KafkaConfig,
+    /// The read store: `sqlite` (in the data directory) or `scylla` (nodes and keyspace from the
+    /// `PURSE_SCYLLA_*` variables).
+    pub store: StoreKind,
+    /// Whether the projector applies pending ScyllaDB schema migrations when it starts (otherwise
+    /// a deployment runs `purse-projector migrate` first).
+    pub scylla_migrate_on_start: bool,
+}
+
+/// Which read store to use.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// `store.db` in the data directory (all-in-one, single-machine clusters, tests).
+    Sqlite,
+    /// A ScyllaDB cluster.
+    Scylla,
 }
 
 /// The `[kafka]` section (cluster mode).
@@ -109,6 +125,8 @@ impl Default for Config {
             metrics_listen: None,
             token_key_file: None,
             kafka: KafkaConfig::default(),
+            store: StoreKind::Sqlite,
+            scylla_migrate_on_start: false,
         }
     }
 }

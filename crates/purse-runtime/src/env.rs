@@ -45,6 +45,12 @@ pub const PURSE_KAFKA_TRANSACTIONS: &str = "PURSE_KAFKA_TRANSACTIONS";
 /// Kafka group session timeout: failover time after a crash or pause.
 pub const PURSE_KAFKA_SESSION_TIMEOUT_MS: &str = "PURSE_KAFKA_SESSION_TIMEOUT_MS";
 
+/// Read store: `sqlite` (default) or `scylla` (then `PURSE_SCYLLA_NODES`, `PURSE_SCYLLA_REPLICATION`
+/// and the other `PURSE_SCYLLA_*` variables of `purse-store-scylla` apply).
+pub const PURSE_STORE: &str = "PURSE_STORE";
+/// `true`: the projector applies pending ScyllaDB migrations at start.
+pub const PURSE_SCYLLA_MIGRATE_ON_START: &str = "PURSE_SCYLLA_MIGRATE_ON_START";
+
 /// Each environment variable with the config key it sets.
 pub(crate) const CONFIG_KEYS: &[(&str, &str)] = &[
     (PURSE_LISTEN, "listen"),
@@ -73,4 +79,6 @@ pub(crate) const CONFIG_KEYS: &[(&str, &str)] = &[
     (PURSE_KAFKA_REPLICATION_FACTOR, "kafka.replication_factor"),
     (PURSE_KAFKA_TRANSACTIONS, "kafka.transactions"),
     (PURSE_KAFKA_SESSION_TIMEOUT_MS, "kafka.session_timeout_ms"),
+    (PURSE_STORE, "store"),
+    (PURSE_SCYLLA_MIGRATE_ON_START, "scylla_migrate_on_start"),
 ];

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use purse_runtime::config::Config;
+use purse_runtime::config::{Config, StoreKind};
 use purse_runtime::projector::{ProjectionWatch, spawn_wallet_projectors};
 use purse_runtime::service::{self, CommonArgs};
 use purse_runtime::{backend, server, telemetry};
@@ -25,18 +25,40 @@ const DRAIN_GRACE_MS: u64 = 10_000;
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
+    #[command(subcommand)]
+    command: Option<Step>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Step {
+    /// Apply pending ScyllaDB schema migrations (deploy/scylla/*.cql) and exit; idempotent.
+    Migrate,
 }
 
 fn main() -> ExitCode {
-    service::run("purse-projector", Args::parse().common, run)
+    let args = Args::parse();
+    match args.command {
+        Some(Step::Migrate) => service::run("purse-projector migrate", args.common, migrate),
+        None => service::run("purse-projector", args.common, run),
+    }
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    telemetry::init(&config.log)?;
+    let applied = backend::migrate_scylla().await?;
+    service::announce("migrations applied", format_args!("{applied:?}"))?;
+    Ok(())
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
     telemetry::init(&config.log)?;
+    if config.store == StoreKind::Scylla && config.scylla_migrate_on_start {
+        backend::migrate_scylla().await?;
+    }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let log = backend::open_log(&config)?;
-    let store = backend::open_store(&config)?;
+    let store = backend::open_store(&config).await?;
     log.create_topic(WALLET_EVENTS_TOPIC, config.partitions)
         .await?;
     service::start_metrics(&config).await?;

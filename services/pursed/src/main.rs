@@ -43,7 +43,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     // All-in-one always uses the embedded log, whatever `[kafka]` says.
     let log = SqliteLog::open(&config.data_dir.join("log.db"), SqliteLogOptions::default())?;
-    let store = backend::open_store(&config)?;
+    let store = backend::open_store(&config).await?;
     let token_key = TokenKey::load_or_create(&config.token_key_path())?;
     let mut app = WalletApp::start_embedded(&config, Arc::new(log), store, token_key.clone()).await?;
 

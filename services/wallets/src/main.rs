@@ -41,7 +41,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let log = backend::open_log(&config)?;
-    let store = backend::open_store(&config)?;
+    let store = backend::open_store(&config).await?;
     let token_key = TokenKey::load_or_create(&config.token_key_path())?;
     let mut app = WalletApp::start_cluster(&config, log, store, token_key).await?;
 

@@ -8,7 +8,10 @@
 pub mod decider;
 pub mod idempotency;
 pub mod money;
+pub mod payment;
+pub mod saga;
 pub mod time;
+pub mod topup;
 pub mod wallet;
 
 pub use decider::{Context, Decider, MAX_IDS_PER_COMMAND};

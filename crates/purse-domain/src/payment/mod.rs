@@ -1,0 +1,181 @@
+//! The payments gateway's deciders: payment intents (one stream per intent) and each owner's
+//! stored cards (one stream per tenant and owner).
+//!
+//! An intent goes `requires_payment_method` → `processing` → `succeeded` | `failed` |
+//! `canceled`; refunds follow a capture and never exceed it. What the provider reports arrives
+//! as `Record*` commands carrying the provider's event id: the intent remembers the ids it
+//! applied, so a provider's retry (or a capture learnt both from the synchronous answer and from
+//! the webhook) is accepted and changes nothing. A capture is recorded even after a cancel or a
+//! decline, because money moved; the top-up saga refunds it.
+//!
+//! Cards enter only as [`CardDetails`] (brand, last 4, expiry, provider token), which cannot
+//! hold a card number.
+
+#![warn(missing_docs)]
+
+mod command;
+mod decide;
+mod error;
+mod event;
+mod state;
+pub(crate) mod support;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+pub use command::{PaymentAction, PaymentCommand, PaymentMethodsAction, PaymentMethodsCommand};
+pub use error::{PaymentError, PaymentField, PaymentMethodsError, PaymentMethodsField};
+pub use event::{PaymentEvent, PaymentEventKind, PaymentMethodsEvent, PaymentMethodsEventKind};
+pub use state::{
+    PaymentIntent, PaymentMethod, PaymentMethods, PaymentMethodsState, PaymentState, Refund,
+};
+pub use types::{
+    CARD_EXP_YEARS, CancelReason, CardBrand, CardDetails, CardError, DeclineReason,
+    MAX_PROVIDER_ID_BYTES, PAN_MIN_DIGITS, PaymentStatus, ProviderEventId, ProviderEventIdError,
+    RefundFailureReason, RefundReason, RefundStatus,
+};
+
+use crate::decider::{Context, Decider};
+
+/// Most refunds one intent may have (pending, succeeded and failed together).
+pub const MAX_REFUNDS_PER_PAYMENT: usize = 32;
+/// Most cards one owner may store.
+pub const MAX_PAYMENT_METHODS_PER_OWNER: usize = 20;
+
+/// The stream holding the stored cards of `owner` in `tenant`: a UUID version 8 from the
+/// SHA-256 of a length-prefixed encoding of both, so every service finds it without a lookup and
+/// no two (tenant, owner) pairs share one.
+pub fn payment_methods_stream_id(tenant: &str, owner: &str) -> Uuid {
+    let digest = Sha256::new()
+        .chain_update(b"purse.payment-methods-id.v1\0")
+        .chain_update((tenant.len() as u64).to_be_bytes())
+        .chain_update(tenant.as_bytes())
+        .chain_update((owner.len() as u64).to_be_bytes())
+        .chain_update(owner.as_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    Uuid::new_v8(bytes)
+}
+
+/// The payment intent decider.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct PaymentDecider;
+
+/// What a successful payment command returns (and what a replay returns again).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PaymentOutcome {
+    /// Status after the command.
+    pub status: PaymentStatus,
+    /// Captured amount after the command.
+    pub captured: Decimal,
+    /// Σ succeeded refunds after the command.
+    pub refunded: Decimal,
+    /// The new refund's id, for `RequestRefund`.
+    pub refund_id: Option<Uuid>,
+    /// True when the command was a provider event already applied: nothing changed.
+    pub provider_repeat: bool,
+}
+
+impl Decider for PaymentDecider {
+    type State = PaymentState;
+    type Command = PaymentCommand;
+    type Event = PaymentEvent;
+    type Error = PaymentError;
+    type Outcome = PaymentOutcome;
+
+    fn decide(
+        state: &PaymentState,
+        command: &PaymentCommand,
+        ctx: &Context,
+    ) -> Result<Vec<PaymentEvent>, PaymentError> {
+        decide::decide(state, command, ctx)
+    }
+
+    fn evolve(state: PaymentState, event: &PaymentEvent) -> PaymentState {
+        state.apply(event)
+    }
+
+    fn outcome(state: &PaymentState, events: &[PaymentEvent]) -> PaymentOutcome {
+        let refund_id = events.iter().find_map(|event| match &event.kind {
+            PaymentEventKind::RefundRequested { refund_id, .. } => Some(*refund_id),
+            _ => None,
+        });
+        match state.intent() {
+            Some(intent) => PaymentOutcome {
+                status: intent.status(),
+                captured: intent.captured(),
+                refunded: intent.refunded(),
+                refund_id,
+                provider_repeat: events.is_empty(),
+            },
+            // Only reachable for a caller that asks about a command that created nothing.
+            None => PaymentOutcome {
+                status: PaymentStatus::RequiresPaymentMethod,
+                captured: Decimal::ZERO,
+                refunded: Decimal::ZERO,
+                refund_id,
+                provider_repeat: events.is_empty(),
+            },
+        }
+    }
+}
+
+/// The stored-cards decider (one stream per tenant and owner).
+#[derive(Copy, Clone, Debug, Default)]
+pub struct PaymentMethodsDecider;
+
+/// What a successful payment-methods command returns.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PaymentMethodsOutcome {
+    /// The card saved or removed.
+    pub payment_method_id: Option<Uuid>,
+    /// How many cards the owner stores after the command.
+    pub count: usize,
+}
+
+impl Decider for PaymentMethodsDecider {
+    type State = PaymentMethodsState;
+    type Command = PaymentMethodsCommand;
+    type Event = PaymentMethodsEvent;
+    type Error = PaymentMethodsError;
+    type Outcome = PaymentMethodsOutcome;
+
+    fn decide(
+        state: &PaymentMethodsState,
+        command: &PaymentMethodsCommand,
+        ctx: &Context,
+    ) -> Result<Vec<PaymentMethodsEvent>, PaymentMethodsError> {
+        decide::decide_methods(state, command, ctx)
+    }
+
+    fn evolve(state: PaymentMethodsState, event: &PaymentMethodsEvent) -> PaymentMethodsState {
+        state.apply(event)
+    }
+
+    fn outcome(
+        state: &PaymentMethodsState,
+        events: &[PaymentMethodsEvent],
+    ) -> PaymentMethodsOutcome {
+        let payment_method_id = events
+            .iter()
+            .map(|event| match &event.kind {
+                PaymentMethodsEventKind::PaymentMethodSaved {
+                    payment_method_id, ..
+                }
+                | PaymentMethodsEventKind::PaymentMethodRemoved { payment_method_id } => {
+                    *payment_method_id
+                }
+            })
+            .next();
+        PaymentMethodsOutcome {
+            payment_method_id,
+            count: state.methods().map_or(0, |methods| methods.methods.len()),
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Top-up commands and their canonical fingerprint.
+
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::types::{FeeRate, GrantedCredit, TopUpFailureReason, TopUpKind};
+use crate::idempotency::Fingerprint;
+use crate::money::Asset;
+use crate::payment::support::Encoder;
+use crate::time::Timestamp;
+
+/// A request to change one top-up, on behalf of one tenant.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TopUpCommand {
+    /// The caller's tenant; a top-up of another tenant is reported as not found.
+    pub tenant: String,
+    /// The top-up (and stream) addressed.
+    pub top_up_id: Uuid,
+    /// What to do.
+    pub action: TopUpAction,
+}
+
+/// What a top-up command asks for. Only `Create` comes from clients; the others come from the
+/// top-up saga.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TopUpAction {
+    /// Create the top-up; the saga then creates its payment intent.
+    Create {
+        /// The wallet credited.
+        wallet_id: Uuid,
+        /// The wallet's owner, who pays (1..=255 bytes).
+        owner: String,
+        /// How the payer pays.
+        kind: TopUpKind,
+        /// The wallet's asset, in which the payer is charged.
+        asset: Asset,
+        /// What the payer is charged.
+        amount: Decimal,
+        /// What the wallet is credited; at least `amount`, the excess as a `granted` lot.
+        wallet_amount: Decimal,
+        /// The tenant's configured fee rate, recorded with the fee it yields.
+        fee_rate: FeeRate,
+        /// How long the payer has to pay ([`super::DEFAULT_TOP_UP_TIMEOUT_MS`] unless
+        /// configured), within [`super::MIN_TOP_UP_TIMEOUT_MS`]..=[`super::MAX_TOP_UP_TIMEOUT_MS`].
+        timeout_ms: i64,
+        /// When the credited lots expire, if ever; at least
+        /// [`super::MIN_LOT_LIFETIME_AFTER_DEADLINE_MS`] after the top-up's deadline.
+        lots_expire_at: Option<Timestamp>,
+        /// The stored card charged: required for `manual_with_payment_method` and `auto`,
+        /// refused for `manual`.
+        payment_method_id: Option<Uuid>,
+    },
+    /// The payment was captured: on time while `created`, late (refund needed) once expired or
+    /// declined.
+    RecordPaymentCaptured {
+        /// The payment; must be the top-up's.
+        payment_id: Uuid,
+        /// How much; must be the top-up's amount.
+        amount: Decimal,
+    },
+    /// The wallet was credited: finish the top-up.
+    Complete {
+        /// The lot of the paid part.
+        paid_lot_id: Uuid,
+        /// What became of the granted part.
+        granted: GrantedCredit,
+    },
+    /// The deadline passed and the payment intent was cancelled (or never created).
+    Expire,
+    /// The payment was declined, or the wallet refused the credit.
+    Fail {
+        /// Why.
+        reason: TopUpFailureReason,
+    },
+}
+
+fn granted_credit(enc: &mut Encoder, granted: &GrantedCredit) {
+    match granted {
+        GrantedCredit::NotNeeded => enc.str("not_needed"),
+        GrantedCredit::Credited { lot_id } => {
+            enc.str("credited");
+            enc.uuid(*lot_id);
+        }
+        GrantedCredit::Rejected { reason } => {
+            enc.str("rejected");
+            enc.str(reason.as_str());
+        }
+    }
+}
+
+impl TopUpCommand {
+    /// Canonical, stable hash of tenant, top-up id and every action field (used to detect
+    /// idempotency-key reuse with a different request).
+    pub fn fingerprint(&self) -> Fingerprint {
+        let mut enc = Encoder::new("purse.topup.command.v1");
+        enc.str(&self.tenant);
+        enc.uuid(self.top_up_id);
+        match &self.action {
+            TopUpAction::Create {
+                wallet_id,
+                owner,
+                kind,
+                asset,
+                amount,
+                wallet_amount,
+                fee_rate,
+                timeout_ms,
+                lots_expire_at,
+                payment_method_id,
+            } => {
+                enc.str("create");
+                enc.uuid(*wallet_id);
+                enc.str(owner);
+                enc.str(kind.as_str());
+                enc.str(asset.code());
+                enc.u64(asset.scale().into());
+                enc.decimal(*amount);
+                enc.decimal(*wallet_amount);
+                enc.decimal(fee_rate.as_percent());
+                enc.i64(*timeout_ms);
+                enc.option(*lots_expire_at, Encoder::timestamp);
+                enc.option(*payment_method_id, Encoder::uuid);
+            }
+            TopUpAction::RecordPaymentCaptured { payment_id, amount } => {
+                enc.str("record_payment_captured");
+                enc.uuid(*payment_id);
+                enc.decimal(*amount);
+            }
+            TopUpAction::Complete {
+                paid_lot_id,
+                granted,
+            } => {
+                enc.str("complete");
+                enc.uuid(*paid_lot_id);
+                granted_credit(&mut enc, granted);
+            }
+            TopUpAction::Expire => enc.str("expire"),
+            TopUpAction::Fail { reason } => {
+                enc.str("fail");
+                enc.str(reason.as_str());
+                enc.str(reason.detail());
+            }
+        }
+        enc.finish()
+    }
+}

@@ -347,6 +347,32 @@ async fn a_projector_started_from_scratch_rebuilds_identical_read_models() {
                 .into_inner();
             last_sequence.insert(wallet.clone(), reply.sequence);
         }
+        // A hold, voided on every other wallet, so holds and their resolution are rebuilt too.
+        let hold = client
+            .place_hold(pb::PlaceHoldRequest {
+                wallet_id: wallet.clone(),
+                idempotency_key: "hold".into(),
+                amount: "3.00".into(),
+                expires_at_ms: now_ms() + 86_400_000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut sequence = hold.sequence;
+        if i % 2 == 0 {
+            let void = client
+                .void_hold(pb::VoidHoldRequest {
+                    wallet_id: wallet.clone(),
+                    idempotency_key: "void".into(),
+                    hold_id: hold.entry_id,
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            sequence = void.sequence;
+        }
+        last_sequence.insert(wallet.clone(), sequence);
     }
     for (wallet, sequence) in &last_sequence {
         balance(&mut client, wallet, *sequence).await;
@@ -370,6 +396,13 @@ async fn a_projector_started_from_scratch_rebuilds_identical_read_models() {
         );
         assert_eq!(rows, &rebuilt[table], "table {table} rebuilt identically");
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 /// Waits (polling the rebuilt store, bounded) until every wallet's stream position is reached.

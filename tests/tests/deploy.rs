@@ -29,8 +29,17 @@ fn docker_compose_accepts_the_compose_file() {
         .output()
         .expect("docker-compose runs");
     let services = String::from_utf8_lossy(&services.stdout);
-    for service in ["kafka", "scylla", "otel-collector", "purse-wallets", "purse-projector"] {
-        assert!(services.lines().any(|s| s == service), "compose runs {service}");
+    for service in [
+        "kafka",
+        "scylla",
+        "otel-collector",
+        "purse-wallets",
+        "purse-projector",
+    ] {
+        assert!(
+            services.lines().any(|s| s == service),
+            "compose runs {service}"
+        );
     }
 }
 

@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod money;
 pub mod payment;
 pub mod saga;
+mod support;
 pub mod time;
 pub mod topup;
 pub mod wallet;

@@ -3,12 +3,12 @@
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::support::Encoder;
 use super::types::{
     CancelReason, CardDetails, DeclineReason, ProviderEventId, RefundFailureReason, RefundReason,
 };
 use crate::idempotency::Fingerprint;
 use crate::money::Asset;
+use crate::support::Encoder;
 use crate::time::Timestamp;
 
 /// A request to change one payment intent, on behalf of one tenant.

@@ -8,11 +8,11 @@ use super::command::{PaymentAction, PaymentCommand, PaymentMethodsAction, Paymen
 use super::error::{PaymentError, PaymentField, PaymentMethodsError, PaymentMethodsField};
 use super::event::{PaymentEvent, PaymentEventKind, PaymentMethodsEvent, PaymentMethodsEventKind};
 use super::state::{PaymentIntent, PaymentMethods, PaymentMethodsState, PaymentState};
-use super::support::text_fits;
 use super::types::{CardDetails, PaymentStatus, ProviderEventId, RefundStatus};
 use super::{MAX_PAYMENT_METHODS_PER_OWNER, MAX_REFUNDS_PER_PAYMENT};
 use crate::decider::Context;
 use crate::money::validate_amount;
+use crate::support::text_fits;
 use crate::wallet::{MAX_OWNER_BYTES, MAX_TENANT_BYTES};
 
 pub(crate) fn decide(

@@ -4,9 +4,9 @@
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::support::named_enum;
 use super::types::{PaymentStatus, RefundStatus};
 use crate::money::AmountError;
+use crate::support::named_enum;
 use crate::time::Timestamp;
 
 named_enum! {

@@ -18,7 +18,6 @@ mod decide;
 mod error;
 mod event;
 mod state;
-pub(crate) mod support;
 mod types;
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::support::{first_invisible_byte, named_enum, utc_year_month};
+use crate::support::{first_invisible_byte, named_enum, utc_year_month};
 use crate::time::Timestamp;
 
 named_enum! {

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::types::{FeeRate, GrantedCredit, TopUpFailureReason, TopUpKind};
 use crate::idempotency::Fingerprint;
 use crate::money::Asset;
-use crate::payment::support::Encoder;
+use crate::support::Encoder;
 use crate::time::Timestamp;
 
 /// A request to change one top-up, on behalf of one tenant.

@@ -12,7 +12,7 @@ use super::types::{FeeRate, GrantedCredit, TopUpFailureReason, TopUpKind, TopUpS
 use super::{MAX_TOP_UP_TIMEOUT_MS, MIN_LOT_LIFETIME_AFTER_DEADLINE_MS, MIN_TOP_UP_TIMEOUT_MS};
 use crate::decider::Context;
 use crate::money::{Asset, validate_amount};
-use crate::payment::support::text_fits;
+use crate::support::text_fits;
 use crate::time::Timestamp;
 use crate::wallet::{MAX_OWNER_BYTES, MAX_TENANT_BYTES};
 

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::types::{TopUpKind, TopUpStatus};
 use crate::money::AmountError;
-use crate::payment::support::named_enum;
+use crate::support::named_enum;
 use crate::time::Timestamp;
 
 named_enum! {

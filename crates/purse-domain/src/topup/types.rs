@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::money::Asset;
 use crate::payment::DeclineReason;
-use crate::payment::support::named_enum;
+use crate::support::named_enum;
 use crate::wallet::{LimitKind, WalletError};
 
 named_enum! {

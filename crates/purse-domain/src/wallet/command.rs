@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::types::{CreditSource, DebitKind, Limits, WalletKind};
 use crate::idempotency::Fingerprint;
 use crate::money::Asset;
+use crate::support::Encoder;
 use crate::time::Timestamp;
 
 /// A request to change one wallet, on behalf of one tenant.
@@ -129,8 +130,7 @@ impl WalletCommand {
     /// versioned and length-prefixed so no two different commands share an encoding; changing
     /// it would make retries across a deploy look like key reuse, so it only ever gains cases.
     pub fn fingerprint(&self) -> Fingerprint {
-        let mut enc = Encoder(Vec::with_capacity(128));
-        enc.str("purse.wallet.command.v1");
+        let mut enc = Encoder::new("purse.wallet.command.v1");
         enc.str(&self.tenant);
         enc.uuid(self.wallet_id);
         match &self.action {
@@ -146,7 +146,7 @@ impl WalletCommand {
                 enc.str(kind.as_str());
                 enc.str(asset.code());
                 enc.u64(asset.scale().into());
-                enc.limits(limits);
+                encode_limits(&mut enc, limits);
                 enc.u64(metadata.len() as u64);
                 for (key, value) in metadata {
                     enc.str(key);
@@ -214,7 +214,7 @@ impl WalletCommand {
             }
             WalletAction::UpdateLimits { limits } => {
                 enc.str("update_limits");
-                enc.limits(limits);
+                encode_limits(&mut enc, limits);
             }
             WalletAction::Suspend { reason } => {
                 enc.str("suspend");
@@ -227,53 +227,18 @@ impl WalletCommand {
                 enc.u64(*notice_lead_ms as u64);
             }
         }
-        Fingerprint::of(&enc.0)
+        enc.finish()
     }
 }
 
-/// Length-prefixed, tagged encoding: unambiguous, so distinct commands never collide by layout.
-struct Encoder(Vec<u8>);
-
-impl Encoder {
-    fn u64(&mut self, value: u64) {
-        self.0.extend_from_slice(&value.to_be_bytes());
-    }
-
-    fn str(&mut self, text: &str) {
-        self.u64(text.len() as u64);
-        self.0.extend_from_slice(text.as_bytes());
-    }
-
-    fn uuid(&mut self, id: Uuid) {
-        self.0.extend_from_slice(id.as_bytes());
-    }
-
-    fn timestamp(&mut self, at: Timestamp) {
-        self.0.extend_from_slice(&at.as_millis().to_be_bytes());
-    }
-
-    fn decimal(&mut self, value: Decimal) {
-        self.str(&value.normalize().to_string());
-    }
-
-    fn option<T>(&mut self, value: Option<T>, write: impl FnOnce(&mut Self, T)) {
-        match value {
-            None => self.0.push(0),
-            Some(value) => {
-                self.0.push(1);
-                write(self, value);
-            }
-        }
-    }
-
-    fn limits(&mut self, limits: &Limits) {
-        self.option(limits.max_balance, Self::decimal);
-        self.option(limits.daily_debit_limit, Self::decimal);
-        self.option(limits.per_transaction_max, Self::decimal);
-        self.option(limits.velocity, |enc, v| {
-            enc.u64(v.max_operations.into());
-            enc.u64(v.window_ms as u64);
-        });
-        self.option(limits.low_balance_threshold, Self::decimal);
-    }
+/// The canonical encoding of a wallet's limits, part of two commands' fingerprints.
+fn encode_limits(enc: &mut Encoder, limits: &Limits) {
+    enc.option(limits.max_balance, Encoder::decimal);
+    enc.option(limits.daily_debit_limit, Encoder::decimal);
+    enc.option(limits.per_transaction_max, Encoder::decimal);
+    enc.option(limits.velocity, |enc, v| {
+        enc.u64(v.max_operations.into());
+        enc.u64(v.window_ms as u64);
+    });
+    enc.option(limits.low_balance_threshold, Encoder::decimal);
 }

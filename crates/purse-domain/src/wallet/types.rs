@@ -2,52 +2,7 @@
 
 use rust_decimal::Decimal;
 
-/// Declares a fieldless enum with stable lower-snake-case names for the wire and the event log.
-macro_rules! named_enum {
-    (
-        $(#[$meta:meta])*
-        pub enum $name:ident {
-            $( $(#[$vmeta:meta])* $variant:ident => $text:literal, )+
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(
-            Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
-            serde::Serialize, serde::Deserialize,
-        )]
-        pub enum $name {
-            $( $(#[$vmeta])* #[serde(rename = $text)] $variant, )+
-        }
-
-        impl $name {
-            /// Every variant, in declaration order.
-            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
-
-            /// The stable lower-snake-case name.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $( Self::$variant => $text, )+
-                }
-            }
-
-            /// The variant named `s` by [`Self::as_str`], if any.
-            pub fn parse(s: &str) -> Option<Self> {
-                match s {
-                    $( $text => Some(Self::$variant), )+
-                    _ => None,
-                }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-pub(crate) use named_enum;
+pub(crate) use crate::support::named_enum;
 
 named_enum! {
     /// Whose wallet it is. Both kinds follow the same rules; the kind is recorded for reporting.

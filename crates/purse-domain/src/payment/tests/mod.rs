@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::*;
-use crate::payment::support::harness::*;
+use crate::support::harness::*;
 use crate::time::Timestamp;
 
 impl TestEvent for PaymentEvent {

@@ -14,7 +14,7 @@ use super::rule::{
 use super::state::{AutoTopUp, AutoTopUpState};
 use crate::decider::Context;
 use crate::money::{Asset, validate_amount};
-use crate::payment::support::text_fits;
+use crate::support::text_fits;
 use crate::topup::{MAX_TOP_UP_TIMEOUT_MS, MIN_TOP_UP_TIMEOUT_MS, TopUpFailureReason};
 use crate::wallet::{MAX_OWNER_BYTES, MAX_TENANT_BYTES};
 

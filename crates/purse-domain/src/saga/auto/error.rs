@@ -4,7 +4,7 @@
 use rust_decimal::Decimal;
 
 use crate::money::AmountError;
-use crate::payment::support::named_enum;
+use crate::support::named_enum;
 
 named_enum! {
     /// A field of an auto top-up rule named in an error.

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::rule::AutoTopUpRule;
 use crate::idempotency::Fingerprint;
 use crate::money::Asset;
-use crate::payment::support::Encoder;
+use crate::support::Encoder;
 use crate::topup::{
     TopUp, TopUpError, TopUpEvent, TopUpEventKind, TopUpFailureReason, TopUpKind, TopUpOutcome,
 };

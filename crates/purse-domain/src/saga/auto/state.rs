@@ -6,8 +6,8 @@ use uuid::Uuid;
 use super::event::{AutoTopUpEvent, AutoTopUpEventKind};
 use super::rule::{AutoTopUpAmount, AutoTopUpRule, DEFAULT_AUTO_TOP_UP_BACKOFF_MS};
 use crate::money::Asset;
-use crate::payment::support::next_utc_midnight;
 use crate::saga::dispatch::{Dispatch, DispatchCommand, derived_key};
+use crate::support::next_utc_midnight;
 use crate::time::{MILLIS_PER_DAY, Timestamp};
 use crate::topup::{FeeRate, TopUpAction, TopUpCommand, TopUpKind};
 

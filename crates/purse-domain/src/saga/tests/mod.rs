@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::*;
-use crate::payment::support::harness::*;
+use crate::support::harness::*;
 use crate::time::Timestamp;
 use crate::topup::TopUpKind;
 

@@ -5,10 +5,10 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::money::Asset;
-use crate::payment::support::named_enum;
 use crate::payment::{
     DeclineReason, PaymentEvent, PaymentEventKind, PaymentIntent, RefundFailureReason, RefundReason,
 };
+use crate::support::named_enum;
 use crate::time::Timestamp;
 use crate::topup::{CreditRejection, TopUpEvent, TopUpEventKind, TopUpKind, TopUpStatus};
 use crate::wallet::{CreditSource, WalletError, WalletOutcome};

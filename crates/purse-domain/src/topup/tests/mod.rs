@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::*;
 use crate::payment::DeclineReason;
-use crate::payment::support::harness::*;
+use crate::support::harness::*;
 use crate::time::Timestamp;
 
 impl TestEvent for TopUpEvent {

@@ -1,8 +1,6 @@
-//! Helpers shared by the payment, top-up and saga deciders: stable enum names, the canonical
+//! Helpers shared by every decider: stable enum names, the canonical
 //! fingerprint encoding, text bounds and calendar arithmetic.
 //!
-//! They live here, in the lowest of the three modules, because the wallet keeps private copies
-//! of the first two; the copies should become one crate-level module once both sides settle.
 
 use rust_decimal::Decimal;
 use uuid::Uuid;

@@ -34,7 +34,10 @@ pub enum BackendError {
 pub fn open_log(config: &Config) -> Result<Arc<dyn EventLog>, LogError> {
     if !config.kafka.is_enabled() {
         let path = config.data_dir.join("log.db");
-        return Ok(Arc::new(SqliteLog::open(&path, SqliteLogOptions::default())?));
+        return Ok(Arc::new(SqliteLog::open(
+            &path,
+            SqliteLogOptions::default(),
+        )?));
     }
     let kafka = &config.kafka;
     let settings = KafkaSettings {
@@ -63,7 +66,11 @@ pub async fn migrate_scylla() -> Result<Vec<u32>, BackendError> {
     let settings = scylla_settings()?;
     let session = open_session(&settings).await?;
     let applied = migrate(&session, &settings).await?;
-    info!(keyspace = settings.keyspace, ?applied, "ScyllaDB schema current");
+    info!(
+        keyspace = settings.keyspace,
+        ?applied,
+        "ScyllaDB schema current"
+    );
     Ok(applied)
 }
 

@@ -45,14 +45,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let log = SqliteLog::open(&config.data_dir.join("log.db"), SqliteLogOptions::default())?;
     let store = backend::open_store(&config).await?;
     let token_key = TokenKey::load_or_create(&config.token_key_path())?;
-    let mut app = WalletApp::start_embedded(&config, Arc::new(log), store, token_key.clone()).await?;
+    let mut app =
+        WalletApp::start_embedded(&config, Arc::new(log), store, token_key.clone()).await?;
 
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let dev = Principal {
         tenant: DEV_TENANT.to_owned(),
         scopes: Scope::ALL.to_vec(),
     };
-    announce("purse endpoint", format_args!("http://{}", listener.local_addr()?))?;
+    announce(
+        "purse endpoint",
+        format_args!("http://{}", listener.local_addr()?),
+    )?;
     announce(
         &format!("development token (tenant {DEV_TENANT})"),
         token_key.issue(&dev)?,

@@ -101,13 +101,7 @@ impl WalletApp {
             &stopped,
             &mut projectors,
         );
-        let grpc = WalletGrpc::new(
-            Arc::new(bus),
-            store,
-            watch,
-            token_key,
-            api_settings(config),
-        );
+        let grpc = WalletGrpc::new(Arc::new(bus), store, watch, token_key, api_settings(config));
         Ok(Self {
             grpc,
             write: WriteSide::Local(shards),

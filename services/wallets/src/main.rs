@@ -46,7 +46,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let mut app = WalletApp::start_cluster(&config, log, store, token_key).await?;
 
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    announce("purse endpoint", format_args!("http://{}", listener.local_addr()?))?;
+    announce(
+        "purse endpoint",
+        format_args!("http://{}", listener.local_addr()?),
+    )?;
     announce("instance", &config.instance_id)?;
     service::start_metrics(&config).await?;
 

@@ -6,7 +6,7 @@ use crate::args::BenchArgs;
 use crate::client::Rpc;
 use crate::error::BenchError;
 use crate::load::{LoadContext, run_mode};
-use crate::report::{ModeReport, SetupReport, Summary};
+use crate::report::{SetupReport, Summary};
 use crate::setup;
 
 /// Runs the benchmark `args` describes. Fails only if connecting or setup fails; failed debits
@@ -35,6 +35,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<Summary, BenchError> {
         seed,
         budget: args.budget(),
         batch_size: args.batch_size,
+        visibility_samples: args.visibility_samples,
     });
     let mut modes = Vec::new();
     for &mode in args.modes() {
@@ -43,12 +44,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<Summary, BenchError> {
             crate::args::LoadMode::Batch => args.batch_concurrency(),
         };
         eprintln!("{}: running with {concurrency} tasks", mode.name());
-        let (tally, elapsed) = run_mode(&ctx, mode, concurrency).await?;
-        modes.push(ModeReport {
-            mode,
-            tally,
-            elapsed,
-        });
+        modes.push(run_mode(&ctx, mode, concurrency).await?);
     }
 
     Ok(Summary {

@@ -91,9 +91,9 @@ pub(crate) struct Rpc {
 }
 
 impl Rpc {
-    /// Opens `connections` connections to `endpoint`, each within `timeout_ms`.
+    /// Opens `connections` connections to each of `endpoints`, each within `timeout_ms`.
     pub(crate) async fn connect(
-        endpoint: &str,
+        endpoints: &[String],
         token: Option<&str>,
         connections: u32,
         timeout_ms: u64,
@@ -106,36 +106,35 @@ impl Rpc {
             ),
         };
         let timeout = Duration::from_millis(timeout_ms);
-        let bad_endpoint = |detail: String| BenchError::Endpoint {
-            endpoint: endpoint.to_owned(),
-            detail,
-        };
-        let target = Endpoint::from_shared(endpoint.to_owned())
-            .map_err(|err| bad_endpoint(err.to_string()))?;
-        // Only plaintext http:// is built in (tonic without a TLS feature).
-        match target.uri().scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return Err(bad_endpoint(
-                    "TLS is not supported by this build; use http://".to_owned(),
-                ));
-            }
-            _ => return Err(bad_endpoint("expected http://host:port".to_owned())),
-        }
-        let target = target.connect_timeout(timeout).tcp_nodelay(true);
-        let connect_error = |detail: String| BenchError::Connect {
-            endpoint: endpoint.to_owned(),
-            detail,
-        };
-        let mut clients = Vec::with_capacity(connections as usize);
+        // Every endpoint is checked before any connection is opened: a typo is a usage error
+        // whatever its position.
+        let targets = endpoints
+            .iter()
+            .map(|endpoint| Ok((endpoint, target(endpoint)?.connect_timeout(timeout))))
+            .collect::<Result<Vec<_>, BenchError>>()?;
+        let mut clients = Vec::with_capacity(connections as usize * targets.len());
+        // Round by round, so consecutive tasks (client(task) is round-robin) alternate between
+        // the endpoints.
         for _ in 0..connections {
-            let channel = tokio::time::timeout(timeout, target.connect())
-                .await
-                .map_err(|_| connect_error(format!("no connection within {timeout_ms} ms")))?
-                .map_err(|err| connect_error(error_chain(&err)))?;
-            clients.push(
-                WalletServiceClient::new(channel).max_decoding_message_size(RESPONSE_BYTES_MAX),
-            );
+            for (endpoint, target) in &targets {
+                let connect_error = |detail: String| BenchError::Connect {
+                    endpoint: (*endpoint).clone(),
+                    detail,
+                };
+                let channel = tokio::time::timeout(timeout, target.connect())
+                    .await
+                    .map_err(|_| connect_error(format!("no connection within {timeout_ms} ms")))?
+                    .map_err(|err| connect_error(error_chain(&err)))?;
+                clients.push(
+                    WalletServiceClient::new(channel).max_decoding_message_size(RESPONSE_BYTES_MAX),
+                );
+            }
+        }
+        if clients.is_empty() {
+            return Err(BenchError::Endpoint {
+                endpoint: String::new(),
+                detail: "no endpoint given".to_owned(),
+            });
         }
         Ok(Rpc {
             clients,
@@ -144,9 +143,15 @@ impl Rpc {
         })
     }
 
-    /// The client for task `task`: tasks are spread round-robin over the connections.
+    /// The client for task `task`: tasks are spread round-robin over the connections (and so
+    /// over the endpoints).
     pub(crate) fn client(&self, task: usize) -> WalletServiceClient<Channel> {
         self.clients[task % self.clients.len()].clone()
+    }
+
+    /// The bound on each call (`--timeout-ms`).
+    pub(crate) fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
     }
 
     /// Wraps a message with the token and deadline.
@@ -178,6 +183,24 @@ impl Rpc {
             Ok(Err(status)) => Err(Failure::from_status(&status)),
             Ok(Ok(response)) => Ok(response.into_inner()),
         }
+    }
+}
+
+/// The transport endpoint for `endpoint`, refused unless it is `http://host:port`.
+fn target(endpoint: &str) -> Result<Endpoint, BenchError> {
+    let bad_endpoint = |detail: String| BenchError::Endpoint {
+        endpoint: endpoint.to_owned(),
+        detail,
+    };
+    let target =
+        Endpoint::from_shared(endpoint.to_owned()).map_err(|err| bad_endpoint(err.to_string()))?;
+    // Only plaintext http:// is built in (tonic without a TLS feature).
+    match target.uri().scheme_str() {
+        Some("http") => Ok(target.tcp_nodelay(true)),
+        Some("https") => Err(bad_endpoint(
+            "TLS is not supported by this build; use http://".to_owned(),
+        )),
+        _ => Err(bad_endpoint("expected http://host:port".to_owned())),
     }
 }
 
@@ -253,14 +276,16 @@ mod tests {
     #[tokio::test]
     async fn unreachable_and_bad_endpoints() {
         // Port 1 on loopback: nothing listens, so the connection is refused at once.
-        let err = Rpc::connect("http://127.0.0.1:1", None, 1, 2_000)
+        let err = Rpc::connect(&["http://127.0.0.1:1".to_owned()], None, 1, 2_000)
             .await
             .err()
             .expect("connect fails");
         assert!(matches!(err, BenchError::Connect { .. }), "{err}");
         assert!(!err.is_usage());
         for bad in ["not a uri", "127.0.0.1:50051", "https://127.0.0.1:1"] {
-            let err = Rpc::connect(bad, None, 1, 2_000)
+            // A bad endpoint after a good one is still refused before connecting.
+            let endpoints = ["http://127.0.0.1:1".to_owned(), bad.to_owned()];
+            let err = Rpc::connect(&endpoints, None, 1, 2_000)
                 .await
                 .err()
                 .expect("bad endpoint");

@@ -1,5 +1,5 @@
-//! Errors that stop a benchmark run. Individual debit failures are not errors: they are counted
-//! (see `load::Tally`).
+//! Errors that stop a benchmark run. Individual debit (or append) failures are not errors: they
+//! are counted (see `load::Tally`).
 
 /// A failure that ends the run (exit 1), or a bad flag value clap could not check (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -42,14 +42,51 @@ pub(crate) enum BenchError {
         failure: String,
     },
 
+    /// The async runtime could not be started (exit 1).
+    #[error("starting the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+
     /// A task of the run panicked or was cancelled (exit 1): a bug in the generator.
     #[error("a benchmark task failed: {0}")]
     Task(String),
+
+    /// `token --tenant` is not a valid tenant name (exit 2).
+    #[error("invalid --tenant `{tenant}`: [a-z0-9_-], 1 to 64 bytes")]
+    Tenant {
+        /// The value given.
+        tenant: String,
+    },
+
+    /// The token key file could not be read or created, or signing failed (exit 1).
+    #[error("token: {0}")]
+    TokenKey(#[source] purse_runtime::auth::AuthError),
+
+    /// log-readback: the Kafka clients or the run's topic could not be set up (exit 1).
+    #[error("log-readback: {what} failed: {source}")]
+    Log {
+        /// What was being done.
+        what: &'static str,
+        /// The log's error.
+        #[source]
+        source: purse_log::LogError,
+    },
+
+    /// log-readback: the unmeasured first append and read-back of a partition failed (exit 1).
+    #[error("log-readback: warming up partition {partition} failed: {failure}")]
+    WarmUp {
+        /// The partition.
+        partition: u32,
+        /// Why.
+        failure: String,
+    },
 }
 
 impl BenchError {
     /// Whether the error is about the flags (exit 2) rather than the run (exit 1).
     pub(crate) fn is_usage(&self) -> bool {
-        matches!(self, BenchError::Endpoint { .. } | BenchError::Token)
+        matches!(
+            self,
+            BenchError::Endpoint { .. } | BenchError::Token | BenchError::Tenant { .. }
+        )
     }
 }

@@ -16,13 +16,12 @@ use tokio::task::JoinSet;
 use crate::args::{Budget, LoadMode};
 use crate::client::{Failure, Rpc};
 use crate::error::BenchError;
+use crate::latency;
 use crate::prng::XorShift64Star;
+use crate::report::ModeReport;
 use crate::setup::{DEBIT_AMOUNT, join_all};
+use crate::visibility;
 
-/// Highest latency the histogram resolves (one hour, in µs); longer calls count as this.
-const LATENCY_US_MAX: u64 = 3_600_000_000;
-/// Significant decimal digits kept by the histogram: 0.1% resolution.
-const LATENCY_SIGNIFICANT_DIGITS: u8 = 3;
 /// Separates the PRNG streams of batch tasks from those of unary tasks.
 const BATCH_STREAM_OFFSET: u64 = 1 << 32;
 
@@ -35,53 +34,58 @@ pub(crate) struct FailureCount {
     pub(crate) example: String,
 }
 
-/// What a set of tasks measured.
+/// What a set of tasks measured: calls and their latency, and the operations (debits, or
+/// appended records) they carried, by outcome.
 #[derive(Debug, Clone)]
 pub(crate) struct Tally {
     /// Per-call latency in µs.
     pub(crate) latency_us: Histogram<u64>,
     /// Calls made.
     pub(crate) calls: u64,
-    /// Debits that succeeded.
+    /// Operations that succeeded.
     pub(crate) ok: u64,
-    /// Debits that failed, by `Failure::key`.
+    /// Operations that failed, by reason (`Failure::key` for gRPC calls).
     pub(crate) failures: BTreeMap<String, FailureCount>,
 }
 
 impl Tally {
-    fn new() -> Self {
+    /// Nothing measured yet.
+    pub(crate) fn new() -> Self {
         Tally {
-            latency_us: Histogram::new_with_bounds(1, LATENCY_US_MAX, LATENCY_SIGNIFICANT_DIGITS)
-                .expect("constant histogram bounds are valid"),
+            latency_us: latency::histogram_us(),
             calls: 0,
             ok: 0,
             failures: BTreeMap::new(),
         }
     }
 
-    fn record_call(&mut self, latency: Duration) {
+    /// One call that took `latency`.
+    pub(crate) fn record_call(&mut self, latency: Duration) {
         self.calls += 1;
-        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        // The histogram's floor is 1 µs.
-        self.latency_us.saturating_record(micros.max(1));
+        latency::record(&mut self.latency_us, latency);
     }
 
-    fn record_failures(&mut self, failure: &Failure, debits: u64) {
+    /// `count` operations failed with `failure`.
+    pub(crate) fn record_failures(&mut self, failure: &Failure, count: u64) {
+        self.record_failure(failure.key(), &failure.message, count);
+    }
+
+    /// `count` operations failed for reason `key`; `message` is kept if it is the first.
+    pub(crate) fn record_failure(&mut self, key: String, message: &str, count: u64) {
         self.failures
-            .entry(failure.key())
-            .and_modify(|seen| seen.count += debits)
+            .entry(key)
+            .and_modify(|seen| seen.count += count)
             .or_insert_with(|| FailureCount {
-                count: debits,
-                example: failure.message.clone(),
+                count,
+                example: message.to_owned(),
             });
     }
 
-    fn merge(&mut self, other: Tally) {
+    /// Adds what `other` measured.
+    pub(crate) fn merge(&mut self, other: Tally) {
         self.calls += other.calls;
         self.ok += other.ok;
-        self.latency_us
-            .add(&other.latency_us)
-            .expect("histograms built with the same bounds always add");
+        latency::add(&mut self.latency_us, &other.latency_us);
         for (key, seen) in other.failures {
             self.failures
                 .entry(key)
@@ -90,19 +94,19 @@ impl Tally {
         }
     }
 
-    /// Debits that failed.
+    /// Operations that failed.
     pub(crate) fn failed(&self) -> u64 {
         self.failures.values().map(|f| f.count).sum()
     }
 
-    /// Debits sent.
-    pub(crate) fn debits(&self) -> u64 {
+    /// Operations sent (debits, or records appended).
+    pub(crate) fn operations(&self) -> u64 {
         self.ok + self.failed()
     }
 }
 
-/// The debits a mode may still send, shared by its tasks.
-struct Work {
+/// The operations a mode may still send, shared by its tasks.
+pub(crate) struct Work {
     issued: AtomicU64,
     limit: Limit,
 }
@@ -113,9 +117,10 @@ enum Limit {
 }
 
 impl Work {
-    fn new(budget: Budget, started: Instant) -> Self {
+    /// The work of a mode that started at `started`.
+    pub(crate) fn new(budget: Budget, started: Instant) -> Self {
         let limit = match budget {
-            Budget::Debits(debits) => Limit::Count(debits),
+            Budget::Count(count) => Limit::Count(count),
             Budget::DurationS(seconds) => Limit::Until(started + Duration::from_secs(seconds)),
         };
         Work {
@@ -124,10 +129,10 @@ impl Work {
         }
     }
 
-    /// Claims up to `want` debits: returns the index of the first (for idempotency keys) and
+    /// Claims up to `want` operations: returns the index of the first (for idempotency keys) and
     /// how many, or `None` when the mode is done. A timed run lets calls started before the
     /// deadline finish.
-    fn claim(&self, want: u64) -> Option<(u64, u64)> {
+    pub(crate) fn claim(&self, want: u64) -> Option<(u64, u64)> {
         match self.limit {
             Limit::Count(total) => {
                 let first = self.issued.fetch_add(want, Ordering::Relaxed);
@@ -135,6 +140,14 @@ impl Work {
             }
             Limit::Until(deadline) => (Instant::now() < deadline)
                 .then(|| (self.issued.fetch_add(want, Ordering::Relaxed), want)),
+        }
+    }
+
+    /// Whether every operation has been claimed (or the deadline passed), without claiming.
+    pub(crate) fn is_done(&self) -> bool {
+        match self.limit {
+            Limit::Count(total) => self.issued.load(Ordering::Relaxed) >= total,
+            Limit::Until(deadline) => Instant::now() >= deadline,
         }
     }
 }
@@ -153,16 +166,30 @@ pub(crate) struct LoadContext {
     pub(crate) budget: Budget,
     /// Debits per BatchExecute call.
     pub(crate) batch_size: u32,
+    /// Extra debits per mode whose projection is waited for (see `visibility`).
+    pub(crate) visibility_samples: u32,
 }
 
-/// Runs one mode with `concurrency` tasks; returns what they measured and the elapsed time.
+/// Runs one mode with `concurrency` tasks, and the visibility prober beside them if samples
+/// were asked for; returns what they measured.
 pub(crate) async fn run_mode(
     ctx: &Arc<LoadContext>,
     mode: LoadMode,
     concurrency: u32,
-) -> Result<(Tally, Duration), BenchError> {
+) -> Result<ModeReport, BenchError> {
     let started = Instant::now();
     let work = Arc::new(Work::new(ctx.budget, started));
+    // Its own connection slot (one past the load tasks') and its own task, so the load keeps
+    // `concurrency` calls in flight while a sample waits for the projector.
+    let prober = (ctx.visibility_samples > 0).then(|| {
+        tokio::spawn(visibility::probe(
+            ctx.clone(),
+            work.clone(),
+            mode,
+            started,
+            concurrency as usize,
+        ))
+    });
     let mut tasks = JoinSet::new();
     for task in 0..concurrency as usize {
         let (ctx, work) = (ctx.clone(), work.clone());
@@ -173,16 +200,40 @@ pub(crate) async fn run_mode(
             })
         });
     }
-    let tallies = join_all(tasks).await?;
+    let tallies = match join_all(tasks).await {
+        Ok(tallies) => tallies,
+        Err(err) => {
+            if let Some(prober) = prober {
+                prober.abort();
+            }
+            return Err(err);
+        }
+    };
+    // Throughput counts the load tasks only: a sample still waiting for the projector does not
+    // stretch the mode.
     let elapsed = started.elapsed();
-    let mut total = Tally::new();
-    for tally in tallies {
-        total.merge(tally);
+    let visibility = match prober {
+        Some(prober) => Some(
+            prober
+                .await
+                .map_err(|err| BenchError::Task(err.to_string()))?,
+        ),
+        None => None,
+    };
+    let mut tally = Tally::new();
+    for one in tallies {
+        tally.merge(one);
     }
-    Ok((total, elapsed))
+    Ok(ModeReport {
+        mode,
+        tally,
+        elapsed,
+        visibility,
+    })
 }
 
-fn debit(ctx: &LoadContext, rng: &mut XorShift64Star, key: String) -> DebitRequest {
+/// A debit of [`DEBIT_AMOUNT`] from a random wallet of the run, under idempotency key `key`.
+pub(crate) fn debit(ctx: &LoadContext, rng: &mut XorShift64Star, key: String) -> DebitRequest {
     let wallet = rng.below(ctx.wallet_ids.len() as u64) as usize;
     DebitRequest {
         wallet_id: ctx.wallet_ids[wallet].clone(),
@@ -270,7 +321,7 @@ mod tests {
 
     #[test]
     fn counted_work_is_claimed_exactly_once() {
-        let work = Work::new(Budget::Debits(2500), Instant::now());
+        let work = Work::new(Budget::Count(2500), Instant::now());
         let mut claimed = Vec::new();
         while let Some(claim) = work.claim(1000) {
             claimed.push(claim);
@@ -285,10 +336,22 @@ mod tests {
             Budget::DurationS(1),
             Instant::now() - Duration::from_secs(2),
         );
+        assert!(work.is_done());
         assert_eq!(work.claim(1), None);
         let work = Work::new(Budget::DurationS(60), Instant::now());
         assert_eq!(work.claim(10), Some((0, 10)));
         assert_eq!(work.claim(10), Some((10, 10)));
+        assert!(!work.is_done());
+    }
+
+    #[test]
+    fn counted_work_is_done_once_all_is_claimed() {
+        let work = Work::new(Budget::Count(3), Instant::now());
+        assert!(!work.is_done());
+        assert_eq!(work.claim(2), Some((0, 2)));
+        assert!(!work.is_done());
+        assert_eq!(work.claim(2), Some((2, 1)));
+        assert!(work.is_done());
     }
 
     #[test]
@@ -316,7 +379,7 @@ mod tests {
         assert_eq!(a.calls, 2);
         assert_eq!(a.ok, 3);
         assert_eq!(a.failed(), 7);
-        assert_eq!(a.debits(), 10);
+        assert_eq!(a.operations(), 10);
         let funds = &a.failures["FAILED_PRECONDITION INSUFFICIENT_FUNDS"];
         assert_eq!(funds.count, 3);
         assert_eq!(funds.example, "first");

@@ -50,7 +50,11 @@ pub(crate) struct Setup {
 
 /// Creates and funds the wallets of run `run_id`.
 pub(crate) async fn run(args: &BenchArgs, rpc: &Rpc, run_id: &str) -> Result<Setup, BenchError> {
-    let funding_per_wallet = funding_per_wallet(args.budget(), args.modes().len());
+    let funding_per_wallet = funding_per_wallet(
+        args.budget(),
+        args.modes().len(),
+        u64::from(args.visibility_samples),
+    );
 
     eprintln!("setup: creating {} wallets", args.wallets);
     let started = Instant::now();
@@ -72,13 +76,15 @@ pub(crate) async fn run(args: &BenchArgs, rpc: &Rpc, run_id: &str) -> Result<Set
     })
 }
 
-/// Enough for one wallet to absorb every debit of the run, so no debit fails for lack of funds
-/// whatever the random spread: funds are not what is being measured.
-pub(crate) fn funding_per_wallet(budget: Budget, modes: usize) -> Decimal {
+/// Enough for one wallet to absorb every debit of the run (the visibility samples' included), so
+/// no debit fails for lack of funds whatever the random spread: funds are not what is being
+/// measured.
+pub(crate) fn funding_per_wallet(budget: Budget, modes: usize, samples_per_mode: u64) -> Decimal {
     let debits_per_mode = match budget {
-        Budget::Debits(debits) => debits,
+        Budget::Count(debits) => debits,
         Budget::DurationS(seconds) => seconds.saturating_mul(TIMED_RUN_DEBITS_PER_S_MAX),
-    };
+    }
+    .saturating_add(samples_per_mode);
     let debits = debits_per_mode.saturating_mul(modes as u64);
     let mut funding = Decimal::from(debits)
         .checked_mul(DEBIT_AMOUNT)
@@ -271,16 +277,23 @@ mod tests {
     fn funding_covers_every_debit_of_the_run() {
         assert_eq!(DEBIT_AMOUNT.to_string(), "0.01");
         assert_eq!(
-            funding_per_wallet(Budget::Debits(200_000), 2).to_string(),
+            funding_per_wallet(Budget::Count(200_000), 2, 0).to_string(),
             "4000.00"
         );
-        assert_eq!(funding_per_wallet(Budget::Debits(1), 1).to_string(), "0.01");
         assert_eq!(
-            funding_per_wallet(Budget::DurationS(30), 2).to_string(),
+            funding_per_wallet(Budget::Count(1), 1, 0).to_string(),
+            "0.01"
+        );
+        assert_eq!(
+            funding_per_wallet(Budget::Count(200_000), 2, 100).to_string(),
+            "4002.00"
+        );
+        assert_eq!(
+            funding_per_wallet(Budget::DurationS(30), 2, 0).to_string(),
             "600000.00"
         );
         assert_eq!(
-            funding_per_wallet(Budget::Debits(u64::MAX), 2).to_string(),
+            funding_per_wallet(Budget::Count(u64::MAX), 2, u64::MAX).to_string(),
             "1000000000.00"
         );
     }

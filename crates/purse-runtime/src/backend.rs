@@ -51,6 +51,7 @@ pub fn open_log(config: &Config) -> Result<Arc<dyn EventLog>, LogError> {
         client_id: format!("purse-{}", config.instance_id),
         session_timeout_ms: kafka.session_timeout_ms,
         heartbeat_interval_ms: (kafka.session_timeout_ms / 3).max(100),
+        fetch_wait_max_ms: kafka.fetch_wait_max_ms,
         ..KafkaSettings::default()
     };
     Ok(Arc::new(KafkaLog::new(settings)?))

@@ -84,6 +84,10 @@ pub struct KafkaConfig {
     /// A group member silent for this long loses its partitions: the failover time after a
     /// crash or a pause (heartbeats go every third of it).
     pub session_timeout_ms: u64,
+    /// Longest time a broker may hold an empty fetch (`fetch.wait.max.ms`). Apache Kafka answers
+    /// as soon as data arrives, so this only bounds idle fetches; brokers that re-check on a
+    /// timer (nisshi) add up to about half of it to every tail read, so lower it for them.
+    pub fetch_wait_max_ms: u64,
 }
 
 impl Default for KafkaConfig {
@@ -93,6 +97,7 @@ impl Default for KafkaConfig {
             replication_factor: 3,
             transactions: false,
             session_timeout_ms: 10_000,
+            fetch_wait_max_ms: 100,
         }
     }
 }
@@ -226,6 +231,9 @@ impl Config {
         }
         if !(1..=16).contains(&self.kafka.replication_factor) {
             return invalid("kafka.replication_factor", "must be 1..=16");
+        }
+        if !(1..=10_000).contains(&self.kafka.fetch_wait_max_ms) {
+            return invalid("kafka.fetch_wait_max_ms", "must be 1..=10000");
         }
         if !(1_000..=300_000).contains(&self.kafka.session_timeout_ms) {
             return invalid("kafka.session_timeout_ms", "must be 1000..=300000");

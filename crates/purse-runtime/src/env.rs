@@ -51,6 +51,9 @@ pub const PURSE_STORE: &str = "PURSE_STORE";
 /// `true`: the projector applies pending ScyllaDB migrations at start.
 pub const PURSE_SCYLLA_MIGRATE_ON_START: &str = "PURSE_SCYLLA_MIGRATE_ON_START";
 
+/// Kafka `fetch.wait.max.ms`: lower it (e.g. 10) on brokers that re-check fetches on a timer.
+pub const PURSE_KAFKA_FETCH_WAIT_MAX_MS: &str = "PURSE_KAFKA_FETCH_WAIT_MAX_MS";
+
 /// Each environment variable with the config key it sets.
 pub(crate) const CONFIG_KEYS: &[(&str, &str)] = &[
     (PURSE_LISTEN, "listen"),
@@ -79,6 +82,7 @@ pub(crate) const CONFIG_KEYS: &[(&str, &str)] = &[
     (PURSE_KAFKA_REPLICATION_FACTOR, "kafka.replication_factor"),
     (PURSE_KAFKA_TRANSACTIONS, "kafka.transactions"),
     (PURSE_KAFKA_SESSION_TIMEOUT_MS, "kafka.session_timeout_ms"),
+    (PURSE_KAFKA_FETCH_WAIT_MAX_MS, "kafka.fetch_wait_max_ms"),
     (PURSE_STORE, "store"),
     (PURSE_SCYLLA_MIGRATE_ON_START, "scylla_migrate_on_start"),
 ];

@@ -61,8 +61,6 @@ impl Cluster {
                 "PURSE_KAFKA_SESSION_TIMEOUT_MS",
                 self.session_timeout_ms.to_string(),
             )
-            // nisshi re-checks waiting fetches on a timer: a short wait keeps tail reads quick.
-            .env("PURSE_KAFKA_FETCH_WAIT_MAX_MS", "10")
             .env("PURSE_PARTITIONS", self.partitions.to_string())
             .env("PURSE_METRICS_LISTEN", "127.0.0.1:0");
         command

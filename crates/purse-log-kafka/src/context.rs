@@ -125,6 +125,8 @@ impl GroupContext {
         assigned: &TopicPartitionList,
     ) -> TopicPartitionList {
         let mut starts = assigned.clone();
+        // One bound for all lookups together: the callback holds up this member's poll.
+        let deadline = std::time::Instant::now() + self.request_timeout;
         let committed = match consumer.committed_offsets(assigned.clone(), self.request_timeout) {
             Ok(committed) => committed,
             Err(error) => {
@@ -134,13 +136,15 @@ impl GroupContext {
             }
         };
         for element in committed.elements() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
             let start = match element.offset() {
+                // A partition-level error (an offset commit still pending in a transaction, say):
+                // librdkafka looks this one up itself, waiting as it must.
+                _ if element.error().is_err() => None,
                 Offset::Offset(offset) if offset >= 0 => Some(offset),
-                _ => match consumer.fetch_watermarks(
-                    element.topic(),
-                    element.partition(),
-                    self.request_timeout,
-                ) {
+                // Out of time: librdkafka looks this one up itself.
+                _ if left.is_zero() => None,
+                _ => match consumer.fetch_watermarks(element.topic(), element.partition(), left) {
                     Ok((low, _)) => Some(low),
                     Err(error) => {
                         tracing::warn!(

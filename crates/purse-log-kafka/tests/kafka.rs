@@ -119,6 +119,184 @@ mod restart {
     }
 }
 
+mod group {
+    //! Kafka-specific group behaviour beyond the contract: a partition that goes to another
+    //! member and comes back, again and again.
+
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::time::{Duration, Instant};
+
+    use purse_log::{EventLog, GroupConsumer, GroupEvent, Record};
+
+    const PARTITIONS: u32 = 2;
+    const DEADLINE: Duration = Duration::from_secs(60);
+
+    /// What a member was told, checked as it goes: records only of owned partitions, and within
+    /// one assignment strictly increasing offsets (nothing delivered twice).
+    struct Member {
+        name: &'static str,
+        consumer: Box<dyn GroupConsumer>,
+        owned: BTreeSet<u32>,
+        /// Offsets received per partition since it was last assigned.
+        since_assigned: BTreeMap<u32, Vec<u64>>,
+    }
+
+    impl Member {
+        async fn join(
+            log: &super::BrokerLog,
+            group: &str,
+            topic: &str,
+            name: &'static str,
+        ) -> Self {
+            let consumer = log
+                .subscribe(group, name, &[topic.to_owned()])
+                .await
+                .expect("subscribe");
+            Self {
+                name,
+                consumer,
+                owned: BTreeSet::new(),
+                since_assigned: BTreeMap::new(),
+            }
+        }
+
+        async fn poll(&mut self) {
+            let name = self.name;
+            match self.consumer.poll(100, 100).await.expect("poll") {
+                None => {}
+                Some(GroupEvent::Assigned(partitions)) => {
+                    for p in partitions {
+                        assert!(self.owned.insert(p.partition), "{name}: assigned twice");
+                        self.since_assigned.insert(p.partition, Vec::new());
+                    }
+                }
+                Some(GroupEvent::Revoked(partitions)) => {
+                    for p in partitions {
+                        assert!(self.owned.remove(&p.partition), "{name}: revoked unowned");
+                        self.since_assigned.remove(&p.partition);
+                    }
+                }
+                Some(GroupEvent::Records { partition, records }) => {
+                    let p = partition.partition;
+                    assert!(self.owned.contains(&p), "{name}: records of unowned {p}");
+                    let seen = self.since_assigned.entry(p).or_default();
+                    for record in records {
+                        if let Some(last) = seen.last() {
+                            assert!(
+                                record.offset > *last,
+                                "{name}: partition {p} offset {} after {last} in one assignment",
+                                record.offset
+                            );
+                        }
+                        seen.push(record.offset);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn until(members: &mut [&mut Member], what: &str, done: impl Fn(&[&mut Member]) -> bool) {
+        let started = Instant::now();
+        while !done(members) {
+            assert!(started.elapsed() < DEADLINE, "{what}: not reached");
+            for member in members.iter_mut() {
+                member.poll().await;
+            }
+            let (a, b) = (&members[0].owned, members.get(1).map(|m| &m.owned));
+            if let Some(b) = b {
+                assert!(a.is_disjoint(b), "{what}: a partition owned twice");
+            }
+        }
+    }
+
+    async fn append_round(log: &super::BrokerLog, topic: &str, tag: &str) -> BTreeMap<u32, u64> {
+        let records = (0..PARTITIONS)
+            .flat_map(|p| (0..2).map(move |i| (p, i)))
+            .map(|(p, i)| Record {
+                partition: p,
+                key: format!("{tag}-{p}-{i}").into_bytes(),
+                payload: Vec::new(),
+            })
+            .collect();
+        log.append(topic, records).await.expect("append");
+        let mut ends = BTreeMap::new();
+        for p in 0..PARTITIONS {
+            ends.insert(p, log.end_offset(topic, p).await.expect("end"));
+        }
+        ends
+    }
+
+    fn read_to(member: &Member, partition: u32, end: u64) -> bool {
+        member
+            .since_assigned
+            .get(&partition)
+            .and_then(|seen| seen.last())
+            .is_some_and(|last| last + 1 >= end)
+    }
+
+    /// A partition moves to a second member and back to the first, four times, the second
+    /// member committing an offset behind what the first had read (then leaving) or not
+    /// committing (then being dropped) in turn. Each time the first member gets it back, it reads
+    /// it from the committed offset (or the start), every record once, in order, including the
+    /// records appended while it was away. Guards the explicit start offsets given to librdkafka
+    /// on assignment: left to itself, librdkafka may resume a returning partition where this
+    /// member stopped, then rewind to the commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_partition_that_comes_back_restarts_at_the_commit_without_redelivery() {
+        let log = super::broker_log().await;
+        let topic = "group.comeback";
+        let group = "group.comeback.g";
+        log.create_topic(topic, PARTITIONS).await.expect("create");
+        let mut a = Member::join(&log, group, topic, "a").await;
+        until(&mut [&mut a], "a owns all", |m| m[0].owned.len() == 2).await;
+        for round in 0..4u32 {
+            let before = append_round(&log, topic, &format!("{round}-before")).await;
+            until(&mut [&mut a], "a read everything", |m| {
+                (0..PARTITIONS).all(|p| read_to(m[0], p, before[&p]))
+            })
+            .await;
+
+            let mut b = Member::join(&log, group, topic, "b").await;
+            until(&mut [&mut b, &mut a], "split", |m| {
+                m[0].owned.len() == 1 && m[1].owned.len() == 1
+            })
+            .await;
+            let moved = *b.owned.first().expect("b owns one");
+            let after = append_round(&log, topic, &format!("{round}-after")).await;
+            let end = after[&moved];
+            until(&mut [&mut b, &mut a], "b read its partition", |m| {
+                read_to(m[0], moved, end)
+            })
+            .await;
+            if round % 2 == 0 {
+                // Behind what `a` had read before it lost the partition.
+                let behind = before[&moved] - 1;
+                b.consumer
+                    .commit(topic, moved, behind)
+                    .await
+                    .expect("commit");
+                b.consumer.leave().await.expect("leave");
+            } else {
+                drop(b);
+            }
+            let start = log
+                .committed_offset(group, topic, moved)
+                .await
+                .expect("committed")
+                .unwrap_or(0);
+            until(&mut [&mut a], "a has it back and read it", |m| {
+                m[0].owned.len() == 2 && read_to(m[0], moved, end)
+            })
+            .await;
+            let expected: Vec<u64> = (start..end).collect();
+            assert_eq!(
+                a.since_assigned[&moved], expected,
+                "round {round}: partition {moved} back at a, from the committed offset {start}"
+            );
+        }
+    }
+}
+
 mod mock {
     //! The transactional path and fault handling, on librdkafka's mock cluster. The mock does
     //! not enforce fencing or hide aborted records (TESTING.md): these tests exercise our code

@@ -404,16 +404,8 @@ fn now_ms() -> i64 {
 async fn wait_until_caught_up(store: &Path, last_sequence: &BTreeMap<String, u64>) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        if store.exists() {
-            let positions = dump(store).remove("stream_positions").unwrap_or_default();
-            let reached = last_sequence.iter().all(|(wallet, sequence)| {
-                positions
-                    .iter()
-                    .any(|row| row.contains(wallet) && row.contains(&format!("|{sequence}|")))
-            });
-            if reached {
-                return;
-            }
+        if store_reached(store, last_sequence) {
+            return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -421,6 +413,24 @@ async fn wait_until_caught_up(store: &Path, last_sequence: &BTreeMap<String, u64
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Whether the store's stream positions show every wallet at its last sequence (false while the
+/// projector has not created the store yet).
+fn store_reached(store: &Path, last_sequence: &BTreeMap<String, u64>) -> bool {
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return false;
+    };
+    last_sequence.iter().all(|(wallet, sequence)| {
+        conn.query_row(
+            "SELECT sequence FROM stream_positions WHERE stream_id = ?1",
+            [wallet],
+            |row| row.get::<_, i64>(0),
+        )
+        .is_ok_and(|reached| reached >= *sequence as i64)
+    })
 }
 
 /// Every row of every read-model table, rendered and sorted (checkpoint offsets are positions in
@@ -444,14 +454,15 @@ fn dump(path: &Path) -> BTreeMap<String, Vec<String>> {
             .query_map([], |row| {
                 let mut text = String::from("|");
                 for c in 0..columns {
-                    let value: rusqlite::types::Value = row.get(c)?;
-                    text.push_str(
-                        &format!("{value:?}|")
-                            .replace("Text(\"", "")
-                            .replace("\")", "")
-                            .replace("Integer(", "")
-                            .replace(')', ""),
-                    );
+                    use rusqlite::types::Value;
+                    match row.get::<_, Value>(c)? {
+                        Value::Null => text.push_str("NULL"),
+                        Value::Integer(n) => text.push_str(&n.to_string()),
+                        Value::Real(x) => text.push_str(&x.to_string()),
+                        Value::Text(t) => text.push_str(&t),
+                        Value::Blob(b) => text.push_str(&format!("{b:02x?}")),
+                    }
+                    text.push('|');
                 }
                 Ok(text)
             })

@@ -30,14 +30,19 @@ pub enum BackendError {
     ScyllaMigrate(#[from] MigrateError),
 }
 
+/// Opens the embedded log, `log.db` in the data directory.
+pub fn open_embedded_log(config: &Config) -> Result<Arc<dyn EventLog>, LogError> {
+    let path = config.data_dir.join("log.db");
+    Ok(Arc::new(SqliteLog::open(
+        &path,
+        SqliteLogOptions::default(),
+    )?))
+}
+
 /// Opens the event log the configuration names.
 pub fn open_log(config: &Config) -> Result<Arc<dyn EventLog>, LogError> {
     if !config.kafka.is_enabled() {
-        let path = config.data_dir.join("log.db");
-        return Ok(Arc::new(SqliteLog::open(
-            &path,
-            SqliteLogOptions::default(),
-        )?));
+        return open_embedded_log(config);
     }
     let kafka = &config.kafka;
     let settings = KafkaSettings {

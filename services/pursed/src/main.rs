@@ -2,11 +2,9 @@
 //! `--data-dir`; prints its endpoint and a development token, stops gracefully on SIGINT/SIGTERM.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use purse_log::{SqliteLog, SqliteLogOptions};
 use purse_proto::wallet::v1::wallet_service_server::WalletServiceServer;
 use purse_runtime::auth::{Principal, Scope, TokenKey};
 use purse_runtime::config::Config;
@@ -42,11 +40,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     // All-in-one always uses the embedded log, whatever `[kafka]` says.
-    let log = SqliteLog::open(&config.data_dir.join("log.db"), SqliteLogOptions::default())?;
+    let log = backend::open_embedded_log(&config)?;
     let store = backend::open_store(&config).await?;
     let token_key = TokenKey::load_or_create(&config.token_key_path())?;
-    let mut app =
-        WalletApp::start_embedded(&config, Arc::new(log), store, token_key.clone()).await?;
+    let mut app = WalletApp::start_embedded(&config, log, store, token_key.clone()).await?;
 
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let dev = Principal {

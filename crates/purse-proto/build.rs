@@ -7,6 +7,8 @@ const PROTO_ROOT: &str = "../../proto";
 const PROTO_FILES: &[&str] = &[
     "../../proto/purse/wallet/v1/wallet.proto",
     "../../proto/purse/event/v1/event.proto",
+    "../../proto/purse/topup/v1/topup.proto",
+    "../../proto/purse/payment/v1/payment.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -10,6 +10,20 @@ pub mod wallet {
     }
 }
 
+/// `purse.topup.v1`: the top-up service.
+pub mod topup {
+    pub mod v1 {
+        tonic::include_proto!("purse.topup.v1");
+    }
+}
+
+/// `purse.payment.v1`: the payments gateway.
+pub mod payment {
+    pub mod v1 {
+        tonic::include_proto!("purse.payment.v1");
+    }
+}
+
 /// `purse.event.v1`: the event contracts carried by the log.
 pub mod event {
     pub mod v1 {

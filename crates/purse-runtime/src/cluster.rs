@@ -124,6 +124,12 @@ struct ReplyEnvelope<O, E> {
     result: WireResult<O, E>,
 }
 
+/// The part of a reply every bus can read, whichever decider it answers.
+#[derive(Deserialize)]
+struct ReplyHead {
+    request_id: Uuid,
+}
+
 /// [`CommandResult`] on the wire. `Timeout` never travels: it is the asker's own verdict.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -308,21 +314,27 @@ async fn listen_for_replies<D: WireDecider>(
         };
         for record in records {
             next_offset = record.offset + 1;
-            let reply: ReplyEnvelope<D::Outcome, D::Error> = match serde_json::from_slice(
-                &record.payload,
-            ) {
-                Ok(reply) => reply,
+            // Every decider's bus of this instance reads the same reply partition: look at the
+            // request id first and decode only replies to our own requests.
+            let request_id = match serde_json::from_slice::<ReplyHead>(&record.payload) {
+                Ok(head) => head.request_id,
                 Err(err) => {
                     error!(topic, partition, offset = record.offset, error = %err, "undecodable reply skipped");
                     continue;
                 }
             };
-            let waiter = pending
-                .lock()
-                .expect("pending map lock")
-                .remove(&reply.request_id);
-            if let Some(waiter) = waiter {
-                let _ = waiter.send(reply.result.into_result());
+            let waiter = pending.lock().expect("pending map lock").remove(&request_id);
+            let Some(waiter) = waiter else { continue };
+            match serde_json::from_slice::<ReplyEnvelope<D::Outcome, D::Error>>(&record.payload) {
+                Ok(reply) => {
+                    let _ = waiter.send(reply.result.into_result());
+                }
+                Err(err) => {
+                    error!(topic, partition, offset = record.offset, error = %err, "undecodable reply skipped");
+                    let _ = waiter.send(Err(CommandError::Unavailable(format!(
+                        "undecodable reply: {err}"
+                    ))));
+                }
             }
         }
     }

@@ -12,7 +12,8 @@ use purse_runtime::config::{Config, StoreKind};
 use purse_runtime::projector::{ProjectionWatch, spawn_wallet_projectors};
 use purse_runtime::service::{self, CommonArgs};
 use purse_runtime::{backend, server, telemetry};
-use purse_wallets::app::{WALLET_EVENTS_TOPIC, projector_settings};
+use purse_runtime::topics;
+use purse_wallets::app::projector_settings;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
@@ -59,7 +60,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let log = backend::open_log(&config)?;
     let store = backend::open_store(&config).await?;
-    log.create_topic(WALLET_EVENTS_TOPIC, config.partitions)
+    log.create_topic(topics::WALLETS.events, config.partitions)
         .await?;
     service::start_metrics(&config).await?;
 

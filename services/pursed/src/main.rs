@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 use purse_proto::wallet::v1::wallet_service_server::WalletServiceServer;
 use purse_runtime::auth::{Principal, Scope, TokenKey};
+use purse_runtime::buses::Buses;
 use purse_runtime::config::Config;
 use purse_runtime::service::{self, CommonArgs, announce};
 use purse_runtime::{backend, server, telemetry};
@@ -43,7 +44,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let log = backend::open_embedded_log(&config)?;
     let store = backend::open_store(&config).await?;
     let token_key = TokenKey::load_or_create(&config.token_key_path())?;
-    let mut app = WalletApp::start_embedded(&config, log, store, token_key.clone()).await?;
+    let (buses, mut shards) = Buses::start_embedded(&config, log.clone()).await?;
+    let mut app = WalletApp::start_embedded(
+        &config,
+        buses.wallets.clone(),
+        log,
+        store,
+        token_key.clone(),
+    );
 
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let dev = Principal {
@@ -66,7 +74,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     tokio::select! {
         served = server::serve(listener, Routes::new(wallets), &names, server::shutdown_signal(), CALLS_GRACE_MS) => served?,
         failure = app.failed() => anyhow::bail!(failure),
+        failure = shards.failed() => anyhow::bail!(failure),
     }
+    // Workers finish what they hold once no bus is left: drop ours before waiting for them.
+    drop(buses);
     app.drain(DRAIN_GRACE_MS).await;
+    shards.drain(DRAIN_GRACE_MS).await;
     Ok(())
 }

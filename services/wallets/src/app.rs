@@ -1,5 +1,5 @@
-//! Wiring of the wallets service. All-in-one (`pursed`): shard workers behind an in-process bus
-//! and the wallet projector in the same process. Cluster (the `purse-wallets` binary): a command
+//! Wiring of the wallets service. All-in-one (`pursed`): the process's shared bus to in-process
+//! shard workers ([`purse_runtime::buses`]) and the wallet projector in the same process. Cluster (the `purse-wallets` binary): a command
 //! bus over the log, a shard host in the wallets consumer group, and no projector (that is the
 //! projector service's job; queries poll the shared store for `min_sequence`).
 
@@ -9,13 +9,14 @@ use std::time::Duration;
 use purse_domain::wallet::WalletDecider;
 use purse_log::{EventLog, LogError};
 use purse_runtime::auth::TokenKey;
-use purse_runtime::bus::{BusSettings, LocalBus};
-use purse_runtime::cluster::{ClusterSettings, HostError, LogBus, ShardHost};
+use purse_runtime::bus::CommandBus;
+use purse_runtime::buses::{cluster_settings, shard_settings};
+use purse_runtime::cluster::{HostError, LogBus, ShardHost};
 use purse_runtime::config::Config;
 use purse_runtime::projector::{
     ProjectionWatch, ProjectorError, ProjectorSettings, spawn_wallet_projectors,
 };
-use purse_runtime::shard::{ShardError, ShardSettings, TimerSettings};
+use purse_runtime::topics;
 use purse_store::ReadStore;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -23,18 +24,9 @@ use tracing::{info, warn};
 
 use crate::grpc::{ApiSettings, WalletGrpc};
 
-/// Topic of wallet events: the source of truth, kept forever.
-pub const WALLET_EVENTS_TOPIC: &str = "purse.wallet.events";
-/// Topic of wallet commands (cluster mode), keyed by wallet id.
-pub const WALLET_COMMANDS_TOPIC: &str = "purse.wallet.commands";
-/// Topic of command replies, one partition per group of instances.
-pub const REPLIES_TOPIC: &str = "purse.replies";
-/// Consumer group of the wallet shard hosts.
-pub const WALLETS_GROUP: &str = "purse-wallets";
 /// Checkpoint name of the wallet projector.
 pub const WALLET_PROJECTOR: &str = "wallet-projector";
 
-const READ_BACK_WAIT_MS: u64 = 5_000;
 const READ_BATCH_MAX_RECORDS: usize = 4_096;
 const PROJECTOR_READ_WAIT_MS: u64 = 500;
 
@@ -42,17 +34,17 @@ const PROJECTOR_READ_WAIT_MS: u64 = 500;
 pub fn projector_settings(config: &Config) -> ProjectorSettings {
     ProjectorSettings {
         name: WALLET_PROJECTOR.to_owned(),
-        topic: WALLET_EVENTS_TOPIC.to_owned(),
+        topic: topics::WALLETS.events.to_owned(),
         partitions: config.partitions,
         read_batch_max_records: READ_BATCH_MAX_RECORDS,
         read_wait_ms: PROJECTOR_READ_WAIT_MS,
     }
 }
 
-/// How commands reach the shard workers.
+/// Where the shard workers run.
 enum WriteSide {
-    /// In-process workers, one per partition.
-    Local(JoinSet<Result<(), ShardError>>),
+    /// In-process workers, owned by the process (`pursed`) that shares them between services.
+    Local,
     /// A shard host in the consumer group.
     Cluster {
         host: JoinHandle<Result<(), HostError>>,
@@ -69,27 +61,15 @@ pub struct WalletApp {
 }
 
 impl WalletApp {
-    /// All-in-one: shard workers and the projector over `log` and `store`, in this process.
-    pub async fn start_embedded(
+    /// All-in-one: commands go through `bus` (the process's in-process workers); the wallet
+    /// projector runs here over `log` and `store`.
+    pub fn start_embedded(
         config: &Config,
+        bus: Arc<dyn CommandBus<WalletDecider>>,
         log: Arc<dyn EventLog>,
         store: Arc<dyn ReadStore>,
         token_key: TokenKey,
-    ) -> Result<Self, LogError> {
-        let mut shards = JoinSet::new();
-        let bus_settings = BusSettings {
-            partitions: config.partitions,
-            queue_capacity: config.command_queue_capacity,
-            reply_timeout_ms: config.reply_timeout_ms,
-        };
-        let bus = LocalBus::<WalletDecider>::start(
-            log.clone(),
-            WALLET_EVENTS_TOPIC,
-            &bus_settings,
-            &shard_settings(config),
-            &mut shards,
-        )
-        .await?;
+    ) -> Self {
         let watch = Arc::new(ProjectionWatch::default());
         let (stop_projectors, stopped) = watch::channel(false);
         let mut projectors = JoinSet::new();
@@ -101,13 +81,13 @@ impl WalletApp {
             &stopped,
             &mut projectors,
         );
-        let grpc = WalletGrpc::new(Arc::new(bus), store, watch, token_key, api_settings(config));
-        Ok(Self {
+        let grpc = WalletGrpc::new(bus, store, watch, token_key, api_settings(config));
+        Self {
             grpc,
-            write: WriteSide::Local(shards),
+            write: WriteSide::Local,
             projectors,
             stop_projectors,
-        })
+        }
     }
 
     /// Cluster: a command bus over `log` and a shard host in the wallets group; queries read
@@ -118,7 +98,7 @@ impl WalletApp {
         store: Arc<dyn ReadStore>,
         token_key: TokenKey,
     ) -> Result<Self, LogError> {
-        let settings = cluster_settings(config);
+        let settings = cluster_settings(config, topics::WALLETS);
         settings.create_topics(log.as_ref()).await?;
         let bus: LogBus<WalletDecider> = LogBus::start(log.clone(), settings.clone()).await?;
         let (stop, stopped) = watch::channel(false);
@@ -150,10 +130,7 @@ impl WalletApp {
     pub async fn failed(&mut self) -> String {
         let write = async {
             match &mut self.write {
-                WriteSide::Local(shards) => match shards.join_next().await {
-                    Some(shard) => format!("shard worker stopped: {shard:?}"),
-                    None => std::future::pending().await,
-                },
+                WriteSide::Local => std::future::pending().await,
                 WriteSide::Cluster { host, .. } => format!("shard host stopped: {:?}", host.await),
             }
         };
@@ -163,9 +140,9 @@ impl WalletApp {
         }
     }
 
-    /// Drains after the server stopped: queued commands are decided and answered (and, in
-    /// cluster mode, their offsets committed and the group left), then projectors stop at their
-    /// next checkpoint. Gives up after `grace_ms`.
+    /// Drains after the server stopped: in cluster mode queued commands are decided and answered,
+    /// their offsets committed and the group left (all-in-one: the process drains its shared
+    /// workers); then projectors stop at their next checkpoint. Gives up after `grace_ms`.
     pub async fn drain(self, grace_ms: u64) {
         let Self {
             grpc,
@@ -177,7 +154,7 @@ impl WalletApp {
         drop(grpc);
         let drained = tokio::time::timeout(Duration::from_millis(grace_ms), async {
             match write {
-                WriteSide::Local(mut shards) => while shards.join_next().await.is_some() {},
+                WriteSide::Local => {}
                 WriteSide::Cluster { host, stop } => {
                     let _ = stop.send(true);
                     if let Ok(Err(err)) = host.await {
@@ -196,35 +173,9 @@ impl WalletApp {
     }
 }
 
-fn shard_settings(config: &Config) -> ShardSettings {
-    ShardSettings {
-        batch_max_commands: config.batch_max_commands,
-        read_batch_max_records: READ_BATCH_MAX_RECORDS,
-        read_back_wait_ms: READ_BACK_WAIT_MS,
-        idempotency_retention_ms: config.idempotency_retention_ms,
-        timers: TimerSettings {
-            expiring_notice_lead_ms: config.expiring_notice_lead_ms,
-        },
-    }
-}
-
 fn api_settings(config: &Config) -> ApiSettings {
     ApiSettings {
         read_your_writes_timeout_ms: config.read_your_writes_timeout_ms,
         batch_execute_max_operations: config.batch_execute_max_operations,
-    }
-}
-
-fn cluster_settings(config: &Config) -> ClusterSettings {
-    ClusterSettings {
-        instance_id: config.instance_id.clone(),
-        group: WALLETS_GROUP.to_owned(),
-        commands_topic: WALLET_COMMANDS_TOPIC.to_owned(),
-        events_topic: WALLET_EVENTS_TOPIC.to_owned(),
-        replies_topic: REPLIES_TOPIC.to_owned(),
-        partitions: config.partitions,
-        reply_partitions: config.reply_partitions,
-        reply_timeout_ms: config.reply_timeout_ms,
-        queue_capacity: config.command_queue_capacity,
     }
 }

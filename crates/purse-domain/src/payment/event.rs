@@ -11,7 +11,7 @@ use crate::money::Asset;
 use crate::time::Timestamp;
 
 /// A fact about one payment intent, at the time it was decided.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PaymentEvent {
     /// When the decision that produced it was made.
     pub occurred_at: Timestamp,
@@ -27,7 +27,7 @@ impl PaymentEvent {
 }
 
 /// What happened to a payment intent. Amounts are at the asset's scale.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum PaymentEventKind {
     /// The intent was created and waits for a card.
     PaymentIntentCreated {
@@ -155,7 +155,7 @@ impl PaymentEventKind {
 }
 
 /// A fact about one owner's stored cards.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PaymentMethodsEvent {
     /// When the decision that produced it was made.
     pub occurred_at: Timestamp,
@@ -171,7 +171,7 @@ impl PaymentMethodsEvent {
 }
 
 /// What happened to an owner's stored cards.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum PaymentMethodsEventKind {
     /// A card was stored. Carries tenant and owner because the first save creates the stream.
     PaymentMethodSaved {

@@ -8,7 +8,7 @@ use crate::money::Asset;
 use crate::time::Timestamp;
 
 /// A fact about one top-up, at the time it was decided.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TopUpEvent {
     /// When the decision that produced it was made.
     pub occurred_at: Timestamp,
@@ -26,7 +26,7 @@ impl TopUpEvent {
 /// What happened to a top-up. Amounts are at the asset's scale.
 // `TopUpCreated` is large, but it occurs once per stream: boxing it would burden every match.
 #[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum TopUpEventKind {
     /// The top-up was created (`top_up.created`).
     TopUpCreated {

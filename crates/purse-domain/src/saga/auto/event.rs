@@ -10,7 +10,7 @@ use crate::time::Timestamp;
 use crate::topup::{CreditRejection, FeeRate, TopUpError};
 
 /// A fact about one wallet's auto top-up, at the time it was decided.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AutoTopUpEvent {
     /// When the decision that produced it was made.
     pub occurred_at: Timestamp,
@@ -26,7 +26,7 @@ impl AutoTopUpEvent {
 }
 
 /// Why an auto top-up failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AutoTopUpFailure {
     /// The card was declined.
     Declined {
@@ -48,7 +48,7 @@ pub enum AutoTopUpFailure {
 }
 
 /// What happened to a wallet's auto top-up.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum AutoTopUpEventKind {
     /// The rule was set or replaced.
     AutoTopUpRuleSet {

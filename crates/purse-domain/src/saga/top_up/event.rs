@@ -10,7 +10,7 @@ use crate::time::Timestamp;
 use crate::topup::{CreditRejection, TopUpStatus};
 
 /// A fact about one top-up saga, at the time it was decided.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TopUpSagaEvent {
     /// When the decision that produced it was made.
     pub occurred_at: Timestamp,
@@ -26,7 +26,7 @@ impl TopUpSagaEvent {
 }
 
 /// What happened in a top-up saga.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum TopUpSagaEventKind {
     /// The saga started for a new top-up; it creates the payment intent.
     TopUpSagaStarted {

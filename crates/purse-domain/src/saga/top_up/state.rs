@@ -112,7 +112,8 @@ pub enum PaymentSeen {
 }
 
 /// How the saga ends the top-up.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TopUpResolution {
     /// Credit the wallet and complete.
     Complete,

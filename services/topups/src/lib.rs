@@ -1,0 +1,1 @@
+//! The top-ups service: `purse.topup.v1.TopUpService` over the top-up shards and read models.

@@ -66,8 +66,7 @@ impl Buses {
         let buses = Self {
             wallets: local::<WalletDecider>(&log, topics::WALLETS, &bus, &shard, &mut tasks)
                 .await?,
-            top_ups: local::<TopUpDecider>(&log, topics::TOP_UPS, &bus, &shard, &mut tasks)
-                .await?,
+            top_ups: local::<TopUpDecider>(&log, topics::TOP_UPS, &bus, &shard, &mut tasks).await?,
             payments: local::<PaymentDecider>(&log, topics::PAYMENTS, &bus, &shard, &mut tasks)
                 .await?,
             payment_methods: local::<PaymentMethodsDecider>(
@@ -111,10 +110,8 @@ impl Buses {
                 topics::PAYMENT_METHODS,
             )
             .await?,
-            top_up_sagas: over_log::<TopUpSagaDecider>(config, &log, topics::TOP_UP_SAGAS)
-                .await?,
-            auto_top_ups: over_log::<AutoTopUpDecider>(config, &log, topics::AUTO_TOP_UPS)
-                .await?,
+            top_up_sagas: over_log::<TopUpSagaDecider>(config, &log, topics::TOP_UP_SAGAS).await?,
+            auto_top_ups: over_log::<AutoTopUpDecider>(config, &log, topics::AUTO_TOP_UPS).await?,
         })
     }
 }

@@ -323,7 +323,10 @@ async fn listen_for_replies<D: WireDecider>(
                     continue;
                 }
             };
-            let waiter = pending.lock().expect("pending map lock").remove(&request_id);
+            let waiter = pending
+                .lock()
+                .expect("pending map lock")
+                .remove(&request_id);
             let Some(waiter) = waiter else { continue };
             match serde_json::from_slice::<ReplyEnvelope<D::Outcome, D::Error>>(&record.payload) {
                 Ok(reply) => {

@@ -59,6 +59,10 @@ macro_rules! json_codec {
 
 json_codec!(TopUpDecider, TopUpEvent, "top_up");
 json_codec!(PaymentDecider, PaymentEvent, "payment");
-json_codec!(PaymentMethodsDecider, PaymentMethodsEvent, "payment_methods");
+json_codec!(
+    PaymentMethodsDecider,
+    PaymentMethodsEvent,
+    "payment_methods"
+);
 json_codec!(TopUpSagaDecider, TopUpSagaEvent, "top_up_saga");
 json_codec!(AutoTopUpDecider, AutoTopUpEvent, "auto_top_up");

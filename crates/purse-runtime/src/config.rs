@@ -3,6 +3,9 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
 
 use serde::Deserialize;
 
@@ -58,6 +61,63 @@ pub struct Config {
     /// Whether the projector applies pending ScyllaDB schema migrations when it starts (otherwise
     /// a deployment runs `purse-projector migrate` first).
     pub scylla_migrate_on_start: bool,
+    /// The `[topups]` section.
+    pub topups: TopUpsConfig,
+    /// The `[payments]` section.
+    pub payments: PaymentsConfig,
+}
+
+/// The `[topups]` section.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TopUpsConfig {
+    /// How long a payer has to pay a top-up (its `expires_at` is this after creation).
+    pub timeout_ms: i64,
+    /// The fee, a percentage of the amount paid as a decimal string (`"2.5"`); recorded on the
+    /// top-up for settlement, never deducted from the credit.
+    pub fee_percent: String,
+    /// Public base URL of the hosted checkout pages (`https://pay.example.com`); empty means the
+    /// payments HTTP listener's own address, which suits all-in-one and tests.
+    pub checkout_base_url: String,
+}
+
+impl Default for TopUpsConfig {
+    fn default() -> Self {
+        Self {
+            timeout_ms: 5 * 60_000,
+            fee_percent: "0".to_owned(),
+            checkout_base_url: String::new(),
+        }
+    }
+}
+
+/// The `[payments]` section.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PaymentsConfig {
+    /// Address of the HTTP listener: hosted checkout pages, provider webhooks, health.
+    pub http_listen: SocketAddr,
+    /// Provider adapter; `simulator` (test mode, DESIGN §7) is the one built in.
+    pub provider: String,
+    /// File holding the provider's webhook signing secret; default `webhook.key` in the data
+    /// directory, created on first start in test mode.
+    pub webhook_secret_file: Option<PathBuf>,
+    /// How old a webhook's signed timestamp may be (either way) before it is rejected.
+    pub webhook_tolerance_ms: i64,
+    /// How long the simulator's delayed test card takes to succeed.
+    pub simulator_delay_ms: u64,
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> Self {
+        Self {
+            http_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            provider: "simulator".to_owned(),
+            webhook_secret_file: None,
+            webhook_tolerance_ms: 5 * 60_000,
+            simulator_delay_ms: 10_000,
+        }
+    }
 }
 
 /// Which read store to use.
@@ -132,6 +192,8 @@ impl Default for Config {
             kafka: KafkaConfig::default(),
             store: StoreKind::Sqlite,
             scylla_migrate_on_start: false,
+            topups: TopUpsConfig::default(),
+            payments: PaymentsConfig::default(),
         }
     }
 }
@@ -196,6 +258,19 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join("token.key"))
     }
 
+    /// The webhook signing secret file in effect.
+    pub fn webhook_secret_path(&self) -> PathBuf {
+        self.payments
+            .webhook_secret_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("webhook.key"))
+    }
+
+    /// The top-up fee as a percentage (validated by [`Config::validate`]).
+    pub fn top_up_fee_percent(&self) -> Decimal {
+        Decimal::from_str(self.topups.fee_percent.trim()).unwrap_or_default()
+    }
+
     /// Checks every range.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key, problem| Err(ConfigError::Invalid { key, problem });
@@ -237,6 +312,25 @@ impl Config {
         }
         if !(1_000..=300_000).contains(&self.kafka.session_timeout_ms) {
             return invalid("kafka.session_timeout_ms", "must be 1000..=300000");
+        }
+        if !(1_000..=86_400_000).contains(&self.topups.timeout_ms) {
+            return invalid("topups.timeout_ms", "must be 1000..=86400000");
+        }
+        match Decimal::from_str(self.topups.fee_percent.trim()) {
+            Ok(fee) if fee >= Decimal::ZERO && fee <= Decimal::ONE_HUNDRED => {}
+            _ => return invalid("topups.fee_percent", "must be a decimal 0..=100"),
+        }
+        if self.payments.provider != "simulator" {
+            return invalid(
+                "payments.provider",
+                "must be simulator (the only adapter built in)",
+            );
+        }
+        if !(1_000..=3_600_000).contains(&self.payments.webhook_tolerance_ms) {
+            return invalid("payments.webhook_tolerance_ms", "must be 1000..=3600000");
+        }
+        if self.payments.simulator_delay_ms > 3_600_000 {
+            return invalid("payments.simulator_delay_ms", "must be at most 3600000");
         }
         Ok(())
     }

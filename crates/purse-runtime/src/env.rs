@@ -54,6 +54,23 @@ pub const PURSE_SCYLLA_MIGRATE_ON_START: &str = "PURSE_SCYLLA_MIGRATE_ON_START";
 /// Kafka `fetch.wait.max.ms`: lower it (e.g. 10) on brokers that re-check fetches on a timer.
 pub const PURSE_KAFKA_FETCH_WAIT_MAX_MS: &str = "PURSE_KAFKA_FETCH_WAIT_MAX_MS";
 
+/// How long a payer has to pay a top-up.
+pub const PURSE_TOPUPS_TIMEOUT_MS: &str = "PURSE_TOPUPS_TIMEOUT_MS";
+/// Top-up fee, a percentage of the amount paid (`"2.5"`).
+pub const PURSE_TOPUPS_FEE_PERCENT: &str = "PURSE_TOPUPS_FEE_PERCENT";
+/// Public base URL of the hosted checkout pages.
+pub const PURSE_TOPUPS_CHECKOUT_BASE_URL: &str = "PURSE_TOPUPS_CHECKOUT_BASE_URL";
+/// Address of the payments HTTP listener (checkout pages, webhooks).
+pub const PURSE_PAYMENTS_HTTP_LISTEN: &str = "PURSE_PAYMENTS_HTTP_LISTEN";
+/// Payment provider adapter (`simulator`).
+pub const PURSE_PAYMENTS_PROVIDER: &str = "PURSE_PAYMENTS_PROVIDER";
+/// File holding the provider's webhook signing secret.
+pub const PURSE_PAYMENTS_WEBHOOK_SECRET_FILE: &str = "PURSE_PAYMENTS_WEBHOOK_SECRET_FILE";
+/// Webhook timestamp tolerance.
+pub const PURSE_PAYMENTS_WEBHOOK_TOLERANCE_MS: &str = "PURSE_PAYMENTS_WEBHOOK_TOLERANCE_MS";
+/// How long the simulator's delayed test card takes to succeed.
+pub const PURSE_PAYMENTS_SIMULATOR_DELAY_MS: &str = "PURSE_PAYMENTS_SIMULATOR_DELAY_MS";
+
 /// Each environment variable with the config key it sets.
 pub(crate) const CONFIG_KEYS: &[(&str, &str)] = &[
     (PURSE_LISTEN, "listen"),
@@ -85,4 +102,21 @@ pub(crate) const CONFIG_KEYS: &[(&str, &str)] = &[
     (PURSE_KAFKA_FETCH_WAIT_MAX_MS, "kafka.fetch_wait_max_ms"),
     (PURSE_STORE, "store"),
     (PURSE_SCYLLA_MIGRATE_ON_START, "scylla_migrate_on_start"),
+    (PURSE_TOPUPS_TIMEOUT_MS, "topups.timeout_ms"),
+    (PURSE_TOPUPS_FEE_PERCENT, "topups.fee_percent"),
+    (PURSE_TOPUPS_CHECKOUT_BASE_URL, "topups.checkout_base_url"),
+    (PURSE_PAYMENTS_HTTP_LISTEN, "payments.http_listen"),
+    (PURSE_PAYMENTS_PROVIDER, "payments.provider"),
+    (
+        PURSE_PAYMENTS_WEBHOOK_SECRET_FILE,
+        "payments.webhook_secret_file",
+    ),
+    (
+        PURSE_PAYMENTS_WEBHOOK_TOLERANCE_MS,
+        "payments.webhook_tolerance_ms",
+    ),
+    (
+        PURSE_PAYMENTS_SIMULATOR_DELAY_MS,
+        "payments.simulator_delay_ms",
+    ),
 ];

@@ -17,6 +17,7 @@ pub mod json_codec;
 pub mod metrics;
 pub mod projection;
 pub mod projector;
+pub mod reactor;
 mod retry;
 pub mod server;
 pub mod service;

@@ -52,6 +52,12 @@ const PROJECTED_HELP: &str =
 const RELOADS: &str = "purse_shard_reloads_total";
 const RELOADS_HELP: &str =
     "Times a shard worker dropped its state and re-read its partition (lost or unknown append).";
+const REACTOR_HANDLED_NAME: &str = "purse_reactor_handled_total";
+const REACTOR_HANDLED_HELP: &str =
+    "Reactor steps that succeeded (reactions to winning events and caught-up hooks).";
+const REACTOR_RETRIES_NAME: &str = "purse_reactor_retries_total";
+const REACTOR_RETRIES_HELP: &str =
+    "Transient reaction failures a reactor retried (a steady rise means a stalled partition).";
 
 /// Losing records ignored by the projector.
 pub static PROJECTOR_CONFLICTS: Counter =
@@ -69,6 +75,13 @@ pub static COMMANDS_RETRY: Counter = Counter::new(COMMANDS, COMMANDS_HELP, "outc
 pub static PROJECTED_RECORDS: Counter = Counter::new(PROJECTED, PROJECTED_HELP, "");
 /// Shard reloads.
 pub static SHARD_RELOADS: Counter = Counter::new(RELOADS, RELOADS_HELP, "");
+/// Losing records ignored by reactors (saga coordinator and other event reactions).
+pub static REACTOR_CONFLICTS: Counter =
+    Counter::new(CONFLICTS, CONFLICTS_HELP, "reader=\"reactor\"");
+/// Reactor steps that succeeded.
+pub static REACTOR_HANDLED: Counter = Counter::new(REACTOR_HANDLED_NAME, REACTOR_HANDLED_HELP, "");
+/// Transient reaction failures retried.
+pub static REACTOR_RETRIES: Counter = Counter::new(REACTOR_RETRIES_NAME, REACTOR_RETRIES_HELP, "");
 
 static ALL: &[&Counter] = &[
     &PROJECTOR_CONFLICTS,
@@ -78,6 +91,9 @@ static ALL: &[&Counter] = &[
     &COMMANDS_RETRY,
     &PROJECTED_RECORDS,
     &SHARD_RELOADS,
+    &REACTOR_CONFLICTS,
+    &REACTOR_HANDLED,
+    &REACTOR_RETRIES,
 ];
 
 /// Every counter in the Prometheus text exposition format.

@@ -12,8 +12,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use purse_store::{
-    BalanceRow, Checkpoint, Decimal, EntryType, HistoryRow, HoldRow, LimitsRow, LotRow, RowWrite,
-    StoreError, StreamPosition, Uuid, WalletRow,
+    AutoTopUpRuleRow, BalanceRow, Checkpoint, Decimal, EntryType, HistoryRow, HoldRow, LimitsRow,
+    LotRow, PaymentMethodRow, PaymentRow, RowWrite, StoreError, StreamPosition, TopUpRow, Uuid,
+    WalletRow,
 };
 use scylla::value::{CqlDecimal, CqlValue};
 
@@ -45,11 +46,36 @@ pub(crate) enum Statement {
     SelectHolds,
     SelectStreamPositions,
     SelectCheckpoint,
+    UpdateTopUp,
+    InsertTopUpByWallet,
+    InsertTopUpByCheckoutSession,
+    UpdateTopUpStatus,
+    UpdateTopUpStatusCredited,
+    UpdateTopUpLateCapture,
+    UpdatePayment,
+    UpdatePaymentStatus,
+    UpdatePaymentCard,
+    UpdatePaymentResolution,
+    UpdatePaymentRefunds,
+    UpdatePaymentMethod,
+    InsertPaymentMethodByOwner,
+    UpdatePaymentMethodRemoval,
+    UpdateAutoTopUpRule,
+    UpdateAutoTopUpRuleRemoval,
+    SelectTopUp,
+    SelectTopUpIdsByWallet,
+    SelectTopUpIdsByWalletBefore,
+    SelectTopUpIdByCheckoutSession,
+    SelectPayment,
+    SelectPaymentMethod,
+    SelectPaymentMethodIdsByOwner,
+    SelectPaymentMethodIdsByOwnerAfter,
+    SelectAutoTopUpRule,
 }
 
 impl Statement {
     /// Every statement; the store prepares them in this order and indexes them by position.
-    pub(crate) const ALL: [Statement; 22] = [
+    pub(crate) const ALL: [Statement; 47] = [
         Statement::UpdateWallet,
         Statement::InsertWalletByOwner,
         Statement::UpdateWalletStatus,
@@ -72,6 +98,31 @@ impl Statement {
         Statement::SelectHolds,
         Statement::SelectStreamPositions,
         Statement::SelectCheckpoint,
+        Statement::UpdateTopUp,
+        Statement::InsertTopUpByWallet,
+        Statement::InsertTopUpByCheckoutSession,
+        Statement::UpdateTopUpStatus,
+        Statement::UpdateTopUpStatusCredited,
+        Statement::UpdateTopUpLateCapture,
+        Statement::UpdatePayment,
+        Statement::UpdatePaymentStatus,
+        Statement::UpdatePaymentCard,
+        Statement::UpdatePaymentResolution,
+        Statement::UpdatePaymentRefunds,
+        Statement::UpdatePaymentMethod,
+        Statement::InsertPaymentMethodByOwner,
+        Statement::UpdatePaymentMethodRemoval,
+        Statement::UpdateAutoTopUpRule,
+        Statement::UpdateAutoTopUpRuleRemoval,
+        Statement::SelectTopUp,
+        Statement::SelectTopUpIdsByWallet,
+        Statement::SelectTopUpIdsByWalletBefore,
+        Statement::SelectTopUpIdByCheckoutSession,
+        Statement::SelectPayment,
+        Statement::SelectPaymentMethod,
+        Statement::SelectPaymentMethodIdsByOwner,
+        Statement::SelectPaymentMethodIdsByOwnerAfter,
+        Statement::SelectAutoTopUpRule,
     ];
 
     /// Position in [`Statement::ALL`].
@@ -159,6 +210,103 @@ impl Statement {
             Statement::SelectCheckpoint => {
                 "SELECT next_offset FROM {ks}.checkpoints \
                  WHERE projector = ? AND topic = ? AND log_partition = ?"
+            }
+            Statement::UpdateTopUp => {
+                "UPDATE {ks}.top_ups USING TIMESTAMP ? SET request = ?, status = ?, credit = ?, \
+                 late_capture = ?, touched = ? WHERE top_up_id = ?"
+            }
+            Statement::InsertTopUpByWallet => {
+                "INSERT INTO {ks}.top_ups_by_wallet (wallet_id, top_up_id) VALUES (?, ?) \
+                 USING TIMESTAMP ?"
+            }
+            Statement::InsertTopUpByCheckoutSession => {
+                "INSERT INTO {ks}.top_ups_by_checkout_session (checkout_session_id, top_up_id) \
+                 VALUES (?, ?) USING TIMESTAMP ?"
+            }
+            Statement::UpdateTopUpStatus => {
+                "UPDATE {ks}.top_ups USING TIMESTAMP ? SET status = ?, touched = ? \
+                 WHERE top_up_id = ?"
+            }
+            Statement::UpdateTopUpStatusCredited => {
+                "UPDATE {ks}.top_ups USING TIMESTAMP ? SET status = ?, credit = ?, touched = ? \
+                 WHERE top_up_id = ?"
+            }
+            Statement::UpdateTopUpLateCapture => {
+                "UPDATE {ks}.top_ups USING TIMESTAMP ? SET late_capture = ?, touched = ? \
+                 WHERE top_up_id = ?"
+            }
+            Statement::UpdatePayment => {
+                "UPDATE {ks}.payment_intents USING TIMESTAMP ? SET intent = ?, status = ?, \
+                 card = ?, resolution = ?, refunds = ?, touched = ? WHERE payment_id = ?"
+            }
+            Statement::UpdatePaymentStatus => {
+                "UPDATE {ks}.payment_intents USING TIMESTAMP ? SET status = ?, touched = ? \
+                 WHERE payment_id = ?"
+            }
+            Statement::UpdatePaymentCard => {
+                "UPDATE {ks}.payment_intents USING TIMESTAMP ? SET card = ?, touched = ? \
+                 WHERE payment_id = ?"
+            }
+            Statement::UpdatePaymentResolution => {
+                "UPDATE {ks}.payment_intents USING TIMESTAMP ? SET resolution = ?, touched = ? \
+                 WHERE payment_id = ?"
+            }
+            Statement::UpdatePaymentRefunds => {
+                "UPDATE {ks}.payment_intents USING TIMESTAMP ? SET refunds = ?, touched = ? \
+                 WHERE payment_id = ?"
+            }
+            Statement::UpdatePaymentMethod => {
+                "UPDATE {ks}.payment_methods USING TIMESTAMP ? SET method = ?, removal = ? \
+                 WHERE payment_method_id = ?"
+            }
+            Statement::InsertPaymentMethodByOwner => {
+                "INSERT INTO {ks}.payment_methods_by_owner (tenant, owner, payment_method_id) \
+                 VALUES (?, ?, ?) USING TIMESTAMP ?"
+            }
+            Statement::UpdatePaymentMethodRemoval => {
+                "UPDATE {ks}.payment_methods USING TIMESTAMP ? SET removal = ? \
+                 WHERE payment_method_id = ?"
+            }
+            Statement::UpdateAutoTopUpRule => {
+                "UPDATE {ks}.auto_top_up_rules USING TIMESTAMP ? SET rule = ?, removal = ? \
+                 WHERE wallet_id = ?"
+            }
+            Statement::UpdateAutoTopUpRuleRemoval => {
+                "UPDATE {ks}.auto_top_up_rules USING TIMESTAMP ? SET removal = ? \
+                 WHERE wallet_id = ?"
+            }
+            Statement::SelectTopUp => {
+                "SELECT request, status, credit, late_capture, touched FROM {ks}.top_ups \
+                 WHERE top_up_id = ?"
+            }
+            Statement::SelectTopUpIdsByWallet => {
+                "SELECT top_up_id FROM {ks}.top_ups_by_wallet WHERE wallet_id = ? LIMIT ?"
+            }
+            Statement::SelectTopUpIdsByWalletBefore => {
+                "SELECT top_up_id FROM {ks}.top_ups_by_wallet WHERE wallet_id = ? \
+                 AND top_up_id < ? LIMIT ?"
+            }
+            Statement::SelectTopUpIdByCheckoutSession => {
+                "SELECT top_up_id FROM {ks}.top_ups_by_checkout_session \
+                 WHERE checkout_session_id = ?"
+            }
+            Statement::SelectPayment => {
+                "SELECT intent, status, card, resolution, refunds, touched \
+                 FROM {ks}.payment_intents WHERE payment_id = ?"
+            }
+            Statement::SelectPaymentMethod => {
+                "SELECT method, removal FROM {ks}.payment_methods WHERE payment_method_id = ?"
+            }
+            Statement::SelectPaymentMethodIdsByOwner => {
+                "SELECT payment_method_id FROM {ks}.payment_methods_by_owner \
+                 WHERE tenant = ? AND owner = ? LIMIT ?"
+            }
+            Statement::SelectPaymentMethodIdsByOwnerAfter => {
+                "SELECT payment_method_id FROM {ks}.payment_methods_by_owner \
+                 WHERE tenant = ? AND owner = ? AND payment_method_id > ? LIMIT ?"
+            }
+            Statement::SelectAutoTopUpRule => {
+                "SELECT rule, removal FROM {ks}.auto_top_up_rules WHERE wallet_id = ?"
             }
         }
     }
@@ -380,6 +528,136 @@ fn hold_resolution_udt(
             ("status", Some(text(status))),
             ("captured", Some(decimal(captured))),
         ],
+    )
+}
+
+fn boolean(value: bool) -> CqlValue {
+    CqlValue::Boolean(value)
+}
+
+/// A `u32` (card month or year, daily count) as CQL `int`.
+fn int(value: u32) -> Result<CqlValue, StoreError> {
+    i32::try_from(value)
+        .map(CqlValue::Int)
+        .map_err(|_| StoreError::OutOfRange {
+            value: value.into(),
+        })
+}
+
+fn touch_udt(keyspace: &str, precedence: i64, version: i64, updated_at_ms: i64) -> CqlValue {
+    group(
+        keyspace,
+        "row_touch",
+        precedence,
+        version,
+        vec![("updated_at_ms", Some(bigint(updated_at_ms)))],
+    )
+}
+
+fn removal_udt(keyspace: &str, precedence: i64, version: i64, removed: bool) -> CqlValue {
+    group(
+        keyspace,
+        "row_removal",
+        precedence,
+        version,
+        vec![("removed", Some(boolean(removed)))],
+    )
+}
+
+fn top_up_state_udt(
+    keyspace: &str,
+    precedence: i64,
+    version: i64,
+    status: &str,
+    failure_reason: Option<&String>,
+) -> CqlValue {
+    group(
+        keyspace,
+        "top_up_state",
+        precedence,
+        version,
+        vec![
+            ("status", Some(text(status))),
+            ("failure_reason", failure_reason.map(|r| text(r))),
+        ],
+    )
+}
+
+fn top_up_credit_udt(keyspace: &str, precedence: i64, version: i64, credited: Decimal) -> CqlValue {
+    group(
+        keyspace,
+        "top_up_credit",
+        precedence,
+        version,
+        vec![("credited", Some(decimal(credited)))],
+    )
+}
+
+fn top_up_late_capture_udt(
+    keyspace: &str,
+    precedence: i64,
+    version: i64,
+    late_capture: Option<Decimal>,
+) -> CqlValue {
+    group(
+        keyspace,
+        "top_up_late_capture",
+        precedence,
+        version,
+        vec![("late_capture", late_capture.map(decimal))],
+    )
+}
+
+fn payment_state_udt(
+    keyspace: &str,
+    precedence: i64,
+    version: i64,
+    status: &str,
+    captured: Option<Decimal>,
+) -> CqlValue {
+    group(
+        keyspace,
+        "payment_state",
+        precedence,
+        version,
+        vec![
+            ("status", Some(text(status))),
+            ("captured", captured.map(decimal)),
+        ],
+    )
+}
+
+fn payment_resolution_udt(
+    keyspace: &str,
+    precedence: i64,
+    version: i64,
+    decline_reason: Option<&String>,
+    cancel_reason: Option<&String>,
+) -> CqlValue {
+    group(
+        keyspace,
+        "payment_resolution",
+        precedence,
+        version,
+        vec![
+            ("decline_reason", decline_reason.map(|r| text(r))),
+            ("cancel_reason", cancel_reason.map(|r| text(r))),
+        ],
+    )
+}
+
+fn payment_refunds_udt(
+    keyspace: &str,
+    precedence: i64,
+    version: i64,
+    refunded: Option<Decimal>,
+) -> CqlValue {
+    group(
+        keyspace,
+        "payment_refunds",
+        precedence,
+        version,
+        vec![("refunded", refunded.map(decimal))],
     )
 }
 
@@ -642,6 +920,360 @@ pub(crate) fn plan_write(
                 statement: Statement::UpdateStreamPosition,
                 values: vec![bigint(ts), value, text(&position.stream_id)],
                 partition: partition("stream_positions", &position.stream_id),
+            }]
+        }
+        RowWrite::TopUp(top_up) => {
+            let ts = write_timestamp(top_up.version)?;
+            let request = group(
+                ks,
+                "top_up_request",
+                p,
+                ts,
+                vec![
+                    ("tenant", Some(text(&top_up.tenant))),
+                    ("wallet_id", Some(uuid(top_up.wallet_id))),
+                    ("owner", Some(text(&top_up.owner))),
+                    ("kind", Some(text(&top_up.kind))),
+                    ("asset", Some(text(&top_up.asset))),
+                    ("amount", Some(decimal(top_up.amount))),
+                    ("wallet_amount", Some(decimal(top_up.wallet_amount))),
+                    ("fee", Some(decimal(top_up.fee))),
+                    ("payment_id", Some(uuid(top_up.payment_id))),
+                    ("checkout_session_id", top_up.checkout_session_id.map(uuid)),
+                    ("payment_method_id", top_up.payment_method_id.map(uuid)),
+                    ("expires_at_ms", Some(bigint(top_up.expires_at_ms))),
+                    ("lots_expire_at_ms", top_up.lots_expire_at_ms.map(bigint)),
+                    ("created_at_ms", Some(bigint(top_up.created_at_ms))),
+                ],
+            );
+            let mut writes = vec![
+                CqlWrite {
+                    statement: Statement::UpdateTopUp,
+                    values: vec![
+                        bigint(ts),
+                        request,
+                        top_up_state_udt(ks, p, ts, &top_up.status, top_up.failure_reason.as_ref()),
+                        top_up_credit_udt(ks, p, ts, top_up.credited),
+                        top_up_late_capture_udt(ks, p, ts, top_up.late_capture),
+                        touch_udt(ks, p, ts, top_up.updated_at_ms),
+                        uuid(top_up.top_up_id),
+                    ],
+                    partition: partition("top_ups", top_up.top_up_id),
+                },
+                CqlWrite {
+                    statement: Statement::InsertTopUpByWallet,
+                    values: vec![uuid(top_up.wallet_id), uuid(top_up.top_up_id), bigint(ts)],
+                    partition: partition("top_ups_by_wallet", top_up.wallet_id),
+                },
+            ];
+            if let Some(session) = top_up.checkout_session_id {
+                writes.push(CqlWrite {
+                    statement: Statement::InsertTopUpByCheckoutSession,
+                    values: vec![uuid(session), uuid(top_up.top_up_id), bigint(ts)],
+                    partition: partition("top_ups_by_checkout_session", session),
+                });
+            }
+            writes
+        }
+        RowWrite::TopUpStatus {
+            top_up_id,
+            status,
+            failure_reason,
+            credited,
+            updated_at_ms,
+            version,
+        } => {
+            let ts = write_timestamp(*version)?;
+            let state = top_up_state_udt(ks, p, ts, status, failure_reason.as_ref());
+            let touched = touch_udt(ks, p, ts, *updated_at_ms);
+            let (statement, values) = match credited {
+                None => (
+                    Statement::UpdateTopUpStatus,
+                    vec![bigint(ts), state, touched, uuid(*top_up_id)],
+                ),
+                Some(credited) => (
+                    Statement::UpdateTopUpStatusCredited,
+                    vec![
+                        bigint(ts),
+                        state,
+                        top_up_credit_udt(ks, p, ts, *credited),
+                        touched,
+                        uuid(*top_up_id),
+                    ],
+                ),
+            };
+            vec![CqlWrite {
+                statement,
+                values,
+                partition: partition("top_ups", top_up_id),
+            }]
+        }
+        RowWrite::TopUpLateCapture {
+            top_up_id,
+            late_capture,
+            updated_at_ms,
+            version,
+        } => {
+            let ts = write_timestamp(*version)?;
+            vec![CqlWrite {
+                statement: Statement::UpdateTopUpLateCapture,
+                values: vec![
+                    bigint(ts),
+                    top_up_late_capture_udt(ks, p, ts, Some(*late_capture)),
+                    touch_udt(ks, p, ts, *updated_at_ms),
+                    uuid(*top_up_id),
+                ],
+                partition: partition("top_ups", top_up_id),
+            }]
+        }
+        RowWrite::Payment(payment) => {
+            let ts = write_timestamp(payment.version)?;
+            let intent = group(
+                ks,
+                "payment_created",
+                p,
+                ts,
+                vec![
+                    ("tenant", Some(text(&payment.tenant))),
+                    ("owner", Some(text(&payment.owner))),
+                    ("asset", Some(text(&payment.asset))),
+                    ("amount", Some(decimal(payment.amount))),
+                    ("top_up_id", payment.top_up_id.map(uuid)),
+                    ("payment_method_id", payment.payment_method_id.map(uuid)),
+                    ("created_at_ms", Some(bigint(payment.created_at_ms))),
+                ],
+            );
+            // The intent's stored card lives in `intent`; `card.payment_method_id` holds only what
+            // a submission names, so it is left null here.
+            let card = group(
+                ks,
+                "payment_card",
+                p,
+                ts,
+                vec![
+                    ("brand", payment.card_brand.as_deref().map(text)),
+                    ("last4", payment.card_last4.as_deref().map(text)),
+                    ("exp_month", payment.card_exp_month.map(int).transpose()?),
+                    ("exp_year", payment.card_exp_year.map(int).transpose()?),
+                    ("payment_method_id", None),
+                ],
+            );
+            vec![CqlWrite {
+                statement: Statement::UpdatePayment,
+                values: vec![
+                    bigint(ts),
+                    intent,
+                    payment_state_udt(ks, p, ts, &payment.status, payment.captured),
+                    card,
+                    payment_resolution_udt(
+                        ks,
+                        p,
+                        ts,
+                        payment.decline_reason.as_ref(),
+                        payment.cancel_reason.as_ref(),
+                    ),
+                    payment_refunds_udt(ks, p, ts, payment.refunded),
+                    touch_udt(ks, p, ts, payment.updated_at_ms),
+                    uuid(payment.payment_id),
+                ],
+                partition: partition("payment_intents", payment.payment_id),
+            }]
+        }
+        RowWrite::PaymentStatus {
+            payment_id,
+            status,
+            captured,
+            updated_at_ms,
+            version,
+        } => {
+            let ts = write_timestamp(*version)?;
+            vec![CqlWrite {
+                statement: Statement::UpdatePaymentStatus,
+                values: vec![
+                    bigint(ts),
+                    payment_state_udt(ks, p, ts, status, *captured),
+                    touch_udt(ks, p, ts, *updated_at_ms),
+                    uuid(*payment_id),
+                ],
+                partition: partition("payment_intents", payment_id),
+            }]
+        }
+        RowWrite::PaymentCard {
+            payment_id,
+            brand,
+            last4,
+            exp_month,
+            exp_year,
+            payment_method_id,
+            updated_at_ms,
+            version,
+        } => {
+            let ts = write_timestamp(*version)?;
+            let card = group(
+                ks,
+                "payment_card",
+                p,
+                ts,
+                vec![
+                    ("brand", Some(text(brand))),
+                    ("last4", Some(text(last4))),
+                    ("exp_month", Some(int(*exp_month)?)),
+                    ("exp_year", Some(int(*exp_year)?)),
+                    ("payment_method_id", payment_method_id.map(uuid)),
+                ],
+            );
+            vec![CqlWrite {
+                statement: Statement::UpdatePaymentCard,
+                values: vec![
+                    bigint(ts),
+                    card,
+                    touch_udt(ks, p, ts, *updated_at_ms),
+                    uuid(*payment_id),
+                ],
+                partition: partition("payment_intents", payment_id),
+            }]
+        }
+        RowWrite::PaymentResolution {
+            payment_id,
+            decline_reason,
+            cancel_reason,
+            updated_at_ms,
+            version,
+        } => {
+            let ts = write_timestamp(*version)?;
+            vec![CqlWrite {
+                statement: Statement::UpdatePaymentResolution,
+                values: vec![
+                    bigint(ts),
+                    payment_resolution_udt(
+                        ks,
+                        p,
+                        ts,
+                        decline_reason.as_ref(),
+                        cancel_reason.as_ref(),
+                    ),
+                    touch_udt(ks, p, ts, *updated_at_ms),
+                    uuid(*payment_id),
+                ],
+                partition: partition("payment_intents", payment_id),
+            }]
+        }
+        RowWrite::PaymentRefunded {
+            payment_id,
+            refunded,
+            updated_at_ms,
+            version,
+        } => {
+            let ts = write_timestamp(*version)?;
+            vec![CqlWrite {
+                statement: Statement::UpdatePaymentRefunds,
+                values: vec![
+                    bigint(ts),
+                    payment_refunds_udt(ks, p, ts, Some(*refunded)),
+                    touch_udt(ks, p, ts, *updated_at_ms),
+                    uuid(*payment_id),
+                ],
+                partition: partition("payment_intents", payment_id),
+            }]
+        }
+        RowWrite::PaymentMethod(method) => {
+            let ts = write_timestamp(method.version)?;
+            let card = group(
+                ks,
+                "payment_method_card",
+                p,
+                ts,
+                vec![
+                    ("tenant", Some(text(&method.tenant))),
+                    ("owner", Some(text(&method.owner))),
+                    ("brand", Some(text(&method.brand))),
+                    ("last4", Some(text(&method.last4))),
+                    ("exp_month", Some(int(method.exp_month)?)),
+                    ("exp_year", Some(int(method.exp_year)?)),
+                    ("created_at_ms", Some(bigint(method.created_at_ms))),
+                ],
+            );
+            vec![
+                CqlWrite {
+                    statement: Statement::UpdatePaymentMethod,
+                    values: vec![
+                        bigint(ts),
+                        card,
+                        removal_udt(ks, p, ts, method.removed),
+                        uuid(method.payment_method_id),
+                    ],
+                    partition: partition("payment_methods", method.payment_method_id),
+                },
+                CqlWrite {
+                    statement: Statement::InsertPaymentMethodByOwner,
+                    values: vec![
+                        text(&method.tenant),
+                        text(&method.owner),
+                        uuid(method.payment_method_id),
+                        bigint(ts),
+                    ],
+                    partition: partition(
+                        "payment_methods_by_owner",
+                        format!("{:?}/{:?}", method.tenant, method.owner),
+                    ),
+                },
+            ]
+        }
+        RowWrite::PaymentMethodRemoved {
+            payment_method_id,
+            version,
+        } => {
+            let ts = write_timestamp(*version)?;
+            vec![CqlWrite {
+                statement: Statement::UpdatePaymentMethodRemoval,
+                values: vec![
+                    bigint(ts),
+                    removal_udt(ks, p, ts, true),
+                    uuid(*payment_method_id),
+                ],
+                partition: partition("payment_methods", payment_method_id),
+            }]
+        }
+        RowWrite::AutoTopUpRule(rule) => {
+            let ts = write_timestamp(rule.version)?;
+            let state = group(
+                ks,
+                "auto_top_up_rule",
+                p,
+                ts,
+                vec![
+                    ("tenant", Some(text(&rule.tenant))),
+                    ("owner", Some(text(&rule.owner))),
+                    ("asset", Some(text(&rule.asset))),
+                    ("threshold", Some(decimal(rule.threshold))),
+                    ("amount", rule.amount.map(decimal)),
+                    ("target_balance", rule.target_balance.map(decimal)),
+                    ("payment_method_id", Some(uuid(rule.payment_method_id))),
+                    ("daily_max_count", Some(int(rule.daily_max_count)?)),
+                    ("daily_max_amount", rule.daily_max_amount.map(decimal)),
+                    ("backoff_ms", Some(bigint(rule.backoff_ms))),
+                    ("fee_rate", Some(decimal(rule.fee_rate))),
+                    ("timeout_ms", Some(bigint(rule.timeout_ms))),
+                    ("updated_at_ms", Some(bigint(rule.updated_at_ms))),
+                ],
+            );
+            vec![CqlWrite {
+                statement: Statement::UpdateAutoTopUpRule,
+                values: vec![
+                    bigint(ts),
+                    state,
+                    removal_udt(ks, p, ts, rule.removed),
+                    uuid(rule.wallet_id),
+                ],
+                partition: partition("auto_top_up_rules", rule.wallet_id),
+            }]
+        }
+        RowWrite::AutoTopUpRuleRemoved { wallet_id, version } => {
+            let ts = write_timestamp(*version)?;
+            vec![CqlWrite {
+                statement: Statement::UpdateAutoTopUpRuleRemoval,
+                values: vec![bigint(ts), removal_udt(ks, p, ts, true), uuid(*wallet_id)],
+                partition: partition("auto_top_up_rules", wallet_id),
             }]
         }
     };
@@ -980,6 +1612,209 @@ pub(crate) fn decode_stream_position(
 /// A stored checkpoint offset.
 pub(crate) fn decode_checkpoint(next_offset: i64) -> Result<u64, StoreError> {
     version_from(next_offset, "checkpoints.next_offset")
+}
+
+impl Fields<'_> {
+    fn opt_text(&self, name: &str) -> Result<Option<String>, StoreError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(CqlValue::Text(value) | CqlValue::Ascii(value)) => Ok(Some(value.clone())),
+            found => Err(self.bad(name, found)),
+        }
+    }
+
+    fn opt_u32(&self, name: &str) -> Result<Option<u32>, StoreError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(CqlValue::Int(value)) => u32::try_from(*value)
+                .map(Some)
+                .map_err(|_| self.bad(name, self.get(name))),
+            found => Err(self.bad(name, found)),
+        }
+    }
+
+    fn u32(&self, name: &str) -> Result<u32, StoreError> {
+        self.opt_u32(name)?.ok_or_else(|| self.bad(name, None))
+    }
+
+    fn boolean(&self, name: &str) -> Result<bool, StoreError> {
+        match self.required(name)? {
+            CqlValue::Boolean(value) => Ok(*value),
+            found => Err(self.bad(name, Some(found))),
+        }
+    }
+}
+
+/// A group that must accompany the row's creating group (written with it).
+fn companion<'a>(
+    value: Option<&'a CqlValue>,
+    column: &'static str,
+) -> Result<Fields<'a>, StoreError> {
+    Fields::of(
+        value.ok_or_else(|| corrupt(column, "missing beside the row"))?,
+        column,
+    )
+}
+
+/// The cells of one `top_ups` row, in [`Statement::SelectTopUp`]'s column order.
+pub(crate) struct TopUpCells {
+    pub(crate) request: Option<CqlValue>,
+    pub(crate) status: Option<CqlValue>,
+    pub(crate) credit: Option<CqlValue>,
+    pub(crate) late_capture: Option<CqlValue>,
+    pub(crate) touched: Option<CqlValue>,
+}
+
+/// A top-up from its groups; `None` until the creating write (request) has arrived.
+pub(crate) fn decode_top_up(
+    top_up_id: Uuid,
+    cells: &TopUpCells,
+) -> Result<Option<TopUpRow>, StoreError> {
+    let Some(request) = &cells.request else {
+        return Ok(None);
+    };
+    let request = Fields::of(request, "top_ups.request")?;
+    let status = companion(cells.status.as_ref(), "top_ups.status")?;
+    let credit = companion(cells.credit.as_ref(), "top_ups.credit")?;
+    let late = companion(cells.late_capture.as_ref(), "top_ups.late_capture")?;
+    let touched = companion(cells.touched.as_ref(), "top_ups.touched")?;
+    let version = [&request, &status, &credit, &late, &touched]
+        .iter()
+        .map(|group| group.version())
+        .try_fold(0, |max, version| version.map(|v| max.max(v)))?;
+    Ok(Some(TopUpRow {
+        top_up_id,
+        tenant: request.text("tenant")?,
+        wallet_id: request.uuid("wallet_id")?,
+        owner: request.text("owner")?,
+        kind: request.text("kind")?,
+        asset: request.text("asset")?,
+        amount: request.decimal("amount")?,
+        wallet_amount: request.decimal("wallet_amount")?,
+        fee: request.decimal("fee")?,
+        status: status.text("status")?,
+        failure_reason: status.opt_text("failure_reason")?,
+        payment_id: request.uuid("payment_id")?,
+        checkout_session_id: request.opt_uuid("checkout_session_id")?,
+        payment_method_id: request.opt_uuid("payment_method_id")?,
+        expires_at_ms: request.bigint("expires_at_ms")?,
+        lots_expire_at_ms: request.opt_bigint("lots_expire_at_ms")?,
+        credited: credit.decimal("credited")?,
+        late_capture: late.opt_decimal("late_capture")?,
+        created_at_ms: request.bigint("created_at_ms")?,
+        updated_at_ms: touched.bigint("updated_at_ms")?,
+        version,
+    }))
+}
+
+/// The cells of one `payment_intents` row, in [`Statement::SelectPayment`]'s column order.
+pub(crate) struct PaymentCells {
+    pub(crate) intent: Option<CqlValue>,
+    pub(crate) status: Option<CqlValue>,
+    pub(crate) card: Option<CqlValue>,
+    pub(crate) resolution: Option<CqlValue>,
+    pub(crate) refunds: Option<CqlValue>,
+    pub(crate) touched: Option<CqlValue>,
+}
+
+/// A payment from its groups; `None` until the creating write (intent) has arrived.
+pub(crate) fn decode_payment(
+    payment_id: Uuid,
+    cells: &PaymentCells,
+) -> Result<Option<PaymentRow>, StoreError> {
+    let Some(intent) = &cells.intent else {
+        return Ok(None);
+    };
+    let intent = Fields::of(intent, "payment_intents.intent")?;
+    let status = companion(cells.status.as_ref(), "payment_intents.status")?;
+    let card = companion(cells.card.as_ref(), "payment_intents.card")?;
+    let resolution = companion(cells.resolution.as_ref(), "payment_intents.resolution")?;
+    let refunds = companion(cells.refunds.as_ref(), "payment_intents.refunds")?;
+    let touched = companion(cells.touched.as_ref(), "payment_intents.touched")?;
+    let version = [&intent, &status, &card, &resolution, &refunds, &touched]
+        .iter()
+        .map(|group| group.version())
+        .try_fold(0, |max, version| version.map(|v| max.max(v)))?;
+    Ok(Some(PaymentRow {
+        payment_id,
+        tenant: intent.text("tenant")?,
+        owner: intent.text("owner")?,
+        asset: intent.text("asset")?,
+        amount: intent.decimal("amount")?,
+        status: status.text("status")?,
+        top_up_id: intent.opt_uuid("top_up_id")?,
+        // A submission that names a stored card says which one was charged.
+        payment_method_id: card
+            .opt_uuid("payment_method_id")?
+            .or(intent.opt_uuid("payment_method_id")?),
+        card_brand: card.opt_text("brand")?,
+        card_last4: card.opt_text("last4")?,
+        card_exp_month: card.opt_u32("exp_month")?,
+        card_exp_year: card.opt_u32("exp_year")?,
+        decline_reason: resolution.opt_text("decline_reason")?,
+        cancel_reason: resolution.opt_text("cancel_reason")?,
+        captured: status.opt_decimal("captured")?,
+        refunded: refunds.opt_decimal("refunded")?,
+        created_at_ms: intent.bigint("created_at_ms")?,
+        updated_at_ms: touched.bigint("updated_at_ms")?,
+        version,
+    }))
+}
+
+/// A stored card; `None` while only its removal has arrived.
+pub(crate) fn decode_payment_method(
+    payment_method_id: Uuid,
+    method: Option<&CqlValue>,
+    removal: Option<&CqlValue>,
+) -> Result<Option<PaymentMethodRow>, StoreError> {
+    let Some(method) = method else {
+        return Ok(None);
+    };
+    let method = Fields::of(method, "payment_methods.method")?;
+    let removal = companion(removal, "payment_methods.removal")?;
+    Ok(Some(PaymentMethodRow {
+        tenant: method.text("tenant")?,
+        owner: method.text("owner")?,
+        payment_method_id,
+        brand: method.text("brand")?,
+        last4: method.text("last4")?,
+        exp_month: method.u32("exp_month")?,
+        exp_year: method.u32("exp_year")?,
+        created_at_ms: method.bigint("created_at_ms")?,
+        removed: removal.boolean("removed")?,
+        version: method.version()?.max(removal.version()?),
+    }))
+}
+
+/// An auto top-up rule; `None` while only its removal has arrived.
+pub(crate) fn decode_auto_top_up_rule(
+    wallet_id: Uuid,
+    rule: Option<&CqlValue>,
+    removal: Option<&CqlValue>,
+) -> Result<Option<AutoTopUpRuleRow>, StoreError> {
+    let Some(rule) = rule else {
+        return Ok(None);
+    };
+    let rule = Fields::of(rule, "auto_top_up_rules.rule")?;
+    let removal = companion(removal, "auto_top_up_rules.removal")?;
+    Ok(Some(AutoTopUpRuleRow {
+        wallet_id,
+        tenant: rule.text("tenant")?,
+        owner: rule.text("owner")?,
+        asset: rule.text("asset")?,
+        threshold: rule.decimal("threshold")?,
+        amount: rule.opt_decimal("amount")?,
+        target_balance: rule.opt_decimal("target_balance")?,
+        payment_method_id: rule.uuid("payment_method_id")?,
+        daily_max_count: rule.u32("daily_max_count")?,
+        daily_max_amount: rule.opt_decimal("daily_max_amount")?,
+        backoff_ms: rule.bigint("backoff_ms")?,
+        fee_rate: rule.decimal("fee_rate")?,
+        timeout_ms: rule.bigint("timeout_ms")?,
+        removed: removal.boolean("removed")?,
+        updated_at_ms: rule.bigint("updated_at_ms")?,
+        version: rule.version()?.max(removal.version()?),
+    }))
 }
 
 #[cfg(test)]

@@ -30,9 +30,14 @@
 //! | `holds` | `wallet_id` | `hold_id` | `list_holds` |
 //! | `stream_positions` | `stream_id` | — | `stream_positions` (`IN` of up to 100 ids) |
 //! | `checkpoints` | `(projector, topic, log_partition)` | — | `checkpoint` |
-//! | `topups` | `topup_id` | — | top-up by id (filled by a later projection) |
-//! | `topups_by_wallet` | `wallet_id` | `topup_id` DESC | a wallet's top-ups, newest first |
-//! | `payments` | `payment_id` | — | payment by id |
+//! | `top_ups` | `top_up_id` | — | `get_top_up`; rows of the top-up listings |
+//! | `top_ups_by_wallet` | `wallet_id` | `top_up_id` DESC | `list_top_ups_by_wallet` (ids, then `top_ups`) |
+//! | `top_ups_by_checkout_session` | `checkout_session_id` | — | `get_top_up_by_checkout_session` |
+//! | `payment_intents` | `payment_id` | — | `get_payment` |
+//! | `payment_methods` | `payment_method_id` | — | rows of `list_payment_methods` (removed ones skipped) |
+//! | `payment_methods_by_owner` | `(tenant, owner)` | `payment_method_id` ASC | `list_payment_methods` (ids) |
+//! | `auto_top_up_rules` | `wallet_id` | — | `get_auto_top_up_rule` |
+//! | `topups`, `topups_by_wallet`, `payments` | | | declared by migration 0001, superseded by 0002, unused |
 //! | `webhook_deliveries` | `subscription_id` | `delivery_id` DESC | a subscription's deliveries |
 //! | `daily_totals` | `(tenant, asset)` | `day` DESC | reporting per tenant and asset |
 //! | `schema_version` | `version` | — | applied migrations (name, checksum, applied_at) |
@@ -43,7 +48,8 @@
 //! applies a write only if its version is greater. Here each such group is one frozen UDT cell
 //! (`wallets.identity`, `wallets.status`, `wallets.limits`, `balances.state`, `lots.lot`,
 //! `lots.remaining`, `holds.hold`, `holds.resolution`, `history.entry`,
-//! `stream_positions.position`) written `USING TIMESTAMP` = the write's version (the event's
+//! `stream_positions.position`, and the groups of `top_ups`, `payment_intents`,
+//! `payment_methods` and `auto_top_up_rules` that migration 0002 declares) written `USING TIMESTAMP` = the write's version (the event's
 //! stream sequence; for a history entry and a stream position, their sequence). ScyllaDB keeps
 //! the cell with the highest timestamp, so an older version never replaces a newer one, whatever
 //! the order of arrival, and a group's columns always come from one write.
@@ -62,15 +68,21 @@
 //!
 //! # Paging
 //!
-//! Page tokens are the shared [`purse_store::PageToken`]s (the last key returned: wallet id, or
-//! history sequence), not the driver's paging state: a key is valid on any node and across
+//! Page tokens are the shared [`purse_store::PageToken`]s (the last key returned: wallet id,
+//! history sequence, top-up id or payment method id), not the driver's paging state: a key is valid on any node and across
 //! server upgrades, a page is fetched with one extra row so the last page carries no token
 //! (ScyllaDB's paging state is also returned after an exactly full last page), and history
 //! filters are applied here, which a server paging state could not resume. Tokens are opaque
 //! URL-safe strings and are checked on the way in ([`purse_store::StoreError::InvalidPageToken`]
 //! for a malformed token or one from another list or wallet). The driver's paging state is used
 //! inside whole-partition reads (lots, holds). A filtered history page scans at most
-//! [`HISTORY_SCAN_ROWS_MAX`] rows and may then end early, with a token to continue.
+//! [`HISTORY_SCAN_ROWS_MAX`] rows and may then end early, with a token to continue; a page of
+//! stored cards likewise scans at most [`PAYMENT_METHODS_SCAN_ROWS_MAX`] index rows, since
+//! removed cards stay in the owner's index and are skipped.
+//!
+//! Top-up and payment method listings order by the `uuid` clustering key, which ScyllaDB
+//! compares by version nibble first and then by bytes: the same as the byte order of the
+//! contract (and of the SQLite store) for ids of one UUID version, which ours are (v7).
 //!
 //! # Tests against a real node
 //!
@@ -109,6 +121,7 @@ pub use settings::{
 };
 pub use store::{
     BATCH_STATEMENTS_MAX, ConnectError, HISTORY_SCAN_CHUNK_ROWS, HISTORY_SCAN_ROWS_MAX,
-    PARTITION_PAGE_ROWS, PARTITION_ROWS_MAX, STREAM_IDS_PER_QUERY, ScyllaError, ScyllaStore,
+    PARTITION_PAGE_ROWS, PARTITION_ROWS_MAX, PAYMENT_METHODS_SCAN_CHUNK_ROWS,
+    PAYMENT_METHODS_SCAN_ROWS_MAX, STREAM_IDS_PER_QUERY, ScyllaError, ScyllaStore,
     WALLET_READS_IN_FLIGHT_MAX, WRITES_IN_FLIGHT_MAX, open_session,
 };

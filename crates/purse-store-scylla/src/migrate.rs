@@ -36,12 +36,20 @@ pub struct Migration {
 
 /// Every migration this build knows, oldest first. A unit test checks that each entry matches its
 /// file name and that `deploy/scylla/` holds exactly these files.
-static MIGRATIONS: [Migration; 1] = [Migration {
-    version: 1,
-    name: "read_models",
-    file_name: "0001_read_models.cql",
-    cql: include_str!("../../../deploy/scylla/0001_read_models.cql"),
-}];
+static MIGRATIONS: [Migration; 2] = [
+    Migration {
+        version: 1,
+        name: "read_models",
+        file_name: "0001_read_models.cql",
+        cql: include_str!("../../../deploy/scylla/0001_read_models.cql"),
+    },
+    Migration {
+        version: 2,
+        name: "payments_read_models",
+        file_name: "0002_payments_read_models.cql",
+        cql: include_str!("../../../deploy/scylla/0002_payments_read_models.cql"),
+    },
+];
 
 /// Every migration this build knows, oldest first.
 pub fn migrations() -> &'static [Migration] {
@@ -704,10 +712,16 @@ mod tests {
     /// which `migrate` would refuse on every existing cluster. Add a new file instead.
     #[test]
     fn released_migrations_keep_their_checksums() {
-        let released: [(u32, &str); 1] = [(
-            1,
-            "e1e20070aff5cc9d2c3bd335e86eee127c879ca454235623ce39c664834b5e43",
-        )];
+        let released: [(u32, &str); 2] = [
+            (
+                1,
+                "e1e20070aff5cc9d2c3bd335e86eee127c879ca454235623ce39c664834b5e43",
+            ),
+            (
+                2,
+                "34cca85aea46e15a228b42acaedfee83f57cd7a9d88de157aa6c21477bc1cccf",
+            ),
+        ];
         for (version, expected) in released {
             let migration = migrations()
                 .iter()

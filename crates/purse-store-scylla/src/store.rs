@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use purse_store::{
-    BalanceRow, Checkpoint, HistoryFilter, HistoryRow, HoldRow, LotRow, Page, PageRequest,
-    PageToken, ReadStore, RowWrite, StoreError, StreamPosition, Uuid, WalletRow, resolve_page_size,
+    AutoTopUpRuleRow, BalanceRow, Checkpoint, HistoryFilter, HistoryRow, HoldRow, LotRow, Page,
+    PageRequest, PageToken, PaymentMethodRow, PaymentRow, ReadStore, RowWrite, StoreError,
+    StreamPosition, TopUpRow, Uuid, WalletRow, resolve_page_size,
 };
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
@@ -25,7 +26,7 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlValue;
 use tokio::task::JoinSet;
 
-use crate::cql::{self, CqlWrite, Partition, Statement};
+use crate::cql::{self, CqlWrite, Partition, PaymentCells, Statement, TopUpCells};
 use crate::migrate::{self, SCHEMA_VERSION_TABLE};
 use crate::settings::{ScyllaSettings, SettingsError};
 
@@ -48,6 +49,12 @@ pub const HISTORY_SCAN_CHUNK_ROWS: usize = 500;
 pub const HISTORY_SCAN_ROWS_MAX: usize = 10_000;
 /// Stream ids per `IN` query, ScyllaDB's default cap on partition keys per query.
 pub const STREAM_IDS_PER_QUERY: usize = 100;
+/// Payment method ids read per query from an owner's index when listing stored cards (removed
+/// cards stay in the index and are skipped).
+pub const PAYMENT_METHODS_SCAN_CHUNK_ROWS: usize = 100;
+/// Most index rows one page of stored cards scans; past it the page ends early (possibly empty)
+/// with a token to continue, so an owner with many removed cards cannot make one call unbounded.
+pub const PAYMENT_METHODS_SCAN_ROWS_MAX: usize = 1_000;
 
 /// The ScyllaDB [`ReadStore`]. Cheap to clone: clones share one session and its prepared
 /// statements.
@@ -393,6 +400,84 @@ impl Inner {
         }
     }
 
+    async fn get_top_up(&self, top_up_id: Uuid) -> Result<Option<TopUpRow>, StoreError> {
+        type Cells = (
+            Option<CqlValue>,
+            Option<CqlValue>,
+            Option<CqlValue>,
+            Option<CqlValue>,
+            Option<CqlValue>,
+        );
+        let row = self
+            .execute(Statement::SelectTopUp, (top_up_id,))
+            .await?
+            .into_rows_result()
+            .map_err(client)?
+            .maybe_first_row::<Cells>()
+            .map_err(client)?;
+        match row {
+            None => Ok(None),
+            Some((request, status, credit, late_capture, touched)) => cql::decode_top_up(
+                top_up_id,
+                &TopUpCells {
+                    request,
+                    status,
+                    credit,
+                    late_capture,
+                    touched,
+                },
+            ),
+        }
+    }
+
+    async fn get_payment_method(
+        &self,
+        payment_method_id: Uuid,
+    ) -> Result<Option<PaymentMethodRow>, StoreError> {
+        let row = self
+            .execute(Statement::SelectPaymentMethod, (payment_method_id,))
+            .await?
+            .into_rows_result()
+            .map_err(client)?
+            .maybe_first_row::<(Option<CqlValue>, Option<CqlValue>)>()
+            .map_err(client)?;
+        match row {
+            None => Ok(None),
+            Some((method, removal)) => {
+                cql::decode_payment_method(payment_method_id, method.as_ref(), removal.as_ref())
+            }
+        }
+    }
+
+    /// Up to `limit` payment method ids of an owner's index after `after` (from the start when
+    /// `None`), in id order.
+    async fn payment_method_ids(
+        &self,
+        tenant: &str,
+        owner: &str,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        let result = match after {
+            None => {
+                self.execute(
+                    Statement::SelectPaymentMethodIdsByOwner,
+                    (tenant, owner, limit),
+                )
+                .await?
+            }
+            Some(after) => {
+                self.execute(
+                    Statement::SelectPaymentMethodIdsByOwnerAfter,
+                    (tenant, owner, after, limit),
+                )
+                .await?
+            }
+        };
+        ids_of(result)
+    }
+
     /// Up to `limit` history rows below `before` (all when `None`), newest first.
     async fn history_chunk(
         &self,
@@ -419,6 +504,17 @@ impl Inner {
             .map(|row| row.map_err(client))
             .collect()
     }
+}
+
+/// The ids of a single-`uuid`-column result.
+fn ids_of(result: QueryResult) -> Result<Vec<Uuid>, StoreError> {
+    result
+        .into_rows_result()
+        .map_err(client)?
+        .rows::<(Uuid,)>()
+        .map_err(client)?
+        .map(|row| row.map(|(id,)| id).map_err(client))
+        .collect()
 }
 
 fn matches_filter(filter: &HistoryFilter, entry: &HistoryRow) -> bool {
@@ -678,6 +774,191 @@ impl ReadStore for ScyllaStore {
         holds.sort_by_key(|hold| hold.hold_id);
         Ok(holds)
     }
+
+    async fn get_top_up(&self, top_up_id: Uuid) -> Result<Option<TopUpRow>, StoreError> {
+        self.inner.get_top_up(top_up_id).await
+    }
+
+    async fn get_top_up_by_checkout_session(
+        &self,
+        checkout_session_id: Uuid,
+    ) -> Result<Option<TopUpRow>, StoreError> {
+        let row = self
+            .inner
+            .execute(
+                Statement::SelectTopUpIdByCheckoutSession,
+                (checkout_session_id,),
+            )
+            .await?
+            .into_rows_result()
+            .map_err(client)?
+            .maybe_first_row::<(Option<Uuid>,)>()
+            .map_err(client)?;
+        match row.and_then(|(top_up_id,)| top_up_id) {
+            None => Ok(None),
+            Some(top_up_id) => self.inner.get_top_up(top_up_id).await,
+        }
+    }
+
+    async fn list_top_ups_by_wallet(
+        &self,
+        wallet_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<TopUpRow>, StoreError> {
+        let page_size = resolve_page_size(page.page_size)?;
+        let before = PageToken::top_ups_before(page.page_token.as_deref(), wallet_id)?;
+        // One extra id says whether another page exists, so the last page has no token.
+        let limit = i32::try_from(page_size)
+            .unwrap_or(i32::MAX)
+            .saturating_add(1);
+        let result = match before {
+            None => {
+                self.inner
+                    .execute(Statement::SelectTopUpIdsByWallet, (wallet_id, limit))
+                    .await?
+            }
+            Some(before) => {
+                self.inner
+                    .execute(
+                        Statement::SelectTopUpIdsByWalletBefore,
+                        (wallet_id, before, limit),
+                    )
+                    .await?
+            }
+        };
+        let mut ids = ids_of(result)?;
+        let more = ids.len() > page_size as usize;
+        ids.truncate(page_size as usize);
+        let next_page_token = if more {
+            ids.last().map(|&top_up_id| {
+                PageToken::TopUpsBefore {
+                    wallet_id,
+                    top_up_id,
+                }
+                .encode()
+            })
+        } else {
+            None
+        };
+        let items = self
+            .rows_in_order(&ids, |inner, id| async move { inner.get_top_up(id).await })
+            .await?;
+        Ok(Page {
+            items,
+            next_page_token,
+        })
+    }
+
+    async fn get_payment(&self, payment_id: Uuid) -> Result<Option<PaymentRow>, StoreError> {
+        type Cells = (
+            Option<CqlValue>,
+            Option<CqlValue>,
+            Option<CqlValue>,
+            Option<CqlValue>,
+            Option<CqlValue>,
+            Option<CqlValue>,
+        );
+        let row = self
+            .inner
+            .execute(Statement::SelectPayment, (payment_id,))
+            .await?
+            .into_rows_result()
+            .map_err(client)?
+            .maybe_first_row::<Cells>()
+            .map_err(client)?;
+        match row {
+            None => Ok(None),
+            Some((intent, status, card, resolution, refunds, touched)) => cql::decode_payment(
+                payment_id,
+                &PaymentCells {
+                    intent,
+                    status,
+                    card,
+                    resolution,
+                    refunds,
+                    touched,
+                },
+            ),
+        }
+    }
+
+    async fn list_payment_methods(
+        &self,
+        tenant: &str,
+        owner: &str,
+        page: PageRequest,
+    ) -> Result<Page<PaymentMethodRow>, StoreError> {
+        let page_size = resolve_page_size(page.page_size)? as usize;
+        let mut after = PageToken::payment_methods_after(page.page_token.as_deref())?;
+        // One card beyond the page says whether another page exists.
+        let wanted = page_size + 1;
+        let chunk = PAYMENT_METHODS_SCAN_CHUNK_ROWS.max(wanted);
+        let mut items = Vec::with_capacity(wanted);
+        let mut scanned = 0;
+        // Where to continue when the scan budget runs out before the page fills.
+        let mut resume_after = None;
+        loop {
+            let ids = self
+                .inner
+                .payment_method_ids(tenant, owner, after, chunk)
+                .await?;
+            let exhausted = ids.len() < chunk;
+            scanned += ids.len();
+            let rows = self
+                .rows_in_order(&ids, |inner, id| async move {
+                    inner.get_payment_method(id).await
+                })
+                .await?;
+            // In id order, so the page (and its token) ends exactly at the wanted-th card.
+            items.extend(
+                rows.into_iter()
+                    .filter(|row| !row.removed)
+                    .take(wanted - items.len()),
+            );
+            if items.len() == wanted || exhausted {
+                break;
+            }
+            let Some(&last) = ids.last() else {
+                break;
+            };
+            after = Some(last);
+            if scanned >= PAYMENT_METHODS_SCAN_ROWS_MAX {
+                resume_after = Some(last);
+                break;
+            }
+        }
+        let next_page_token = if items.len() > page_size {
+            items.truncate(page_size);
+            items.last().map(|last| last.payment_method_id)
+        } else {
+            resume_after
+        }
+        .map(|payment_method_id| PageToken::PaymentMethodsAfter { payment_method_id }.encode());
+        Ok(Page {
+            items,
+            next_page_token,
+        })
+    }
+
+    async fn get_auto_top_up_rule(
+        &self,
+        wallet_id: Uuid,
+    ) -> Result<Option<AutoTopUpRuleRow>, StoreError> {
+        let row = self
+            .inner
+            .execute(Statement::SelectAutoTopUpRule, (wallet_id,))
+            .await?
+            .into_rows_result()
+            .map_err(client)?
+            .maybe_first_row::<(Option<CqlValue>, Option<CqlValue>)>()
+            .map_err(client)?;
+        match row {
+            None => Ok(None),
+            Some((rule, removal)) => {
+                cql::decode_auto_top_up_rule(wallet_id, rule.as_ref(), removal.as_ref())
+            }
+        }
+    }
 }
 
 impl ScyllaStore {
@@ -703,7 +984,19 @@ impl ScyllaStore {
 
     /// The wallets with these ids, in this order, skipping any not (yet) visible.
     async fn wallets_in_order(&self, ids: &[Uuid]) -> Result<Vec<WalletRow>, StoreError> {
-        let mut found: Vec<Option<WalletRow>> = vec![None; ids.len()];
+        self.rows_in_order(ids, |inner, id| async move { inner.get_wallet(id).await })
+            .await
+    }
+
+    /// The rows `get` finds for these ids, in this order, skipping any not (yet) visible; at
+    /// most [`WALLET_READS_IN_FLIGHT_MAX`] reads in flight.
+    async fn rows_in_order<T, F, Fut>(&self, ids: &[Uuid], get: F) -> Result<Vec<T>, StoreError>
+    where
+        T: Send + 'static,
+        F: Fn(Arc<Inner>, Uuid) -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>, StoreError>> + Send + 'static,
+    {
+        let mut found: Vec<Option<T>> = std::iter::repeat_with(|| None).take(ids.len()).collect();
         let mut pending = ids.iter().copied().enumerate();
         let mut in_flight = JoinSet::new();
         loop {
@@ -711,14 +1004,14 @@ impl ScyllaStore {
                 let Some((position, wallet_id)) = pending.next() else {
                     break;
                 };
-                let inner = Arc::clone(&self.inner);
-                in_flight.spawn(async move { (position, inner.get_wallet(wallet_id).await) });
+                let read = get(Arc::clone(&self.inner), wallet_id);
+                in_flight.spawn(async move { (position, read.await) });
             }
             match in_flight.join_next().await {
                 None => break,
                 Some(result) => {
-                    let (position, wallet) = joined(result)?;
-                    found[position] = wallet?;
+                    let (position, row) = joined(result)?;
+                    found[position] = row?;
                 }
             }
         }

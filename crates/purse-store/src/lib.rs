@@ -248,6 +248,171 @@ pub struct StreamPosition {
     pub event_id: String,
 }
 
+/// A top-up (DESIGN.md §7), by id, by wallet and by checkout session.
+///
+/// Column groups, each with its own version: the request (fixed at creation), the status (with
+/// the failure reason), the amount credited, the late capture, and when the row last changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopUpRow {
+    /// Top-up id (UUIDv7).
+    pub top_up_id: Uuid,
+    /// Owning tenant.
+    pub tenant: String,
+    /// The wallet credited.
+    pub wallet_id: Uuid,
+    /// Who pays (the integrator's customer id).
+    pub owner: String,
+    /// `manual`, `manual_with_payment_method` or `auto`.
+    pub kind: String,
+    /// Asset code charged and credited.
+    pub asset: String,
+    /// What the payer is charged.
+    pub amount: Decimal,
+    /// What the wallet is credited when the top-up completes (≥ `amount`).
+    pub wallet_amount: Decimal,
+    /// The fee on `amount` (the tenant's cost; does not reduce the credit).
+    pub fee: Decimal,
+    /// `created`, `completed`, `expired` or `failed`.
+    pub status: String,
+    /// Why it failed, as `kind:detail` (`declined:insufficient_funds`,
+    /// `credit_rejected:wallet_closed`); `None` unless failed.
+    pub failure_reason: Option<String>,
+    /// The payment intent funding it.
+    pub payment_id: Uuid,
+    /// The hosted checkout session (`manual` top-ups).
+    pub checkout_session_id: Option<Uuid>,
+    /// The stored card charged, if any.
+    pub payment_method_id: Option<Uuid>,
+    /// The payment deadline (ms since the Unix epoch).
+    pub expires_at_ms: i64,
+    /// When the credited lots expire, if ever.
+    pub lots_expire_at_ms: Option<i64>,
+    /// What the wallet received (zero at the asset's scale until completed).
+    pub credited: Decimal,
+    /// A capture recorded after the top-up had expired or failed: the amount to refund.
+    pub late_capture: Option<Decimal>,
+    /// When the top-up was created.
+    pub created_at_ms: i64,
+    /// When the newest event reflected happened.
+    pub updated_at_ms: i64,
+    /// When written: the version of every column. When read: the largest version of its groups.
+    pub version: u64,
+}
+
+/// A payment intent.
+///
+/// Column groups, each with its own version: the intent (fixed at creation), the status (with the
+/// captured amount, which only a capture sets and after which the status never changes again),
+/// the card, the resolution (decline or cancel reason), the refunded total, and when the row last
+/// changed. Separate groups keep, e.g., a decline reason when a late capture follows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentRow {
+    /// Payment id.
+    pub payment_id: Uuid,
+    /// Owning tenant.
+    pub tenant: String,
+    /// Who pays.
+    pub owner: String,
+    /// Asset code charged.
+    pub asset: String,
+    /// How much is charged.
+    pub amount: Decimal,
+    /// `requires_payment_method`, `processing`, `succeeded`, `failed` or `canceled`.
+    pub status: String,
+    /// The top-up it funds, if any.
+    pub top_up_id: Option<Uuid>,
+    /// The stored card charged, if any (from creation, or from the submission).
+    pub payment_method_id: Option<Uuid>,
+    /// Card network of the submitted card (`visa`, ...); never a card number.
+    pub card_brand: Option<String>,
+    /// Last four digits of the submitted card.
+    pub card_last4: Option<String>,
+    /// Expiry month (1–12) of the submitted card.
+    pub card_exp_month: Option<u32>,
+    /// Expiry year of the submitted card.
+    pub card_exp_year: Option<u32>,
+    /// Why the provider declined, if it did.
+    pub decline_reason: Option<String>,
+    /// Why the intent was cancelled, if it was.
+    pub cancel_reason: Option<String>,
+    /// Amount captured, once captured.
+    pub captured: Option<Decimal>,
+    /// Σ succeeded refunds, once one succeeded.
+    pub refunded: Option<Decimal>,
+    /// When the intent was created.
+    pub created_at_ms: i64,
+    /// When the newest event reflected happened.
+    pub updated_at_ms: i64,
+    /// When written: the version of every column. When read: the largest version of its groups.
+    pub version: u64,
+}
+
+/// A stored card of an owner (never its number). Listed by (tenant, owner); a removed one is
+/// kept with `removed` set and no longer listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentMethodRow {
+    /// Owning tenant.
+    pub tenant: String,
+    /// The integrator's customer id.
+    pub owner: String,
+    /// Payment method id.
+    pub payment_method_id: Uuid,
+    /// Card network (`visa`, ...).
+    pub brand: String,
+    /// Last four digits.
+    pub last4: String,
+    /// Expiry month (1–12).
+    pub exp_month: u32,
+    /// Expiry year.
+    pub exp_year: u32,
+    /// When the card was saved.
+    pub created_at_ms: i64,
+    /// Whether the owner removed it.
+    pub removed: bool,
+    /// When written: the version of every column. When read: the largest version of its groups
+    /// (the card, its removal).
+    pub version: u64,
+}
+
+/// A wallet's auto top-up rule, field for field the domain's `AutoTopUpRule` plus whom it
+/// belongs to. Exactly one of `amount` and `target_balance` is set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AutoTopUpRuleRow {
+    /// The wallet (and auto top-up saga stream).
+    pub wallet_id: Uuid,
+    /// The wallet's tenant.
+    pub tenant: String,
+    /// The wallet's owner.
+    pub owner: String,
+    /// The wallet's asset code.
+    pub asset: String,
+    /// The available balance under which a top-up starts.
+    pub threshold: Decimal,
+    /// A fixed amount per top-up.
+    pub amount: Option<Decimal>,
+    /// Or: the available balance to top up to.
+    pub target_balance: Option<Decimal>,
+    /// The stored card charged.
+    pub payment_method_id: Uuid,
+    /// Auto top-ups started per UTC day.
+    pub daily_max_count: u32,
+    /// Σ amounts of the auto top-ups started per UTC day, if bounded.
+    pub daily_max_amount: Option<Decimal>,
+    /// Wait after a failed auto top-up before the next attempt.
+    pub backoff_ms: i64,
+    /// The fee rate in per cent applied to the top-ups it creates.
+    pub fee_rate: Decimal,
+    /// The payment deadline of the top-ups it creates.
+    pub timeout_ms: i64,
+    /// Whether the rule was removed (kept so that its last version stays visible).
+    pub removed: bool,
+    /// When the rule was (last) set.
+    pub updated_at_ms: i64,
+    /// When written: the version of every column. When read: the largest version of its groups
+    /// (the rule, its removal).
+    pub version: u64,
+}
+
 /// One versioned upsert. Each variant writes a fixed set of columns with its own version; the
 /// write applies to those columns only if its version is greater than theirs.
 #[derive(Clone, Debug, PartialEq)]
@@ -309,6 +474,115 @@ pub enum RowWrite {
     },
     /// Moves a stream's guard state forward (guarded by its sequence).
     StreamPosition(StreamPosition),
+    /// Writes the top-up (every group, with the row's version) and indexes it by wallet and by
+    /// checkout session — from TopUpCreated.
+    TopUp(TopUpRow),
+    /// Updates the status group (status, failure reason) and, when `credited` is set, the
+    /// credited group; partial rows as for [`RowWrite::LotRemaining`].
+    TopUpStatus {
+        /// Top-up id.
+        top_up_id: Uuid,
+        /// New status.
+        status: String,
+        /// Why it failed (`kind:detail`), if it did.
+        failure_reason: Option<String>,
+        /// What the wallet received, when this event says (completion); `None` leaves it.
+        credited: Option<Decimal>,
+        /// When the event happened.
+        updated_at_ms: i64,
+        /// Stream sequence of the event.
+        version: u64,
+    },
+    /// Updates only the late capture group.
+    TopUpLateCapture {
+        /// Top-up id.
+        top_up_id: Uuid,
+        /// The amount captured late (to be refunded).
+        late_capture: Decimal,
+        /// When the event happened.
+        updated_at_ms: i64,
+        /// Stream sequence of the event.
+        version: u64,
+    },
+    /// Writes the payment (every group) — from PaymentIntentCreated.
+    Payment(PaymentRow),
+    /// Updates the status group (status, captured).
+    PaymentStatus {
+        /// Payment id.
+        payment_id: Uuid,
+        /// New status.
+        status: String,
+        /// Amount captured, if this event captured.
+        captured: Option<Decimal>,
+        /// When the event happened.
+        updated_at_ms: i64,
+        /// Stream sequence of the event.
+        version: u64,
+    },
+    /// Updates the card group (the submitted card and the stored card charged).
+    PaymentCard {
+        /// Payment id.
+        payment_id: Uuid,
+        /// Card network.
+        brand: String,
+        /// Last four digits.
+        last4: String,
+        /// Expiry month.
+        exp_month: u32,
+        /// Expiry year.
+        exp_year: u32,
+        /// The stored card charged, if the submission names one; `None` keeps the one the intent
+        /// was created with.
+        payment_method_id: Option<Uuid>,
+        /// When the event happened.
+        updated_at_ms: i64,
+        /// Stream sequence of the event.
+        version: u64,
+    },
+    /// Updates the resolution group (decline or cancel reason).
+    PaymentResolution {
+        /// Payment id.
+        payment_id: Uuid,
+        /// Why the provider declined.
+        decline_reason: Option<String>,
+        /// Why the intent was cancelled.
+        cancel_reason: Option<String>,
+        /// When the event happened.
+        updated_at_ms: i64,
+        /// Stream sequence of the event.
+        version: u64,
+    },
+    /// Updates the refunded group.
+    PaymentRefunded {
+        /// Payment id.
+        payment_id: Uuid,
+        /// Σ succeeded refunds after the event.
+        refunded: Decimal,
+        /// When the event happened.
+        updated_at_ms: i64,
+        /// Stream sequence of the event.
+        version: u64,
+    },
+    /// Writes the stored card (card and removal groups) and indexes it by (tenant, owner) —
+    /// from PaymentMethodSaved.
+    PaymentMethod(PaymentMethodRow),
+    /// Marks a stored card removed (removal group only; the event does not name the owner, the
+    /// row keeps it from the saving write).
+    PaymentMethodRemoved {
+        /// Payment method id.
+        payment_method_id: Uuid,
+        /// Stream sequence of the event.
+        version: u64,
+    },
+    /// Writes the rule (rule group, and the removal group cleared) — from AutoTopUpRuleSet.
+    AutoTopUpRule(AutoTopUpRuleRow),
+    /// Marks the rule removed (removal group only).
+    AutoTopUpRuleRemoved {
+        /// Wallet id.
+        wallet_id: Uuid,
+        /// Stream sequence of the event.
+        version: u64,
+    },
 }
 
 /// How far a projector got in one partition: the next offset it will consume.
@@ -356,8 +630,10 @@ pub struct HistoryFilter {
 /// The read models, behind one trait so the projector and the query side do not care which
 /// database holds them.
 ///
-/// Rows that exist only partially (a [`RowWrite::WalletStatus`], [`RowWrite::LotRemaining`] or
-/// [`RowWrite::HoldResolved`] whose creating write has not arrived yet) are not returned.
+/// Rows that exist only partially (a [`RowWrite::WalletStatus`], [`RowWrite::LotRemaining`],
+/// [`RowWrite::HoldResolved`], [`RowWrite::TopUpStatus`], [`RowWrite::PaymentStatus`],
+/// [`RowWrite::PaymentMethodRemoved`], ... whose creating write has not arrived yet) are not
+/// returned.
 #[async_trait::async_trait]
 pub trait ReadStore: Send + Sync + 'static {
     /// Applies the writes and then the checkpoints, atomically where the store can (SQLite: one
@@ -409,6 +685,39 @@ pub trait ReadStore: Send + Sync + 'static {
 
     /// A wallet's holds, oldest first (hold id, which is time-ordered).
     async fn list_holds(&self, wallet_id: Uuid) -> Result<Vec<HoldRow>, StoreError>;
+
+    /// A top-up by id.
+    async fn get_top_up(&self, top_up_id: Uuid) -> Result<Option<TopUpRow>, StoreError>;
+
+    /// The top-up of a hosted checkout session (what the payment page looks up).
+    async fn get_top_up_by_checkout_session(
+        &self,
+        checkout_session_id: Uuid,
+    ) -> Result<Option<TopUpRow>, StoreError>;
+
+    /// A wallet's top-ups, newest first (top-up id descending: ids are UUIDv7).
+    async fn list_top_ups_by_wallet(
+        &self,
+        wallet_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<TopUpRow>, StoreError>;
+
+    /// A payment by id.
+    async fn get_payment(&self, payment_id: Uuid) -> Result<Option<PaymentRow>, StoreError>;
+
+    /// A tenant's stored cards of one owner that are not removed, ordered by payment_method_id.
+    async fn list_payment_methods(
+        &self,
+        tenant: &str,
+        owner: &str,
+        page: PageRequest,
+    ) -> Result<Page<PaymentMethodRow>, StoreError>;
+
+    /// A wallet's auto top-up rule, removed or not (see [`AutoTopUpRuleRow::removed`]).
+    async fn get_auto_top_up_rule(
+        &self,
+        wallet_id: Uuid,
+    ) -> Result<Option<AutoTopUpRuleRow>, StoreError>;
 }
 
 /// Errors of [`ReadStore`].

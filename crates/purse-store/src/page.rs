@@ -13,6 +13,8 @@ use crate::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, StoreError};
 
 const WALLETS_TAG: u8 = b'W';
 const HISTORY_TAG: u8 = b'H';
+const TOP_UPS_TAG: u8 = b'T';
+const PAYMENT_METHODS_TAG: u8 = b'M';
 /// Bumped if the layout after the tag changes, so old tokens are refused instead of misread.
 const FORMAT: u8 = 1;
 
@@ -31,12 +33,24 @@ pub enum PageToken {
         /// Last sequence returned.
         sequence: u64,
     },
+    /// Before this top-up in one wallet's top-ups (newest first).
+    TopUpsBefore {
+        /// The wallet listed.
+        wallet_id: Uuid,
+        /// Last top-up id returned.
+        top_up_id: Uuid,
+    },
+    /// After this payment method in a by-owner listing (ordered by payment method id).
+    PaymentMethodsAfter {
+        /// Last payment method id returned.
+        payment_method_id: Uuid,
+    },
 }
 
 impl PageToken {
     /// The opaque string handed to clients.
     pub fn encode(&self) -> String {
-        let mut bytes = Vec::with_capacity(26);
+        let mut bytes = Vec::with_capacity(34);
         match self {
             PageToken::WalletsAfter { wallet_id } => {
                 bytes.extend([WALLETS_TAG, FORMAT]);
@@ -49,6 +63,18 @@ impl PageToken {
                 bytes.extend([HISTORY_TAG, FORMAT]);
                 bytes.extend(wallet_id.as_bytes());
                 bytes.extend(sequence.to_be_bytes());
+            }
+            PageToken::TopUpsBefore {
+                wallet_id,
+                top_up_id,
+            } => {
+                bytes.extend([TOP_UPS_TAG, FORMAT]);
+                bytes.extend(wallet_id.as_bytes());
+                bytes.extend(top_up_id.as_bytes());
+            }
+            PageToken::PaymentMethodsAfter { payment_method_id } => {
+                bytes.extend([PAYMENT_METHODS_TAG, FORMAT]);
+                bytes.extend(payment_method_id.as_bytes());
             }
         }
         URL_SAFE_NO_PAD.encode(bytes)
@@ -74,6 +100,18 @@ impl PageToken {
                     sequence: u64::from_be_bytes(sequence),
                 })
             }
+            [TOP_UPS_TAG, FORMAT, rest @ ..] if rest.len() == 32 => {
+                let (wallet_id, top_up_id) = rest.split_at(16);
+                Ok(PageToken::TopUpsBefore {
+                    wallet_id: uuid_from(wallet_id)?,
+                    top_up_id: uuid_from(top_up_id)?,
+                })
+            }
+            [PAYMENT_METHODS_TAG, FORMAT, id @ ..] if id.len() == 16 => {
+                Ok(PageToken::PaymentMethodsAfter {
+                    payment_method_id: uuid_from(id)?,
+                })
+            }
             _ => Err(StoreError::InvalidPageToken),
         }
     }
@@ -83,7 +121,7 @@ impl PageToken {
         match token.map(PageToken::decode).transpose()? {
             None => Ok(None),
             Some(PageToken::WalletsAfter { wallet_id }) => Ok(Some(wallet_id)),
-            Some(PageToken::HistoryBefore { .. }) => Err(StoreError::InvalidPageToken),
+            Some(_) => Err(StoreError::InvalidPageToken),
         }
     }
 
@@ -95,6 +133,33 @@ impl PageToken {
                 wallet_id: listed,
                 sequence,
             }) if listed == wallet_id => Ok(Some(sequence)),
+            Some(_) => Err(StoreError::InvalidPageToken),
+        }
+    }
+
+    /// The top-up id a listing of `wallet_id`'s top-ups continues before, from an optional
+    /// token.
+    pub fn top_ups_before(
+        token: Option<&str>,
+        wallet_id: Uuid,
+    ) -> Result<Option<Uuid>, StoreError> {
+        match token.map(PageToken::decode).transpose()? {
+            None => Ok(None),
+            Some(PageToken::TopUpsBefore {
+                wallet_id: listed,
+                top_up_id,
+            }) if listed == wallet_id => Ok(Some(top_up_id)),
+            Some(_) => Err(StoreError::InvalidPageToken),
+        }
+    }
+
+    /// The payment method id a by-owner listing continues after, from an optional token.
+    pub fn payment_methods_after(token: Option<&str>) -> Result<Option<Uuid>, StoreError> {
+        match token.map(PageToken::decode).transpose()? {
+            None => Ok(None),
+            Some(PageToken::PaymentMethodsAfter { payment_method_id }) => {
+                Ok(Some(payment_method_id))
+            }
             Some(_) => Err(StoreError::InvalidPageToken),
         }
     }
@@ -126,6 +191,13 @@ mod tests {
             PageToken::HistoryBefore {
                 wallet_id,
                 sequence: u64::MAX,
+            },
+            PageToken::TopUpsBefore {
+                wallet_id,
+                top_up_id: Uuid::from_u128(u128::MAX),
+            },
+            PageToken::PaymentMethodsAfter {
+                payment_method_id: wallet_id,
             },
         ] {
             let encoded = token.encode();
@@ -169,6 +241,43 @@ mod tests {
             Some(3)
         );
         assert_eq!(PageToken::wallets_after(None).expect("none"), None);
+
+        let top_ups = PageToken::TopUpsBefore {
+            wallet_id,
+            top_up_id: Uuid::from_u128(9),
+        }
+        .encode();
+        let methods = PageToken::PaymentMethodsAfter {
+            payment_method_id: Uuid::from_u128(9),
+        }
+        .encode();
+        assert!(invalid(PageToken::top_ups_before(
+            Some(&history),
+            wallet_id
+        )));
+        assert!(invalid(PageToken::top_ups_before(
+            Some(&methods),
+            wallet_id
+        )));
+        assert!(invalid(PageToken::top_ups_before(
+            Some(&top_ups),
+            Uuid::from_u128(2)
+        )));
+        assert!(invalid(PageToken::payment_methods_after(Some(&wallets))));
+        assert!(invalid(PageToken::payment_methods_after(Some(&top_ups))));
+        assert!(invalid(PageToken::wallets_after(Some(&methods))));
+        assert!(invalid(PageToken::history_before(
+            Some(&top_ups),
+            wallet_id
+        )));
+        assert_eq!(
+            PageToken::top_ups_before(Some(&top_ups), wallet_id).expect("valid"),
+            Some(Uuid::from_u128(9))
+        );
+        assert_eq!(
+            PageToken::payment_methods_after(Some(&methods)).expect("valid"),
+            Some(Uuid::from_u128(9))
+        );
     }
 
     #[test]

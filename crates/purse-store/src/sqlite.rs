@@ -16,12 +16,13 @@ use uuid::Uuid;
 
 use crate::page::{PageToken, resolve_page_size};
 use crate::{
-    BalanceRow, Checkpoint, Decimal, EntryType, HistoryFilter, HistoryRow, HoldRow, LimitsRow,
-    LotRow, Page, PageRequest, ReadStore, RowWrite, StoreError, StreamPosition, WalletRow,
+    AutoTopUpRuleRow, BalanceRow, Checkpoint, Decimal, EntryType, HistoryFilter, HistoryRow,
+    HoldRow, LimitsRow, LotRow, Page, PageRequest, PaymentMethodRow, PaymentRow, ReadStore,
+    RowWrite, StoreError, StreamPosition, TopUpRow, WalletRow,
 };
 
-/// Schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+/// Schema version this build writes (`PRAGMA user_version`): the number of [`MIGRATIONS`].
+const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// How long a connection waits on SQLite's file lock; only matters while another handle on the
 /// same file (a previous instance still closing) holds it.
 const BUSY_TIMEOUT_MS: u64 = 5_000;
@@ -132,22 +133,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    if found > SCHEMA_VERSION {
-        return Err(StoreError::UnsupportedSchema {
-            found,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    if found == SCHEMA_VERSION {
-        return Ok(());
-    }
-    let tx = conn.transaction()?;
-    // Columns written by a partial write (only its own group) are nullable; a row whose
-    // `row_version` is NULL has not been created yet and is not shown.
-    tx.execute_batch(
-        "CREATE TABLE IF NOT EXISTS wallets (
+/// The schema, step by step: step `n` takes a file from `user_version` n − 1 to n. A released step
+/// is never edited (files at its version would not get the change): changes are a new step.
+///
+/// Columns written by a partial write (only its own group) are nullable; a row whose
+/// `row_version` is NULL has not been created yet and is not shown.
+const MIGRATIONS: [&str; 2] = [
+    // 1: wallets, balances, history, lots, holds, stream positions, checkpoints.
+    "CREATE TABLE IF NOT EXISTS wallets (
              wallet_id TEXT PRIMARY KEY NOT NULL,
              tenant TEXT,
              owner TEXT,
@@ -224,7 +217,117 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
              next_offset INTEGER NOT NULL,
              PRIMARY KEY (projector, topic, \"partition\")
          ) STRICT, WITHOUT ROWID;",
-    )?;
+    // 2: top-ups, payments, stored payment methods, auto top-up rules.
+    "CREATE TABLE IF NOT EXISTS top_ups (
+         top_up_id TEXT PRIMARY KEY NOT NULL,
+         tenant TEXT,
+         wallet_id TEXT,
+         owner TEXT,
+         kind TEXT,
+         asset TEXT,
+         amount TEXT,
+         wallet_amount TEXT,
+         fee TEXT,
+         payment_id TEXT,
+         checkout_session_id TEXT,
+         payment_method_id TEXT,
+         expires_at_ms INTEGER,
+         lots_expire_at_ms INTEGER,
+         created_at_ms INTEGER,
+         row_version INTEGER,
+         status TEXT,
+         failure_reason TEXT,
+         status_version INTEGER,
+         credited TEXT,
+         credited_version INTEGER,
+         late_capture TEXT,
+         late_capture_version INTEGER,
+         updated_at_ms INTEGER,
+         updated_version INTEGER
+     ) STRICT;
+     CREATE INDEX IF NOT EXISTS top_ups_by_wallet ON top_ups (wallet_id, top_up_id);
+     CREATE INDEX IF NOT EXISTS top_ups_by_checkout_session
+         ON top_ups (checkout_session_id) WHERE checkout_session_id IS NOT NULL;
+     CREATE TABLE IF NOT EXISTS payments (
+         payment_id TEXT PRIMARY KEY NOT NULL,
+         tenant TEXT,
+         owner TEXT,
+         asset TEXT,
+         amount TEXT,
+         top_up_id TEXT,
+         created_payment_method_id TEXT,
+         created_at_ms INTEGER,
+         row_version INTEGER,
+         status TEXT,
+         captured TEXT,
+         status_version INTEGER,
+         card_brand TEXT,
+         card_last4 TEXT,
+         card_exp_month INTEGER,
+         card_exp_year INTEGER,
+         card_payment_method_id TEXT,
+         card_version INTEGER,
+         decline_reason TEXT,
+         cancel_reason TEXT,
+         resolution_version INTEGER,
+         refunded TEXT,
+         refunded_version INTEGER,
+         updated_at_ms INTEGER,
+         updated_version INTEGER
+     ) STRICT;
+     CREATE TABLE IF NOT EXISTS payment_methods (
+         payment_method_id TEXT PRIMARY KEY NOT NULL,
+         tenant TEXT,
+         owner TEXT,
+         brand TEXT,
+         last4 TEXT,
+         exp_month INTEGER,
+         exp_year INTEGER,
+         created_at_ms INTEGER,
+         row_version INTEGER,
+         removed INTEGER,
+         removal_version INTEGER
+     ) STRICT;
+     CREATE INDEX IF NOT EXISTS payment_methods_by_owner
+         ON payment_methods (tenant, owner, payment_method_id);
+     CREATE TABLE IF NOT EXISTS auto_top_up_rules (
+         wallet_id TEXT PRIMARY KEY NOT NULL,
+         tenant TEXT,
+         owner TEXT,
+         asset TEXT,
+         threshold TEXT,
+         amount TEXT,
+         target_balance TEXT,
+         payment_method_id TEXT,
+         daily_max_count INTEGER,
+         daily_max_amount TEXT,
+         backoff_ms INTEGER,
+         fee_rate TEXT,
+         timeout_ms INTEGER,
+         updated_at_ms INTEGER,
+         row_version INTEGER,
+         removed INTEGER,
+         removal_version INTEGER
+     ) STRICT;",
+];
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::UnsupportedSchema {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if found == SCHEMA_VERSION {
+        return Ok(());
+    }
+    // All pending steps in one transaction: a crash leaves the file at its old version, and
+    // every step is idempotent (IF NOT EXISTS) anyway.
+    let tx = conn.transaction()?;
+    for step in &MIGRATIONS[usize::try_from(found).unwrap_or(0)..] {
+        tx.execute_batch(step)?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(())
@@ -421,6 +524,146 @@ fn hold_from_row(row: &Row<'_>) -> Result<HoldRow, StoreError> {
         status: get_required(row, 4, "holds.status")?,
         expires_at_ms: get_required(row, 5, "holds.expires_at_ms")?,
         version: max_version(row, &[6, 7])?,
+    })
+}
+
+const TOP_UP_COLUMNS: &str = "top_up_id, tenant, wallet_id, owner, kind, asset, amount, \
+     wallet_amount, fee, status, failure_reason, payment_id, checkout_session_id, \
+     payment_method_id, expires_at_ms, lots_expire_at_ms, credited, late_capture, created_at_ms, \
+     updated_at_ms, row_version, status_version, credited_version, late_capture_version, \
+     updated_version";
+
+fn get_opt_uuid(
+    row: &Row<'_>,
+    index: usize,
+    column: &'static str,
+) -> Result<Option<Uuid>, StoreError> {
+    row.get::<_, Option<String>>(index)?
+        .map(|v| parse_uuid(&v, column))
+        .transpose()
+}
+
+fn get_opt_u32(
+    row: &Row<'_>,
+    index: usize,
+    column: &'static str,
+) -> Result<Option<u32>, StoreError> {
+    row.get::<_, Option<i64>>(index)?
+        .map(|v| u32::try_from(v).map_err(|_| corrupt(column, v)))
+        .transpose()
+}
+
+fn get_u32(row: &Row<'_>, index: usize, column: &'static str) -> Result<u32, StoreError> {
+    get_opt_u32(row, index, column)?.ok_or_else(|| corrupt(column, "NULL"))
+}
+
+fn get_bool(row: &Row<'_>, index: usize, column: &'static str) -> Result<bool, StoreError> {
+    match get_required::<i64>(row, index, column)? {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(corrupt(column, other)),
+    }
+}
+
+fn top_up_from_row(row: &Row<'_>) -> Result<TopUpRow, StoreError> {
+    Ok(TopUpRow {
+        top_up_id: get_uuid(row, 0, "top_ups.top_up_id")?,
+        tenant: get_required(row, 1, "top_ups.tenant")?,
+        wallet_id: get_uuid(row, 2, "top_ups.wallet_id")?,
+        owner: get_required(row, 3, "top_ups.owner")?,
+        kind: get_required(row, 4, "top_ups.kind")?,
+        asset: get_required(row, 5, "top_ups.asset")?,
+        amount: get_decimal(row, 6, "top_ups.amount")?,
+        wallet_amount: get_decimal(row, 7, "top_ups.wallet_amount")?,
+        fee: get_decimal(row, 8, "top_ups.fee")?,
+        status: get_required(row, 9, "top_ups.status")?,
+        failure_reason: row.get(10)?,
+        payment_id: get_uuid(row, 11, "top_ups.payment_id")?,
+        checkout_session_id: get_opt_uuid(row, 12, "top_ups.checkout_session_id")?,
+        payment_method_id: get_opt_uuid(row, 13, "top_ups.payment_method_id")?,
+        expires_at_ms: get_required(row, 14, "top_ups.expires_at_ms")?,
+        lots_expire_at_ms: row.get(15)?,
+        credited: get_decimal(row, 16, "top_ups.credited")?,
+        late_capture: get_opt_decimal(row, 17, "top_ups.late_capture")?,
+        created_at_ms: get_required(row, 18, "top_ups.created_at_ms")?,
+        updated_at_ms: get_required(row, 19, "top_ups.updated_at_ms")?,
+        version: max_version(row, &[20, 21, 22, 23, 24])?,
+    })
+}
+
+const PAYMENT_COLUMNS: &str = "payment_id, tenant, owner, asset, amount, status, top_up_id, \
+     created_payment_method_id, card_payment_method_id, card_brand, card_last4, card_exp_month, \
+     card_exp_year, decline_reason, cancel_reason, captured, refunded, created_at_ms, \
+     updated_at_ms, row_version, status_version, card_version, resolution_version, \
+     refunded_version, updated_version";
+
+fn payment_from_row(row: &Row<'_>) -> Result<PaymentRow, StoreError> {
+    let created_method = get_opt_uuid(row, 7, "payments.created_payment_method_id")?;
+    let card_method = get_opt_uuid(row, 8, "payments.card_payment_method_id")?;
+    Ok(PaymentRow {
+        payment_id: get_uuid(row, 0, "payments.payment_id")?,
+        tenant: get_required(row, 1, "payments.tenant")?,
+        owner: get_required(row, 2, "payments.owner")?,
+        asset: get_required(row, 3, "payments.asset")?,
+        amount: get_decimal(row, 4, "payments.amount")?,
+        status: get_required(row, 5, "payments.status")?,
+        top_up_id: get_opt_uuid(row, 6, "payments.top_up_id")?,
+        // A submission that names a stored card says which one was charged.
+        payment_method_id: card_method.or(created_method),
+        card_brand: row.get(9)?,
+        card_last4: row.get(10)?,
+        card_exp_month: get_opt_u32(row, 11, "payments.card_exp_month")?,
+        card_exp_year: get_opt_u32(row, 12, "payments.card_exp_year")?,
+        decline_reason: row.get(13)?,
+        cancel_reason: row.get(14)?,
+        captured: get_opt_decimal(row, 15, "payments.captured")?,
+        refunded: get_opt_decimal(row, 16, "payments.refunded")?,
+        created_at_ms: get_required(row, 17, "payments.created_at_ms")?,
+        updated_at_ms: get_required(row, 18, "payments.updated_at_ms")?,
+        version: max_version(row, &[19, 20, 21, 22, 23, 24])?,
+    })
+}
+
+const PAYMENT_METHOD_COLUMNS: &str = "tenant, owner, payment_method_id, brand, last4, \
+     exp_month, exp_year, created_at_ms, removed, row_version, removal_version";
+
+fn payment_method_from_row(row: &Row<'_>) -> Result<PaymentMethodRow, StoreError> {
+    Ok(PaymentMethodRow {
+        tenant: get_required(row, 0, "payment_methods.tenant")?,
+        owner: get_required(row, 1, "payment_methods.owner")?,
+        payment_method_id: get_uuid(row, 2, "payment_methods.payment_method_id")?,
+        brand: get_required(row, 3, "payment_methods.brand")?,
+        last4: get_required(row, 4, "payment_methods.last4")?,
+        exp_month: get_u32(row, 5, "payment_methods.exp_month")?,
+        exp_year: get_u32(row, 6, "payment_methods.exp_year")?,
+        created_at_ms: get_required(row, 7, "payment_methods.created_at_ms")?,
+        removed: get_bool(row, 8, "payment_methods.removed")?,
+        version: max_version(row, &[9, 10])?,
+    })
+}
+
+const AUTO_TOP_UP_RULE_COLUMNS: &str = "wallet_id, tenant, owner, asset, threshold, amount, \
+     target_balance, payment_method_id, daily_max_count, daily_max_amount, backoff_ms, fee_rate, \
+     timeout_ms, removed, updated_at_ms, row_version, removal_version";
+
+fn auto_top_up_rule_from_row(row: &Row<'_>) -> Result<AutoTopUpRuleRow, StoreError> {
+    Ok(AutoTopUpRuleRow {
+        wallet_id: get_uuid(row, 0, "auto_top_up_rules.wallet_id")?,
+        tenant: get_required(row, 1, "auto_top_up_rules.tenant")?,
+        owner: get_required(row, 2, "auto_top_up_rules.owner")?,
+        asset: get_required(row, 3, "auto_top_up_rules.asset")?,
+        threshold: get_decimal(row, 4, "auto_top_up_rules.threshold")?,
+        amount: get_opt_decimal(row, 5, "auto_top_up_rules.amount")?,
+        target_balance: get_opt_decimal(row, 6, "auto_top_up_rules.target_balance")?,
+        payment_method_id: get_uuid(row, 7, "auto_top_up_rules.payment_method_id")?,
+        daily_max_count: get_u32(row, 8, "auto_top_up_rules.daily_max_count")?,
+        daily_max_amount: get_opt_decimal(row, 9, "auto_top_up_rules.daily_max_amount")?,
+        backoff_ms: get_required(row, 10, "auto_top_up_rules.backoff_ms")?,
+        fee_rate: get_decimal(row, 11, "auto_top_up_rules.fee_rate")?,
+        timeout_ms: get_required(row, 12, "auto_top_up_rules.timeout_ms")?,
+        removed: get_bool(row, 13, "auto_top_up_rules.removed")?,
+        updated_at_ms: get_required(row, 14, "auto_top_up_rules.updated_at_ms")?,
+        version: max_version(row, &[15, 16])?,
     })
 }
 
@@ -694,7 +937,364 @@ fn apply_write(tx: &rusqlite::Transaction<'_>, write: &RowWrite) -> Result<(), S
             ])?;
             Ok(())
         }
+        RowWrite::TopUp(top_up) => {
+            let key = [("top_up_id", text(top_up.top_up_id))];
+            let v = top_up.version;
+            upsert_versioned(
+                tx,
+                "top_ups",
+                &key,
+                "row_version",
+                v,
+                &[
+                    ("tenant", text(&top_up.tenant)),
+                    ("wallet_id", text(top_up.wallet_id)),
+                    ("owner", text(&top_up.owner)),
+                    ("kind", text(&top_up.kind)),
+                    ("asset", text(&top_up.asset)),
+                    ("amount", text(top_up.amount)),
+                    ("wallet_amount", text(top_up.wallet_amount)),
+                    ("fee", text(top_up.fee)),
+                    ("payment_id", text(top_up.payment_id)),
+                    ("checkout_session_id", opt_text(top_up.checkout_session_id)),
+                    ("payment_method_id", opt_text(top_up.payment_method_id)),
+                    ("expires_at_ms", Value::Integer(top_up.expires_at_ms)),
+                    ("lots_expire_at_ms", opt_int(top_up.lots_expire_at_ms)),
+                    ("created_at_ms", Value::Integer(top_up.created_at_ms)),
+                ],
+            )?;
+            upsert_versioned(
+                tx,
+                "top_ups",
+                &key,
+                "status_version",
+                v,
+                &[
+                    ("status", text(&top_up.status)),
+                    ("failure_reason", opt_text(top_up.failure_reason.as_ref())),
+                ],
+            )?;
+            upsert_versioned(
+                tx,
+                "top_ups",
+                &key,
+                "credited_version",
+                v,
+                &[("credited", text(top_up.credited))],
+            )?;
+            upsert_versioned(
+                tx,
+                "top_ups",
+                &key,
+                "late_capture_version",
+                v,
+                &[("late_capture", opt_text(top_up.late_capture))],
+            )?;
+            touch(tx, "top_ups", &key, top_up.updated_at_ms, v)
+        }
+        RowWrite::TopUpStatus {
+            top_up_id,
+            status,
+            failure_reason,
+            credited,
+            updated_at_ms,
+            version,
+        } => {
+            let key = [("top_up_id", text(top_up_id))];
+            upsert_versioned(
+                tx,
+                "top_ups",
+                &key,
+                "status_version",
+                *version,
+                &[
+                    ("status", text(status)),
+                    ("failure_reason", opt_text(failure_reason.as_ref())),
+                ],
+            )?;
+            if let Some(credited) = credited {
+                upsert_versioned(
+                    tx,
+                    "top_ups",
+                    &key,
+                    "credited_version",
+                    *version,
+                    &[("credited", text(credited))],
+                )?;
+            }
+            touch(tx, "top_ups", &key, *updated_at_ms, *version)
+        }
+        RowWrite::TopUpLateCapture {
+            top_up_id,
+            late_capture,
+            updated_at_ms,
+            version,
+        } => {
+            let key = [("top_up_id", text(top_up_id))];
+            upsert_versioned(
+                tx,
+                "top_ups",
+                &key,
+                "late_capture_version",
+                *version,
+                &[("late_capture", text(late_capture))],
+            )?;
+            touch(tx, "top_ups", &key, *updated_at_ms, *version)
+        }
+        RowWrite::Payment(payment) => {
+            let key = [("payment_id", text(payment.payment_id))];
+            let v = payment.version;
+            upsert_versioned(
+                tx,
+                "payments",
+                &key,
+                "row_version",
+                v,
+                &[
+                    ("tenant", text(&payment.tenant)),
+                    ("owner", text(&payment.owner)),
+                    ("asset", text(&payment.asset)),
+                    ("amount", text(payment.amount)),
+                    ("top_up_id", opt_text(payment.top_up_id)),
+                    (
+                        "created_payment_method_id",
+                        opt_text(payment.payment_method_id),
+                    ),
+                    ("created_at_ms", Value::Integer(payment.created_at_ms)),
+                ],
+            )?;
+            upsert_versioned(
+                tx,
+                "payments",
+                &key,
+                "status_version",
+                v,
+                &[
+                    ("status", text(&payment.status)),
+                    ("captured", opt_text(payment.captured)),
+                ],
+            )?;
+            upsert_versioned(
+                tx,
+                "payments",
+                &key,
+                "card_version",
+                v,
+                &[
+                    ("card_brand", opt_text(payment.card_brand.as_ref())),
+                    ("card_last4", opt_text(payment.card_last4.as_ref())),
+                    ("card_exp_month", opt_int(payment.card_exp_month)),
+                    ("card_exp_year", opt_int(payment.card_exp_year)),
+                    // The creating write's stored card is kept in its own column; this one holds
+                    // only what a submission names.
+                    ("card_payment_method_id", Value::Null),
+                ],
+            )?;
+            upsert_versioned(
+                tx,
+                "payments",
+                &key,
+                "resolution_version",
+                v,
+                &[
+                    ("decline_reason", opt_text(payment.decline_reason.as_ref())),
+                    ("cancel_reason", opt_text(payment.cancel_reason.as_ref())),
+                ],
+            )?;
+            upsert_versioned(
+                tx,
+                "payments",
+                &key,
+                "refunded_version",
+                v,
+                &[("refunded", opt_text(payment.refunded))],
+            )?;
+            touch(tx, "payments", &key, payment.updated_at_ms, v)
+        }
+        RowWrite::PaymentStatus {
+            payment_id,
+            status,
+            captured,
+            updated_at_ms,
+            version,
+        } => {
+            let key = [("payment_id", text(payment_id))];
+            upsert_versioned(
+                tx,
+                "payments",
+                &key,
+                "status_version",
+                *version,
+                &[("status", text(status)), ("captured", opt_text(*captured))],
+            )?;
+            touch(tx, "payments", &key, *updated_at_ms, *version)
+        }
+        RowWrite::PaymentCard {
+            payment_id,
+            brand,
+            last4,
+            exp_month,
+            exp_year,
+            payment_method_id,
+            updated_at_ms,
+            version,
+        } => {
+            let key = [("payment_id", text(payment_id))];
+            upsert_versioned(
+                tx,
+                "payments",
+                &key,
+                "card_version",
+                *version,
+                &[
+                    ("card_brand", text(brand)),
+                    ("card_last4", text(last4)),
+                    ("card_exp_month", Value::Integer((*exp_month).into())),
+                    ("card_exp_year", Value::Integer((*exp_year).into())),
+                    ("card_payment_method_id", opt_text(*payment_method_id)),
+                ],
+            )?;
+            touch(tx, "payments", &key, *updated_at_ms, *version)
+        }
+        RowWrite::PaymentResolution {
+            payment_id,
+            decline_reason,
+            cancel_reason,
+            updated_at_ms,
+            version,
+        } => {
+            let key = [("payment_id", text(payment_id))];
+            upsert_versioned(
+                tx,
+                "payments",
+                &key,
+                "resolution_version",
+                *version,
+                &[
+                    ("decline_reason", opt_text(decline_reason.as_ref())),
+                    ("cancel_reason", opt_text(cancel_reason.as_ref())),
+                ],
+            )?;
+            touch(tx, "payments", &key, *updated_at_ms, *version)
+        }
+        RowWrite::PaymentRefunded {
+            payment_id,
+            refunded,
+            updated_at_ms,
+            version,
+        } => {
+            let key = [("payment_id", text(payment_id))];
+            upsert_versioned(
+                tx,
+                "payments",
+                &key,
+                "refunded_version",
+                *version,
+                &[("refunded", text(refunded))],
+            )?;
+            touch(tx, "payments", &key, *updated_at_ms, *version)
+        }
+        RowWrite::PaymentMethod(method) => {
+            let key = [("payment_method_id", text(method.payment_method_id))];
+            upsert_versioned(
+                tx,
+                "payment_methods",
+                &key,
+                "row_version",
+                method.version,
+                &[
+                    ("tenant", text(&method.tenant)),
+                    ("owner", text(&method.owner)),
+                    ("brand", text(&method.brand)),
+                    ("last4", text(&method.last4)),
+                    ("exp_month", Value::Integer(method.exp_month.into())),
+                    ("exp_year", Value::Integer(method.exp_year.into())),
+                    ("created_at_ms", Value::Integer(method.created_at_ms)),
+                ],
+            )?;
+            upsert_versioned(
+                tx,
+                "payment_methods",
+                &key,
+                "removal_version",
+                method.version,
+                &[("removed", Value::Integer(method.removed.into()))],
+            )
+        }
+        RowWrite::PaymentMethodRemoved {
+            payment_method_id,
+            version,
+        } => upsert_versioned(
+            tx,
+            "payment_methods",
+            &[("payment_method_id", text(payment_method_id))],
+            "removal_version",
+            *version,
+            &[("removed", Value::Integer(1))],
+        ),
+        RowWrite::AutoTopUpRule(rule) => {
+            let key = [("wallet_id", text(rule.wallet_id))];
+            upsert_versioned(
+                tx,
+                "auto_top_up_rules",
+                &key,
+                "row_version",
+                rule.version,
+                &[
+                    ("tenant", text(&rule.tenant)),
+                    ("owner", text(&rule.owner)),
+                    ("asset", text(&rule.asset)),
+                    ("threshold", text(rule.threshold)),
+                    ("amount", opt_text(rule.amount)),
+                    ("target_balance", opt_text(rule.target_balance)),
+                    ("payment_method_id", text(rule.payment_method_id)),
+                    (
+                        "daily_max_count",
+                        Value::Integer(rule.daily_max_count.into()),
+                    ),
+                    ("daily_max_amount", opt_text(rule.daily_max_amount)),
+                    ("backoff_ms", Value::Integer(rule.backoff_ms)),
+                    ("fee_rate", text(rule.fee_rate)),
+                    ("timeout_ms", Value::Integer(rule.timeout_ms)),
+                    ("updated_at_ms", Value::Integer(rule.updated_at_ms)),
+                ],
+            )?;
+            upsert_versioned(
+                tx,
+                "auto_top_up_rules",
+                &key,
+                "removal_version",
+                rule.version,
+                &[("removed", Value::Integer(rule.removed.into()))],
+            )
+        }
+        RowWrite::AutoTopUpRuleRemoved { wallet_id, version } => upsert_versioned(
+            tx,
+            "auto_top_up_rules",
+            &[("wallet_id", text(wallet_id))],
+            "removal_version",
+            *version,
+            &[("removed", Value::Integer(1))],
+        ),
     }
+}
+
+/// Records when a row last changed: its own group, so whichever event is newest sets it.
+fn touch(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    key: &[(&str, Value)],
+    updated_at_ms: i64,
+    version: u64,
+) -> Result<(), StoreError> {
+    upsert_versioned(
+        tx,
+        table,
+        key,
+        "updated_version",
+        version,
+        &[("updated_at_ms", Value::Integer(updated_at_ms))],
+    )
 }
 
 fn apply_checkpoint(
@@ -924,6 +1524,132 @@ impl ReadStore for SqliteStore {
                 [wallet_id.to_string()],
                 hold_from_row,
             )
+        })
+        .await
+    }
+
+    async fn get_top_up(&self, top_up_id: Uuid) -> Result<Option<TopUpRow>, StoreError> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {TOP_UP_COLUMNS} FROM top_ups
+                 WHERE top_up_id = ?1 AND row_version IS NOT NULL"
+            );
+            Ok(query_all(conn, &sql, [top_up_id.to_string()], top_up_from_row)?.pop())
+        })
+        .await
+    }
+
+    async fn get_top_up_by_checkout_session(
+        &self,
+        checkout_session_id: Uuid,
+    ) -> Result<Option<TopUpRow>, StoreError> {
+        self.read(move |conn| {
+            // A session belongs to one top-up (a fresh id per top-up); LIMIT only bounds a
+            // corrupt store.
+            let sql = format!(
+                "SELECT {TOP_UP_COLUMNS} FROM top_ups
+                 WHERE checkout_session_id = ?1 AND row_version IS NOT NULL
+                 ORDER BY top_up_id LIMIT 1"
+            );
+            Ok(query_all(
+                conn,
+                &sql,
+                [checkout_session_id.to_string()],
+                top_up_from_row,
+            )?
+            .pop())
+        })
+        .await
+    }
+
+    async fn list_top_ups_by_wallet(
+        &self,
+        wallet_id: Uuid,
+        page: PageRequest,
+    ) -> Result<Page<TopUpRow>, StoreError> {
+        let page_size = resolve_page_size(page.page_size)?;
+        let before = PageToken::top_ups_before(page.page_token.as_deref(), wallet_id)?;
+        self.read(move |conn| {
+            let mut sql = format!(
+                "SELECT {TOP_UP_COLUMNS} FROM top_ups
+                 WHERE wallet_id = ? AND row_version IS NOT NULL"
+            );
+            let mut values = vec![text(wallet_id)];
+            if let Some(before) = before {
+                // Hyphenated lower-case UUID text sorts like the UUID bytes.
+                sql.push_str(" AND top_up_id < ?");
+                values.push(text(before));
+            }
+            sql.push_str(" ORDER BY top_up_id DESC LIMIT ?");
+            values.push(Value::Integer(i64::from(page_size) + 1));
+            let items = query_all(conn, &sql, params_from_iter(values), top_up_from_row)?;
+            Ok(paginate(items, page_size, |last| PageToken::TopUpsBefore {
+                wallet_id,
+                top_up_id: last.top_up_id,
+            }))
+        })
+        .await
+    }
+
+    async fn get_payment(&self, payment_id: Uuid) -> Result<Option<PaymentRow>, StoreError> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {PAYMENT_COLUMNS} FROM payments
+                 WHERE payment_id = ?1 AND row_version IS NOT NULL"
+            );
+            Ok(query_all(conn, &sql, [payment_id.to_string()], payment_from_row)?.pop())
+        })
+        .await
+    }
+
+    async fn list_payment_methods(
+        &self,
+        tenant: &str,
+        owner: &str,
+        page: PageRequest,
+    ) -> Result<Page<PaymentMethodRow>, StoreError> {
+        let page_size = resolve_page_size(page.page_size)?;
+        let after = PageToken::payment_methods_after(page.page_token.as_deref())?;
+        let (tenant, owner) = (tenant.to_owned(), owner.to_owned());
+        self.read(move |conn| {
+            let after = after.map(|id| id.to_string()).unwrap_or_default();
+            let sql = format!(
+                "SELECT {PAYMENT_METHOD_COLUMNS} FROM payment_methods
+                 WHERE tenant = ?1 AND owner = ?2 AND payment_method_id > ?3
+                   AND row_version IS NOT NULL AND removed = 0
+                 ORDER BY payment_method_id LIMIT ?4"
+            );
+            let items = query_all(
+                conn,
+                &sql,
+                params![tenant, owner, after, i64::from(page_size) + 1],
+                payment_method_from_row,
+            )?;
+            Ok(paginate(items, page_size, |last| {
+                PageToken::PaymentMethodsAfter {
+                    payment_method_id: last.payment_method_id,
+                }
+            }))
+        })
+        .await
+    }
+
+    async fn get_auto_top_up_rule(
+        &self,
+        wallet_id: Uuid,
+    ) -> Result<Option<AutoTopUpRuleRow>, StoreError> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {AUTO_TOP_UP_RULE_COLUMNS} FROM auto_top_up_rules
+                 WHERE wallet_id = ?1 AND row_version IS NOT NULL"
+            );
+            Ok(query_all(
+                conn,
+                &sql,
+                [wallet_id.to_string()],
+                auto_top_up_rule_from_row,
+            )?
+            .pop())
         })
         .await
     }

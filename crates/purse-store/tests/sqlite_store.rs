@@ -108,3 +108,54 @@ fn a_file_from_a_newer_build_is_refused() {
         Err(StoreError::UnsupportedSchema { found: 99, .. })
     ));
 }
+
+/// A file written by a build that knew only schema version 1 (wallet read models) gains the
+/// version 2 tables (top-ups, payments, stored cards, auto top-up rules) and keeps its rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_file_is_migrated_in_place() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("store.db");
+    let wallet_id = Uuid::now_v7();
+    {
+        let store = SqliteStore::open(&path).expect("open");
+        store
+            .apply(vec![balance(wallet_id, "5.00", 1)], vec![checkpoint(3)])
+            .await
+            .expect("apply");
+    }
+    {
+        // Back to what a version 1 build left behind.
+        let conn = rusqlite::Connection::open(&path).expect("sqlite");
+        conn.execute_batch(
+            "DROP TABLE top_ups; DROP TABLE payments; DROP TABLE payment_methods;
+             DROP TABLE auto_top_up_rules; PRAGMA user_version = 1;",
+        )
+        .expect("downgrade");
+    }
+    let store = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(
+        store
+            .get_balance(wallet_id)
+            .await
+            .expect("balance")
+            .map(|b| b.balance.to_string()),
+        Some("5.00".to_owned())
+    );
+    assert_eq!(
+        store
+            .checkpoint("wallets", "purse.wallet.events", 0)
+            .await
+            .expect("checkpoint"),
+        Some(3)
+    );
+    assert_eq!(store.get_top_up(wallet_id).await.expect("top-ups"), None);
+    assert_eq!(
+        store.get_auto_top_up_rule(wallet_id).await.expect("rules"),
+        None
+    );
+    let version: i64 = rusqlite::Connection::open(&path)
+        .expect("sqlite")
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .expect("user_version");
+    assert_eq!(version, 2);
+}

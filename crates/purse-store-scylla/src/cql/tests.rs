@@ -9,8 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use purse_store::{
-    BalanceRow, Checkpoint, Decimal, EntryType, HistoryRow, HoldRow, LimitsRow, LotRow, RowWrite,
-    StoreError, StreamPosition, Uuid, WalletRow,
+    AutoTopUpRuleRow, BalanceRow, Checkpoint, Decimal, EntryType, HistoryRow, HoldRow, LimitsRow,
+    LotRow, PaymentMethodRow, PaymentRow, RowWrite, StoreError, StreamPosition, TopUpRow, Uuid,
+    WalletRow,
 };
 use scylla::frame::response::result::{CollectionType, ColumnType, NativeType, UserDefinedType};
 use scylla::serialize::value::SerializeValue;
@@ -696,7 +697,31 @@ fn versions_beyond_i64_are_refused_by_every_write() {
             event_id: "e".to_owned(),
         }),
     ];
-    for write in &writes {
+    let versioned = payment_sample_writes().into_iter().map(|mut write| {
+        match &mut write {
+            RowWrite::TopUp(TopUpRow { version, .. })
+            | RowWrite::TopUpStatus { version, .. }
+            | RowWrite::TopUpLateCapture { version, .. }
+            | RowWrite::Payment(PaymentRow { version, .. })
+            | RowWrite::PaymentStatus { version, .. }
+            | RowWrite::PaymentCard { version, .. }
+            | RowWrite::PaymentResolution { version, .. }
+            | RowWrite::PaymentRefunded { version, .. }
+            | RowWrite::PaymentMethod(PaymentMethodRow { version, .. })
+            | RowWrite::PaymentMethodRemoved { version, .. }
+            | RowWrite::AutoTopUpRule(AutoTopUpRuleRow { version, .. })
+            | RowWrite::AutoTopUpRuleRemoved { version, .. } => *version = beyond,
+            other => panic!("not a payment write: {other:?}"),
+        }
+        write
+    });
+    for write in writes
+        .iter()
+        .cloned()
+        .chain(versioned)
+        .collect::<Vec<_>>()
+        .iter()
+    {
         assert!(
             matches!(
                 plan_write(KS, write, P),
@@ -1098,6 +1123,7 @@ fn parse_type(text: &str, types: &HashMap<String, ColumnType<'static>>) -> Colum
         "text" => NativeType::Text,
         "decimal" => NativeType::Decimal,
         "uuid" => NativeType::Uuid,
+        "boolean" => NativeType::Boolean,
         "date" => NativeType::Date,
         "timestamp" => NativeType::Timestamp,
         name => {
@@ -1341,6 +1367,9 @@ fn sample_writes() -> Vec<RowWrite> {
             event_id: "event-8".to_owned(),
         }),
     ]
+    .into_iter()
+    .chain(payment_sample_writes())
+    .collect()
 }
 
 #[test]
@@ -1365,7 +1394,12 @@ fn every_statement_matches_the_schema() {
                 "{statement:?} sets key column {column}"
             );
         }
-        if !shape.set.is_empty() || statement == Statement::InsertWalletByOwner {
+        if statement.template().starts_with("INSERT") {
+            // An insert names the whole primary key (and may set other columns).
+            for key in &table.primary_key {
+                assert!(shape.keys.contains(key), "{statement:?} lacks key {key}");
+            }
+        } else if !shape.set.is_empty() {
             // A write names the whole primary key: one row, never a range.
             let mut keys = shape.keys.clone();
             keys.sort();
@@ -1881,4 +1915,697 @@ fn modelled_checkpoints_only_move_forward() {
     model.apply(vec![], vec![checkpoint(0, 11)]);
     assert_eq!(model.checkpoint("p", "events", 0), Some(11));
     assert_eq!(model.checkpoint("p", "other", 0), None);
+}
+
+// ---- top-ups, payments, stored cards, auto top-up rules -------------------------------------
+
+const TOP_UP: Uuid = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0011);
+const PAYMENT: Uuid = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0012);
+const SESSION: Uuid = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0013);
+const METHOD: Uuid = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0014);
+
+fn top_up_row(version: u64) -> TopUpRow {
+    TopUpRow {
+        top_up_id: TOP_UP,
+        tenant: "acme".to_owned(),
+        wallet_id: WALLET,
+        owner: "alice".to_owned(),
+        kind: "manual".to_owned(),
+        asset: "USD".to_owned(),
+        amount: dec("20.00"),
+        wallet_amount: dec("22.00"),
+        fee: dec("0.58"),
+        status: "created".to_owned(),
+        failure_reason: None,
+        payment_id: PAYMENT,
+        checkout_session_id: Some(SESSION),
+        payment_method_id: None,
+        expires_at_ms: 1_700_000_300_000,
+        lots_expire_at_ms: Some(1_800_000_000_000),
+        credited: dec("0.00"),
+        late_capture: None,
+        created_at_ms: 1_700_000_000_000,
+        updated_at_ms: 1_700_000_000_000,
+        version,
+    }
+}
+
+fn payment_row(version: u64) -> PaymentRow {
+    PaymentRow {
+        payment_id: PAYMENT,
+        tenant: "acme".to_owned(),
+        owner: "alice".to_owned(),
+        asset: "USD".to_owned(),
+        amount: dec("20.00"),
+        status: "requires_payment_method".to_owned(),
+        top_up_id: Some(TOP_UP),
+        payment_method_id: Some(METHOD),
+        card_brand: None,
+        card_last4: None,
+        card_exp_month: None,
+        card_exp_year: None,
+        decline_reason: None,
+        cancel_reason: None,
+        captured: None,
+        refunded: None,
+        created_at_ms: 1_700_000_000_000,
+        updated_at_ms: 1_700_000_000_000,
+        version,
+    }
+}
+
+fn method_row(version: u64) -> PaymentMethodRow {
+    PaymentMethodRow {
+        tenant: "acme".to_owned(),
+        owner: "alice".to_owned(),
+        payment_method_id: METHOD,
+        brand: "visa".to_owned(),
+        last4: "4242".to_owned(),
+        exp_month: 12,
+        exp_year: 2030,
+        created_at_ms: 1_700_000_000_000,
+        removed: false,
+        version,
+    }
+}
+
+fn rule_row(version: u64) -> AutoTopUpRuleRow {
+    AutoTopUpRuleRow {
+        wallet_id: WALLET,
+        tenant: "acme".to_owned(),
+        owner: "alice".to_owned(),
+        asset: "USD".to_owned(),
+        threshold: dec("5.00"),
+        amount: Some(dec("20.00")),
+        target_balance: None,
+        payment_method_id: METHOD,
+        daily_max_count: 3,
+        daily_max_amount: None,
+        backoff_ms: 3_600_000,
+        fee_rate: dec("2.9"),
+        timeout_ms: 300_000,
+        removed: false,
+        updated_at_ms: 1_700_000_000_000,
+        version,
+    }
+}
+
+/// One of every top-up, payment, stored-card and rule write, optional fields set and unset.
+fn payment_sample_writes() -> Vec<RowWrite> {
+    vec![
+        RowWrite::TopUp(top_up_row(1)),
+        RowWrite::TopUp(TopUpRow {
+            checkout_session_id: None,
+            payment_method_id: Some(METHOD),
+            lots_expire_at_ms: None,
+            failure_reason: Some("declined:expired_card".to_owned()),
+            late_capture: Some(dec("20.00")),
+            ..top_up_row(1)
+        }),
+        RowWrite::TopUpStatus {
+            top_up_id: TOP_UP,
+            status: "completed".to_owned(),
+            failure_reason: None,
+            credited: Some(dec("22.00")),
+            updated_at_ms: 1_700_000_000_003,
+            version: 3,
+        },
+        RowWrite::TopUpStatus {
+            top_up_id: TOP_UP,
+            status: "failed".to_owned(),
+            failure_reason: Some("credit_rejected:wallet_closed".to_owned()),
+            credited: None,
+            updated_at_ms: 1_700_000_000_003,
+            version: 3,
+        },
+        RowWrite::TopUpLateCapture {
+            top_up_id: TOP_UP,
+            late_capture: dec("20.00"),
+            updated_at_ms: 1_700_000_000_004,
+            version: 4,
+        },
+        RowWrite::Payment(payment_row(1)),
+        RowWrite::Payment(PaymentRow {
+            top_up_id: None,
+            payment_method_id: None,
+            card_brand: Some("visa".to_owned()),
+            card_last4: Some("4242".to_owned()),
+            card_exp_month: Some(1),
+            card_exp_year: Some(2031),
+            decline_reason: Some("declined".to_owned()),
+            cancel_reason: Some("abandoned".to_owned()),
+            captured: Some(dec("20.00")),
+            refunded: Some(dec("1.00")),
+            ..payment_row(1)
+        }),
+        RowWrite::PaymentStatus {
+            payment_id: PAYMENT,
+            status: "succeeded".to_owned(),
+            captured: Some(dec("20.00")),
+            updated_at_ms: 1_700_000_000_002,
+            version: 2,
+        },
+        RowWrite::PaymentStatus {
+            payment_id: PAYMENT,
+            status: "processing".to_owned(),
+            captured: None,
+            updated_at_ms: 1_700_000_000_002,
+            version: 2,
+        },
+        RowWrite::PaymentCard {
+            payment_id: PAYMENT,
+            brand: "mastercard".to_owned(),
+            last4: "4444".to_owned(),
+            exp_month: 2,
+            exp_year: 2032,
+            payment_method_id: Some(METHOD),
+            updated_at_ms: 1_700_000_000_002,
+            version: 2,
+        },
+        RowWrite::PaymentCard {
+            payment_id: PAYMENT,
+            brand: "visa".to_owned(),
+            last4: "0002".to_owned(),
+            exp_month: 2,
+            exp_year: 2032,
+            payment_method_id: None,
+            updated_at_ms: 1_700_000_000_002,
+            version: 2,
+        },
+        RowWrite::PaymentResolution {
+            payment_id: PAYMENT,
+            decline_reason: Some("insufficient_funds".to_owned()),
+            cancel_reason: None,
+            updated_at_ms: 1_700_000_000_003,
+            version: 3,
+        },
+        RowWrite::PaymentRefunded {
+            payment_id: PAYMENT,
+            refunded: dec("5.00"),
+            updated_at_ms: 1_700_000_000_005,
+            version: 5,
+        },
+        RowWrite::PaymentMethod(method_row(1)),
+        RowWrite::PaymentMethodRemoved {
+            payment_method_id: METHOD,
+            version: 2,
+        },
+        RowWrite::AutoTopUpRule(rule_row(1)),
+        RowWrite::AutoTopUpRule(AutoTopUpRuleRow {
+            amount: None,
+            target_balance: Some(dec("50.00")),
+            daily_max_amount: Some(dec("100.00")),
+            ..rule_row(1)
+        }),
+        RowWrite::AutoTopUpRuleRemoved {
+            wallet_id: WALLET,
+            version: 2,
+        },
+    ]
+}
+
+#[test]
+fn top_up_writes_every_group_and_both_indexes() {
+    let planned = plan(&RowWrite::TopUp(top_up_row(1)));
+    assert_eq!(
+        planned
+            .iter()
+            .map(|w| w.statement.cql(KS))
+            .collect::<Vec<_>>(),
+        [
+            "UPDATE purse.top_ups USING TIMESTAMP ? SET request = ?, status = ?, credit = ?, \
+             late_capture = ?, touched = ? WHERE top_up_id = ?",
+            "INSERT INTO purse.top_ups_by_wallet (wallet_id, top_up_id) VALUES (?, ?) \
+             USING TIMESTAMP ?",
+            "INSERT INTO purse.top_ups_by_checkout_session (checkout_session_id, top_up_id) \
+             VALUES (?, ?) USING TIMESTAMP ?",
+        ]
+    );
+    let group = |name: &str, fields: Vec<(&str, Option<CqlValue>)>| {
+        let mut all = vec![("precedence", Some(b(P))), ("version", Some(b(1)))];
+        all.extend(fields);
+        u(name, all)
+    };
+    assert_eq!(
+        planned[0].values,
+        vec![
+            b(1),
+            group(
+                "top_up_request",
+                vec![
+                    ("tenant", Some(t("acme"))),
+                    ("wallet_id", Some(id(WALLET))),
+                    ("owner", Some(t("alice"))),
+                    ("kind", Some(t("manual"))),
+                    ("asset", Some(t("USD"))),
+                    ("amount", Some(cql_dec(&[0x07, 0xd0], 2))),
+                    ("wallet_amount", Some(cql_dec(&[0x08, 0x98], 2))),
+                    ("fee", Some(cql_dec(&[0x3a], 2))),
+                    ("payment_id", Some(id(PAYMENT))),
+                    ("checkout_session_id", Some(id(SESSION))),
+                    ("payment_method_id", None),
+                    ("expires_at_ms", Some(b(1_700_000_300_000))),
+                    ("lots_expire_at_ms", Some(b(1_800_000_000_000))),
+                    ("created_at_ms", Some(b(1_700_000_000_000))),
+                ],
+            ),
+            group(
+                "top_up_state",
+                vec![("status", Some(t("created"))), ("failure_reason", None)],
+            ),
+            group(
+                "top_up_credit",
+                vec![("credited", Some(cql_dec(&[0x00], 2)))]
+            ),
+            group("top_up_late_capture", vec![("late_capture", None)]),
+            group(
+                "row_touch",
+                vec![("updated_at_ms", Some(b(1_700_000_000_000)))]
+            ),
+            id(TOP_UP),
+        ]
+    );
+    assert_eq!(planned[0].partition, part("top_ups", &TOP_UP.to_string()));
+    assert_eq!(planned[1].values, vec![id(WALLET), id(TOP_UP), b(1)]);
+    assert_eq!(
+        planned[1].partition,
+        part("top_ups_by_wallet", &WALLET.to_string())
+    );
+    assert_eq!(planned[2].values, vec![id(SESSION), id(TOP_UP), b(1)]);
+
+    // Without a checkout session there is nothing to index by session.
+    let stored_card = plan(&RowWrite::TopUp(TopUpRow {
+        checkout_session_id: None,
+        ..top_up_row(1)
+    }));
+    assert_eq!(stored_card.len(), 2);
+}
+
+#[test]
+fn top_up_status_writes_the_credit_only_when_it_has_one() {
+    let status = |credited: Option<Decimal>| {
+        plan(&RowWrite::TopUpStatus {
+            top_up_id: TOP_UP,
+            status: "completed".to_owned(),
+            failure_reason: None,
+            credited,
+            updated_at_ms: 9,
+            version: 3,
+        })
+    };
+    let without = status(None);
+    assert_eq!(
+        without[0].statement.cql(KS),
+        "UPDATE purse.top_ups USING TIMESTAMP ? SET status = ?, touched = ? WHERE top_up_id = ?"
+    );
+    assert_eq!(without[0].values[0], b(3));
+    assert_eq!(without[0].values[3], id(TOP_UP));
+    let with = status(Some(dec("22.00")));
+    assert_eq!(
+        with[0].statement.cql(KS),
+        "UPDATE purse.top_ups USING TIMESTAMP ? SET status = ?, credit = ?, touched = ? \
+         WHERE top_up_id = ?"
+    );
+    assert_eq!(
+        with[0].values[2],
+        u(
+            "top_up_credit",
+            vec![
+                ("precedence", Some(b(P))),
+                ("version", Some(b(3))),
+                ("credited", Some(cql_dec(&[0x08, 0x98], 2))),
+            ]
+        )
+    );
+}
+
+#[test]
+fn stored_cards_and_rules_write_their_removal_group_on_its_own() {
+    let saved = plan(&RowWrite::PaymentMethod(method_row(1)));
+    assert_eq!(
+        saved[1].statement.cql(KS),
+        "INSERT INTO purse.payment_methods_by_owner (tenant, owner, payment_method_id) \
+         VALUES (?, ?, ?) USING TIMESTAMP ?"
+    );
+    assert_eq!(
+        saved[1].values,
+        vec![t("acme"), t("alice"), id(METHOD), b(1)]
+    );
+    let removed = plan(&RowWrite::PaymentMethodRemoved {
+        payment_method_id: METHOD,
+        version: 4,
+    });
+    assert_eq!(
+        removed[0].statement.cql(KS),
+        "UPDATE purse.payment_methods USING TIMESTAMP ? SET removal = ? \
+         WHERE payment_method_id = ?"
+    );
+    let removal = u(
+        "row_removal",
+        vec![
+            ("precedence", Some(b(P))),
+            ("version", Some(b(4))),
+            ("removed", Some(CqlValue::Boolean(true))),
+        ],
+    );
+    assert_eq!(removed[0].values, vec![b(4), removal.clone(), id(METHOD)]);
+    let rule_removed = plan(&RowWrite::AutoTopUpRuleRemoved {
+        wallet_id: WALLET,
+        version: 4,
+    });
+    assert_eq!(
+        rule_removed[0].statement.cql(KS),
+        "UPDATE purse.auto_top_up_rules USING TIMESTAMP ? SET removal = ? WHERE wallet_id = ?"
+    );
+    assert_eq!(rule_removed[0].values, vec![b(4), removal, id(WALLET)]);
+}
+
+#[test]
+fn payment_rows_round_trip_through_their_values() {
+    for top_up in [
+        top_up_row(1),
+        TopUpRow {
+            checkout_session_id: None,
+            payment_method_id: Some(METHOD),
+            lots_expire_at_ms: None,
+            failure_reason: Some("declined:fraudulent".to_owned()),
+            late_capture: Some(dec("20.00")),
+            ..top_up_row(2)
+        },
+    ] {
+        let planned = plan(&RowWrite::TopUp(top_up.clone()));
+        let v = &planned[0].values;
+        let cells = TopUpCells {
+            request: Some(v[1].clone()),
+            status: Some(v[2].clone()),
+            credit: Some(v[3].clone()),
+            late_capture: Some(v[4].clone()),
+            touched: Some(v[5].clone()),
+        };
+        assert_eq!(decode_top_up(TOP_UP, &cells).expect("decode"), Some(top_up));
+    }
+    for payment in [
+        payment_row(1),
+        PaymentRow {
+            top_up_id: None,
+            payment_method_id: None,
+            card_brand: Some("visa".to_owned()),
+            card_last4: Some("4242".to_owned()),
+            card_exp_month: Some(1),
+            card_exp_year: Some(2031),
+            decline_reason: Some("declined".to_owned()),
+            cancel_reason: Some("abandoned".to_owned()),
+            captured: Some(dec("20.00")),
+            refunded: Some(dec("1.00")),
+            ..payment_row(3)
+        },
+    ] {
+        let planned = plan(&RowWrite::Payment(payment.clone()));
+        let v = &planned[0].values;
+        let cells = PaymentCells {
+            intent: Some(v[1].clone()),
+            status: Some(v[2].clone()),
+            card: Some(v[3].clone()),
+            resolution: Some(v[4].clone()),
+            refunds: Some(v[5].clone()),
+            touched: Some(v[6].clone()),
+        };
+        assert_eq!(
+            decode_payment(PAYMENT, &cells).expect("decode"),
+            Some(payment)
+        );
+    }
+    let method = method_row(1);
+    let planned = plan(&RowWrite::PaymentMethod(method.clone()));
+    assert_eq!(
+        decode_payment_method(
+            METHOD,
+            Some(&planned[0].values[1]),
+            Some(&planned[0].values[2])
+        )
+        .expect("decode"),
+        Some(method)
+    );
+    for rule in [
+        rule_row(1),
+        AutoTopUpRuleRow {
+            amount: None,
+            target_balance: Some(dec("50.00")),
+            daily_max_amount: Some(dec("100.00")),
+            ..rule_row(2)
+        },
+    ] {
+        let planned = plan(&RowWrite::AutoTopUpRule(rule.clone()));
+        assert_eq!(
+            decode_auto_top_up_rule(
+                WALLET,
+                Some(&planned[0].values[1]),
+                Some(&planned[0].values[2])
+            )
+            .expect("decode"),
+            Some(rule)
+        );
+    }
+    // Partial rows are not shown.
+    assert_eq!(
+        decode_payment_method(METHOD, None, Some(&t("x"))).expect("partial"),
+        None
+    );
+    assert_eq!(
+        decode_auto_top_up_rule(WALLET, None, Some(&t("x"))).expect("partial"),
+        None
+    );
+    let empty = TopUpCells {
+        request: None,
+        status: Some(t("x")),
+        credit: None,
+        late_capture: None,
+        touched: None,
+    };
+    assert_eq!(decode_top_up(TOP_UP, &empty).expect("partial"), None);
+}
+
+impl Model {
+    fn top_up(&self, top_up_id: Uuid) -> Option<TopUpRow> {
+        let key = [("top_up_id", id(top_up_id))];
+        let cell = |column| self.cell("top_ups", &key, column).cloned();
+        decode_top_up(
+            top_up_id,
+            &TopUpCells {
+                request: cell("request"),
+                status: cell("status"),
+                credit: cell("credit"),
+                late_capture: cell("late_capture"),
+                touched: cell("touched"),
+            },
+        )
+        .expect("decode")
+    }
+
+    fn top_up_by_session(&self, session: Uuid) -> Option<Uuid> {
+        let key = [("checkout_session_id", id(session))];
+        match self.cell("top_ups_by_checkout_session", &key, "top_up_id") {
+            Some(CqlValue::Uuid(top_up_id)) => Some(*top_up_id),
+            None => None,
+            other => panic!("top_up_id {other:?}"),
+        }
+    }
+
+    fn payment(&self, payment_id: Uuid) -> Option<PaymentRow> {
+        let key = [("payment_id", id(payment_id))];
+        let cell = |column| self.cell("payment_intents", &key, column).cloned();
+        decode_payment(
+            payment_id,
+            &PaymentCells {
+                intent: cell("intent"),
+                status: cell("status"),
+                card: cell("card"),
+                resolution: cell("resolution"),
+                refunds: cell("refunds"),
+                touched: cell("touched"),
+            },
+        )
+        .expect("decode")
+    }
+
+    fn payment_method(&self, payment_method_id: Uuid) -> Option<PaymentMethodRow> {
+        let key = [("payment_method_id", id(payment_method_id))];
+        decode_payment_method(
+            payment_method_id,
+            self.cell("payment_methods", &key, "method"),
+            self.cell("payment_methods", &key, "removal"),
+        )
+        .expect("decode")
+    }
+
+    fn rule(&self, wallet_id: Uuid) -> Option<AutoTopUpRuleRow> {
+        let key = [("wallet_id", id(wallet_id))];
+        decode_auto_top_up_rule(
+            wallet_id,
+            self.cell("auto_top_up_rules", &key, "rule"),
+            self.cell("auto_top_up_rules", &key, "removal"),
+        )
+        .expect("decode")
+    }
+}
+
+#[test]
+fn modelled_top_up_groups_never_go_backwards_in_any_order() {
+    let status = |status: &str, credited: Option<&str>, version: u64| RowWrite::TopUpStatus {
+        top_up_id: TOP_UP,
+        status: status.to_owned(),
+        failure_reason: None,
+        credited: credited.map(dec),
+        updated_at_ms: 1_700_000_000_000 + version as i64,
+        version,
+    };
+    let writes = vec![
+        RowWrite::TopUp(top_up_row(1)),
+        status("completed", Some("22.00"), 3),
+        RowWrite::TopUpLateCapture {
+            top_up_id: TOP_UP,
+            late_capture: dec("20.00"),
+            updated_at_ms: 1_700_000_000_004,
+            version: 4,
+        },
+        // Older, and equal with other values: no effect.
+        status("expired", Some("0.00"), 2),
+        status("failed", None, 3),
+    ];
+    let expected = TopUpRow {
+        status: "completed".to_owned(),
+        credited: dec("22.00"),
+        late_capture: Some(dec("20.00")),
+        updated_at_ms: 1_700_000_000_004,
+        version: 4,
+        ..top_up_row(1)
+    };
+    for order in [writes.clone(), writes.iter().rev().cloned().collect()] {
+        let mut model = Model::new();
+        // The first write of each version wins: apply the newer ones one by one so the stray
+        // equal-version status comes after the completion in both orders.
+        for write in order
+            .iter()
+            .filter(|w| !matches!(w, RowWrite::TopUpStatus { status, .. } if status == "failed"))
+        {
+            model.apply(vec![write.clone()], Vec::new());
+        }
+        model.apply(vec![status("failed", None, 3)], Vec::new());
+        assert_eq!(model.top_up(TOP_UP), Some(expected.clone()));
+        assert_eq!(model.top_up_by_session(SESSION), Some(TOP_UP));
+    }
+    let mut early = Model::new();
+    early.apply(vec![status("completed", Some("22.00"), 3)], Vec::new());
+    assert_eq!(early.top_up(TOP_UP), None, "hidden until created");
+}
+
+#[test]
+fn modelled_payment_groups_keep_the_decline_after_a_late_capture() {
+    let at = |version: u64| 1_700_000_000_000 + version as i64;
+    let writes = vec![
+        RowWrite::Payment(payment_row(1)),
+        RowWrite::PaymentCard {
+            payment_id: PAYMENT,
+            brand: "visa".to_owned(),
+            last4: "4242".to_owned(),
+            exp_month: 12,
+            exp_year: 2030,
+            payment_method_id: None,
+            updated_at_ms: at(2),
+            version: 2,
+        },
+        RowWrite::PaymentStatus {
+            payment_id: PAYMENT,
+            status: "processing".to_owned(),
+            captured: None,
+            updated_at_ms: at(2),
+            version: 2,
+        },
+        RowWrite::PaymentResolution {
+            payment_id: PAYMENT,
+            decline_reason: Some("insufficient_funds".to_owned()),
+            cancel_reason: None,
+            updated_at_ms: at(3),
+            version: 3,
+        },
+        RowWrite::PaymentStatus {
+            payment_id: PAYMENT,
+            status: "failed".to_owned(),
+            captured: None,
+            updated_at_ms: at(3),
+            version: 3,
+        },
+        RowWrite::PaymentStatus {
+            payment_id: PAYMENT,
+            status: "succeeded".to_owned(),
+            captured: Some(dec("20.00")),
+            updated_at_ms: at(4),
+            version: 4,
+        },
+        RowWrite::PaymentRefunded {
+            payment_id: PAYMENT,
+            refunded: dec("20.00"),
+            updated_at_ms: at(5),
+            version: 5,
+        },
+    ];
+    let expected = PaymentRow {
+        status: "succeeded".to_owned(),
+        card_brand: Some("visa".to_owned()),
+        card_last4: Some("4242".to_owned()),
+        card_exp_month: Some(12),
+        card_exp_year: Some(2030),
+        decline_reason: Some("insufficient_funds".to_owned()),
+        captured: Some(dec("20.00")),
+        refunded: Some(dec("20.00")),
+        updated_at_ms: at(5),
+        version: 5,
+        ..payment_row(1)
+    };
+    for order in [writes.clone(), writes.iter().rev().cloned().collect()] {
+        let mut model = Model::new();
+        model.apply(order, Vec::new());
+        assert_eq!(model.payment(PAYMENT), Some(expected.clone()));
+    }
+}
+
+#[test]
+fn modelled_removals_win_over_older_saves_and_lose_to_newer_ones() {
+    let mut model = Model::new();
+    model.apply(
+        vec![RowWrite::PaymentMethodRemoved {
+            payment_method_id: METHOD,
+            version: 2,
+        }],
+        Vec::new(),
+    );
+    assert_eq!(model.payment_method(METHOD), None, "hidden until saved");
+    model.apply(vec![RowWrite::PaymentMethod(method_row(1))], Vec::new());
+    assert_eq!(
+        model.payment_method(METHOD),
+        Some(PaymentMethodRow {
+            removed: true,
+            version: 2,
+            ..method_row(1)
+        })
+    );
+
+    model.apply(
+        vec![
+            RowWrite::AutoTopUpRule(rule_row(1)),
+            RowWrite::AutoTopUpRuleRemoved {
+                wallet_id: WALLET,
+                version: 2,
+            },
+            RowWrite::AutoTopUpRule(rule_row(1)),
+        ],
+        Vec::new(),
+    );
+    assert!(model.rule(WALLET).expect("rule").removed);
+    let replaced = AutoTopUpRuleRow {
+        threshold: dec("7.00"),
+        ..rule_row(3)
+    };
+    model.apply(vec![RowWrite::AutoTopUpRule(replaced.clone())], Vec::new());
+    assert_eq!(model.rule(WALLET), Some(replaced));
 }

@@ -82,18 +82,91 @@ pub static REACTOR_CONFLICTS: Counter =
 pub static REACTOR_HANDLED: Counter = Counter::new(REACTOR_HANDLED_NAME, REACTOR_HANDLED_HELP, "");
 /// Transient reaction failures retried.
 pub static REACTOR_RETRIES: Counter = Counter::new(REACTOR_RETRIES_NAME, REACTOR_RETRIES_HELP, "");
+const SAGA_DISPATCHES_NAME: &str = "purse_saga_dispatches_total";
+const SAGA_DISPATCHES_HELP: &str =
+    "Commands the saga coordinator sent for sagas, by target stream and outcome.";
+const SAGA_INPUTS_NAME: &str = "purse_saga_inputs_total";
+const SAGA_INPUTS_HELP: &str =
+    "Observations (events and replies) the saga coordinator fed to sagas, by saga and outcome.";
+
+macro_rules! outcome_counters {
+    ($name:expr, $help:expr, $label:literal) => {
+        [
+            Counter::new($name, $help, concat!($label, ",outcome=\"ok\"")),
+            Counter::new($name, $help, concat!($label, ",outcome=\"rejected\"")),
+            Counter::new($name, $help, concat!($label, ",outcome=\"failed\"")),
+            Counter::new($name, $help, concat!($label, ",outcome=\"retried\"")),
+        ]
+    };
+}
+
+/// Saga dispatches, indexed `[target][outcome]`: targets wallet, top_up, payment,
+/// payment_method; outcomes ok, rejected (the target refused), failed (halted stream or reused
+/// key: an operator must look), retried (timeout, unavailable, lost race).
+pub static SAGA_DISPATCHES: [[Counter; 4]; 4] = [
+    outcome_counters!(
+        SAGA_DISPATCHES_NAME,
+        SAGA_DISPATCHES_HELP,
+        "target=\"wallet\""
+    ),
+    outcome_counters!(
+        SAGA_DISPATCHES_NAME,
+        SAGA_DISPATCHES_HELP,
+        "target=\"top_up\""
+    ),
+    outcome_counters!(
+        SAGA_DISPATCHES_NAME,
+        SAGA_DISPATCHES_HELP,
+        "target=\"payment\""
+    ),
+    outcome_counters!(
+        SAGA_DISPATCHES_NAME,
+        SAGA_DISPATCHES_HELP,
+        "target=\"payment_method\""
+    ),
+];
+/// Saga inputs, indexed `[saga][outcome]`: sagas top_up, auto_top_up; outcomes as for
+/// [`SAGA_DISPATCHES`].
+pub static SAGA_INPUTS: [[Counter; 4]; 2] = [
+    outcome_counters!(SAGA_INPUTS_NAME, SAGA_INPUTS_HELP, "saga=\"top_up\""),
+    outcome_counters!(SAGA_INPUTS_NAME, SAGA_INPUTS_HELP, "saga=\"auto_top_up\""),
+];
 
 static ALL: &[&Counter] = &[
     &PROJECTOR_CONFLICTS,
     &SHARD_CONFLICTS,
+    &REACTOR_CONFLICTS,
     &COMMANDS_OK,
     &COMMANDS_REJECTED,
     &COMMANDS_RETRY,
     &PROJECTED_RECORDS,
     &SHARD_RELOADS,
-    &REACTOR_CONFLICTS,
     &REACTOR_HANDLED,
     &REACTOR_RETRIES,
+    &SAGA_DISPATCHES[0][0],
+    &SAGA_DISPATCHES[0][1],
+    &SAGA_DISPATCHES[0][2],
+    &SAGA_DISPATCHES[0][3],
+    &SAGA_DISPATCHES[1][0],
+    &SAGA_DISPATCHES[1][1],
+    &SAGA_DISPATCHES[1][2],
+    &SAGA_DISPATCHES[1][3],
+    &SAGA_DISPATCHES[2][0],
+    &SAGA_DISPATCHES[2][1],
+    &SAGA_DISPATCHES[2][2],
+    &SAGA_DISPATCHES[2][3],
+    &SAGA_DISPATCHES[3][0],
+    &SAGA_DISPATCHES[3][1],
+    &SAGA_DISPATCHES[3][2],
+    &SAGA_DISPATCHES[3][3],
+    &SAGA_INPUTS[0][0],
+    &SAGA_INPUTS[0][1],
+    &SAGA_INPUTS[0][2],
+    &SAGA_INPUTS[0][3],
+    &SAGA_INPUTS[1][0],
+    &SAGA_INPUTS[1][1],
+    &SAGA_INPUTS[1][2],
+    &SAGA_INPUTS[1][3],
 ];
 
 /// Every counter in the Prometheus text exposition format.

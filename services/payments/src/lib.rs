@@ -1,1 +1,19 @@
-//! The payments gateway: `purse.payment.v1.PaymentsService`, the hosted checkout page and provider webhooks.
+//! The payments gateway: `purse.payment.v1.PaymentsService`, the hosted checkout page and
+//! provider webhooks.
+//!
+//! `provider.rs` holds the provider trait and the only type that ever holds a card number
+//! ([`provider::CardInput`], in memory until tokenized); `simulator.rs` is the built-in test-mode
+//! provider; `webhook.rs` the HMAC signature scheme; `http.rs` the checkout page and webhook
+//! endpoint; `processor.rs` the reactions that charge stored cards, refund and cancel at the
+//! provider; `grpc.rs` and `errors.rs` the gRPC edge; `app.rs` the wiring. Rules live in
+//! `purse-domain`, machinery in `purse-runtime`.
+
+pub mod app;
+mod errors;
+mod gateway;
+pub mod grpc;
+pub mod http;
+pub mod processor;
+pub mod provider;
+pub mod simulator;
+pub mod webhook;

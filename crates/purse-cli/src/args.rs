@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use purse_proto::topup::v1::TopUpKind;
 use purse_proto::wallet::v1::{CreditSource, DebitKind, EntryType, VelocityLimit, WalletKind};
 use rust_decimal::Decimal;
 
@@ -26,9 +27,11 @@ pub(crate) const ASSET_SCALE_MAX: u32 = 18;
 /// Longest `--expires-in` / velocity window accepted: far beyond any rule (holds ≤ 30 days), but
 /// small enough that adding it to "now" can never overflow.
 pub(crate) const DURATION_MAX_MS: u64 = 100 * 365 * 24 * 60 * 60 * 1000;
+/// Most auto top-ups a rule may allow per UTC day (the server's rule, checked early).
+pub(crate) const AUTO_TOP_UPS_PER_DAY_MAX: u32 = 24;
 
 const LONG_ABOUT: &str = "\
-Command-line client for Purse's wallet gRPC API.
+Command-line client for Purse's gRPC APIs: wallets, top-ups and stored payment methods.
 
 Amounts are decimal strings (\"12.34\"), never floating point. Every mutating command carries an
 idempotency key; when --idempotency-key is omitted one is generated (UUIDv7) and shown, so the
@@ -47,9 +50,10 @@ Exit codes:
      is unknown: retry it with the same idempotency key)
   4  bad local input (unreadable batch file, bad JSON)";
 
-/// `purse`: one subcommand per `purse.wallet.v1.WalletService` RPC.
+/// `purse`: one subcommand per RPC of `purse.wallet.v1.WalletService` and
+/// `purse.topup.v1.TopUpService`, and the owner's stored cards of `purse.payment.v1`.
 #[derive(Debug, Parser)]
-#[command(name = "purse", version, about = "Command-line client for Purse's wallet gRPC API", long_about = LONG_ABOUT)]
+#[command(name = "purse", version, about = "Command-line client for Purse's gRPC APIs", long_about = LONG_ABOUT)]
 pub(crate) struct Cli {
     /// Server endpoint (http://host:port).
     #[arg(long, env = ENV_ENDPOINT, default_value = DEFAULT_ENDPOINT, global = true)]
@@ -99,6 +103,44 @@ pub(crate) enum Command {
     /// can be sent again safely. Blank lines are skipped. Prints one result per operation, in
     /// order; exits 1 if any operation was rejected.
     Batch(BatchArgs),
+    /// Add funds paid by the wallet's owner, on the hosted page or with a stored card.
+    #[command(subcommand)]
+    Topup(TopupCommand),
+    /// A wallet's automatic top-up rule.
+    #[command(subcommand)]
+    AutoTopup(AutoTopupCommand),
+    /// An owner's stored cards.
+    #[command(subcommand)]
+    PaymentMethod(PaymentMethodCommand),
+}
+
+/// `purse topup ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum TopupCommand {
+    /// Create a top-up (CreateTopUp). A manual one prints the payment page URL to give the payer.
+    Create(TopupCreateArgs),
+    /// Show a top-up (GetTopUp).
+    Get(TopupGetArgs),
+    /// List a wallet's top-ups, newest first (ListTopUps).
+    List(TopupListArgs),
+}
+
+/// `purse auto-topup ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum AutoTopupCommand {
+    /// Set or replace a wallet's rule (SetAutoTopUp).
+    Set(AutoTopupSetArgs),
+    /// Show a wallet's rule (GetAutoTopUp).
+    Get(AutoTopupGetArgs),
+    /// Remove a wallet's rule; an auto top-up in flight still finishes (RemoveAutoTopUp).
+    Remove(AutoTopupRemoveArgs),
+}
+
+/// `purse payment-method ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum PaymentMethodCommand {
+    /// List an owner's stored cards (ListPaymentMethods).
+    List(PaymentMethodListArgs),
 }
 
 /// `purse wallet ...`
@@ -261,6 +303,139 @@ impl From<EntryTypeArg> for EntryType {
             EntryTypeArg::Refund => EntryType::Refund,
         }
     }
+}
+
+/// How a top-up is paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TopupKindArg {
+    /// On the hosted payment page (the top-up's URL).
+    Manual,
+    /// With a stored card (--payment-method), no page.
+    ManualWithPaymentMethod,
+}
+
+impl From<TopupKindArg> for TopUpKind {
+    fn from(kind: TopupKindArg) -> Self {
+        match kind {
+            TopupKindArg::Manual => TopUpKind::Manual,
+            TopupKindArg::ManualWithPaymentMethod => TopUpKind::ManualWithPaymentMethod,
+        }
+    }
+}
+
+/// `purse topup create`
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("lots_expiry").args(["lots_expire_in", "lots_expire_at_ms"]).multiple(false)))]
+pub(crate) struct TopupCreateArgs {
+    /// Wallet credited; its owner pays.
+    #[arg(long)]
+    pub(crate) wallet: String,
+    /// Amount charged to the payer, e.g. 20.00.
+    #[arg(long, value_parser = parse_amount)]
+    pub(crate) amount: Decimal,
+    /// Amount credited to the wallet, at least --amount (default: --amount); the excess is
+    /// granted credit.
+    #[arg(long, value_parser = parse_amount)]
+    pub(crate) wallet_amount: Option<Decimal>,
+    /// How the payer pays (default: manual-with-payment-method with --payment-method, manual
+    /// otherwise).
+    #[arg(long, value_enum)]
+    pub(crate) kind: Option<TopupKindArg>,
+    /// The owner's stored card to charge (see `purse payment-method list`).
+    #[arg(long, required_if_eq("kind", "manual-with-payment-method"))]
+    pub(crate) payment_method: Option<String>,
+    /// The credited lots expire this long from now (e.g. 30d). The time is computed now and
+    /// shown; retry with --lots-expire-at-ms to send the same request again.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
+    pub(crate) lots_expire_in: Option<u64>,
+    /// The credited lots expire at this time, in milliseconds since the Unix epoch.
+    #[arg(long, visible_alias = "lots-expire-at", value_name = "MS")]
+    pub(crate) lots_expire_at_ms: Option<i64>,
+    #[command(flatten)]
+    pub(crate) key: KeyArg,
+}
+
+/// `purse topup get`
+#[derive(Debug, Args)]
+pub(crate) struct TopupGetArgs {
+    /// Top-up id.
+    pub(crate) top_up_id: String,
+    /// Wait (bounded by the server) until the view reflects at least this sequence.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) min_sequence: u64,
+}
+
+/// `purse topup list`
+#[derive(Debug, Args)]
+pub(crate) struct TopupListArgs {
+    /// Wallet id.
+    #[arg(long)]
+    pub(crate) wallet: String,
+    #[command(flatten)]
+    pub(crate) page: PageArgs,
+}
+
+/// `purse auto-topup set`
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("charge").args(["amount", "target_balance"]).required(true).multiple(false)))]
+pub(crate) struct AutoTopupSetArgs {
+    /// Wallet id.
+    #[arg(long)]
+    pub(crate) wallet: String,
+    /// Available balance under which a top-up starts.
+    #[arg(long, value_parser = parse_limit_amount)]
+    pub(crate) threshold: Decimal,
+    /// Charge this fixed amount each time.
+    #[arg(long, value_parser = parse_amount)]
+    pub(crate) amount: Option<Decimal>,
+    /// Or charge what brings the available balance back to this (above the threshold).
+    #[arg(long, value_parser = parse_amount)]
+    pub(crate) target_balance: Option<Decimal>,
+    /// The owner's stored card to charge.
+    #[arg(long)]
+    pub(crate) payment_method: String,
+    /// Auto top-ups per UTC day, failed ones included (1-24; server default 3).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(AUTO_TOP_UPS_PER_DAY_MAX)))]
+    pub(crate) daily_max_count: Option<u32>,
+    /// Most that auto top-ups may charge per UTC day.
+    #[arg(long, value_parser = parse_amount)]
+    pub(crate) daily_max_amount: Option<Decimal>,
+    /// Wait after a failed auto top-up (1m to 7d; server default 1h), e.g. 2h.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
+    pub(crate) backoff: Option<u64>,
+    #[command(flatten)]
+    pub(crate) key: KeyArg,
+}
+
+/// `purse auto-topup get`
+#[derive(Debug, Args)]
+pub(crate) struct AutoTopupGetArgs {
+    /// Wallet id.
+    #[arg(long)]
+    pub(crate) wallet: String,
+    /// Wait (bounded by the server) until the view reflects at least this sequence.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) min_sequence: u64,
+}
+
+/// `purse auto-topup remove`
+#[derive(Debug, Args)]
+pub(crate) struct AutoTopupRemoveArgs {
+    /// Wallet id.
+    #[arg(long)]
+    pub(crate) wallet: String,
+    #[command(flatten)]
+    pub(crate) key: KeyArg,
+}
+
+/// `purse payment-method list`
+#[derive(Debug, Args)]
+pub(crate) struct PaymentMethodListArgs {
+    /// The integrator's customer id.
+    #[arg(long)]
+    pub(crate) owner: String,
+    #[command(flatten)]
+    pub(crate) page: PageArgs,
 }
 
 /// `purse wallet create`
@@ -830,6 +1005,194 @@ mod tests {
         );
         assert!(parse_metadata_entry("=v").is_err());
         assert!(parse_metadata_entry("kv").is_err());
+    }
+
+    #[test]
+    fn topup_create_takes_amounts_kind_card_and_lot_expiry() {
+        let cli = parse(&[
+            "topup",
+            "create",
+            "--wallet",
+            "w1",
+            "--amount",
+            "20.00",
+            "--wallet-amount",
+            "22.00",
+            "--lots-expire-at",
+            "5000",
+        ])
+        .unwrap();
+        let Command::Topup(TopupCommand::Create(args)) = cli.command else {
+            panic!("expected topup create");
+        };
+        assert_eq!(args.amount.to_string(), "20.00");
+        assert_eq!(args.wallet_amount.unwrap().to_string(), "22.00");
+        assert_eq!(args.kind, None);
+        assert_eq!(args.lots_expire_at_ms, Some(5000));
+        let cli = parse(&[
+            "topup",
+            "create",
+            "--wallet",
+            "w1",
+            "--amount",
+            "5",
+            "--kind",
+            "manual-with-payment-method",
+            "--payment-method",
+            "pm1",
+            "--lots-expire-in",
+            "30d",
+        ])
+        .unwrap();
+        let Command::Topup(TopupCommand::Create(args)) = cli.command else {
+            panic!("expected topup create");
+        };
+        assert_eq!(args.kind, Some(TopupKindArg::ManualWithPaymentMethod));
+        assert_eq!(
+            TopUpKind::from(TopupKindArg::ManualWithPaymentMethod),
+            TopUpKind::ManualWithPaymentMethod
+        );
+        assert_eq!(args.payment_method.as_deref(), Some("pm1"));
+        assert_eq!(args.lots_expire_in, Some(30 * 86_400_000));
+    }
+
+    #[test]
+    fn topup_create_usage_errors() {
+        let base = ["topup", "create", "--wallet", "w1"];
+        let with = |extra: &[&str]| {
+            let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+            parse(&args)
+        };
+        // A stored-card top-up needs its card.
+        assert!(with(&["--amount", "5", "--kind", "manual-with-payment-method"]).is_err());
+        // Auto top-ups are started by the rule, never by hand.
+        assert!(with(&["--amount", "5", "--kind", "auto"]).is_err());
+        for bad in ["0", "-5", "1e3", "abc", ""] {
+            assert!(with(&["--amount", bad]).is_err(), "accepted {bad:?}");
+            assert!(
+                with(&["--amount", "5", "--wallet-amount", bad]).is_err(),
+                "accepted wallet amount {bad:?}"
+            );
+        }
+        assert!(with(&[]).is_err(), "--amount is required");
+        assert!(
+            parse(&["topup", "create", "--amount", "5"]).is_err(),
+            "--wallet is required"
+        );
+        assert!(
+            with(&[
+                "--amount",
+                "5",
+                "--lots-expire-in",
+                "1d",
+                "--lots-expire-at-ms",
+                "5"
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn topup_get_and_list() {
+        let cli = parse(&["topup", "get", "t1", "--min-sequence", "3"]).unwrap();
+        let Command::Topup(TopupCommand::Get(args)) = cli.command else {
+            panic!("expected topup get");
+        };
+        assert_eq!((args.top_up_id.as_str(), args.min_sequence), ("t1", 3));
+        let cli = parse(&["topup", "list", "--wallet", "w1", "--page-size", "10"]).unwrap();
+        let Command::Topup(TopupCommand::List(args)) = cli.command else {
+            panic!("expected topup list");
+        };
+        assert_eq!(args.page.page_size, Some(10));
+        assert!(parse(&["topup", "list"]).is_err(), "--wallet is required");
+        assert!(parse(&["topup", "list", "--wallet", "w1", "--page-size", "1001"]).is_err());
+    }
+
+    #[test]
+    fn auto_topup_set_needs_exactly_one_charge() {
+        let base = [
+            "auto-topup",
+            "set",
+            "--wallet",
+            "w1",
+            "--threshold",
+            "0",
+            "--payment-method",
+            "pm1",
+        ];
+        let with = |extra: &[&str]| {
+            let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+            parse(&args)
+        };
+        assert!(with(&[]).is_err(), "a charge is required");
+        assert!(with(&["--amount", "10", "--target-balance", "50"]).is_err());
+        let cli = with(&[
+            "--target-balance",
+            "50.00",
+            "--daily-max-count",
+            "24",
+            "--daily-max-amount",
+            "100",
+            "--backoff",
+            "2h",
+        ])
+        .unwrap();
+        let Command::AutoTopup(AutoTopupCommand::Set(args)) = cli.command else {
+            panic!("expected auto-topup set");
+        };
+        assert_eq!(args.threshold, Decimal::ZERO);
+        assert_eq!(args.target_balance.unwrap().to_string(), "50.00");
+        assert_eq!(args.daily_max_count, Some(24));
+        assert_eq!(args.backoff, Some(7_200_000));
+        for bad in ["0", "25"] {
+            assert!(
+                with(&["--amount", "10", "--daily-max-count", bad]).is_err(),
+                "accepted daily max count {bad}"
+            );
+        }
+        assert!(with(&["--amount", "0"]).is_err());
+        assert!(
+            parse(&[
+                "auto-topup",
+                "set",
+                "--wallet",
+                "w1",
+                "--threshold",
+                "5",
+                "--amount",
+                "10"
+            ])
+            .is_err(),
+            "--payment-method is required"
+        );
+    }
+
+    #[test]
+    fn auto_topup_get_remove_and_payment_methods() {
+        assert!(parse(&["auto-topup", "get", "--wallet", "w1"]).is_ok());
+        assert!(parse(&["auto-topup", "get"]).is_err());
+        let cli = parse(&[
+            "auto-topup",
+            "remove",
+            "--wallet",
+            "w1",
+            "--idempotency-key",
+            "k",
+        ])
+        .unwrap();
+        let Command::AutoTopup(AutoTopupCommand::Remove(args)) = cli.command else {
+            panic!("expected auto-topup remove");
+        };
+        assert_eq!(args.key.idempotency_key.as_deref(), Some("k"));
+        let cli = parse(&["payment-method", "list", "--owner", "alice"]).unwrap();
+        let Command::PaymentMethod(PaymentMethodCommand::List(args)) = cli.command else {
+            panic!("expected payment-method list");
+        };
+        assert_eq!(args.owner, "alice");
+        assert!(
+            parse(&["payment-method", "list"]).is_err(),
+            "--owner is required"
+        );
     }
 
     #[test]

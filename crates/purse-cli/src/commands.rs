@@ -10,6 +10,14 @@ use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use purse_proto::payment::v1::payments_service_client::PaymentsServiceClient;
+use purse_proto::payment::v1::{ListPaymentMethodsRequest, ListPaymentMethodsResponse};
+use purse_proto::topup::v1::top_up_service_client::TopUpServiceClient;
+use purse_proto::topup::v1::{
+    AutoTopUpRule, CreateTopUpRequest, CreateTopUpResponse, GetAutoTopUpRequest, GetTopUpRequest,
+    ListTopUpsRequest, ListTopUpsResponse, RemoveAutoTopUpRequest, RemoveAutoTopUpResponse,
+    SetAutoTopUpRequest, SetAutoTopUpResponse, TopUp, TopUpKind, set_auto_top_up_request,
+};
 use purse_proto::wallet::v1::{Balance, ListTransactionsResponse, ListWalletsResponse, Wallet};
 use purse_proto::wallet::v1::{
     BatchExecuteRequest, BatchOperation, BatchResult, CaptureHoldRequest, CloseWalletRequest,
@@ -25,7 +33,8 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
 use crate::args::{
-    self, Command, ExpiryArgs, HoldCommand, KeyArg, LimitArgs, PageArgs, WalletCommand,
+    self, AutoTopupCommand, Command, ExpiryArgs, HoldCommand, KeyArg, LimitArgs, PageArgs,
+    PaymentMethodCommand, TopupCommand, TopupKindArg, WalletCommand,
 };
 use crate::error::{CliError, is_retryable};
 
@@ -85,6 +94,27 @@ pub(crate) enum Call {
     ListTransactions(ListTransactionsRequest),
     /// BatchExecute.
     Batch(BatchExecuteRequest, Vec<BatchLine>),
+    /// CreateTopUp.
+    CreateTopUp {
+        /// The request.
+        request: CreateTopUpRequest,
+        /// Its idempotency key (also inside the request).
+        key: IdempotencyKey,
+        /// The lot expiry computed from `--lots-expire-in`, shown so a retry can send it again.
+        computed_lots_expire_at_ms: Option<i64>,
+    },
+    /// GetTopUp.
+    GetTopUp(GetTopUpRequest),
+    /// ListTopUps.
+    ListTopUps(ListTopUpsRequest),
+    /// SetAutoTopUp.
+    SetAutoTopUp(SetAutoTopUpRequest, IdempotencyKey),
+    /// GetAutoTopUp.
+    GetAutoTopUp(GetAutoTopUpRequest),
+    /// RemoveAutoTopUp.
+    RemoveAutoTopUp(RemoveAutoTopUpRequest, IdempotencyKey),
+    /// ListPaymentMethods.
+    ListPaymentMethods(ListPaymentMethodsRequest),
 }
 
 /// The requests answered by a `MutationResponse`.
@@ -150,6 +180,37 @@ pub(crate) enum Outcome {
     History(ListTransactionsResponse),
     /// One result per batch operation, in input order.
     Batch(Vec<BatchItem>),
+    /// A top-up was created (or the creation was replayed).
+    TopUpCreated {
+        /// The response.
+        response: CreateTopUpResponse,
+        /// The key it was sent with.
+        key: IdempotencyKey,
+        /// The lot expiry computed from `--lots-expire-in`.
+        computed_lots_expire_at_ms: Option<i64>,
+    },
+    /// One top-up.
+    TopUp(TopUp),
+    /// A page of top-ups.
+    TopUps(ListTopUpsResponse),
+    /// An auto top-up rule was set (or the change was replayed).
+    AutoTopUpSet {
+        /// The response.
+        response: SetAutoTopUpResponse,
+        /// The key it was sent with.
+        key: IdempotencyKey,
+    },
+    /// A wallet's auto top-up rule.
+    AutoTopUp(AutoTopUpRule),
+    /// An auto top-up rule was removed (or the removal was replayed).
+    AutoTopUpRemoved {
+        /// The response.
+        response: RemoveAutoTopUpResponse,
+        /// The key it was sent with.
+        key: IdempotencyKey,
+    },
+    /// A page of stored cards.
+    PaymentMethods(ListPaymentMethodsResponse),
 }
 
 /// One batch operation's result.
@@ -392,6 +453,95 @@ pub(crate) fn prepare(command: Command, now_ms: i64) -> Result<Call, CliError> {
             let (operations, lines) = parse_batch(&text)?;
             Call::Batch(BatchExecuteRequest { operations }, lines)
         }
+        Command::Topup(TopupCommand::Create(args)) => {
+            let key = IdempotencyKey::from_arg(args.key);
+            // With a card and no kind, the card is what the user means to pay with.
+            let kind = match (args.kind, &args.payment_method) {
+                (Some(kind), _) => kind,
+                (None, Some(_)) => TopupKindArg::ManualWithPaymentMethod,
+                (None, None) => TopupKindArg::Manual,
+            };
+            let (lots_expire_at_ms, computed) =
+                at_or_in(args.lots_expire_at_ms, args.lots_expire_in, now_ms);
+            Call::CreateTopUp {
+                request: CreateTopUpRequest {
+                    idempotency_key: key.value.clone(),
+                    wallet_id: args.wallet,
+                    kind: TopUpKind::from(kind).into(),
+                    amount: args.amount.to_string(),
+                    wallet_amount: args.wallet_amount.map(|d| d.to_string()),
+                    lots_expire_at_ms,
+                    payment_method_id: args.payment_method.unwrap_or_default(),
+                },
+                key,
+                computed_lots_expire_at_ms: computed,
+            }
+        }
+        Command::Topup(TopupCommand::Get(args)) => Call::GetTopUp(GetTopUpRequest {
+            top_up_id: args.top_up_id,
+            min_sequence: args.min_sequence,
+        }),
+        Command::Topup(TopupCommand::List(args)) => {
+            let (page_size, page_token) = page(args.page);
+            Call::ListTopUps(ListTopUpsRequest {
+                wallet_id: args.wallet,
+                page_size,
+                page_token,
+            })
+        }
+        Command::AutoTopup(AutoTopupCommand::Set(args)) => {
+            use set_auto_top_up_request::Charge;
+            let key = IdempotencyKey::from_arg(args.key);
+            // clap requires exactly one of the two, so the last arm only guards a future change.
+            let charge = match (args.amount, args.target_balance) {
+                (Some(amount), None) => Charge::Amount(amount.to_string()),
+                (None, Some(target)) => Charge::TargetBalance(target.to_string()),
+                _ => {
+                    return Err(CliError::Usage(
+                        "auto-topup set needs exactly one of --amount and --target-balance"
+                            .to_owned(),
+                    ));
+                }
+            };
+            let backoff_ms = args.backoff.map(|ms| i64::try_from(ms).unwrap_or(i64::MAX));
+            Call::SetAutoTopUp(
+                SetAutoTopUpRequest {
+                    idempotency_key: key.value.clone(),
+                    wallet_id: args.wallet,
+                    threshold: args.threshold.to_string(),
+                    charge: Some(charge),
+                    payment_method_id: args.payment_method,
+                    daily_max_count: args.daily_max_count,
+                    daily_max_amount: args.daily_max_amount.map(|d| d.to_string()),
+                    backoff_ms,
+                },
+                key,
+            )
+        }
+        Command::AutoTopup(AutoTopupCommand::Get(args)) => {
+            Call::GetAutoTopUp(GetAutoTopUpRequest {
+                wallet_id: args.wallet,
+                min_sequence: args.min_sequence,
+            })
+        }
+        Command::AutoTopup(AutoTopupCommand::Remove(args)) => {
+            let key = IdempotencyKey::from_arg(args.key);
+            Call::RemoveAutoTopUp(
+                RemoveAutoTopUpRequest {
+                    idempotency_key: key.value.clone(),
+                    wallet_id: args.wallet,
+                },
+                key,
+            )
+        }
+        Command::PaymentMethod(PaymentMethodCommand::List(args)) => {
+            let (page_size, page_token) = page(args.page);
+            Call::ListPaymentMethods(ListPaymentMethodsRequest {
+                owner: args.owner,
+                page_size,
+                page_token,
+            })
+        }
     };
     Ok(call)
 }
@@ -439,7 +589,13 @@ fn page(args: PageArgs) -> (u32, String) {
 
 /// Returns (expires_at_ms to send, the same value if it was computed from `--expires-in`).
 fn expiry(args: &ExpiryArgs, now_ms: i64) -> (Option<i64>, Option<i64>) {
-    match (args.expires_in, args.expires_at_ms) {
+    at_or_in(args.expires_at_ms, args.expires_in, now_ms)
+}
+
+/// An absolute time or one relative to `now_ms`: (the time to send, the same value if it was
+/// computed from the relative one).
+fn at_or_in(at_ms: Option<i64>, in_ms: Option<u64>, now_ms: i64) -> (Option<i64>, Option<i64>) {
+    match (in_ms, at_ms) {
         (Some(in_ms), _) => {
             // parse_duration_ms bounds in_ms far below i64::MAX, so this cannot saturate in
             // practice; saturating keeps it total anyway.
@@ -719,6 +875,8 @@ fn debit_kind(name: &str) -> Result<DebitKind, String> {
 /// A connected client that adds the bearer token and deadline to every call.
 pub(crate) struct Client {
     inner: WalletServiceClient<Channel>,
+    top_ups: TopUpServiceClient<Channel>,
+    payments: PaymentsServiceClient<Channel>,
     authorization: Option<AsciiMetadataValue>,
     timeout_ms: u64,
 }
@@ -748,6 +906,12 @@ impl Client {
             .map_err(|_| connect_error(format!("no connection within {timeout_ms} ms")))?
             .map_err(|err| connect_error(error_chain(&err)))?;
         Ok(Client {
+            // One connection for every service: `pursed` serves them all on one port, and a
+            // cluster puts them behind one gateway address.
+            top_ups: TopUpServiceClient::new(channel.clone())
+                .max_decoding_message_size(RESPONSE_BYTES_MAX),
+            payments: PaymentsServiceClient::new(channel.clone())
+                .max_decoding_message_size(RESPONSE_BYTES_MAX),
             inner: WalletServiceClient::new(channel).max_decoding_message_size(RESPONSE_BYTES_MAX),
             authorization,
             timeout_ms,
@@ -851,6 +1015,7 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 /// Sends a prepared call.
 pub(crate) async fn execute(client: &Client, call: Call) -> Result<Outcome, CliError> {
     let mut rpc = client.inner.clone();
+    let mut top_ups = client.top_ups.clone();
     let outcome = match call {
         Call::CreateWallet(request, key) => {
             let response = client
@@ -925,6 +1090,58 @@ pub(crate) async fn execute(client: &Client, call: Call) -> Result<Outcome, CliE
                 .finish(None, rpc.batch_execute(client.request(request)))
                 .await?;
             Outcome::Batch(batch_items(lines, response.results))
+        }
+        Call::CreateTopUp {
+            request,
+            key,
+            computed_lots_expire_at_ms,
+        } => {
+            let response = client
+                .finish(Some(&key), top_ups.create_top_up(client.request(request)))
+                .await?;
+            Outcome::TopUpCreated {
+                response,
+                key,
+                computed_lots_expire_at_ms,
+            }
+        }
+        Call::GetTopUp(request) => Outcome::TopUp(
+            client
+                .finish(None, top_ups.get_top_up(client.request(request)))
+                .await?,
+        ),
+        Call::ListTopUps(request) => Outcome::TopUps(
+            client
+                .finish(None, top_ups.list_top_ups(client.request(request)))
+                .await?,
+        ),
+        Call::SetAutoTopUp(request, key) => {
+            let response = client
+                .finish(Some(&key), top_ups.set_auto_top_up(client.request(request)))
+                .await?;
+            Outcome::AutoTopUpSet { response, key }
+        }
+        Call::GetAutoTopUp(request) => Outcome::AutoTopUp(
+            client
+                .finish(None, top_ups.get_auto_top_up(client.request(request)))
+                .await?,
+        ),
+        Call::RemoveAutoTopUp(request, key) => {
+            let response = client
+                .finish(
+                    Some(&key),
+                    top_ups.remove_auto_top_up(client.request(request)),
+                )
+                .await?;
+            Outcome::AutoTopUpRemoved { response, key }
+        }
+        Call::ListPaymentMethods(request) => {
+            let mut payments = client.payments.clone();
+            Outcome::PaymentMethods(
+                client
+                    .finish(None, payments.list_payment_methods(client.request(request)))
+                    .await?,
+            )
         }
     };
     Ok(outcome)
@@ -1202,6 +1419,169 @@ mod tests {
         assert_eq!(some_rejected.failure().unwrap().exit_code(), 1);
         let missing = Outcome::Batch(batch_items(vec![line(1), line(2)], vec![]));
         assert_eq!(missing.failure().unwrap().exit_code(), 3);
+    }
+
+    #[test]
+    fn topup_create_infers_the_kind_from_the_card() {
+        let Call::CreateTopUp {
+            request,
+            key,
+            computed_lots_expire_at_ms,
+        } = prepared(&["topup", "create", "--wallet", "w1", "--amount", "20.00"]).unwrap()
+        else {
+            panic!("expected a top-up");
+        };
+        assert!(key.generated);
+        assert_eq!(request.idempotency_key, key.value);
+        assert_eq!(request.kind, TopUpKind::Manual as i32);
+        assert_eq!(request.amount, "20.00");
+        assert_eq!(
+            request.wallet_amount, None,
+            "the server defaults it to the amount"
+        );
+        assert_eq!(request.payment_method_id, "");
+        assert_eq!(
+            (request.lots_expire_at_ms, computed_lots_expire_at_ms),
+            (None, None)
+        );
+
+        let Call::CreateTopUp {
+            request,
+            computed_lots_expire_at_ms,
+            ..
+        } = prepared(&[
+            "topup",
+            "create",
+            "--wallet",
+            "w1",
+            "--amount",
+            "5",
+            "--wallet-amount",
+            "6",
+            "--payment-method",
+            "pm1",
+            "--lots-expire-in",
+            "1d",
+        ])
+        .unwrap()
+        else {
+            panic!("expected a top-up");
+        };
+        assert_eq!(request.kind, TopUpKind::ManualWithPaymentMethod as i32);
+        assert_eq!(request.payment_method_id, "pm1");
+        assert_eq!(request.wallet_amount.as_deref(), Some("6"));
+        assert_eq!(request.lots_expire_at_ms, Some(1_000_000 + 86_400_000));
+        assert_eq!(computed_lots_expire_at_ms, request.lots_expire_at_ms);
+
+        // An explicit kind is sent as given; the server refuses a manual top-up with a card.
+        let Call::CreateTopUp { request, .. } = prepared(&[
+            "topup",
+            "create",
+            "--wallet",
+            "w1",
+            "--amount",
+            "5",
+            "--kind",
+            "manual",
+            "--payment-method",
+            "pm1",
+        ])
+        .unwrap() else {
+            panic!("expected a top-up");
+        };
+        assert_eq!(request.kind, TopUpKind::Manual as i32);
+    }
+
+    #[test]
+    fn auto_topup_set_sends_the_charge_and_limits() {
+        let Call::SetAutoTopUp(request, key) = prepared(&[
+            "auto-topup",
+            "set",
+            "--wallet",
+            "w1",
+            "--threshold",
+            "5.00",
+            "--amount",
+            "20.00",
+            "--payment-method",
+            "pm1",
+            "--backoff",
+            "90m",
+            "--idempotency-key",
+            "rule-1",
+        ])
+        .unwrap() else {
+            panic!("expected a rule");
+        };
+        assert!(!key.generated);
+        assert_eq!(request.idempotency_key, "rule-1");
+        assert_eq!(request.threshold, "5.00");
+        assert_eq!(
+            request.charge,
+            Some(set_auto_top_up_request::Charge::Amount("20.00".into()))
+        );
+        assert_eq!(request.backoff_ms, Some(5_400_000));
+        assert_eq!(
+            request.daily_max_count, None,
+            "the server's default applies"
+        );
+        assert_eq!(request.daily_max_amount, None);
+
+        let Call::SetAutoTopUp(request, _) = prepared(&[
+            "auto-topup",
+            "set",
+            "--wallet",
+            "w1",
+            "--threshold",
+            "5",
+            "--target-balance",
+            "50",
+            "--payment-method",
+            "pm1",
+            "--daily-max-count",
+            "2",
+            "--daily-max-amount",
+            "60",
+        ])
+        .unwrap() else {
+            panic!("expected a rule");
+        };
+        assert_eq!(
+            request.charge,
+            Some(set_auto_top_up_request::Charge::TargetBalance("50".into()))
+        );
+        assert_eq!(request.daily_max_count, Some(2));
+        assert_eq!(request.daily_max_amount.as_deref(), Some("60"));
+    }
+
+    #[test]
+    fn topup_reads_and_payment_methods_page() {
+        let Call::ListTopUps(request) = prepared(&[
+            "topup",
+            "list",
+            "--wallet",
+            "w1",
+            "--page-size",
+            "5",
+            "--page-token",
+            "t",
+        ])
+        .unwrap() else {
+            panic!("expected a list");
+        };
+        assert_eq!((request.page_size, request.page_token.as_str()), (5, "t"));
+        let Call::RemoveAutoTopUp(request, key) =
+            prepared(&["auto-topup", "remove", "--wallet", "w1"]).unwrap()
+        else {
+            panic!("expected a removal");
+        };
+        assert_eq!(request.idempotency_key, key.value);
+        let Call::ListPaymentMethods(request) =
+            prepared(&["payment-method", "list", "--owner", "alice"]).unwrap()
+        else {
+            panic!("expected payment methods");
+        };
+        assert_eq!((request.owner.as_str(), request.page_size), ("alice", 0));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! `purse`: command-line client for Purse's wallet gRPC API. Parses arguments, runs one command,
-//! prints the result and maps any error to one stderr line and an exit code (see `purse --help`).
+//! `purse`: command-line client for Purse's gRPC APIs (wallets, top-ups, payment methods).
+//! Parses arguments, runs one command, prints the result and maps any error to one stderr line
+//! and an exit code (see `purse --help`).
 
 mod args;
 mod commands;

@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use purse_proto::payment::v1::PaymentMethod;
+use purse_proto::topup::v1::{AutoTopUpRule, TopUp, TopUpKind, TopUpStatus, auto_top_up_rule};
 use purse_proto::wallet::v1::{
     Balance, BatchError, EntryType, Limits, MutationResponse, Transaction, Wallet, WalletKind,
     WalletStatus, batch_result,
@@ -225,7 +227,108 @@ fn render_json(outcome: &Outcome) -> Vec<Value> {
             "next_page_token": page.next_page_token,
         })],
         Outcome::Batch(items) => items.iter().map(batch_item_json).collect(),
+        Outcome::TopUpCreated {
+            response,
+            key,
+            computed_lots_expire_at_ms,
+        } => {
+            let mut value = json!({
+                "top_up": response.top_up.as_ref().map(top_up_json),
+                "replayed": response.replayed,
+                "idempotency_key": key.value,
+            });
+            if let (Some(at), Value::Object(map)) = (computed_lots_expire_at_ms, &mut value) {
+                map.insert("lots_expire_at_ms".to_owned(), json!(at));
+            }
+            vec![value]
+        }
+        Outcome::TopUp(top_up) => vec![top_up_json(top_up)],
+        Outcome::TopUps(page) => vec![json!({
+            "top_ups": page.top_ups.iter().map(top_up_json).collect::<Vec<_>>(),
+            "next_page_token": page.next_page_token,
+        })],
+        Outcome::AutoTopUpSet { response, key } => vec![json!({
+            "rule": response.rule.as_ref().map(rule_json),
+            "replayed": response.replayed,
+            "idempotency_key": key.value,
+        })],
+        Outcome::AutoTopUp(rule) => vec![rule_json(rule)],
+        Outcome::AutoTopUpRemoved { response, key } => vec![json!({
+            "wallet_id": response.wallet_id,
+            "sequence": response.sequence,
+            "replayed": response.replayed,
+            "idempotency_key": key.value,
+        })],
+        Outcome::PaymentMethods(page) => vec![json!({
+            "payment_methods": page.payment_methods.iter().map(payment_method_json).collect::<Vec<_>>(),
+            "next_page_token": page.next_page_token,
+        })],
     }
+}
+
+fn top_up_json(t: &TopUp) -> Value {
+    json!({
+        "top_up_id": t.top_up_id,
+        "wallet_id": t.wallet_id,
+        "owner": t.owner,
+        "kind": enum_json(t.kind, |k: TopUpKind| k.as_str_name()),
+        "status": enum_json(t.status, |s: TopUpStatus| s.as_str_name()),
+        "asset": t.asset,
+        "amount": t.amount,
+        "wallet_amount": t.wallet_amount,
+        "fee": t.fee,
+        "url": t.url,
+        "expires_at_ms": t.expires_at_ms,
+        "lots_expire_at_ms": t.lots_expire_at_ms,
+        "payment_id": t.payment_id,
+        "payment_method_id": t.payment_method_id,
+        "credited": t.credited,
+        "failure_reason": t.failure_reason,
+        "late_capture": t.late_capture,
+        "created_at_ms": t.created_at_ms,
+        "sequence": t.sequence,
+    })
+}
+
+fn rule_json(rule: &AutoTopUpRule) -> Value {
+    let (amount, target_balance) = charge_parts(rule);
+    json!({
+        "wallet_id": rule.wallet_id,
+        "owner": rule.owner,
+        "asset": rule.asset,
+        "threshold": rule.threshold,
+        "amount": amount,
+        "target_balance": target_balance,
+        "payment_method_id": rule.payment_method_id,
+        "daily_max_count": rule.daily_max_count,
+        "daily_max_amount": rule.daily_max_amount,
+        "backoff_ms": rule.backoff_ms,
+        "fee_percent": rule.fee_percent,
+        "timeout_ms": rule.timeout_ms,
+        "updated_at_ms": rule.updated_at_ms,
+        "sequence": rule.sequence,
+    })
+}
+
+/// The rule's charge as (fixed amount, target balance); exactly one is set by the server.
+fn charge_parts(rule: &AutoTopUpRule) -> (Option<&str>, Option<&str>) {
+    match &rule.charge {
+        Some(auto_top_up_rule::Charge::Amount(amount)) => (Some(amount), None),
+        Some(auto_top_up_rule::Charge::TargetBalance(target)) => (None, Some(target)),
+        None => (None, None),
+    }
+}
+
+fn payment_method_json(m: &PaymentMethod) -> Value {
+    json!({
+        "payment_method_id": m.payment_method_id,
+        "owner": m.owner,
+        "brand": m.brand,
+        "last4": m.last4,
+        "exp_month": m.exp_month,
+        "exp_year": m.exp_year,
+        "created_at_ms": m.created_at_ms,
+    })
 }
 
 /// An enum field as its proto name (`WALLET_STATUS_OPEN`); a value this client does not know
@@ -437,7 +540,180 @@ fn render_human(outcome: &Outcome) -> Vec<String> {
             lines
         }
         Outcome::Batch(items) => items.iter().map(batch_item_human).collect(),
+        Outcome::TopUpCreated {
+            response,
+            key,
+            computed_lots_expire_at_ms,
+        } => {
+            let mut lines = match &response.top_up {
+                Some(top_up) => top_up_human(top_up),
+                None => vec!["top-up created (the server sent no top-up)".to_owned()],
+            };
+            if response.replayed {
+                lines.push("(replayed)".to_owned());
+            }
+            if let Some(at) = computed_lots_expire_at_ms {
+                lines.push(format!(
+                    "lots expire at {} (--lots-expire-at-ms {at})",
+                    format_time_ms(*at)
+                ));
+            }
+            push_key(&mut lines, key);
+            lines
+        }
+        Outcome::TopUp(top_up) => top_up_human(top_up),
+        Outcome::TopUps(page) => {
+            let mut lines = top_ups_table(&page.top_ups);
+            push_next_page(&mut lines, &page.next_page_token);
+            lines
+        }
+        Outcome::AutoTopUpSet { response, key } => {
+            let mut lines = match &response.rule {
+                Some(rule) => rule_human(rule),
+                None => vec!["auto top-up rule set (the server sent no rule)".to_owned()],
+            };
+            if response.replayed {
+                lines.push("(replayed)".to_owned());
+            }
+            push_key(&mut lines, key);
+            lines
+        }
+        Outcome::AutoTopUp(rule) => rule_human(rule),
+        Outcome::AutoTopUpRemoved { response, key } => {
+            let mut lines = vec![format!(
+                "auto top-up rule of wallet {} removed (sequence {}){}",
+                response.wallet_id,
+                response.sequence,
+                if response.replayed { " (replayed)" } else { "" }
+            )];
+            push_key(&mut lines, key);
+            lines
+        }
+        Outcome::PaymentMethods(page) => {
+            let mut lines = if page.payment_methods.is_empty() {
+                vec!["no payment methods".to_owned()]
+            } else {
+                let rows = page
+                    .payment_methods
+                    .iter()
+                    .map(|m| {
+                        vec![
+                            m.payment_method_id.clone(),
+                            m.brand.clone(),
+                            m.last4.clone(),
+                            format!("{:02}/{}", m.exp_month, m.exp_year),
+                            format_time_ms(m.created_at_ms),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &["PAYMENT METHOD", "BRAND", "LAST4", "EXPIRES", "SAVED"],
+                    &[Align::Left; 5],
+                    rows,
+                )
+            };
+            push_next_page(&mut lines, &page.next_page_token);
+            lines
+        }
     }
+}
+
+fn top_up_human(t: &TopUp) -> Vec<String> {
+    let mut lines = vec![
+        format!("top-up   {}", t.top_up_id),
+        format!("wallet   {}", t.wallet_id),
+        format!("owner    {}", t.owner),
+        format!("kind     {}", top_up_kind_name(t.kind)),
+        format!("status   {}", top_up_status_name(t.status)),
+        format!(
+            "amount   {} {} (wallet receives {}, fee {})",
+            t.amount, t.asset, t.wallet_amount, t.fee
+        ),
+        format!("credited {}", t.credited),
+    ];
+    let mut put = |label: &str, value: &str| {
+        if !value.is_empty() {
+            lines.push(format!("{label:<8} {value}"));
+        }
+    };
+    put("url", &t.url);
+    put("expires", &format_time_ms(t.expires_at_ms));
+    if let Some(at) = t.lots_expire_at_ms {
+        put("lots exp", &format_time_ms(at));
+    }
+    put("payment", &t.payment_id);
+    put("card", &t.payment_method_id);
+    put("failure", &t.failure_reason);
+    put("late", &t.late_capture);
+    if t.created_at_ms != 0 {
+        put("created", &format_time_ms(t.created_at_ms));
+    }
+    lines.push(format!("sequence {}", t.sequence));
+    lines
+}
+
+fn top_ups_table(top_ups: &[TopUp]) -> Vec<String> {
+    if top_ups.is_empty() {
+        return vec!["no top-ups".to_owned()];
+    }
+    let rows = top_ups
+        .iter()
+        .map(|t| {
+            vec![
+                t.top_up_id.clone(),
+                top_up_kind_name(t.kind),
+                top_up_status_name(t.status),
+                t.amount.clone(),
+                t.wallet_amount.clone(),
+                t.credited.clone(),
+                t.asset.clone(),
+                format_time_ms(t.created_at_ms),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "TOP-UP", "KIND", "STATUS", "AMOUNT", "WALLET", "CREDITED", "ASSET", "CREATED",
+        ],
+        &[
+            Align::Left,
+            Align::Left,
+            Align::Left,
+            Align::Right,
+            Align::Right,
+            Align::Right,
+            Align::Left,
+            Align::Left,
+        ],
+        rows,
+    )
+}
+
+fn rule_human(rule: &AutoTopUpRule) -> Vec<String> {
+    let charge = match charge_parts(rule) {
+        (Some(amount), _) => format!("{amount} {}", rule.asset),
+        (None, Some(target)) => format!("up to a balance of {target} {}", rule.asset),
+        (None, None) => "-".to_owned(),
+    };
+    let cap = match &rule.daily_max_amount {
+        Some(amount) => format!("{} per day, at most {amount}", rule.daily_max_count),
+        None => format!("{} per day", rule.daily_max_count),
+    };
+    let mut lines = vec![
+        format!("wallet    {}", rule.wallet_id),
+        format!("owner     {}", rule.owner),
+        format!("threshold {} {}", rule.threshold, rule.asset),
+        format!("charge    {charge}"),
+        format!("card      {}", rule.payment_method_id),
+        format!("cap       {cap}"),
+        format!("backoff   {} ms", rule.backoff_ms),
+        format!("fee       {} %", rule.fee_percent),
+    ];
+    if rule.updated_at_ms != 0 {
+        lines.push(format!("updated   {}", format_time_ms(rule.updated_at_ms)));
+    }
+    lines.push(format!("sequence  {}", rule.sequence));
+    lines
 }
 
 fn mutation_line(r: &MutationResponse) -> String {
@@ -656,6 +932,14 @@ fn wallet_kind_name(kind: i32) -> String {
 
 fn wallet_status_name(status: i32) -> String {
     enum_name(status, "WALLET_STATUS_", |s: WalletStatus| s.as_str_name())
+}
+
+fn top_up_kind_name(kind: i32) -> String {
+    enum_name(kind, "TOP_UP_KIND_", |k: TopUpKind| k.as_str_name())
+}
+
+fn top_up_status_name(status: i32) -> String {
+    enum_name(status, "TOP_UP_STATUS_", |s: TopUpStatus| s.as_str_name())
 }
 
 fn entry_type_name(entry: i32) -> String {
@@ -944,6 +1228,161 @@ mod tests {
         assert_eq!(first["ok"]["entry_id"], json!("e1"));
     }
 
+    fn top_up() -> TopUp {
+        TopUp {
+            top_up_id: "t1".into(),
+            wallet_id: "w1".into(),
+            owner: "alice".into(),
+            kind: TopUpKind::Manual as i32,
+            status: TopUpStatus::Created as i32,
+            asset: "USD".into(),
+            amount: "20.00".into(),
+            wallet_amount: "22.00".into(),
+            fee: "0.58".into(),
+            url: "http://127.0.0.1:8080/checkout/s1".into(),
+            expires_at_ms: 1_735_689_600_000,
+            payment_id: "p1".into(),
+            credited: "0.00".into(),
+            sequence: 1,
+            ..TopUp::default()
+        }
+    }
+
+    #[test]
+    fn top_up_created_shows_the_page_and_the_key() {
+        use purse_proto::topup::v1::CreateTopUpResponse;
+        let outcome = Outcome::TopUpCreated {
+            response: CreateTopUpResponse {
+                top_up: Some(top_up()),
+                replayed: true,
+            },
+            key: generated("k1"),
+            computed_lots_expire_at_ms: Some(1_735_689_600_000),
+        };
+        let lines = render(&outcome, false);
+        assert!(lines.contains(&"top-up   t1".to_owned()), "{lines:?}");
+        assert!(lines.contains(&"kind     manual".to_owned()), "{lines:?}");
+        assert!(
+            lines.contains(&"amount   20.00 USD (wallet receives 22.00, fee 0.58)".to_owned()),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&"url      http://127.0.0.1:8080/checkout/s1".to_owned()),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&"expires  2025-01-01T00:00:00.000Z".to_owned()),
+            "{lines:?}"
+        );
+        assert!(
+            !lines.iter().any(|l| l.starts_with("failure")),
+            "empty fields are left out"
+        );
+        assert!(lines.contains(&"(replayed)".to_owned()));
+        assert!(lines.contains(&"idempotency key: k1".to_owned()));
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("--lots-expire-at-ms 1735689600000"))
+        );
+
+        let json_lines = render(&outcome, true);
+        let value: Value = serde_json::from_str(&json_lines[0]).unwrap();
+        assert_eq!(value["top_up"]["kind"], json!("TOP_UP_KIND_MANUAL"));
+        assert_eq!(value["top_up"]["status"], json!("TOP_UP_STATUS_CREATED"));
+        assert_eq!(value["top_up"]["amount"], json!("20.00"));
+        assert_eq!(value["top_up"]["wallet_amount"], json!("22.00"));
+        assert_eq!(
+            value["top_up"]["url"],
+            json!("http://127.0.0.1:8080/checkout/s1")
+        );
+        assert_eq!(value["replayed"], json!(true));
+        assert_eq!(value["idempotency_key"], json!("k1"));
+        assert_eq!(value["lots_expire_at_ms"], json!(1_735_689_600_000_i64));
+    }
+
+    #[test]
+    fn top_up_lists_are_tables() {
+        use purse_proto::topup::v1::ListTopUpsResponse;
+        let mut completed = top_up();
+        completed.top_up_id = "t2".into();
+        completed.status = TopUpStatus::Completed as i32;
+        completed.credited = "22.00".into();
+        let outcome = Outcome::TopUps(ListTopUpsResponse {
+            top_ups: vec![completed, top_up()],
+            next_page_token: "next".into(),
+        });
+        let lines = render(&outcome, false);
+        assert!(lines[0].starts_with("TOP-UP"));
+        assert!(
+            lines[1].contains("completed") && lines[1].contains("22.00"),
+            "{lines:?}"
+        );
+        assert!(lines[2].contains("created"), "{lines:?}");
+        assert_eq!(lines[3], "next page: --page-token next");
+        assert!(lines.iter().all(|l| !l.ends_with(' ')));
+        let empty = Outcome::TopUps(ListTopUpsResponse::default());
+        assert_eq!(render(&empty, false), vec!["no top-ups"]);
+    }
+
+    #[test]
+    fn auto_top_up_rules_render_their_charge() {
+        let rule = AutoTopUpRule {
+            wallet_id: "w1".into(),
+            owner: "alice".into(),
+            asset: "USD".into(),
+            threshold: "5.00".into(),
+            charge: Some(auto_top_up_rule::Charge::TargetBalance("50.00".into())),
+            payment_method_id: "pm1".into(),
+            daily_max_count: 3,
+            daily_max_amount: Some("100.00".into()),
+            backoff_ms: 3_600_000,
+            fee_percent: "2.9".into(),
+            timeout_ms: 300_000,
+            updated_at_ms: 0,
+            sequence: 2,
+        };
+        let lines = render(&Outcome::AutoTopUp(rule.clone()), false);
+        assert!(
+            lines.contains(&"charge    up to a balance of 50.00 USD".to_owned()),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&"cap       3 per day, at most 100.00".to_owned()),
+            "{lines:?}"
+        );
+        assert!(!lines.iter().any(|l| l.starts_with("updated")));
+        let value = rule_json(&rule);
+        assert_eq!(value["target_balance"], json!("50.00"));
+        assert_eq!(value["amount"], Value::Null);
+        assert_eq!(value["daily_max_amount"], json!("100.00"));
+    }
+
+    #[test]
+    fn payment_methods_never_show_more_than_last4() {
+        use purse_proto::payment::v1::ListPaymentMethodsResponse;
+        let outcome = Outcome::PaymentMethods(ListPaymentMethodsResponse {
+            payment_methods: vec![PaymentMethod {
+                payment_method_id: "pm1".into(),
+                owner: "alice".into(),
+                brand: "visa".into(),
+                last4: "4242".into(),
+                exp_month: 4,
+                exp_year: 2030,
+                created_at_ms: 1_735_689_600_000,
+            }],
+            next_page_token: String::new(),
+        });
+        let lines = render(&outcome, false);
+        assert_eq!(lines.len(), 2);
+        assert!(
+            lines[1].contains("visa") && lines[1].contains("4242") && lines[1].contains("04/2030")
+        );
+        let value: Value = serde_json::from_str(&render(&outcome, true)[0]).unwrap();
+        assert_eq!(value["payment_methods"][0]["last4"], json!("4242"));
+        assert_eq!(value["payment_methods"][0]["exp_month"], json!(4));
+    }
+
     #[test]
     fn enum_short_names() {
         assert_eq!(wallet_kind_name(WalletKind::System as i32), "system");
@@ -952,5 +1391,10 @@ mod tests {
             "hold-released"
         );
         assert_eq!(entry_type_name(99), "unknown(99)");
+        assert_eq!(
+            top_up_kind_name(TopUpKind::ManualWithPaymentMethod as i32),
+            "manual-with-payment-method"
+        );
+        assert_eq!(top_up_status_name(TopUpStatus::Expired as i32), "expired");
     }
 }

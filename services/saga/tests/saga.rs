@@ -13,11 +13,16 @@ use purse_domain::payment::{
     CardBrand, CardDetails, DeclineReason, PaymentAction, PaymentCommand, PaymentDecider,
     PaymentStatus, ProviderEventId, RefundReason,
 };
+use purse_domain::saga::{
+    AutoTopUpAmount, AutoTopUpCommand, AutoTopUpDecider, AutoTopUpInput, AutoTopUpRule,
+    DEFAULT_AUTO_TOP_UP_BACKOFF_MS, DailyCap,
+};
 use purse_domain::topup::{
     FeeRate, TopUpAction, TopUpCommand, TopUpDecider, TopUpKind, TopUpStatus,
 };
 use purse_domain::wallet::{
-    CreditSource, Limits, WalletAction, WalletCommand, WalletDecider, WalletEventKind, WalletKind,
+    CreditSource, DebitKind, Limits, WalletAction, WalletCommand, WalletDecider, WalletEventKind,
+    WalletKind,
 };
 use purse_log::{EventLog, SqliteLog, SqliteLogOptions, partition_for};
 use purse_runtime::buses::{Buses, EmbeddedShards};
@@ -419,4 +424,115 @@ async fn a_coordinator_restarted_mid_way_completes_exactly_once() {
         ]
     );
     world.app.take().unwrap().drain(DRAIN_GRACE_MS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crossing_the_threshold_starts_one_auto_top_up_that_completes() {
+    let world = world().await;
+    let wallet_id = world.open_wallet().await;
+    let wallet = |action| WalletCommand {
+        tenant: TENANT.to_owned(),
+        wallet_id,
+        action,
+    };
+    let credit = WalletAction::Credit {
+        amount: dec("10.00"),
+        source: CreditSource::Paid,
+        expires_at: None,
+        reference: String::new(),
+        description: String::new(),
+    };
+    world
+        .buses
+        .wallets
+        .send(wallet(credit), key("initial-credit"), "test".into())
+        .await
+        .unwrap();
+    let rule = AutoTopUpRule {
+        threshold: dec("5.00"),
+        amount: AutoTopUpAmount::Fixed {
+            amount: dec("20.00"),
+        },
+        payment_method_id: Uuid::now_v7(),
+        daily_cap: DailyCap::default(),
+        backoff_ms: DEFAULT_AUTO_TOP_UP_BACKOFF_MS,
+        fee_rate: FeeRate::ZERO,
+        timeout_ms: 60_000,
+    };
+    let set_rule = AutoTopUpCommand {
+        wallet_id,
+        input: AutoTopUpInput::SetRule {
+            tenant: TENANT.to_owned(),
+            owner: OWNER.to_owned(),
+            asset: usd(),
+            rule,
+        },
+    };
+    world
+        .buses
+        .auto_top_ups
+        .send(set_rule, key("set-rule"), "test".into())
+        .await
+        .unwrap();
+    // Two debits below the threshold: one crossing, one auto top-up.
+    for step in ["debit-1", "debit-2"] {
+        let debit = WalletAction::Debit {
+            amount: dec("3.00"),
+            kind: DebitKind::Purchase,
+            reference: String::new(),
+            description: String::new(),
+        };
+        world
+            .buses
+            .wallets
+            .send(wallet(debit), key(step), "test".into())
+            .await
+            .unwrap();
+    }
+    world
+        .eventually("the auto top-up", || async {
+            let saga = world
+                .state::<AutoTopUpDecider>(topics::AUTO_TOP_UPS, wallet_id)
+                .await;
+            let in_flight = saga
+                .auto_top_up()
+                .and_then(|saga| saga.in_flight())
+                .map(|flight| flight.top_up_id());
+            in_flight.is_some()
+        })
+        .await;
+    let saga = world
+        .state::<AutoTopUpDecider>(topics::AUTO_TOP_UPS, wallet_id)
+        .await;
+    let top_up_id = saga.auto_top_up().unwrap().in_flight().unwrap().top_up_id();
+    world
+        .eventually("the auto top-up's payment", || async {
+            match world.top_up_status(top_up_id).await {
+                Some(_) => {
+                    let top_up = world
+                        .state::<TopUpDecider>(topics::TOP_UPS, top_up_id)
+                        .await;
+                    let payment_id = top_up.top_up().unwrap().payment_id();
+                    world.payment_status(payment_id).await.is_some()
+                }
+                None => false,
+            }
+        })
+        .await;
+    let top_up = world
+        .state::<TopUpDecider>(topics::TOP_UPS, top_up_id)
+        .await;
+    let payment_id = top_up.top_up().unwrap().payment_id();
+    world.capture(payment_id, dec("20.00")).await;
+    world.wait_status(top_up_id, TopUpStatus::Completed).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        world.credits(wallet_id).await,
+        vec![
+            (CreditSource::Paid, dec("10.00")),
+            (CreditSource::Paid, dec("20.00"))
+        ],
+        "exactly one auto top-up"
+    );
+    world.app.unwrap().drain(DRAIN_GRACE_MS).await;
 }

@@ -1,14 +1,12 @@
 //! The top-ups service through its real gRPC server on a loopback port, in-process over the
-//! embedded log and store (SQLite in a temporary directory), with the wallets service beside it
-//! as in `pursed`: input validation and its precise reasons, tenancy, creation and idempotent
-//! retries, paging, and the auto top-up rule round trip.
+//! embedded log and store (SQLite in a temporary directory), with the wallets service and the
+//! shared projectors beside it as in `pursed`: input validation and its precise reasons,
+//! tenancy, creation and idempotent retries, paging, and the auto top-up rule round trip.
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use purse_domain::saga::AutoTopUpDecider;
-use purse_domain::topup::TopUpDecider;
 use purse_log::EventLog;
 use purse_proto::topup::v1 as pb;
 use purse_proto::topup::v1::top_up_service_client::TopUpServiceClient;
@@ -18,15 +16,16 @@ use purse_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use purse_proto::wallet::v1::wallet_service_server::WalletServiceServer;
 use purse_runtime::auth::{Principal, Scope, TokenKey};
 use purse_runtime::buses::{Buses, EmbeddedShards};
-use purse_runtime::codec::{self, EventCodec};
 use purse_runtime::config::Config;
+use purse_runtime::projector::{PaymentProjections, ProjectionWatch, spawn_payment_projectors};
 use purse_runtime::{backend, server};
 use purse_store::{PaymentMethodRow, ReadStore, RowWrite};
 use purse_topups::app::TopUpApp;
 use purse_topups::grpc::TopUpGrpc;
 use purse_wallets::app::WalletApp;
 use purse_wallets::grpc::WalletGrpc;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinSet;
 use tonic::metadata::MetadataValue;
 use tonic::server::NamedService;
 use tonic::service::Routes;
@@ -86,7 +85,17 @@ impl Harness {
             CHECKOUT_BASE.to_owned(),
         )
         .expect("top-ups start");
-        spawn_test_projector(log.clone(), store.clone(), config.partitions);
+        // The top-up, payment, stored-card and auto top-up projectors, as `pursed` runs them.
+        let (stop_projectors, projectors_stopped) = watch::channel(false);
+        let mut projectors = JoinSet::new();
+        spawn_payment_projectors(
+            log.clone(),
+            store.clone(),
+            &PaymentProjections::new(config.partitions, 1_000, 50),
+            Arc::new(ProjectionWatch::default()),
+            &projectors_stopped,
+            &mut projectors,
+        );
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -106,8 +115,9 @@ impl Harness {
             server::serve(listener, routes, &names, shutdown, 1_000)
                 .await
                 .expect("server runs");
-            // Keep the apps (and so the buses) alive as long as the server.
-            drop((wallet_app, top_up_app));
+            // Keep the apps (and so the buses) and the projectors alive as long as the server.
+            let _ = stop_projectors.send(true);
+            drop((wallet_app, top_up_app, projectors));
         });
         let channel = Channel::from_shared(endpoint)
             .expect("endpoint")
@@ -157,7 +167,8 @@ impl Harness {
         response.wallet.expect("wallet").wallet_id
     }
 
-    /// Stores a card of `owner` as the payments projector would.
+    /// Stores a card of `owner` as the payments projector would after a saved payment (the
+    /// payment flow itself is not under test here).
     async fn save_card(&self, tenant: &str, owner: &str) -> Uuid {
         let payment_method_id = Uuid::now_v7();
         self.store
@@ -247,135 +258,6 @@ fn assert_rejected(
     if let Some(field) = field {
         let bad = status.get_details_bad_request().expect("BadRequest detail");
         assert_eq!(bad.field_violations[0].field, field, "{status:?}");
-    }
-}
-
-/// A stand-in for the shared projector of top-up and auto top-up events (being built
-/// elsewhere): follows both event topics and writes the rows these tests read, with the same
-/// version rule (the stream sequence). Only creation and rule changes are projected.
-fn spawn_test_projector(log: Arc<dyn EventLog>, store: Arc<dyn ReadStore>, partitions: u32) {
-    tokio::spawn(async move {
-        let mut offsets = vec![(0u64, 0u64); partitions as usize];
-        loop {
-            for (partition, (top_ups, autos)) in offsets.iter_mut().enumerate() {
-                let partition = partition as u32;
-                let mut writes = Vec::new();
-                let stored = log
-                    .read("purse.topup.events", partition, *top_ups, 1_000, 0)
-                    .await
-                    .expect("read top-up events");
-                for (offset, record) in codec::decode_stored(&stored).expect("records decode") {
-                    *top_ups = offset + 1;
-                    for envelope in &record.events {
-                        let event = TopUpDecider::from_envelope(envelope).expect("event decodes");
-                        writes.extend(top_up_row(envelope.stream_sequence, &event));
-                    }
-                }
-                let stored = log
-                    .read("purse.saga.auto_topup.events", partition, *autos, 1_000, 0)
-                    .await
-                    .expect("read auto top-up events");
-                for (offset, record) in codec::decode_stored(&stored).expect("records decode") {
-                    *autos = offset + 1;
-                    for envelope in &record.events {
-                        let event =
-                            AutoTopUpDecider::from_envelope(envelope).expect("event decodes");
-                        writes.extend(rule_row(envelope.stream_sequence, &event));
-                    }
-                }
-                if !writes.is_empty() {
-                    store.apply(writes, vec![]).await.expect("rows are written");
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    });
-}
-
-fn top_up_row(sequence: u64, event: &purse_domain::topup::TopUpEvent) -> Option<RowWrite> {
-    use purse_domain::topup::TopUpEventKind;
-    let TopUpEventKind::TopUpCreated {
-        top_up_id,
-        tenant,
-        wallet_id,
-        owner,
-        kind,
-        asset,
-        amount,
-        wallet_amount,
-        fee,
-        lots_expire_at,
-        payment_method_id,
-        payment_id,
-        checkout_session_id,
-        expires_at,
-        ..
-    } = &event.kind
-    else {
-        return None;
-    };
-    let at_ms = event.occurred_at.as_millis();
-    Some(RowWrite::TopUp(purse_store::TopUpRow {
-        top_up_id: *top_up_id,
-        tenant: tenant.clone(),
-        wallet_id: *wallet_id,
-        owner: owner.clone(),
-        kind: kind.as_str().to_owned(),
-        asset: asset.code().to_owned(),
-        amount: *amount,
-        wallet_amount: *wallet_amount,
-        fee: *fee,
-        status: "created".to_owned(),
-        failure_reason: None,
-        payment_id: *payment_id,
-        checkout_session_id: *checkout_session_id,
-        payment_method_id: *payment_method_id,
-        expires_at_ms: expires_at.as_millis(),
-        lots_expire_at_ms: lots_expire_at.map(|t| t.as_millis()),
-        credited: rust_decimal::Decimal::new(0, asset.scale()),
-        late_capture: None,
-        created_at_ms: at_ms,
-        updated_at_ms: at_ms,
-        version: sequence,
-    }))
-}
-
-fn rule_row(sequence: u64, event: &purse_domain::saga::AutoTopUpEvent) -> Option<RowWrite> {
-    use purse_domain::saga::{AutoTopUpAmount, AutoTopUpEventKind};
-    match &event.kind {
-        AutoTopUpEventKind::AutoTopUpRuleSet {
-            wallet_id,
-            tenant,
-            owner,
-            asset,
-            rule,
-            ..
-        } => {
-            let (amount, target_balance) = match rule.amount {
-                AutoTopUpAmount::Fixed { amount } => (Some(amount), None),
-                AutoTopUpAmount::TargetBalance { target } => (None, Some(target)),
-            };
-            Some(RowWrite::AutoTopUpRule(purse_store::AutoTopUpRuleRow {
-                wallet_id: *wallet_id,
-                tenant: tenant.clone(),
-                owner: owner.clone(),
-                asset: asset.code().to_owned(),
-                threshold: rule.threshold,
-                amount,
-                target_balance,
-                payment_method_id: rule.payment_method_id,
-                daily_max_count: rule.daily_cap.max_count,
-                daily_max_amount: rule.daily_cap.max_amount,
-                backoff_ms: rule.backoff_ms,
-                fee_rate: rule.fee_rate.as_percent(),
-                timeout_ms: rule.timeout_ms,
-                removed: false,
-                updated_at_ms: event.occurred_at.as_millis(),
-                version: sequence,
-            }))
-        }
-        // Removal and the saga's progress are not needed by these tests.
-        _ => None,
     }
 }
 
@@ -937,6 +819,13 @@ async fn auto_top_up_rules_round_trip() {
         .expect("removed")
         .into_inner();
     assert!(removed.sequence > rule.sequence);
+    let gone = top_ups
+        .get_auto_top_up(h.request(pb::GetAutoTopUpRequest {
+            wallet_id: wallet.clone(),
+            min_sequence: removed.sequence,
+        }))
+        .await;
+    assert_rejected(gone, Code::NotFound, "AUTO_TOP_UP_NOT_FOUND", None);
     let again = top_ups
         .remove_auto_top_up(h.request(pb::RemoveAutoTopUpRequest {
             idempotency_key: "remove-2".into(),

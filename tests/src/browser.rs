@@ -14,7 +14,7 @@ const DRIVER_START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a page element may take to appear.
 const ELEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// W3C WebDriver's key of an element reference.
-const ELEMENT_KEY: &str = "element-6066-11e4-a07c-4d7b2f5d6bd4";
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// One headless browser session; the driver and browser stop when it is dropped.
 pub struct Browser {
@@ -100,8 +100,12 @@ impl Browser {
     /// Clicks the element matching `css`.
     pub async fn click(&self, css: &str) {
         let element = self.wait_for(css).await;
-        self.session_call(Method::POST, &format!("/element/{element}/click"), json!({}))
-            .await;
+        self.session_call(
+            Method::POST,
+            &format!("/element/{element}/click"),
+            json!({}),
+        )
+        .await;
     }
 
     /// An attribute of the element matching `css`, once it exists.
@@ -121,7 +125,11 @@ impl Browser {
     pub async fn text(&self, css: &str) -> String {
         let element = self.wait_for(css).await;
         let value = self
-            .session_call(Method::GET, &format!("/element/{element}/text"), Value::Null)
+            .session_call(
+                Method::GET,
+                &format!("/element/{element}/text"),
+                Value::Null,
+            )
             .await;
         value.as_str().unwrap_or_default().to_owned()
     }
@@ -135,10 +143,10 @@ impl Browser {
             let response = http::post_json(&url, &body).await;
             if response.status == 200 {
                 let value: Value = serde_json::from_str(&response.body).expect("JSON");
-                return value["value"][ELEMENT_KEY]
-                    .as_str()
-                    .expect("element reference")
-                    .to_owned();
+                match value["value"][ELEMENT_KEY].as_str() {
+                    Some(element) => return element.to_owned(),
+                    None => panic!("finding {css} answered {}", response.body),
+                }
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
@@ -187,12 +195,7 @@ impl Drop for Browser {
 
 async fn try_status(url: &str) -> bool {
     // Connection refused while the driver starts: not ready yet.
-    let client_ready = tokio::spawn({
-        let url = url.to_owned();
-        async move { http::get(&url).await.status == 200 }
-    })
-    .await;
-    client_ready.unwrap_or(false)
+    matches!(http::try_get(url).await, Some(response) if response.status == 200)
 }
 
 fn chromium_binary() -> String {

@@ -16,37 +16,21 @@ pub struct Response {
     pub body: String,
 }
 
-/// Sends one request with `headers` and `body`.
+/// Sends one request with `headers` and `body`; panics if the server cannot be reached.
 pub async fn send(
     method: Method,
     url: &str,
     headers: &[(&str, &str)],
     body: impl Into<Bytes>,
 ) -> Response {
-    let client: Client<HttpConnector, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
-    let mut request = Request::builder().method(method).uri(url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let request = request.body(Full::new(body.into())).expect("valid request");
-    let response = client.request(request).await.expect("HTTP request succeeds");
-    let status = response.status().as_u16();
-    let body = response
-        .into_body()
-        .collect()
+    try_send(method, url, headers, body.into())
         .await
-        .expect("HTTP body reads")
-        .to_bytes();
-    Response {
-        status,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
+        .unwrap_or_else(|error| panic!("HTTP {url}: {error}"))
 }
 
-/// `GET url`.
-pub async fn get(url: &str) -> Response {
-    send(Method::GET, url, &[], Bytes::new()).await
+/// `GET url`, or None if the server cannot be reached (yet).
+pub async fn try_get(url: &str) -> Option<Response> {
+    try_send(Method::GET, url, &[], Bytes::new()).await.ok()
 }
 
 /// `POST url` with a JSON body.
@@ -58,4 +42,31 @@ pub async fn post_json(url: &str, body: &serde_json::Value) -> Response {
         body.to_string(),
     )
     .await
+}
+
+async fn try_send(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> Result<Response, String> {
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let mut request = Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(Full::new(body)).map_err(|e| e.to_string())?;
+    let response = client.request(request).await.map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok(Response {
+        status,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
 }

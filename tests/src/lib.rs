@@ -14,6 +14,8 @@ use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use purse_proto::payment::v1::payments_service_client::PaymentsServiceClient;
+use purse_proto::topup::v1::top_up_service_client::TopUpServiceClient;
 use purse_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
@@ -66,8 +68,13 @@ pub struct Service {
 
 impl Service {
     /// Starts `command` and waits until it has announced every line named in `wanted`.
-    pub fn start(mut command: Command, wanted: &[&str]) -> Service {
-        command.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    pub fn start(command: Command, wanted: &[&str]) -> Service {
+        Service::start_with_stderr(command, wanted, Stdio::inherit())
+    }
+
+    /// Like [`Service::start`], with the service's stderr (its logs) going to `stderr`.
+    pub fn start_with_stderr(mut command: Command, wanted: &[&str], stderr: Stdio) -> Service {
+        command.stdout(Stdio::piped()).stderr(stderr);
         let mut child = command.spawn().expect("service starts");
         let stdout = child.stdout.take().expect("stdout is piped");
         let (lines_tx, lines_rx) = mpsc::channel();
@@ -173,13 +180,29 @@ async fn http_get(url: &str) -> String {
 
 /// A gRPC client for `endpoint` that sends `token`.
 pub async fn wallet_client(endpoint: &str, token: &str) -> WalletClient {
-    let channel = Channel::from_shared(endpoint.to_owned())
+    WalletServiceClient::with_interceptor(connect(endpoint).await, bearer(token))
+}
+
+/// A top-up service client for `endpoint` that sends `token`.
+pub async fn top_up_client(endpoint: &str, token: &str) -> TopUpClient {
+    TopUpServiceClient::with_interceptor(connect(endpoint).await, bearer(token))
+}
+
+/// A payments service client for `endpoint` that sends `token`.
+pub async fn payments_client(endpoint: &str, token: &str) -> PaymentsClient {
+    PaymentsServiceClient::with_interceptor(connect(endpoint).await, bearer(token))
+}
+
+async fn connect(endpoint: &str) -> Channel {
+    Channel::from_shared(endpoint.to_owned())
         .expect("valid endpoint")
         .connect()
         .await
-        .expect("service accepts connections");
-    let bearer = Bearer(format!("Bearer {token}").parse().expect("ascii token"));
-    WalletServiceClient::with_interceptor(channel, bearer)
+        .expect("service accepts connections")
+}
+
+fn bearer(token: &str) -> Bearer {
+    Bearer(format!("Bearer {token}").parse().expect("ascii token"))
 }
 
 /// Runs the `purse` CLI against `endpoint` and returns its output.
@@ -209,25 +232,40 @@ pub struct Pursed {
     service: Service,
     /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
+    /// Base URL of the hosted checkout pages and webhooks, `http://127.0.0.1:PORT`.
+    pub checkout: String,
     /// Development token (tenant `dev`, every scope).
     pub token: String,
 }
 
 impl Pursed {
-    /// Starts `pursed` over `data_dir` on a free loopback port, with extra environment.
+    /// Starts `pursed` over `data_dir` on free loopback ports, with extra environment.
     pub fn start(data_dir: &Path, environment: &[(&str, &str)]) -> Pursed {
+        Pursed::start_with_stderr(data_dir, environment, Stdio::inherit())
+    }
+
+    /// Like [`Pursed::start`], with its logs going to `stderr`.
+    pub fn start_with_stderr(
+        data_dir: &Path,
+        environment: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> Pursed {
         let mut command = Command::new(binary("purse-pursed", "pursed"));
         command
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
-            .env("PURSE_LOG", "warn");
+            .env("PURSE_LOG", "warn")
+            .env("PURSE_PAYMENTS_HTTP_LISTEN", "127.0.0.1:0");
         for (name, value) in environment {
             command.env(name, value);
         }
         const TOKEN: &str = "development token (tenant dev)";
-        let service = Service::start(command, &["purse endpoint", TOKEN]);
+        const CHECKOUT: &str = "checkout endpoint";
+        let service =
+            Service::start_with_stderr(command, &["purse endpoint", CHECKOUT, TOKEN], stderr);
         Pursed {
             endpoint: service.announced("purse endpoint").to_owned(),
+            checkout: service.announced(CHECKOUT).to_owned(),
             token: service.announced(TOKEN).to_owned(),
             service,
         }
@@ -274,6 +312,10 @@ impl Interceptor for Bearer {
 
 /// The wallet client type the tests use.
 pub type WalletClient = WalletServiceClient<InterceptedService<Channel, Bearer>>;
+/// The top-up client type the tests use.
+pub type TopUpClient = TopUpServiceClient<InterceptedService<Channel, Bearer>>;
+/// The payments client type the tests use.
+pub type PaymentsClient = PaymentsServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// The machine-readable reason and metadata of an error status.
 pub fn reason(status: &Status) -> (String, std::collections::HashMap<String, String>) {

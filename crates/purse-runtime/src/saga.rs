@@ -27,7 +27,7 @@ use purse_domain::idempotency::IdempotencyKey;
 use purse_domain::payment::PaymentDecider;
 use purse_domain::saga::{
     AutoTopUpCommand, AutoTopUpDecider, AutoTopUpInput, CreditPart, Dispatch, DispatchCommand,
-    TopUpSagaCommand, TopUpSagaDecider, save_card_on_success,
+    TopUpSagaCommand, TopUpSagaDecider,
 };
 use purse_domain::topup::{TopUpAction, TopUpDecider};
 use purse_domain::wallet::{CreditSource, WalletDecider};
@@ -407,12 +407,7 @@ impl Reaction<PaymentDecider> for PaymentEvents {
         if let Some(input) = TopUpSagaCommand::from_payment_event(intent, event.event) {
             self.sender.top_up_saga(input, event.correlation_id).await?;
         }
-        if let Some(save) = save_card_on_success(intent, event.event) {
-            // Not a saga's dispatch: nothing is fed back, so the saga kind does not matter.
-            self.sender
-                .dispatch(SagaRef::TopUp(intent.id()), &save, event.correlation_id)
-                .await?;
-        }
+        // Saving a card the payer asked to keep is the payments processor's job, not a saga's.
         Ok(())
     }
 }

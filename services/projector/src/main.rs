@@ -1,4 +1,5 @@
-//! `purse-projector`: follows the wallet event topic partition by partition and keeps the read
+//! `purse-projector`: follows the wallet, top-up, payment, stored-card and auto top-up event
+//! topics partition by partition and keeps the read
 //! models in the configured store. Idempotent by construction (version-guarded writes, then a
 //! checkpoint), so a restart, or a rebuild from an empty store, converges on the same rows.
 
@@ -9,7 +10,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use purse_runtime::config::{Config, StoreKind};
-use purse_runtime::projector::{ProjectionWatch, spawn_wallet_projectors};
+use purse_runtime::projector::{
+    PaymentProjections, ProjectionWatch, spawn_payment_projectors, spawn_wallet_projectors,
+};
 use purse_runtime::service::{self, CommonArgs};
 use purse_runtime::topics;
 use purse_runtime::{backend, server, telemetry};
@@ -60,16 +63,33 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let log = backend::open_log(&config)?;
     let store = backend::open_store(&config).await?;
+    let wallet_projector = projector_settings(&config);
+    let payment_projections = PaymentProjections::new(
+        config.partitions,
+        wallet_projector.read_batch_max_records,
+        wallet_projector.read_wait_ms,
+    );
     log.create_topic(topics::WALLETS.events, config.partitions)
         .await?;
+    for (topic, partitions) in payment_projections.topics() {
+        log.create_topic(topic, partitions).await?;
+    }
     service::start_metrics(&config).await?;
 
     let (stop, stopped) = watch::channel(false);
     let mut projectors = JoinSet::new();
     spawn_wallet_projectors(
+        log.clone(),
+        store.clone(),
+        &wallet_projector,
+        Arc::new(ProjectionWatch::default()),
+        &stopped,
+        &mut projectors,
+    );
+    spawn_payment_projectors(
         log,
         store,
-        &projector_settings(&config),
+        &payment_projections,
         Arc::new(ProjectionWatch::default()),
         &stopped,
         &mut projectors,

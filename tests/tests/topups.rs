@@ -1,0 +1,460 @@
+//! Top-ups end to end over `pursed`: the hosted checkout page in headless Chromium, the saga
+//! driving completion, failure and expiry, stored cards, provider webhooks, and a crash between
+//! capture and credit.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use hyper::Method;
+use purse_e2e::browser::Browser;
+use purse_e2e::requests::{balance, create_wallet, credit, debit};
+use purse_e2e::{Pursed, TopUpClient, http, payments_client, top_up_client};
+use purse_proto::payment::v1 as pay;
+use purse_proto::topup::v1 as pb;
+use purse_proto::wallet::v1 as wpb;
+
+/// Cards of the simulator (DESIGN §7, docs/runbook.md).
+const SUCCESS_CARD: &str = "4242424242424242";
+const DECLINE_CARD: &str = "4000000000000002";
+const DELAYED_CARD: &str = "4000000000003220";
+/// How long a top-up may take to reach a final status once it can.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(40);
+
+async fn create_top_up(
+    client: &mut TopUpClient,
+    wallet_id: &str,
+    key: &str,
+    amount: &str,
+    wallet_amount: Option<&str>,
+    payment_method_id: &str,
+) -> pb::TopUp {
+    let kind = if payment_method_id.is_empty() {
+        pb::TopUpKind::Manual
+    } else {
+        pb::TopUpKind::ManualWithPaymentMethod
+    };
+    client
+        .create_top_up(pb::CreateTopUpRequest {
+            idempotency_key: key.into(),
+            wallet_id: wallet_id.into(),
+            kind: kind as i32,
+            amount: amount.into(),
+            wallet_amount: wallet_amount.map(str::to_owned),
+            payment_method_id: payment_method_id.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("top-up created")
+        .into_inner()
+        .top_up
+        .expect("top-up in response")
+}
+
+/// Polls GetTopUp until its status is final, and returns it.
+async fn settled(client: &mut TopUpClient, top_up_id: &str) -> pb::TopUp {
+    let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+    loop {
+        let top_up = client
+            .get_top_up(pb::GetTopUpRequest {
+                top_up_id: top_up_id.into(),
+                min_sequence: 0,
+            })
+            .await
+            .map(|response| response.into_inner());
+        if let Ok(top_up) = top_up
+            && top_up.status != pb::TopUpStatus::Created as i32
+        {
+            return top_up;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "top-up {top_up_id} did not settle"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Pays on the hosted page and returns the result's `data-status` and message.
+async fn pay_on_page(
+    browser: &Browser,
+    url: &str,
+    card: &str,
+    save_card: bool,
+) -> (String, String) {
+    browser.open(url).await;
+    browser.fill("#card_number", card).await;
+    browser.fill("#expiry", "12/34").await;
+    browser.fill("#cvc", "123").await;
+    if save_card {
+        browser.click("#save_card").await;
+    }
+    browser.click("#pay").await;
+    let status = browser
+        .attribute("#result", "data-status")
+        .await
+        .unwrap_or_default();
+    let text = browser.text("#result").await;
+    (status, text)
+}
+
+async fn transactions(pursed: &Pursed, wallet_id: &str) -> Vec<wpb::Transaction> {
+    pursed
+        .client()
+        .await
+        .list_transactions(wpb::ListTransactionsRequest {
+            wallet_id: wallet_id.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("history")
+        .into_inner()
+        .transactions
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paid_on_the_hosted_page_completes_with_paid_and_granted_credit_and_no_card_number_anywhere()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("pursed.log");
+    let log_file = std::fs::File::create(&log_path).unwrap();
+    let pursed = Pursed::start_with_stderr(
+        &dir.path().join("data"),
+        &[("PURSE_LOG", "debug")],
+        Stdio::from(log_file),
+    );
+    let mut wallets = pursed.client().await;
+    let mut top_ups = top_up_client(&pursed.endpoint, &pursed.token).await;
+    let wallet_id = create_wallet(&mut wallets, "alice", "USD").await;
+
+    let top_up = create_top_up(&mut top_ups, &wallet_id, "t1", "20.00", Some("22.00"), "").await;
+    assert!(top_up.url.starts_with(&pursed.checkout), "{}", top_up.url);
+    let browser = Browser::start().await;
+    let (status, _) = pay_on_page(&browser, &top_up.url, SUCCESS_CARD, false).await;
+    browser.close().await;
+    assert_eq!(status, "succeeded");
+
+    let done = settled(&mut top_ups, &top_up.top_up_id).await;
+    assert_eq!(done.status, pb::TopUpStatus::Completed as i32);
+    assert_eq!(done.credited, "22.00");
+    let credits: Vec<_> = transactions(&pursed, &wallet_id)
+        .await
+        .into_iter()
+        .filter(|entry| entry.reference == top_up.top_up_id)
+        .map(|entry| (entry.detail, entry.amount))
+        .collect();
+    assert_eq!(credits.len(), 2, "{credits:?}");
+    assert!(credits.contains(&("paid".to_owned(), "20.00".to_owned())));
+    assert!(credits.contains(&("granted".to_owned(), "2.00".to_owned())));
+    assert_eq!(balance(&mut wallets, &wallet_id, 0).await.balance, "22.00");
+
+    // Nothing the process logged or stored holds the card number.
+    drop(pursed);
+    let mut files = vec![log_path];
+    for entry in std::fs::read_dir(dir.path().join("data")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap();
+        let found = bytes
+            .windows(SUCCESS_CARD.len())
+            .any(|window| window == SUCCESS_CARD.as_bytes());
+        assert!(!found, "{} holds the card number", file.display());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_declined_card_fails_the_top_up_and_the_page_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let pursed = Pursed::start(dir.path(), &[]);
+    let mut wallets = pursed.client().await;
+    let mut top_ups = top_up_client(&pursed.endpoint, &pursed.token).await;
+    let wallet_id = create_wallet(&mut wallets, "bob", "USD").await;
+    let top_up = create_top_up(&mut top_ups, &wallet_id, "t1", "20.00", None, "").await;
+
+    let browser = Browser::start().await;
+    let (status, message) = pay_on_page(&browser, &top_up.url, DECLINE_CARD, false).await;
+    browser.close().await;
+    assert_eq!(status, "declined");
+    assert!(message.to_lowercase().contains("declined"), "{message}");
+
+    let done = settled(&mut top_ups, &top_up.top_up_id).await;
+    assert_eq!(done.status, pb::TopUpStatus::Failed as i32);
+    assert!(
+        done.failure_reason.starts_with("declined"),
+        "{}",
+        done.failure_reason
+    );
+    assert_eq!(balance(&mut wallets, &wallet_id, 0).await.balance, "0.00");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unpaid_top_up_expires_and_forged_or_stale_webhooks_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let pursed = Pursed::start(dir.path(), &[("PURSE_TOPUPS_TIMEOUT_MS", "3000")]);
+    let mut wallets = pursed.client().await;
+    let mut top_ups = top_up_client(&pursed.endpoint, &pursed.token).await;
+    let wallet_id = create_wallet(&mut wallets, "carol", "USD").await;
+    let top_up = create_top_up(&mut top_ups, &wallet_id, "t1", "5.00", None, "").await;
+
+    // A success report for this payment with a wrong signature, then with a correct signature
+    // over a timestamp an hour old: both refused, neither recorded.
+    let body = serde_json::json!({
+        "id": "evt_forged",
+        "type": "charge.succeeded",
+        "data": {"tenant": "dev", "payment_id": top_up.payment_id, "amount": "5.00"},
+    })
+    .to_string();
+    let url = format!("{}/webhooks/simulator", pursed.checkout);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let forged = format!("t={now_ms},v1={}", "ab".repeat(32));
+    let secret = std::fs::read_to_string(dir.path().join("webhook.key")).unwrap();
+    let secret = secret.trim().as_bytes();
+    let stale_ms = now_ms - 3_600_000;
+    let stale = format!("t={stale_ms},v1={}", sign(secret, stale_ms, &body));
+    for signature in [forged, stale] {
+        let response = http::send(
+            Method::POST,
+            &url,
+            &[
+                ("content-type", "application/json"),
+                ("purse-provider-signature", &signature),
+            ],
+            body.clone(),
+        )
+        .await;
+        assert!(
+            (400..500).contains(&response.status),
+            "{signature}: {response:?}"
+        );
+    }
+
+    let done = settled(&mut top_ups, &top_up.top_up_id).await;
+    assert_eq!(done.status, pb::TopUpStatus::Expired as i32);
+    let payment = payments_client(&pursed.endpoint, &pursed.token)
+        .await
+        .get_payment_intent(pay::GetPaymentIntentRequest {
+            payment_id: top_up.payment_id.clone(),
+        })
+        .await
+        .expect("payment")
+        .into_inner();
+    assert_eq!(payment.captured, "0.00");
+    assert_eq!(balance(&mut wallets, &wallet_id, 0).await.balance, "0.00");
+}
+
+/// HMAC-SHA256 of `{t}.{body}`, hex, as the provider signs.
+fn sign(secret: &[u8], timestamp_ms: i64, body: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).expect("any key length");
+    mac.update(format!("{timestamp_ms}.{body}").as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_capture_landing_after_the_deadline_is_refunded_and_the_top_up_stays_expired() {
+    let dir = tempfile::tempdir().unwrap();
+    let pursed = Pursed::start(
+        dir.path(),
+        &[
+            ("PURSE_TOPUPS_TIMEOUT_MS", "4000"),
+            ("PURSE_PAYMENTS_SIMULATOR_DELAY_MS", "8000"),
+        ],
+    );
+    let mut wallets = pursed.client().await;
+    let mut top_ups = top_up_client(&pursed.endpoint, &pursed.token).await;
+    let wallet_id = create_wallet(&mut wallets, "dave", "USD").await;
+    let top_up = create_top_up(&mut top_ups, &wallet_id, "t1", "7.00", None, "").await;
+
+    let browser = Browser::start().await;
+    let (status, _) = pay_on_page(&browser, &top_up.url, DELAYED_CARD, false).await;
+    browser.close().await;
+    assert_eq!(status, "processing");
+
+    let done = settled(&mut top_ups, &top_up.top_up_id).await;
+    assert_eq!(done.status, pb::TopUpStatus::Expired as i32);
+    // The capture arrives later: it is recorded as late and refunded, never credited.
+    let mut payments = payments_client(&pursed.endpoint, &pursed.token).await;
+    let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+    loop {
+        let payment = payments
+            .get_payment_intent(pay::GetPaymentIntentRequest {
+                payment_id: top_up.payment_id.clone(),
+            })
+            .await
+            .expect("payment")
+            .into_inner();
+        if payment.refunded == "7.00" {
+            assert_eq!(payment.captured, "7.00");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no refund: {payment:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let late = top_ups
+        .get_top_up(pb::GetTopUpRequest {
+            top_up_id: top_up.top_up_id.clone(),
+            min_sequence: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(late.status, pb::TopUpStatus::Expired as i32);
+    assert_eq!(balance(&mut wallets, &wallet_id, 0).await.balance, "0.00");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_card_pays_later_top_ups_and_the_auto_top_up_rule_starts_exactly_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let pursed = Pursed::start(dir.path(), &[]);
+    let mut wallets = pursed.client().await;
+    let mut top_ups = top_up_client(&pursed.endpoint, &pursed.token).await;
+    let wallet_id = create_wallet(&mut wallets, "erin", "USD").await;
+
+    let first = create_top_up(&mut top_ups, &wallet_id, "t1", "30.00", None, "").await;
+    let browser = Browser::start().await;
+    let (status, _) = pay_on_page(&browser, &first.url, SUCCESS_CARD, true).await;
+    browser.close().await;
+    assert_eq!(status, "succeeded");
+    assert_eq!(
+        settled(&mut top_ups, &first.top_up_id).await.status,
+        pb::TopUpStatus::Completed as i32
+    );
+
+    let mut payments = payments_client(&pursed.endpoint, &pursed.token).await;
+    let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+    let method = loop {
+        let methods = payments
+            .list_payment_methods(pay::ListPaymentMethodsRequest {
+                owner: "erin".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("payment methods")
+            .into_inner()
+            .payment_methods;
+        if let Some(method) = methods.into_iter().next() {
+            break method;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "card not saved");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(method.last4, "4242");
+
+    let stored = create_top_up(
+        &mut top_ups,
+        &wallet_id,
+        "t2",
+        "10.00",
+        None,
+        &method.payment_method_id,
+    )
+    .await;
+    assert!(stored.url.is_empty());
+    let done = settled(&mut top_ups, &stored.top_up_id).await;
+    assert_eq!(done.status, pb::TopUpStatus::Completed as i32);
+    assert_eq!(balance(&mut wallets, &wallet_id, 0).await.balance, "40.00");
+
+    // Auto top-up: under 15.00, charge 25.00 to the card. Eight concurrent debits of 4.00
+    // take the balance from 40.00 to 8.00: one crossing, one auto top-up.
+    top_ups
+        .set_auto_top_up(pb::SetAutoTopUpRequest {
+            idempotency_key: "rule".into(),
+            wallet_id: wallet_id.clone(),
+            threshold: "15.00".into(),
+            charge: Some(pb::set_auto_top_up_request::Charge::Amount("25.00".into())),
+            payment_method_id: method.payment_method_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("rule set");
+    let mut debits = Vec::new();
+    for n in 0..8 {
+        let mut client = pursed.client().await;
+        let wallet_id = wallet_id.clone();
+        debits.push(tokio::spawn(async move {
+            client
+                .debit(debit(&wallet_id, &format!("d{n}"), "4.00"))
+                .await
+                .expect("debit");
+        }));
+    }
+    for handle in debits {
+        handle.await.unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+    let auto = loop {
+        let listed = top_ups
+            .list_top_ups(pb::ListTopUpsRequest {
+                wallet_id: wallet_id.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("top-ups")
+            .into_inner()
+            .top_ups;
+        let autos: Vec<_> = listed
+            .into_iter()
+            .filter(|t| t.kind == pb::TopUpKind::Auto as i32)
+            .collect();
+        if autos.len() == 1 && autos[0].status == pb::TopUpStatus::Completed as i32 {
+            break autos;
+        }
+        assert!(autos.len() <= 1, "more than one auto top-up: {autos:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no auto top-up completed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(auto[0].amount, "25.00");
+    assert_eq!(balance(&mut wallets, &wallet_id, 0).await.balance, "33.00");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pursed_killed_after_the_capture_completes_the_top_up_once_and_a_pending_deadline_still_fires()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let environment = [("PURSE_TOPUPS_TIMEOUT_MS", "20000")];
+    let mut pursed = Pursed::start(dir.path(), &environment);
+    let mut wallets = pursed.client().await;
+    let mut top_ups = top_up_client(&pursed.endpoint, &pursed.token).await;
+    let wallet_id = create_wallet(&mut wallets, "frank", "USD").await;
+    wallets
+        .credit(credit(&wallet_id, "seed", "1.00", wpb::CreditSource::Paid))
+        .await
+        .expect("seed credit");
+    let paid = create_top_up(&mut top_ups, &wallet_id, "t1", "20.00", Some("22.00"), "").await;
+    let unpaid = create_top_up(&mut top_ups, &wallet_id, "t2", "9.00", None, "").await;
+
+    let browser = Browser::start().await;
+    let (status, _) = pay_on_page(&browser, &paid.url, SUCCESS_CARD, false).await;
+    browser.close().await;
+    assert_eq!(status, "succeeded");
+    // The capture is recorded; the credit may or may not be: crash now.
+    pursed.kill9();
+
+    let pursed = Pursed::start(dir.path(), &environment);
+    let mut wallets = pursed.client().await;
+    let mut top_ups = top_up_client(&pursed.endpoint, &pursed.token).await;
+    let done = settled(&mut top_ups, &paid.top_up_id).await;
+    assert_eq!(done.status, pb::TopUpStatus::Completed as i32);
+    let expired = settled(&mut top_ups, &unpaid.top_up_id).await;
+    assert_eq!(expired.status, pb::TopUpStatus::Expired as i32);
+    let credits = transactions(&pursed, &wallet_id)
+        .await
+        .into_iter()
+        .filter(|entry| entry.reference == paid.top_up_id)
+        .count();
+    assert_eq!(credits, 2, "paid and granted, each exactly once");
+    assert_eq!(balance(&mut wallets, &wallet_id, 0).await.balance, "23.00");
+}

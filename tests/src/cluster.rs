@@ -68,10 +68,19 @@ impl Cluster {
 
     /// Starts a `purse-wallets` instance with `instance_id`.
     pub fn wallets(&self, instance_id: &str) -> Service {
+        self.wallets_with(instance_id, &[])
+    }
+
+    /// Starts a `purse-wallets` instance with `instance_id` and extra `PURSE_*` settings (e.g.
+    /// `PURSE_BATCH_MAX_COMMANDS`).
+    pub fn wallets_with(&self, instance_id: &str, environment: &[(&str, &str)]) -> Service {
         let mut command = self.command("purse-wallets", "purse-wallets", self.data_dir());
         command
             .args(["--listen", "127.0.0.1:0"])
             .env("PURSE_INSTANCE_ID", instance_id);
+        for (name, value) in environment {
+            command.env(name, value);
+        }
         Service::start(command, &["purse endpoint", "metrics endpoint"])
     }
 

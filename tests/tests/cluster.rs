@@ -3,7 +3,7 @@
 //! Faults: kill -9 of an instance, a paused (SIGSTOP) stale writer, a broker restart, and a
 //! projector rebuilding the read models from scratch.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -81,6 +81,17 @@ impl DebitStream {
         wallets: &[String],
         debits_per_client: usize,
     ) -> DebitStream {
+        DebitStream::start_with_keys("", endpoints, wallets, debits_per_client)
+    }
+
+    /// As [`DebitStream::start`], with `key_prefix` in front of every idempotency key (so that
+    /// two streams over the same wallets never share a key).
+    fn start_with_keys(
+        key_prefix: &str,
+        endpoints: &[Vec<WalletClient>],
+        wallets: &[String],
+        debits_per_client: usize,
+    ) -> DebitStream {
         let acks = Arc::new(AtomicUsize::new(0));
         let progress = Arc::new(Notify::new());
         let mut tasks = JoinSet::new();
@@ -88,11 +99,12 @@ impl DebitStream {
             let mut clients = clients.clone();
             let wallets = wallets.to_vec();
             let (acks, progress) = (acks.clone(), progress.clone());
+            let key_prefix = key_prefix.to_owned();
             tasks.spawn(async move {
                 let mut acknowledged = Vec::new();
                 for i in 0..debits_per_client {
                     let wallet = &wallets[(c + i) % wallets.len()];
-                    let key = format!("c{c}-d{i}");
+                    let key = format!("{key_prefix}c{c}-d{i}");
                     debit_until_answered(&mut clients, wallet, &key).await;
                     acknowledged.push((wallet.clone(), key));
                     acks.fetch_add(1, Ordering::SeqCst);
@@ -117,6 +129,11 @@ impl DebitStream {
             }
             notified.await;
         }
+    }
+
+    /// Debits acknowledged so far.
+    fn acknowledged(&self) -> usize {
+        self.acks.load(Ordering::SeqCst)
     }
 
     async fn finish(mut self) -> HashMap<String, Vec<String>> {
@@ -277,35 +294,192 @@ async fn kill9_of_an_instance_hands_its_partitions_over_and_loses_nothing_acknow
     assert_exactly_once(&mut setup, &acknowledged).await;
 }
 
+/// How long after it is placed the hold on the stale writer's quiet wallet expires: a is paused
+/// well before that and resumed after it.
+const STALE_HOLD_EXPIRES_AFTER_MS: i64 = 5_000;
+/// Debits sent at once to the partition that a keeps busy: far more than it answers before it is
+/// paused, one command at a time.
+const JAM_DEBITS: usize = 80;
+/// Debits of each of the 8 clients of the stale writer test's load (through both instances).
+const LOAD_DEBITS_PER_CLIENT: usize = 15;
+
+/// `purse_commands_total{outcome="ok"}` of a wallets instance: commands its shard workers answered.
+async fn commands_answered(instance: &Service) -> u64 {
+    instance
+        .counter("purse_commands_total", "outcome=\"ok\"")
+        .await
+}
+
+/// Waits (bounded) until a counter is above zero and returns it.
+async fn counter_above_zero(service: &Service, name: &str, labels: &str) -> u64 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let value = service.counter(name, labels).await;
+        if value > 0 || tokio::time::Instant::now() >= deadline {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The wallets whose partitions `instance` owns, once the group has settled with half of the
+/// partitions each. A replayed command is answered by its owner's worker (and nothing else runs
+/// yet), so the owner is the instance whose answered-commands counter moves.
+async fn wallets_owned_by(
+    instance: &Service,
+    via: &mut WalletClient,
+    wallets: &[String],
+) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut owned = Vec::new();
+        for wallet in wallets {
+            let before = commands_answered(instance).await;
+            let replay = via
+                .credit(credit(wallet, "fund", "1000.00", pb::CreditSource::Paid))
+                .await
+                .expect("funding replayed")
+                .into_inner();
+            assert!(replay.replayed);
+            if commands_answered(instance).await > before {
+                owned.push(wallet.clone());
+            }
+        }
+        let partitions: HashSet<u32> = owned.iter().map(|w| partition_of(w)).collect();
+        if partitions.len() == PARTITIONS as usize / 2 {
+            return owned;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the group settles with half of the partitions on each instance ({partitions:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A stale writer, made deterministic. Instance a is slow (one command per append, one queued
+/// command per worker) and owns two partitions: on `quiet` nothing runs but one timer (the expiry
+/// of a hold on `target`); `jammed` gets a burst of debits, so a's host is blocked handing them to
+/// that worker one by one. a is paused before the hold expires; b takes both partitions over,
+/// expires the hold itself and debits `target`. When a resumes, the expiry is due and its host is
+/// still busy with the burst (it cannot even see the revocation yet), so a's worker on `quiet`
+/// decides the expiry on the state it had when paused, for a sequence b has taken: a record that
+/// must lose. Meanwhile a debit stream on the other wallets goes through both instances, and the
+/// burst's commands (decided by a or not when it stopped) are answered by b.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_paused_stale_writer_acknowledges_nothing_that_lost() {
     let cluster = Cluster::start(PARTITIONS, SESSION_TIMEOUT_MS).await;
-    let a = cluster.wallets("instance-a");
+    let a = cluster.wallets_with(
+        "instance-a",
+        &[
+            ("PURSE_BATCH_MAX_COMMANDS", "1"),
+            ("PURSE_COMMAND_QUEUE_CAPACITY", "1"),
+        ],
+    );
     let b = cluster.wallets("instance-b");
     let projector = cluster.projector(cluster.data_dir());
     let mut setup = cluster.client(&b).await;
     let wallets = wallets_on_every_partition(&mut setup, 8).await;
+    let owned_by_a = wallets_owned_by(&a, &mut setup, &wallets).await;
+    let target = owned_by_a[0].clone();
+    let quiet = partition_of(&target);
+    let jammed: Vec<String> = owned_by_a
+        .iter()
+        .filter(|w| partition_of(w) != quiet)
+        .cloned()
+        .collect();
+    let busy: Vec<String> = wallets
+        .iter()
+        .filter(|w| partition_of(w) != quiet)
+        .cloned()
+        .collect();
 
-    // Load on both instances, so that a has commands in flight in its shard workers when paused.
-    let endpoints = clients_of(&cluster, &[&a, &b], 16).await;
-    let stream = DebitStream::start(&endpoints, &wallets, 40);
-    stream.wait_for_acks(150).await;
-    a.signal("STOP");
-    // b takes a's partitions once a's session expires, and serves the same wallets.
-    stream.wait_for_acks(300).await;
-    a.signal("CONT");
-    let acknowledged = stream.finish().await;
-    // Whether a wrote a losing record depends on where the pause caught it (a resumed worker
-    // usually refreshes its state from its read-back first), so the counters are reported, not
-    // required; what must always hold is checked below.
-    eprintln!(
-        "stale writer: projector conflicts {}, instance a reloads {}",
-        projector
-            .counter("purse_stream_conflicts_total", "reader=\"projector\"")
-            .await,
-        a.counter("purse_shard_reloads_total", "").await
+    // The one pending timer of a on `quiet`.
+    let before = commands_answered(&a).await;
+    let expires_at_ms = now_ms() + STALE_HOLD_EXPIRES_AFTER_MS;
+    setup
+        .place_hold(pb::PlaceHoldRequest {
+            wallet_id: target.clone(),
+            idempotency_key: "stale-hold".into(),
+            amount: "5.00".into(),
+            expires_at_ms,
+            reference: "stale-hold".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("hold placed");
+    assert!(
+        commands_answered(&a).await > before,
+        "a owns partition {quiet}"
     );
+
+    // Load on both instances (never on `quiet`), and the burst on `jammed` (through b's front).
+    let endpoints = clients_of(&cluster, &[&a, &b], 8).await;
+    let stream = DebitStream::start_with_keys("s-", &endpoints, &busy, LOAD_DEBITS_PER_CLIENT);
+    let via_b: Vec<Vec<WalletClient>> = (0..JAM_DEBITS).map(|_| vec![setup.clone()]).collect();
+    let jam = DebitStream::start_with_keys("jam-", &via_b, &jammed, 1);
+    // A few of the burst answered: the rest is fetched and in a's hands. (Bounded: a must be
+    // paused well before the hold expires.)
+    let _ = tokio::time::timeout(Duration::from_secs(3), jam.wait_for_acks(3)).await;
+    let paused_ms = now_ms();
+    assert!(
+        paused_ms + 1_000 < expires_at_ms,
+        "a is paused before its hold expires ({} ms to spare)",
+        expires_at_ms - paused_ms
+    );
+    a.signal("STOP");
+    let (load_at_pause, jam_at_pause) = (stream.acknowledged(), jam.acknowledged());
+
+    // b takes a's partitions once a's session expires, and serves the same wallets: it expires
+    // the hold (its own timer) and debits `target` through its own front.
+    let mut b_only = vec![setup.clone()];
+    let mut paused_keys = Vec::new();
+    for i in 0..3 {
+        let key = format!("while-a-paused-{i}");
+        debit_until_answered(&mut b_only, &target, &key).await;
+        paused_keys.push(key);
+    }
+    stream
+        .wait_for_acks((load_at_pause + 30).min(8 * LOAD_DEBITS_PER_CLIENT))
+        .await;
+    let due_in = expires_at_ms + 500 - now_ms();
+    if due_in > 0 {
+        tokio::time::sleep(Duration::from_millis(due_in as u64)).await;
+    }
+    let resumed_ms = now_ms();
+    a.signal("CONT");
+
+    let mut acknowledged = stream.finish().await;
+    for (wallet, keys) in jam.finish().await {
+        acknowledged.entry(wallet).or_default().extend(keys);
+    }
+    acknowledged.insert(target.clone(), paused_keys);
+    // a's expiry of the hold lost: every reader skips it (the projector counts it), and a dropped
+    // its state on finding it lost.
+    let conflicts = counter_above_zero(
+        &projector,
+        "purse_stream_conflicts_total",
+        "reader=\"projector\"",
+    )
+    .await;
+    let reloads = counter_above_zero(&a, "purse_shard_reloads_total", "").await;
+    eprintln!(
+        "stale writer: paused {} ms with {jam_at_pause} of {JAM_DEBITS} burst debits answered; \
+         projector conflicts {conflicts}, instance a reloads {reloads}, a's shard conflicts {}",
+        resumed_ms - paused_ms,
+        a.counter("purse_stream_conflicts_total", "reader=\"shard\"")
+            .await
+    );
+    assert!(conflicts > 0, "the projector ignored a's losing record");
+    assert!(reloads > 0, "a dropped its state after losing");
     assert_exactly_once(&mut setup, &acknowledged).await;
+    // The read model released the hold once (b's expiry won; a's copy counts nowhere).
+    let released = history(&mut setup, &target, 0)
+        .await
+        .iter()
+        .filter(|t| t.entry_type == pb::EntryType::HoldReleased as i32)
+        .count();
+    assert_eq!(released, 1, "the hold on {target} released once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -5,10 +5,9 @@
 use purse_domain::payment::PaymentError;
 use purse_runtime::auth::{AuthError, Scope};
 use purse_runtime::shard::CommandError;
-use purse_runtime::status::{invalid_argument, with_reason};
+use purse_runtime::status::{command_status, invalid_argument, store_status, with_reason};
 use purse_store::StoreError;
 use tonic::{Code, Status};
-use tracing::error;
 
 /// Why a payments call failed.
 #[derive(thiserror::Error, Debug)]
@@ -82,48 +81,8 @@ impl From<ApiError> for Status {
                 message,
                 &[("status", status)],
             ),
-            ApiError::Command(command) => command_status(command),
-            ApiError::Store(store) => match store {
-                StoreError::InvalidPageToken => {
-                    invalid_argument("page_token", "INVALID_PAGE_TOKEN", store.to_string())
-                }
-                StoreError::PageSizeTooLarge { max } => {
-                    invalid_argument("page_size", "PAGE_SIZE_TOO_LARGE", format!("at most {max}"))
-                }
-                other => {
-                    error!(error = %other, "read store failed");
-                    with_reason(
-                        Code::Unavailable,
-                        "STORE_UNAVAILABLE",
-                        other.to_string(),
-                        &[],
-                    )
-                }
-            },
-        }
-    }
-}
-
-fn command_status(err: CommandError<PaymentError>) -> Status {
-    let message = err.to_string();
-    match err {
-        CommandError::Rejected(rejection) => rejection_status(rejection),
-        CommandError::IdempotencyKeyReused => with_reason(
-            Code::FailedPrecondition,
-            "IDEMPOTENCY_KEY_REUSED",
-            message,
-            &[],
-        ),
-        CommandError::Retry => with_reason(Code::Aborted, "CONCURRENT_WRITE", message, &[]),
-        CommandError::StreamHalted => {
-            error!("command refused: stream halted after a sequence gap");
-            with_reason(Code::Internal, "STREAM_HALTED", message, &[])
-        }
-        CommandError::Unavailable(_) => {
-            with_reason(Code::Unavailable, "SHARD_UNAVAILABLE", message, &[])
-        }
-        CommandError::Timeout { .. } => {
-            with_reason(Code::DeadlineExceeded, "REPLY_TIMEOUT", message, &[])
+            ApiError::Command(command) => command_status(command, rejection_status),
+            ApiError::Store(store) => store_status(store),
         }
     }
 }

@@ -5,7 +5,9 @@ use purse_domain::saga::AutoTopUpError;
 use purse_domain::topup::TopUpError;
 use purse_runtime::auth::{AuthError, Scope};
 use purse_runtime::shard::CommandError;
-use purse_runtime::status::{ERROR_DOMAIN, invalid_argument, with_reason};
+use purse_runtime::status::{
+    ERROR_DOMAIN, command_status, invalid_argument, store_status, with_reason,
+};
 use purse_store::StoreError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -125,54 +127,11 @@ impl From<ApiError> for Status {
                 message,
                 &[("min_sequence", min_sequence.to_string())],
             ),
-            ApiError::Store(store) => match store {
-                StoreError::InvalidPageToken => {
-                    invalid_argument("page_token", "INVALID_PAGE_TOKEN", store.to_string())
-                }
-                StoreError::PageSizeTooLarge { max } => {
-                    invalid_argument("page_size", "PAGE_SIZE_TOO_LARGE", format!("at most {max}"))
-                }
-                other => {
-                    error!(error = %other, "read store failed");
-                    with_reason(
-                        Code::Unavailable,
-                        "STORE_UNAVAILABLE",
-                        other.to_string(),
-                        &[],
-                    )
-                }
-            },
+            ApiError::Store(store) => store_status(store),
             ApiError::CorruptRow { what } => {
                 error!(what, "read model row is invalid");
                 with_reason(Code::Internal, "CORRUPT_READ_MODEL", message, &[])
             }
-        }
-    }
-}
-
-fn command_status<E: std::error::Error>(
-    err: CommandError<E>,
-    rejection: impl FnOnce(E) -> Status,
-) -> Status {
-    let message = err.to_string();
-    match err {
-        CommandError::Rejected(rejected) => rejection(rejected),
-        CommandError::IdempotencyKeyReused => with_reason(
-            Code::FailedPrecondition,
-            "IDEMPOTENCY_KEY_REUSED",
-            message,
-            &[],
-        ),
-        CommandError::Retry => with_reason(Code::Aborted, "CONCURRENT_WRITE", message, &[]),
-        CommandError::StreamHalted => {
-            error!("command refused: stream halted after a sequence gap");
-            with_reason(Code::Internal, "STREAM_HALTED", message, &[])
-        }
-        CommandError::Unavailable(_) => {
-            with_reason(Code::Unavailable, "SHARD_UNAVAILABLE", message, &[])
-        }
-        CommandError::Timeout { .. } => {
-            with_reason(Code::DeadlineExceeded, "REPLY_TIMEOUT", message, &[])
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod browser;
 pub mod cluster;
 pub mod http;
 pub mod requests;
+pub mod topups;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};

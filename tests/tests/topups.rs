@@ -8,94 +8,13 @@ use std::time::Duration;
 use hyper::Method;
 use purse_e2e::browser::Browser;
 use purse_e2e::requests::{balance, create_wallet, credit, debit};
-use purse_e2e::{Pursed, TopUpClient, http, payments_client, top_up_client};
+use purse_e2e::topups::{
+    DECLINE_CARD, DELAYED_CARD, SETTLE_TIMEOUT, SUCCESS_CARD, create_top_up, pay_on_page, settled,
+};
+use purse_e2e::{Pursed, http, payments_client, top_up_client};
 use purse_proto::payment::v1 as pay;
 use purse_proto::topup::v1 as pb;
 use purse_proto::wallet::v1 as wpb;
-
-/// Cards of the simulator (DESIGN §7, docs/runbook.md).
-const SUCCESS_CARD: &str = "4242424242424242";
-const DECLINE_CARD: &str = "4000000000000002";
-const DELAYED_CARD: &str = "4000000000003220";
-/// How long a top-up may take to reach a final status once it can.
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(40);
-
-async fn create_top_up(
-    client: &mut TopUpClient,
-    wallet_id: &str,
-    key: &str,
-    amount: &str,
-    wallet_amount: Option<&str>,
-    payment_method_id: &str,
-) -> pb::TopUp {
-    let kind = if payment_method_id.is_empty() {
-        pb::TopUpKind::Manual
-    } else {
-        pb::TopUpKind::ManualWithPaymentMethod
-    };
-    client
-        .create_top_up(pb::CreateTopUpRequest {
-            idempotency_key: key.into(),
-            wallet_id: wallet_id.into(),
-            kind: kind as i32,
-            amount: amount.into(),
-            wallet_amount: wallet_amount.map(str::to_owned),
-            payment_method_id: payment_method_id.into(),
-            ..Default::default()
-        })
-        .await
-        .expect("top-up created")
-        .into_inner()
-        .top_up
-        .expect("top-up in response")
-}
-
-/// Polls GetTopUp until its status is final, and returns it.
-async fn settled(client: &mut TopUpClient, top_up_id: &str) -> pb::TopUp {
-    let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
-    loop {
-        let top_up = client
-            .get_top_up(pb::GetTopUpRequest {
-                top_up_id: top_up_id.into(),
-                min_sequence: 0,
-            })
-            .await
-            .map(|response| response.into_inner());
-        if let Ok(top_up) = top_up
-            && top_up.status != pb::TopUpStatus::Created as i32
-        {
-            return top_up;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "top-up {top_up_id} did not settle"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Pays on the hosted page and returns the result's `data-status` and message.
-async fn pay_on_page(
-    browser: &Browser,
-    url: &str,
-    card: &str,
-    save_card: bool,
-) -> (String, String) {
-    browser.open(url).await;
-    browser.fill("#card_number", card).await;
-    browser.fill("#expiry", "12/34").await;
-    browser.fill("#cvc", "123").await;
-    if save_card {
-        browser.click("#save_card").await;
-    }
-    browser.click("#pay").await;
-    let status = browser
-        .attribute("#result", "data-status")
-        .await
-        .unwrap_or_default();
-    let text = browser.text("#result").await;
-    (status, text)
-}
 
 async fn transactions(pursed: &Pursed, wallet_id: &str) -> Vec<wpb::Transaction> {
     pursed

@@ -1,5 +1,6 @@
-//! A Purse cluster on loopback: a nisshi Kafka-protocol broker started for the test, `purse-wallets`
-//! instances and a `purse-projector` over it, sharing one data directory (read store and token key).
+//! A Purse cluster on loopback: a nisshi Kafka-protocol broker started for the test, and the
+//! service binaries (`purse-wallets`, `purse-topups`, `purse-payments`, `purse-saga`,
+//! `purse-projector`) over it, sharing one data directory (read store, token and webhook keys).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -7,7 +8,10 @@ use std::process::Command;
 use purse_log_kafka::testing::NisshiBroker;
 use purse_runtime::auth::{Principal, Scope, TokenKey};
 
-use crate::{Service, WalletClient, binary, wallet_client};
+use crate::{
+    PaymentsClient, Service, TopUpClient, WalletClient, binary, payments_client, top_up_client,
+    wallet_client,
+};
 
 /// Tenant of the tests' token.
 pub const TENANT: &str = "e2e";
@@ -74,14 +78,62 @@ impl Cluster {
     /// Starts a `purse-wallets` instance with `instance_id` and extra `PURSE_*` settings (e.g.
     /// `PURSE_BATCH_MAX_COMMANDS`).
     pub fn wallets_with(&self, instance_id: &str, environment: &[(&str, &str)]) -> Service {
-        let mut command = self.command("purse-wallets", "purse-wallets", self.data_dir());
+        self.instance("purse-wallets", instance_id, environment, &["purse endpoint"])
+    }
+
+    /// Starts a `purse-payments` instance (gRPC, checkout page and webhooks on loopback ports it
+    /// picks) with extra `PURSE_*` settings.
+    pub fn payments(&self, instance_id: &str, environment: &[(&str, &str)]) -> Service {
+        let mut environment = environment.to_vec();
+        environment.push(("PURSE_PAYMENTS_HTTP_LISTEN", "127.0.0.1:0"));
+        self.instance(
+            "purse-payments",
+            instance_id,
+            &environment,
+            &["purse endpoint", "checkout endpoint"],
+        )
+    }
+
+    /// Starts a `purse-topups` instance whose top-up URLs point at `payments`' checkout page,
+    /// with extra `PURSE_*` settings (e.g. `PURSE_TOPUPS_TIMEOUT_MS`).
+    pub fn top_ups(
+        &self,
+        instance_id: &str,
+        payments: &Service,
+        environment: &[(&str, &str)],
+    ) -> Service {
+        let mut environment = environment.to_vec();
+        environment.push((
+            "PURSE_TOPUPS_CHECKOUT_BASE_URL",
+            payments.announced("checkout endpoint"),
+        ));
+        self.instance("purse-topups", instance_id, &environment, &["purse endpoint"])
+    }
+
+    /// Starts a `purse-saga` coordinator with extra `PURSE_*` settings.
+    pub fn saga(&self, instance_id: &str, environment: &[(&str, &str)]) -> Service {
+        self.instance("purse-saga", instance_id, environment, &["instance"])
+    }
+
+    /// Starts the binary of `package` as cluster instance `instance_id` once it has announced
+    /// `wanted` and its metrics endpoint.
+    fn instance(
+        &self,
+        package: &str,
+        instance_id: &str,
+        environment: &[(&str, &str)],
+        wanted: &[&str],
+    ) -> Service {
+        let mut command = self.command(package, package, self.data_dir());
         command
             .args(["--listen", "127.0.0.1:0"])
             .env("PURSE_INSTANCE_ID", instance_id);
         for (name, value) in environment {
             command.env(name, value);
         }
-        Service::start(command, &["purse endpoint", "metrics endpoint"])
+        let mut wanted = wanted.to_vec();
+        wanted.push("metrics endpoint");
+        Service::start(command, &wanted)
     }
 
     /// Starts a `purse-projector` writing the store in `data_dir` (the shared one, or another
@@ -94,6 +146,16 @@ impl Cluster {
     /// A client of a wallets instance with the cluster's token.
     pub async fn client(&self, wallets: &Service) -> WalletClient {
         wallet_client(wallets.announced("purse endpoint"), &self.token).await
+    }
+
+    /// A top-up service client of a `purse-topups` instance with the cluster's token.
+    pub async fn top_up_client(&self, top_ups: &Service) -> TopUpClient {
+        top_up_client(top_ups.announced("purse endpoint"), &self.token).await
+    }
+
+    /// A payments service client of a `purse-payments` instance with the cluster's token.
+    pub async fn payments_client(&self, payments: &Service) -> PaymentsClient {
+        payments_client(payments.announced("purse endpoint"), &self.token).await
     }
 
     /// Path of the shared read store.

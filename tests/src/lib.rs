@@ -49,6 +49,12 @@ pub fn binary(package: &str, name: &str) -> PathBuf {
                 "purse-wallets",
                 "-p",
                 "purse-projector",
+                "-p",
+                "purse-topups",
+                "-p",
+                "purse-payments",
+                "-p",
+                "purse-saga",
                 "--bins",
             ])
             .status()

@@ -1,7 +1,8 @@
 //! Cluster mode end to end: `purse-wallets` instances and a `purse-projector` as separate processes
 //! over a real Kafka-protocol broker (nisshi, started per test), sharing the read store.
-//! Faults: kill -9 of an instance, a paused (SIGSTOP) stale writer, a broker restart, and a
-//! projector rebuilding the read models from scratch.
+//! Faults: kill -9 of an instance, a paused (SIGSTOP) stale writer, a broker restart, a
+//! projector rebuilding the read models from scratch, and top-ups over `purse-topups`,
+//! `purse-payments` and `purse-saga` with the saga killed between capture and credit.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -11,7 +12,10 @@ use std::time::Duration;
 
 use purse_e2e::cluster::Cluster;
 use purse_e2e::requests::{balance, create_wallet, credit, debit, history};
+use purse_e2e::browser::Browser;
+use purse_e2e::topups::{SUCCESS_CARD, create_top_up, pay_on_page, settled};
 use purse_e2e::{Service, WalletClient, cli_json};
+use purse_proto::topup::v1 as tpb;
 use purse_proto::wallet::v1 as pb;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -655,4 +659,101 @@ fn dump(path: &Path) -> BTreeMap<String, Vec<String>> {
         dump.insert(table, rows);
     }
     dump
+}
+
+/// The saga coordinator's reply timeout in the top-up test: short, so that a credit sent to a
+/// paused wallets instance is soon counted as retried (proof that it was sent).
+const SAGA_REPLY_TIMEOUT_MS: &str = "1000";
+/// Payment deadline of the top-ups in the cluster top-up test.
+const TOP_UP_TIMEOUT_MS: &str = "20000";
+
+/// Polls the projected balance until it shows `expected` (bounded).
+async fn balance_reaches(client: &mut WalletClient, wallet: &str, expected: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let shown = balance(client, wallet, 0).await.balance;
+        if shown == expected {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "balance of {wallet} stays {shown}, never {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn top_ups_over_separate_binaries_survive_a_kill9_of_the_saga_between_capture_and_credit() {
+    let cluster = Cluster::start(PARTITIONS, SESSION_TIMEOUT_MS).await;
+    let wallets = cluster.wallets("w1");
+    let payments = cluster.payments("p1", &[]);
+    let timeout = [("PURSE_TOPUPS_TIMEOUT_MS", TOP_UP_TIMEOUT_MS)];
+    let top_ups = cluster.top_ups("t1", &payments, &timeout);
+    let saga_environment = [("PURSE_REPLY_TIMEOUT_MS", SAGA_REPLY_TIMEOUT_MS)];
+    let mut saga = cluster.saga("s1", &saga_environment);
+    let _projector = cluster.projector(cluster.data_dir());
+
+    let mut client = cluster.client(&wallets).await;
+    let mut top_up_client = cluster.top_up_client(&top_ups).await;
+    let wallet = create_wallet(&mut client, "carol", "USD").await;
+    client
+        .credit(credit(&wallet, "seed", "1.00", pb::CreditSource::Paid))
+        .await
+        .expect("seed credit");
+    let paid = create_top_up(&mut top_up_client, &wallet, "t1", "20.00", Some("22.00"), "").await;
+    let unpaid = create_top_up(&mut top_up_client, &wallet, "t2", "9.00", None, "").await;
+    assert!(
+        paid.url
+            .starts_with(payments.announced("checkout endpoint")),
+        "{}",
+        paid.url
+    );
+
+    // The wallets instance is paused, so the credit the saga sends after the capture waits in
+    // the log; once the saga counts it as retried, it was sent.
+    wallets.signal("STOP");
+    let browser = Browser::start().await;
+    let (status, _) = pay_on_page(&browser, &paid.url, SUCCESS_CARD, false).await;
+    browser.close().await;
+    assert_eq!(status, "succeeded");
+    let retried = counter_above_zero(
+        &saga,
+        "purse_saga_dispatches_total",
+        "target=\"wallet\",outcome=\"retried\"",
+    )
+    .await;
+    assert!(retried > 0, "the saga sent the credit to the paused wallets");
+    let pending = top_up_client
+        .get_top_up(tpb::GetTopUpRequest {
+            top_up_id: unpaid.top_up_id.clone(),
+            min_sequence: 0,
+        })
+        .await
+        .expect("unpaid top-up")
+        .into_inner();
+    assert_eq!(pending.status, tpb::TopUpStatus::Created as i32);
+
+    // Crash between capture and credit; the wallets take the credit while no saga runs.
+    saga.kill9();
+    wallets.signal("CONT");
+    balance_reaches(&mut client, &wallet, "21.00").await;
+
+    let _saga = cluster.saga("s1", &saga_environment);
+    let done = settled(&mut top_up_client, &paid.top_up_id).await;
+    assert_eq!(done.status, tpb::TopUpStatus::Completed as i32);
+    assert_eq!(done.credited, "22.00");
+    let expired = settled(&mut top_up_client, &unpaid.top_up_id).await;
+    assert_eq!(expired.status, tpb::TopUpStatus::Expired as i32);
+
+    balance_reaches(&mut client, &wallet, "23.00").await;
+    let credits: Vec<_> = history(&mut client, &wallet, 0)
+        .await
+        .into_iter()
+        .filter(|entry| entry.reference == paid.top_up_id)
+        .map(|entry| (entry.detail, entry.amount))
+        .collect();
+    assert_eq!(credits.len(), 2, "paid and granted, each once: {credits:?}");
+    assert!(credits.contains(&("paid".to_owned(), "20.00".to_owned())));
+    assert!(credits.contains(&("granted".to_owned(), "2.00".to_owned())));
 }

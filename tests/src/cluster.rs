@@ -78,7 +78,12 @@ impl Cluster {
     /// Starts a `purse-wallets` instance with `instance_id` and extra `PURSE_*` settings (e.g.
     /// `PURSE_BATCH_MAX_COMMANDS`).
     pub fn wallets_with(&self, instance_id: &str, environment: &[(&str, &str)]) -> Service {
-        self.instance("purse-wallets", instance_id, environment, &["purse endpoint"])
+        self.instance(
+            "purse-wallets",
+            instance_id,
+            environment,
+            &["purse endpoint"],
+        )
     }
 
     /// Starts a `purse-payments` instance (gRPC, checkout page and webhooks on loopback ports it
@@ -107,7 +112,12 @@ impl Cluster {
             "PURSE_TOPUPS_CHECKOUT_BASE_URL",
             payments.announced("checkout endpoint"),
         ));
-        self.instance("purse-topups", instance_id, &environment, &["purse endpoint"])
+        self.instance(
+            "purse-topups",
+            instance_id,
+            &environment,
+            &["purse endpoint"],
+        )
     }
 
     /// Starts a `purse-saga` coordinator with extra `PURSE_*` settings.

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use purse_e2e::browser::Browser;
 use purse_e2e::cluster::Cluster;
 use purse_e2e::requests::{balance, create_wallet, credit, debit, history};
-use purse_e2e::browser::Browser;
 use purse_e2e::topups::{SUCCESS_CARD, create_top_up, pay_on_page, settled};
 use purse_e2e::{Service, WalletClient, cli_json};
 use purse_proto::topup::v1 as tpb;
@@ -701,7 +701,15 @@ async fn top_ups_over_separate_binaries_survive_a_kill9_of_the_saga_between_capt
         .credit(credit(&wallet, "seed", "1.00", pb::CreditSource::Paid))
         .await
         .expect("seed credit");
-    let paid = create_top_up(&mut top_up_client, &wallet, "t1", "20.00", Some("22.00"), "").await;
+    let paid = create_top_up(
+        &mut top_up_client,
+        &wallet,
+        "t1",
+        "20.00",
+        Some("22.00"),
+        "",
+    )
+    .await;
     let unpaid = create_top_up(&mut top_up_client, &wallet, "t2", "9.00", None, "").await;
     assert!(
         paid.url
@@ -723,7 +731,10 @@ async fn top_ups_over_separate_binaries_survive_a_kill9_of_the_saga_between_capt
         "target=\"wallet\",outcome=\"retried\"",
     )
     .await;
-    assert!(retried > 0, "the saga sent the credit to the paused wallets");
+    assert!(
+        retried > 0,
+        "the saga sent the credit to the paused wallets"
+    );
     let pending = top_up_client
         .get_top_up(tpb::GetTopUpRequest {
             top_up_id: unpaid.top_up_id.clone(),

@@ -92,3 +92,23 @@ pub async fn pay_on_page(
     let text = browser.text("#result").await;
     (status, text)
 }
+
+/// Pays on the hosted page by posting its form over plain HTTP (the page answers once the
+/// capture is recorded) and returns the page's `data-status`.
+pub async fn pay_by_form(url: &str, card: &str) -> String {
+    let body = format!("card_number={card}&expiry=12%2F34&cvc=123");
+    let page = crate::http::send(
+        hyper::Method::POST,
+        url,
+        &[("content-type", "application/x-www-form-urlencoded")],
+        body,
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let status = page
+        .body
+        .split_once("data-status=\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(status, _)| status.to_owned());
+    status.unwrap_or_else(|| panic!("no result on the page: {}", page.body))
+}

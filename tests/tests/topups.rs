@@ -2,6 +2,7 @@
 //! driving completion, failure and expiry, stored cards, provider webhooks, and a crash between
 //! capture and credit.
 
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -9,12 +10,15 @@ use hyper::Method;
 use purse_e2e::browser::Browser;
 use purse_e2e::requests::{balance, create_wallet, credit, debit};
 use purse_e2e::topups::{
-    DECLINE_CARD, DELAYED_CARD, SETTLE_TIMEOUT, SUCCESS_CARD, create_top_up, pay_on_page, settled,
+    DECLINE_CARD, DELAYED_CARD, SETTLE_TIMEOUT, SUCCESS_CARD, create_top_up, pay_by_form,
+    pay_on_page, settled,
 };
 use purse_e2e::{Pursed, http, payments_client, top_up_client};
+use purse_log::{EventLog, MAX_READ_RECORDS, SqliteLog, SqliteLogOptions, partition_for};
 use purse_proto::payment::v1 as pay;
 use purse_proto::topup::v1 as pb;
 use purse_proto::wallet::v1 as wpb;
+use purse_runtime::topics;
 
 async fn transactions(pursed: &Pursed, wallet_id: &str) -> Vec<wpb::Transaction> {
     pursed
@@ -339,8 +343,37 @@ async fn a_saved_card_pays_later_top_ups_and_the_auto_top_up_rule_starts_exactly
     assert_eq!(balance(&mut wallets, &wallet_id, 0).await.balance, "33.00");
 }
 
+/// Crash attempts in the pursed kill test: each pays a top-up and kills pursed the moment the
+/// page answers; one landing before the credit is required.
+const CRASH_ATTEMPTS: usize = 5;
+
+/// How many records the embedded log of a stopped `pursed` holds for `wallet_id`'s stream.
+async fn wallet_stream_length(data_dir: &Path, wallet_id: &str) -> usize {
+    let log = SqliteLog::open(&data_dir.join("log.db"), SqliteLogOptions::default())
+        .expect("embedded log opens");
+    let topic = topics::WALLETS.events;
+    let partitions = log.partition_count(topic).await.expect("wallet topic");
+    let partition = partition_for(wallet_id.as_bytes(), partitions);
+    let mut length = 0;
+    let mut offset = 0;
+    loop {
+        let records = log
+            .read(topic, partition, offset, MAX_READ_RECORDS, 0)
+            .await
+            .expect("wallet records");
+        let Some(last) = records.last() else {
+            return length;
+        };
+        offset = last.offset + 1;
+        length += records
+            .iter()
+            .filter(|record| record.key == wallet_id.as_bytes())
+            .count();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn pursed_killed_after_the_capture_completes_the_top_up_once_and_a_pending_deadline_still_fires()
+async fn pursed_killed_between_capture_and_credit_completes_the_top_up_once_and_a_pending_deadline_still_fires()
  {
     let dir = tempfile::tempdir().unwrap();
     let environment = [("PURSE_TOPUPS_TIMEOUT_MS", "20000")];
@@ -352,28 +385,48 @@ async fn pursed_killed_after_the_capture_completes_the_top_up_once_and_a_pending
         .credit(credit(&wallet_id, "seed", "1.00", wpb::CreditSource::Paid))
         .await
         .expect("seed credit");
-    let paid = create_top_up(&mut top_ups, &wallet_id, "t1", "20.00", Some("22.00"), "").await;
-    let unpaid = create_top_up(&mut top_ups, &wallet_id, "t2", "9.00", None, "").await;
+    let unpaid = create_top_up(&mut top_ups, &wallet_id, "unpaid", "9.00", None, "").await;
 
-    let browser = Browser::start().await;
-    let (status, _) = pay_on_page(&browser, &paid.url, SUCCESS_CARD, false).await;
-    browser.close().await;
-    assert_eq!(status, "succeeded");
-    // The capture is recorded; the credit may or may not be: crash now.
-    pursed.kill9();
+    let mut landed_between = 0;
+    let mut expected_balance = 100;
+    for attempt in 0..CRASH_ATTEMPTS {
+        let key = format!("paid-{attempt}");
+        let paid = create_top_up(&mut top_ups, &wallet_id, &key, "20.00", Some("22.00"), "").await;
+        let before = wallet_stream_length(dir.path(), &wallet_id).await;
+        // The page answers once the capture is recorded; crash at once.
+        let status = pay_by_form(&paid.url, SUCCESS_CARD).await;
+        pursed.kill9();
+        assert_eq!(status, "succeeded");
+        if wallet_stream_length(dir.path(), &wallet_id).await == before {
+            landed_between += 1;
+        }
 
-    let pursed = Pursed::start(dir.path(), &environment);
-    let mut wallets = pursed.client().await;
-    let mut top_ups = top_up_client(&pursed.endpoint, &pursed.token).await;
-    let done = settled(&mut top_ups, &paid.top_up_id).await;
-    assert_eq!(done.status, pb::TopUpStatus::Completed as i32);
+        pursed = Pursed::start(dir.path(), &environment);
+        wallets = pursed.client().await;
+        top_ups = top_up_client(&pursed.endpoint, &pursed.token).await;
+        let done = settled(&mut top_ups, &paid.top_up_id).await;
+        assert_eq!(done.status, pb::TopUpStatus::Completed as i32);
+        let credits = transactions(&pursed, &wallet_id)
+            .await
+            .into_iter()
+            .filter(|entry| entry.reference == paid.top_up_id)
+            .count();
+        assert_eq!(credits, 2, "paid and granted, each exactly once");
+        expected_balance += 2200;
+        let shown = balance(&mut wallets, &wallet_id, 0).await.balance;
+        assert_eq!(
+            shown,
+            format!("{}.{:02}", expected_balance / 100, expected_balance % 100)
+        );
+        if landed_between > 0 {
+            break;
+        }
+    }
+    assert!(
+        landed_between > 0,
+        "no crash of {CRASH_ATTEMPTS} landed between the capture and the credit"
+    );
+
     let expired = settled(&mut top_ups, &unpaid.top_up_id).await;
     assert_eq!(expired.status, pb::TopUpStatus::Expired as i32);
-    let credits = transactions(&pursed, &wallet_id)
-        .await
-        .into_iter()
-        .filter(|entry| entry.reference == paid.top_up_id)
-        .count();
-    assert_eq!(credits, 2, "paid and granted, each exactly once");
-    assert_eq!(balance(&mut wallets, &wallet_id, 0).await.balance, "23.00");
 }

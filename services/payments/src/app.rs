@@ -30,7 +30,8 @@ use crate::grpc::PaymentsGrpc;
 use crate::http::{HttpState, WebhookCounters, router};
 use crate::processor::{PAYMENT_PROCESSOR, PaymentProcessor, STORED_CARDS, StoredCards};
 use crate::provider::PaymentProvider;
-use crate::simulator::{SIMULATOR, Simulator};
+use crate::simulator::pending::{PendingWebhookError, PendingWebhooks};
+use crate::simulator::{SIMULATOR, Simulator, SimulatorSettings};
 use crate::webhook::{SecretError, WebhookSecret};
 
 /// Most records a reactor reads per call.
@@ -47,6 +48,9 @@ pub enum StartError {
     /// The HTTP listener has no local address.
     #[error("payments HTTP listener: {0}")]
     Listener(#[from] std::io::Error),
+    /// The simulator's pending webhooks could not be read (`{data_dir}/simulator-webhooks`).
+    #[error(transparent)]
+    SimulatorPending(#[from] PendingWebhookError),
     /// `config.payments.provider` names no built-in adapter.
     #[error("unknown payment provider {0:?} (built in: simulator)")]
     UnknownProvider(String),
@@ -154,17 +158,24 @@ impl PaymentsApp {
     ) -> Result<Self, StartError> {
         let http_addr = http_listener.local_addr()?;
         let secret = WebhookSecret::load_or_create(&config.webhook_secret_path())?;
+        // Stops the reactors and the provider's background work (the simulator's webhooks).
+        let (stop_reactors, reactors_stopped) = watch::channel(false);
         let provider: Arc<dyn PaymentProvider> = match config.payments.provider.as_str() {
-            SIMULATOR => Arc::new(Simulator::new(
-                secret.clone(),
-                config.payments.simulator_delay_ms,
-                format!("http://{http_addr}/webhooks/{SIMULATOR}"),
-            )),
+            SIMULATOR => Arc::new(Simulator::start(
+                SimulatorSettings {
+                    secret: secret.clone(),
+                    delay_ms: config.payments.simulator_delay_ms,
+                    webhook_url: format!("http://{http_addr}/webhooks/{SIMULATOR}"),
+                    pending_dir: PendingWebhooks::in_data_dir(&config.data_dir)
+                        .dir()
+                        .to_path_buf(),
+                },
+                reactors_stopped.clone(),
+            )?),
             other => return Err(StartError::UnknownProvider(other.to_owned())),
         };
         let gateway = Gateway { payments, provider };
 
-        let (stop_reactors, reactors_stopped) = watch::channel(false);
         let mut reactors = JoinSet::new();
         let cards = Arc::new(StoredCards::new(config.partitions));
         spawn_reactor::<PaymentMethodsDecider>(
@@ -246,7 +257,7 @@ impl PaymentsApp {
     }
 
     /// Drains: the HTTP server stops accepting and finishes its requests, the reactors stop at
-    /// their next checkpoint, and in cluster mode the shard hosts answer what they hold, commit
+    /// their next checkpoint, the simulator's undelivered webhooks stay on disk for the next start, and in cluster mode the shard hosts answer what they hold, commit
     /// and leave their groups. Gives up after `grace_ms`.
     pub async fn drain(self, grace_ms: u64) {
         let Self {

@@ -15,7 +15,9 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::provider::{ChargeOutcome, ChargeRequest, PaymentProvider, ProviderError};
+use crate::provider::{
+    ChargeInitiator, ChargeOutcome, ChargeRequest, PaymentProvider, ProviderError,
+};
 use crate::webhook::hex;
 
 /// A payment command's result.
@@ -108,6 +110,7 @@ impl Gateway {
         token: &str,
         amount: Decimal,
         asset: &str,
+        initiator: ChargeInitiator,
     ) -> Result<ChargeOutcome, ChargeError> {
         let outcome = self
             .provider
@@ -117,6 +120,7 @@ impl Gateway {
                 token: token.to_owned(),
                 amount,
                 asset: asset.to_owned(),
+                initiator,
             })
             .await?;
         let action = match &outcome {

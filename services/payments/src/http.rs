@@ -25,7 +25,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::gateway::{ChargeError, Gateway};
-use crate::provider::{CardInput, ChargeOutcome};
+use crate::provider::{CardInput, ChargeInitiator, ChargeOutcome};
 use crate::webhook::{SIGNATURE_HEADER, SignatureError, WebhookEvent, WebhookKind, WebhookSecret};
 
 /// Largest checkout form body.
@@ -303,6 +303,8 @@ impl HttpState {
                 &token,
                 top_up.amount,
                 &top_up.asset,
+                // The payer typed the card on this page just now.
+                ChargeInitiator::Payer,
             )
             .await;
         match charged {

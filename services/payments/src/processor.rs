@@ -3,7 +3,7 @@
 //! | event (state after it)                                  | does                                                    |
 //! |---------------------------------------------------------|---------------------------------------------------------|
 //! | `PaymentIntentCreated` with a stored card, still waiting | `Submit` the stored card (key `payment:{id}:submit`)    |
-//! | `PaymentSubmitted`                                      | charge at the provider (idempotent by payment id), then `RecordSucceeded`/`RecordFailed` (key per provider event) |
+//! | `PaymentSubmitted`                                      | charge at the provider (idempotent by payment id; merchant-initiated for a stored card, else the payer's), then `RecordSucceeded`/`RecordFailed` (key per provider event) |
 //! | `PaymentSucceeded` in time, payer asked to save the card | save it as a payment method (key `payment:{id}:save-card`) |
 //! | `PaymentCanceled`                                       | provider cancel                                         |
 //! | `RefundRequested`, still pending                        | provider refund, then `RecordRefundSucceeded`/`Failed`  |
@@ -33,7 +33,7 @@ use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use crate::gateway::{ChargeError, Gateway, correlation};
-use crate::provider::{ProviderError, RefundOutcome, RefundRequest};
+use crate::provider::{ChargeInitiator, ProviderError, RefundOutcome, RefundRequest};
 
 /// Checkpoint name of the payment processor.
 pub const PAYMENT_PROCESSOR: &str = "payment-processor";
@@ -215,6 +215,14 @@ impl PaymentProcessor {
         let Some(card) = intent.card() else {
             return Ok(());
         };
+        // An intent for a stored card is charged with no payer present (the processor submitted
+        // it); a card typed on the hosted page is the payer's own charge, which the page made
+        // first and this repeats.
+        let initiator = if intent.payment_method_id().is_some() {
+            ChargeInitiator::Merchant
+        } else {
+            ChargeInitiator::Payer
+        };
         let result = self
             .gateway
             .charge(
@@ -223,6 +231,7 @@ impl PaymentProcessor {
                 card.provider_token(),
                 intent.amount(),
                 intent.asset().code(),
+                initiator,
             )
             .await;
         match result {

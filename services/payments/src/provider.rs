@@ -166,6 +166,20 @@ pub struct ChargeRequest {
     pub amount: Decimal,
     /// The currency code.
     pub asset: String,
+    /// Whether the payer is present. Providers (and card issuers behind them) treat a charge
+    /// the payer makes differently from one the merchant makes later with a stored card.
+    pub initiator: ChargeInitiator,
+}
+
+/// Who starts a charge: the card networks' customer-initiated / merchant-initiated split
+/// (Stripe's `off_session`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ChargeInitiator {
+    /// The payer is on the hosted checkout page and typed the card: on-session.
+    Payer,
+    /// Purse charges a stored payment method with no payer present (`manual_with_payment_method`
+    /// and `auto` top-ups): off-session, merchant-initiated.
+    Merchant,
 }
 
 /// What the provider answered to a charge.

@@ -17,6 +17,7 @@ use crate::shard::{
     CommandError, CommandRequest, CommandResult, ShardDecider, ShardError, ShardSettings,
     ShardWorker, report_exit,
 };
+use crate::telemetry;
 
 /// Gets a command to the worker that owns its stream and returns the worker's reply.
 #[async_trait::async_trait]
@@ -32,7 +33,9 @@ pub trait CommandBus<D: ShardDecider>: Send + Sync {
     ) -> CommandResult<D>;
 }
 
-/// Sends commands to in-process shard workers and waits (bounded) for their replies.
+/// Sends commands to in-process shard workers and waits (bounded) for their replies. A command
+/// sent while a gRPC call is handled carries the call's correlation id
+/// ([`telemetry::correlation_id_or`]), whatever id the handler passed.
 pub struct LocalBus<D: ShardDecider> {
     senders: Vec<mpsc::Sender<CommandRequest<D>>>,
     reply_timeout_ms: u64,
@@ -93,7 +96,8 @@ impl<D: ShardDecider> CommandBus<D> for LocalBus<D> {
         let request = CommandRequest {
             command,
             idempotency_key,
-            correlation_id,
+            // Inside a gRPC call, the call's id: the handler's own is only a fallback.
+            correlation_id: telemetry::correlation_id_or(correlation_id),
             reply: Some(reply),
         };
         let timeout = Duration::from_millis(self.reply_timeout_ms);

@@ -24,7 +24,7 @@ use purse_log::{EventLog, LogError};
 use purse_store::{Checkpoint, ReadStore, StoreError};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tracing::{error, warn};
+use tracing::{Instrument, error, warn};
 use uuid::Uuid;
 
 use crate::codec::{self, CodecError};
@@ -315,7 +315,23 @@ impl<D: ShardDecider> PartitionReactor<D> {
     async fn react_until_done(&self, reacted: &Reacted<'_, D>) -> Result<Flow, ReactorError> {
         let partition = self.partition;
         let offset = reacted.offset;
+        let event_type = D::event_type(reacted.event);
+        // One span per reaction, retries included; the commands it sends are its children.
+        let span = tracing::info_span!(
+            "reaction",
+            otel.name = %format_args!("{} {event_type}", self.settings.name),
+            reactor = %self.settings.name,
+            event = event_type,
+            correlation_id = %reacted.correlation_id,
+            tenant = reacted.tenant,
+            stream_id = %reacted.stream_id,
+            sequence = reacted.sequence,
+            topic = %self.settings.topic,
+            partition,
+            offset,
+        );
         self.retrying("reaction", || self.reaction.react(reacted))
+            .instrument(span)
             .await
             .map_err(|source| ReactorError::Reaction {
                 partition,
@@ -326,7 +342,15 @@ impl<D: ShardDecider> PartitionReactor<D> {
 
     async fn signal_caught_up(&self) -> Result<Flow, ReactorError> {
         let partition = self.partition;
+        let span = tracing::info_span!(
+            "caught_up",
+            otel.name = %format_args!("{} caught up", self.settings.name),
+            reactor = %self.settings.name,
+            topic = %self.settings.topic,
+            partition,
+        );
         self.retrying("caught-up hook", || self.reaction.caught_up(partition))
+            .instrument(span)
             .await
             .map_err(|source| ReactorError::Reaction {
                 partition,

@@ -36,7 +36,8 @@ use purse_store::ReadStore;
 use rust_decimal::Decimal;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tracing::{error, warn};
+use tracing::field::Empty;
+use tracing::{Instrument, error, warn};
 use uuid::Uuid;
 
 use crate::bus::CommandBus;
@@ -225,7 +226,31 @@ impl Sender {
         counters: &'static [Counter; 4],
         what: &'static str,
     ) -> Result<Option<Result<CommandReply<D::Outcome>, D::Error>>, ReactionError> {
-        match bus.send(command, key, correlation_id.to_owned()).await {
+        // A child of the reaction's span; the shard's `command` span carries the same id.
+        let span = tracing::info_span!(
+            "saga_command",
+            otel.name = %format_args!("saga {what}"),
+            what,
+            command = D::command_type(&command),
+            stream_id = %D::stream_id(&command),
+            correlation_id,
+            outcome = Empty,
+        );
+        let sent = bus
+            .send(command, key, correlation_id.to_owned())
+            .instrument(span.clone())
+            .await;
+        let _entered = span.enter();
+        span.record(
+            "outcome",
+            match &sent {
+                Ok(_) => "ok",
+                Err(CommandError::Rejected(_)) => "rejected",
+                Err(CommandError::IdempotencyKeyReused | CommandError::StreamHalted) => "failed",
+                Err(_) => "retry",
+            },
+        );
+        match sent {
             Ok(reply) => {
                 counters[OK].add(1);
                 Ok(Some(Ok(reply)))

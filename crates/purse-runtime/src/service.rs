@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::config::{Config, EXIT_CONFIG};
-use crate::{env, metrics};
+use crate::{env, metrics, telemetry};
 
 /// Flags every service binary accepts; they override the file and the environment.
 #[derive(clap::Args, Debug)]
@@ -24,9 +24,11 @@ pub struct CommonArgs {
     pub listen: Option<SocketAddr>,
 }
 
-/// Loads the configuration (defaults → file → environment → flags) and runs `body` on a
-/// multi-threaded runtime. Invalid configuration exits 64 with one line on stderr; a failure of
-/// `body` exits 1 with its message.
+/// Loads the configuration (defaults → file → environment → flags), starts telemetry (logs, and
+/// trace export when the OTel environment asks for it, as service `program`'s first word) and
+/// runs `body` on a multi-threaded runtime; then flushes the spans still queued, whatever `body`
+/// returned. Invalid configuration, telemetry's included, exits 64 with one line on stderr; a
+/// failure of `body` exits 1 with its message.
 pub fn run<F, E>(program: &str, args: CommonArgs, body: impl FnOnce(Config) -> F) -> ExitCode
 where
     F: Future<Output = Result<(), E>>,
@@ -44,7 +46,18 @@ where
         }
     };
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
-    match runtime.block_on(body(config)) {
+    let service_name = program.split(' ').next().unwrap_or(program);
+    let telemetry = match telemetry::init(service_name, &config.log, runtime.handle().clone()) {
+        Ok(telemetry) => telemetry,
+        Err(err) => {
+            eprintln!("{program}: {err}");
+            return ExitCode::from(EXIT_CONFIG as u8);
+        }
+    };
+    let served = runtime.block_on(body(config));
+    // From this thread, with the runtime still running: the export requests run on it.
+    telemetry.shutdown();
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("{program}: {err:#}");

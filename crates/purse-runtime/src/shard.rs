@@ -20,7 +20,8 @@ use purse_domain::{Context, Decider, MAX_IDS_PER_COMMAND, Timestamp};
 use purse_log::{EventLog, LogError, Record};
 use purse_proto::event::v1::EventRecord;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, error, warn};
+use tracing::field::Empty;
+use tracing::{Span, debug, error, warn};
 use uuid::Uuid;
 
 use crate::clock;
@@ -52,6 +53,12 @@ pub trait ShardDecider: EventCodec + 'static {
         state: &Self::State,
         timers: &TimerSettings,
     ) -> Option<Self::Command>;
+    /// The command's type as spans show it; by default the command type's own name
+    /// (`WalletCommand`). Never anything taken from the command's fields.
+    fn command_type(_command: &Self::Command) -> &'static str {
+        let path = std::any::type_name::<Self::Command>();
+        path.rsplit("::").next().unwrap_or(path)
+    }
 }
 
 /// Limits and windows of a shard worker.
@@ -266,22 +273,25 @@ impl<D: ShardDecider> ShardWorker<D> {
         now: Timestamp,
     ) -> Result<(), ShardError> {
         let mut records: Vec<PendingRecord> = Vec::new();
-        let mut planned: Vec<(ReplyTo<D>, Planned<D>)> = Vec::with_capacity(batch.len());
+        let mut planned: Vec<(ReplyTo<D>, Planned<D>, Span)> = Vec::with_capacity(batch.len());
+        let batch_commands = batch.len();
         for request in batch {
-            let plan = self.decide_one(&request, now, &mut records);
-            planned.push((request.reply, plan));
+            let span = self.command_span(&request, batch_commands);
+            let plan = span.in_scope(|| self.decide_one(&request, now, &mut records));
+            planned.push((request.reply, plan, span));
         }
         let won = if records.is_empty() {
             Vec::new()
         } else {
             self.append_and_read_back(&records).await?
         };
-        for (reply, plan) in planned {
+        for (reply, plan, span) in planned {
             let result = match plan {
                 Planned::Done(result) => result,
                 Planned::AwaitRecord { record, reply } if won[record] => Ok(reply),
                 Planned::AwaitRecord { .. } => Err(CommandError::Retry),
             };
+            record_outcome::<D>(&span, &result);
             match &result {
                 Ok(_) => metrics::COMMANDS_OK.add(1),
                 Err(CommandError::Rejected(_) | CommandError::IdempotencyKeyReused) => {
@@ -289,12 +299,34 @@ impl<D: ShardDecider> ShardWorker<D> {
                 }
                 Err(_) => metrics::COMMANDS_RETRY.add(1),
             }
+            // The span ends before the caller sees the reply.
+            drop(span);
             if let Some(sender) = reply {
                 // The caller may have timed out and gone; its retry replays the outcome.
                 let _ = sender.send(result);
             }
         }
         Ok(())
+    }
+
+    /// The span of one command, from its decision to its reply (the batch's append and
+    /// read-back included). Identifiers only: never the command's fields.
+    fn command_span(&self, request: &CommandRequest<D>, batch_commands: usize) -> Span {
+        let command_type = D::command_type(&request.command);
+        tracing::info_span!(
+            "command",
+            otel.name = %format_args!("command {command_type}"),
+            command = command_type,
+            correlation_id = %request.correlation_id,
+            tenant = D::tenant(&request.command),
+            stream_id = %D::stream_id(&request.command),
+            topic = %self.topic,
+            partition = self.partition,
+            batch_commands,
+            events = Empty,
+            outcome = Empty,
+            sequence = Empty,
+        )
     }
 
     fn decide_one(
@@ -354,6 +386,8 @@ impl<D: ShardDecider> ShardWorker<D> {
                 replayed: false,
             }));
         }
+        let event_types: Vec<&str> = events.iter().map(D::event_type).collect();
+        Span::current().record("events", event_types.join(","));
         let event_ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
         let meta = EventMeta {
             tenant: D::tenant(&request.command).to_owned(),
@@ -592,6 +626,23 @@ fn apply_events<D: Decider>(
         sequence: last.stream_sequence,
         replayed: false,
     }
+}
+
+/// Records how a command ended on its span (`outcome`, and `sequence` when it succeeded).
+fn record_outcome<D: Decider>(span: &Span, result: &CommandResult<D>) {
+    let outcome = match result {
+        Ok(reply) => {
+            span.record("sequence", reply.sequence);
+            if reply.replayed { "replayed" } else { "ok" }
+        }
+        Err(CommandError::Rejected(_)) => "rejected",
+        Err(CommandError::IdempotencyKeyReused) => "idempotency_key_reused",
+        Err(CommandError::Retry) => "retry",
+        Err(CommandError::StreamHalted) => "stream_halted",
+        Err(CommandError::Unavailable(_)) => "unavailable",
+        Err(CommandError::Timeout { .. }) => "timeout",
+    };
+    span.record("outcome", outcome);
 }
 
 fn stream_of(record: &EventRecord, offset: u64) -> Result<Uuid, ShardError> {

@@ -13,7 +13,7 @@ use purse_proto::payment::v1::payments_service_server::PaymentsServiceServer;
 use purse_runtime::auth::TokenKey;
 use purse_runtime::config::Config;
 use purse_runtime::service::{self, CommonArgs, announce};
-use purse_runtime::{backend, server, telemetry};
+use purse_runtime::{backend, server};
 use tonic::server::NamedService;
 use tonic::service::Routes;
 
@@ -35,7 +35,6 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    telemetry::init(&config.log)?;
     anyhow::ensure!(
         config.kafka.is_enabled(),
         "purse-payments runs against Kafka: set PURSE_KAFKA_BROKERS (or use pursed)"

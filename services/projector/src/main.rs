@@ -15,7 +15,7 @@ use purse_runtime::projector::{
 };
 use purse_runtime::service::{self, CommonArgs};
 use purse_runtime::topics;
-use purse_runtime::{backend, server, telemetry};
+use purse_runtime::{backend, server};
 use purse_wallets::app::projector_settings;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -47,15 +47,13 @@ fn main() -> ExitCode {
     }
 }
 
-async fn migrate(config: Config) -> anyhow::Result<()> {
-    telemetry::init(&config.log)?;
+async fn migrate(_config: Config) -> anyhow::Result<()> {
     let applied = backend::migrate_scylla().await?;
     service::announce("migrations applied", format_args!("{applied:?}"))?;
     Ok(())
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    telemetry::init(&config.log)?;
     if config.store == StoreKind::Scylla && config.scylla_migrate_on_start {
         backend::migrate_scylla().await?;
     }

@@ -17,7 +17,7 @@ use purse_runtime::buses::Buses;
 use purse_runtime::config::Config;
 use purse_runtime::projector::{PaymentProjections, ProjectionWatch, spawn_payment_projectors};
 use purse_runtime::service::{self, CommonArgs, announce};
-use purse_runtime::{backend, server, telemetry};
+use purse_runtime::{backend, server};
 use purse_saga::SagaApp;
 use purse_topups::app::TopUpApp;
 use purse_wallets::app::{WalletApp, projector_settings};
@@ -48,7 +48,6 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    telemetry::init(&config.log)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     // All-in-one always uses the embedded log, whatever `[kafka]` says.

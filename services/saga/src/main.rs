@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Parser;
 use purse_runtime::config::Config;
 use purse_runtime::service::{self, CommonArgs, announce};
-use purse_runtime::{backend, server, telemetry};
+use purse_runtime::{backend, server};
 use purse_saga::SagaApp;
 
 /// How long the coordinator and the saga shard hosts may take to stop after a signal.
@@ -27,7 +27,6 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    telemetry::init(&config.log)?;
     anyhow::ensure!(
         config.kafka.is_enabled(),
         "purse-saga runs against Kafka: set PURSE_KAFKA_BROKERS (or use pursed)"

@@ -10,7 +10,7 @@ use purse_proto::topup::v1::top_up_service_server::TopUpServiceServer;
 use purse_runtime::auth::TokenKey;
 use purse_runtime::config::Config;
 use purse_runtime::service::{self, CommonArgs, announce};
-use purse_runtime::{backend, server, telemetry};
+use purse_runtime::{backend, server};
 use purse_topups::app::TopUpApp;
 use purse_topups::grpc::TopUpGrpc;
 use tonic::server::NamedService;
@@ -34,7 +34,6 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    telemetry::init(&config.log)?;
     anyhow::ensure!(
         config.kafka.is_enabled(),
         "purse-topups runs against Kafka: set PURSE_KAFKA_BROKERS (or use pursed)"

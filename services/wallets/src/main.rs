@@ -10,7 +10,7 @@ use purse_proto::wallet::v1::wallet_service_server::WalletServiceServer;
 use purse_runtime::auth::TokenKey;
 use purse_runtime::config::Config;
 use purse_runtime::service::{self, CommonArgs, announce};
-use purse_runtime::{backend, server, telemetry};
+use purse_runtime::{backend, server};
 use purse_wallets::app::WalletApp;
 use purse_wallets::grpc::WalletGrpc;
 use tonic::server::NamedService;
@@ -33,7 +33,6 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    telemetry::init(&config.log)?;
     anyhow::ensure!(
         config.kafka.is_enabled(),
         "purse-wallets runs against Kafka: set PURSE_KAFKA_BROKERS (or use pursed)"

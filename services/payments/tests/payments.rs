@@ -1,6 +1,7 @@
 //! The payments gateway in process over the embedded log and store: webhook verification and
 //! dedupe, the hosted checkout page with every simulator card, the processor (card saving,
-//! stored-card charges, refunds), and no card number in the log, the store or the logs.
+//! stored-card charges, refunds), a delayed webhook surviving a restart, and no card number in
+//! the log, the store, the data directory or the logs.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -12,13 +13,16 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use purse_domain::idempotency::IdempotencyKey;
 use purse_domain::money::Asset;
-use purse_domain::payment::{PaymentAction, PaymentCommand, RefundReason};
+use purse_domain::payment::{
+    DeclineReason, PaymentAction, PaymentCommand, PaymentDecider, PaymentEventKind, RefundReason,
+};
 use purse_log::EventLog;
 use purse_payments::app::PaymentsApp;
+use purse_payments::simulator::pending::{PendingWebhook, PendingWebhooks};
 use purse_payments::webhook::{SIGNATURE_HEADER, WebhookEvent, WebhookKind, WebhookSecret};
 use purse_runtime::auth::TokenKey;
 use purse_runtime::buses::{Buses, EmbeddedShards};
-use purse_runtime::codec::decode_record;
+use purse_runtime::codec::{EventCodec, decode_record};
 use purse_runtime::config::Config;
 use purse_runtime::{backend, clock, topics};
 use purse_store::{PaymentRow, ReadStore, RowWrite, TopUpRow};
@@ -31,7 +35,14 @@ const SUCCESS_CARD: &str = "4242424242424242";
 const DECLINE_CARD: &str = "4000000000000002";
 const NO_FUNDS_CARD: &str = "4000000000009995";
 const DELAYED_CARD: &str = "4000000000003220";
-const ALL_CARDS: [&str; 4] = [SUCCESS_CARD, DECLINE_CARD, NO_FUNDS_CARD, DELAYED_CARD];
+const DECLINE_AFTER_SAVE_CARD: &str = "4000000000000341";
+const ALL_CARDS: [&str; 5] = [
+    SUCCESS_CARD,
+    DECLINE_CARD,
+    NO_FUNDS_CARD,
+    DELAYED_CARD,
+    DECLINE_AFTER_SAVE_CARD,
+];
 const WAIT_MS: u64 = 10_000;
 
 /// Every log line of the test binary, to grep for card numbers.
@@ -78,6 +89,11 @@ struct Harness {
 
 impl Harness {
     async fn start() -> Self {
+        Self::start_with_delay(300).await
+    }
+
+    /// A harness whose simulator's delayed card takes `delay_ms`.
+    async fn start_with_delay(delay_ms: u64) -> Self {
         init_logs();
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config {
@@ -85,7 +101,7 @@ impl Harness {
             partitions: 2,
             ..Config::default()
         };
-        config.payments.simulator_delay_ms = 300;
+        config.payments.simulator_delay_ms = delay_ms;
         let log = backend::open_embedded_log(&config).expect("log");
         let store = backend::open_store(&config).await.expect("store");
         let (buses, shards) = Buses::start_embedded(&config, log.clone())
@@ -116,6 +132,56 @@ impl Harness {
             base,
             client: Client::builder(TokioExecutor::new()).build_http(),
         }
+    }
+
+    /// Stops the gateway (drained: its HTTP server, reactors and simulator) and starts a new one
+    /// over the same data directory, log, store and shard workers, on a new port, whose
+    /// simulator's delay is `delay_ms`: what a restarted payments process would do.
+    async fn restart(&mut self, delay_ms: u64) {
+        self.stop_app().await;
+        self.config.payments.simulator_delay_ms = delay_ms;
+        let token_key = TokenKey::load_or_create(&self.config.token_key_path()).expect("token key");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let app = PaymentsApp::start_embedded(
+            &self.config,
+            &self.buses,
+            self.log.clone(),
+            self.store.clone(),
+            token_key,
+            listener,
+        )
+        .expect("payments app restarted");
+        self.base = app.checkout_endpoint();
+        self.app = Some(app);
+    }
+
+    async fn stop_app(&mut self) {
+        if let Some(app) = self.app.take() {
+            app.drain(5_000).await;
+        }
+    }
+
+    fn pending_webhooks(&self) -> Vec<PendingWebhook> {
+        PendingWebhooks::in_data_dir(&self.config.data_dir)
+            .load()
+            .expect("pending webhooks")
+            .into_iter()
+            .map(|item| item.expect("readable pending webhook"))
+            .collect()
+    }
+
+    /// The webhook counter `outcome` of the running gateway.
+    async fn webhooks_counted(&self, outcome: &str) -> u64 {
+        let (status, metrics) = self.request("GET", "/metrics", &[], Vec::new()).await;
+        assert_eq!(status, 200);
+        let prefix = format!("purse_webhooks_total{{outcome=\"{outcome}\"}} ");
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .and_then(|count| count.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {outcome} counter in {metrics}"))
     }
 
     async fn request(
@@ -320,17 +386,23 @@ impl Harness {
             .await
     }
 
-    /// No card number anywhere in the data directory (log, store, secrets) or the logs.
+    /// No card number anywhere in the data directory (log, store, secrets, the simulator's
+    /// pending webhooks) or the logs.
     fn assert_no_card_numbers(&self) {
         let logs = captured_logs().lock().expect("logs").clone();
         let mut files = vec![("logs".to_owned(), logs)];
-        for entry in std::fs::read_dir(&self.config.data_dir).expect("data dir") {
-            let path = entry.expect("entry").path();
-            if path.is_file() {
-                files.push((
-                    path.display().to_string(),
-                    std::fs::read(&path).expect("file"),
-                ));
+        let mut dirs = vec![self.config.data_dir.clone()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).expect("data dir") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.is_file() {
+                    files.push((
+                        path.display().to_string(),
+                        std::fs::read(&path).expect("file"),
+                    ));
+                }
             }
         }
         for (name, bytes) in files {
@@ -344,9 +416,7 @@ impl Harness {
     }
 
     async fn stop(mut self) {
-        if let Some(app) = self.app.take() {
-            app.drain(5_000).await;
-        }
+        self.stop_app().await;
     }
 }
 
@@ -623,4 +693,144 @@ async fn saved_method_id(h: &Harness, stream: Uuid) -> Uuid {
         }
     }
     panic!("no saved payment method")
+}
+
+/// The decline reason of a payment's `PaymentFailed`.
+async fn decline_reason(h: &Harness, payment_id: Uuid) -> DeclineReason {
+    let stream = payment_id.to_string();
+    for partition in 0..h.config.partitions {
+        let records = h
+            .log
+            .read(topics::PAYMENTS.events, partition, 0, 1_000, 0)
+            .await
+            .expect("read");
+        for record in records {
+            for envelope in decode_record(&record.payload).expect("record").events {
+                if envelope.stream_id == stream && envelope.event_type == "PaymentFailed" {
+                    let event = PaymentDecider::from_envelope(&envelope).expect("event");
+                    if let PaymentEventKind::PaymentFailed { reason, .. } = event.kind {
+                        return reason;
+                    }
+                }
+            }
+        }
+    }
+    panic!("no PaymentFailed for {payment_id}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_card_saved_on_the_page_is_declined_when_charged_as_a_stored_card() {
+    let h = Harness::start().await;
+    // On the page, the payer present: paid, and saved as asked.
+    let (session_id, first) = h.checkout_session().await;
+    let (status, page) = h.pay(session_id, DECLINE_AFTER_SAVE_CARD, true).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("data-status=\"succeeded\""), "{page}");
+    assert_eq!(
+        h.wait_for_event(topics::PAYMENTS.events, first, "PaymentSucceeded")
+            .await,
+        [
+            "PaymentIntentCreated",
+            "PaymentSubmitted",
+            "PaymentSucceeded"
+        ]
+    );
+    let methods_stream = purse_domain::payment::payment_methods_stream_id(TENANT, OWNER);
+    h.wait_for_event(
+        topics::PAYMENT_METHODS.events,
+        methods_stream,
+        "PaymentMethodSaved",
+    )
+    .await;
+    let method_id = saved_method_id(&h, methods_stream).await;
+
+    // Later, merchant-initiated (the processor charges the stored card): declined, each time.
+    for _ in 0..2 {
+        let payment_id = h.create_intent(None, Some(method_id)).await;
+        let events = h
+            .wait_for_event(topics::PAYMENTS.events, payment_id, "PaymentFailed")
+            .await;
+        assert_eq!(
+            events,
+            ["PaymentIntentCreated", "PaymentSubmitted", "PaymentFailed"]
+        );
+        assert_eq!(
+            decline_reason(&h, payment_id).await,
+            DeclineReason::Declined
+        );
+    }
+    h.assert_no_card_numbers();
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_delayed_webhook_pending_at_a_stop_is_delivered_once_after_the_restart() {
+    // Long enough that the gateway is stopped well before the webhook is due.
+    const FIRST_DELAY_MS: u64 = 3_000;
+    // The restarted gateways' setting; the promised webhook keeps the due time it was given.
+    const RESTART_DELAY_MS: u64 = 200;
+    let mut h = Harness::start_with_delay(FIRST_DELAY_MS).await;
+    let (session_id, payment_id) = h.checkout_session().await;
+    let (status, page) = h.pay(session_id, DELAYED_CARD, false).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("data-status=\"processing\""), "{page}");
+    // "Processing" was answered only once the promise was on disk.
+    let pending = h.pending_webhooks();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0].payment_id, payment_id);
+    assert_eq!(pending[0].tenant, TENANT);
+    assert_eq!(pending[0].amount, Decimal::new(2000, 2));
+
+    h.stop_app().await;
+    assert_eq!(
+        h.events(topics::PAYMENTS.events, payment_id).await,
+        ["PaymentIntentCreated", "PaymentSubmitted"],
+        "stopped before the webhook was due"
+    );
+    assert_eq!(
+        h.pending_webhooks(),
+        pending,
+        "the promise outlives the gateway"
+    );
+    // Restart once it is overdue: delivered at once.
+    let overdue_in_ms = pending[0].due_at_ms - clock::now().as_millis();
+    if let Ok(wait_ms) = u64::try_from(overdue_in_ms) {
+        tokio::time::sleep(Duration::from_millis(wait_ms + 50)).await;
+    }
+    h.restart(RESTART_DELAY_MS).await;
+    let events = h
+        .wait_for_event(topics::PAYMENTS.events, payment_id, "PaymentSucceeded")
+        .await;
+    assert_eq!(
+        events,
+        [
+            "PaymentIntentCreated",
+            "PaymentSubmitted",
+            "PaymentSucceeded"
+        ]
+    );
+    // Forgotten once answered.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(WAIT_MS);
+    while !h.pending_webhooks().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "delivered webhook still pending"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(h.webhooks_counted("recorded").await, 1);
+
+    // A second restart has nothing to deliver: no webhook arrives within the (short) delay.
+    h.restart(RESTART_DELAY_MS).await;
+    assert!(h.pending_webhooks().is_empty());
+    tokio::time::sleep(Duration::from_millis(RESTART_DELAY_MS + 1_000)).await;
+    assert_eq!(h.webhooks_counted("recorded").await, 0);
+    assert_eq!(h.webhooks_counted("duplicate").await, 0);
+    assert_eq!(
+        h.events(topics::PAYMENTS.events, payment_id).await,
+        events,
+        "captured exactly once"
+    );
+    h.assert_no_card_numbers();
+    h.stop().await;
 }

@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod cluster;
 pub mod http;
+pub mod otlp;
 pub mod requests;
 pub mod topups;
 

@@ -653,3 +653,141 @@ async fn the_load_generator_runs_against_pursed_and_reports_throughput_and_perce
         );
     }
 }
+
+/// Exports spans to the in-test collector about every 100 ms.
+fn exporting_to(collector: &purse_e2e::otlp::Collector) -> [(&str, &str); 2] {
+    [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spans_reach_an_otlp_collector_with_the_correlation_id_and_never_a_card_number() {
+    use purse_e2e::topups::{SUCCESS_CARD, create_top_up, settled};
+    use purse_proto::topup::v1 as tpb;
+
+    let collector = purse_e2e::otlp::Collector::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut pursed = Pursed::start(dir.path(), &exporting_to(&collector));
+    let mut client = pursed.client().await;
+    let mut create = tonic::Request::new(pb::CreateWalletRequest {
+        idempotency_key: "create-traced".into(),
+        owner: "alice".into(),
+        asset: "USD".into(),
+        ..Default::default()
+    });
+    create
+        .metadata_mut()
+        .insert("x-correlation-id", "e2e-wallet-1".parse().unwrap());
+    let created = client.create_wallet(create).await.expect("wallet created");
+    assert_eq!(
+        created.metadata().get("x-correlation-id").unwrap(),
+        "e2e-wallet-1"
+    );
+    let wallet_id = created.into_inner().wallet.unwrap().wallet_id;
+
+    // A top-up paid on the hosted page with a full card number.
+    let mut top_ups = purse_e2e::top_up_client(&pursed.endpoint, &pursed.token).await;
+    let top_up = create_top_up(&mut top_ups, &wallet_id, "traced-1", "20.00", None, "").await;
+    let form = format!("card_number={SUCCESS_CARD}&expiry=12%2F34&cvc=123");
+    let paid = purse_e2e::http::send(
+        hyper::Method::POST,
+        &top_up.url,
+        &[("content-type", "application/x-www-form-urlencoded")],
+        form,
+    )
+    .await;
+    assert_eq!(paid.status, 200, "{}", paid.body);
+    let done = settled(&mut top_ups, &top_up.top_up_id).await;
+    assert_eq!(done.status, tpb::TopUpStatus::Completed as i32);
+
+    // A graceful stop flushes what is still queued.
+    assert!(pursed.terminate().success());
+    let spans = collector.spans();
+    let with_id = |name: &str, id: &str| {
+        spans
+            .iter()
+            .any(|span| span.name == name && span.attribute("correlation_id") == id)
+    };
+    assert!(
+        with_id("purse.wallet.v1.WalletService/CreateWallet", "e2e-wallet-1"),
+        "the call's span: {spans:#?}"
+    );
+    assert!(
+        with_id("command WalletCommand", "e2e-wallet-1"),
+        "the shard command's span: {spans:#?}"
+    );
+    let call = spans
+        .iter()
+        .find(|span| span.name.ends_with("/CreateWallet"))
+        .unwrap();
+    assert_eq!(call.service, "pursed");
+    assert_eq!(call.attribute("tenant"), "dev");
+    // The top-up's id flows from its call through the saga to the wallet credit.
+    let top_up_call = spans
+        .iter()
+        .find(|span| span.name.ends_with("/CreateTopUp"))
+        .expect("the top-up call's span");
+    let top_up_id = top_up_call.attribute("correlation_id");
+    assert!(with_id("command TopUpCommand", top_up_id), "{spans:#?}");
+    assert!(
+        spans
+            .iter()
+            .any(|span| span.attribute("reactor").starts_with("saga-")
+                && span.attribute("correlation_id") == top_up_id),
+        "a saga reaction carries the top-up's id: {spans:#?}"
+    );
+
+    // The rule: traces never hold a full card number (nor the CVC field).
+    let bodies = collector.bodies();
+    assert!(!bodies.is_empty());
+    for body in bodies {
+        let holds = |needle: &[u8]| body.windows(needle.len()).any(|window| window == needle);
+        assert!(
+            !holds(SUCCESS_CARD.as_bytes()),
+            "an export holds the card number"
+        );
+        assert!(!holds(b"cvc="), "an export holds the checkout form");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_collector_costs_a_warning_and_an_invalid_otel_setting_exits_64() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on port 1: every export fails at once.
+    let mut pursed = Pursed::start(
+        &dir.path().join("unreachable"),
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+        ],
+    );
+    let mut client = pursed.client().await;
+    let wallet = create_wallet(&mut client, "alice", "USD").await;
+    balance(&mut client, &wallet, 0).await;
+    assert!(
+        pursed.terminate().success(),
+        "a failing export stops nothing"
+    );
+
+    for (variable, value) in [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "soon"),
+    ] {
+        let output = std::process::Command::new(purse_e2e::binary("purse-pursed", "pursed"))
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("invalid"))
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+            .env(variable, value)
+            .output()
+            .expect("pursed runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(64),
+            "{variable}={value}: {stderr}"
+        );
+        assert!(stderr.contains(variable), "{stderr}");
+    }
+}

@@ -12,6 +12,9 @@ use crate::browser::Browser;
 pub const SUCCESS_CARD: &str = "4242424242424242";
 pub const DECLINE_CARD: &str = "4000000000000002";
 pub const DELAYED_CARD: &str = "4000000000003220";
+/// Pays on the hosted page (so it can be saved), declined whenever charged later as a stored
+/// card (merchant-initiated).
+pub const DECLINE_AFTER_SAVE_CARD: &str = "4000000000000341";
 /// How long a top-up may take to reach a final status once it can.
 pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(40);
 

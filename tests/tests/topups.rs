@@ -430,3 +430,293 @@ async fn pursed_killed_between_capture_and_credit_completes_the_top_up_once_and_
     let expired = settled(&mut top_ups, &unpaid.top_up_id).await;
     assert_eq!(expired.status, pb::TopUpStatus::Expired as i32);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_card_that_declines_later_fails_one_auto_top_up_per_back_off() {
+    use std::collections::HashSet;
+
+    use purse_e2e::topups::DECLINE_AFTER_SAVE_CARD;
+    use purse_proto::event::v1::event_envelope::Payload;
+    use purse_runtime::codec::decode_record;
+
+    /// The shortest back-off a rule accepts.
+    const BACKOFF_MS: i64 = 60_000;
+
+    /// One event of the auto top-up saga topic, read from the running pursed's embedded log.
+    struct SagaEvent {
+        event_type: String,
+        occurred_at_ms: i64,
+        body: serde_json::Value,
+    }
+
+    /// Every auto top-up saga event, in log order per partition, each event once.
+    fn saga_events(data_dir: &Path) -> Vec<SagaEvent> {
+        let conn = rusqlite::Connection::open_with_flags(
+            data_dir.join("log.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("log opens read-only");
+        let mut statement = conn
+            .prepare(
+                "SELECT payload FROM records WHERE topic = ?1 ORDER BY \"partition\", \"offset\"",
+            )
+            .expect("query");
+        let payloads: Vec<Vec<u8>> = statement
+            .query_map([topics::AUTO_TOP_UPS.events], |row| row.get(0))
+            .expect("records")
+            .collect::<Result<_, _>>()
+            .expect("payloads");
+        let mut seen = HashSet::new();
+        let mut events = Vec::new();
+        for payload in payloads {
+            for envelope in decode_record(&payload).expect("record").events {
+                if !seen.insert(envelope.event_id.clone()) {
+                    continue;
+                }
+                let Some(Payload::Json(json)) = &envelope.payload else {
+                    panic!("auto top-up events are JSON");
+                };
+                let body: serde_json::Value = serde_json::from_str(&json.body).expect("JSON body");
+                events.push(SagaEvent {
+                    body: body[&envelope.event_type].clone(),
+                    event_type: envelope.event_type,
+                    occurred_at_ms: envelope.occurred_at_ms,
+                });
+            }
+        }
+        events
+    }
+
+    fn of_type<'a>(events: &'a [SagaEvent], event_type: &str) -> Vec<&'a SagaEvent> {
+        events
+            .iter()
+            .filter(|e| e.event_type == event_type)
+            .collect()
+    }
+
+    async fn auto_top_ups(top_ups: &mut purse_e2e::TopUpClient, wallet_id: &str) -> Vec<pb::TopUp> {
+        top_ups
+            .list_top_ups(pb::ListTopUpsRequest {
+                wallet_id: wallet_id.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("top-ups")
+            .into_inner()
+            .top_ups
+            .into_iter()
+            .filter(|t| t.kind == pb::TopUpKind::Auto as i32)
+            .collect()
+    }
+
+    /// Waits until `wanted` failed auto top-ups exist, never seeing more (nor an unfinished
+    /// extra one), and returns them.
+    async fn failed_auto_top_ups(
+        top_ups: &mut purse_e2e::TopUpClient,
+        wallet_id: &str,
+        wanted: usize,
+        deadline: tokio::time::Instant,
+    ) -> Vec<pb::TopUp> {
+        loop {
+            let autos = auto_top_ups(top_ups, wallet_id).await;
+            assert!(autos.len() <= wanted, "too many auto top-ups: {autos:?}");
+            let failed = autos
+                .iter()
+                .filter(|t| t.status == pb::TopUpStatus::Failed as i32)
+                .count();
+            if failed == wanted {
+                return autos;
+            }
+            assert!(
+                autos
+                    .iter()
+                    .all(|t| t.status == pb::TopUpStatus::Failed as i32
+                        || t.status == pb::TopUpStatus::Created as i32),
+                "an auto top-up did not fail: {autos:?}"
+            );
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{wanted} failed auto top-ups never appeared: {autos:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits until the saga topic holds `count` events of `event_type`.
+    async fn saga_events_with(data_dir: &Path, event_type: &str, count: usize) -> Vec<SagaEvent> {
+        let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+        loop {
+            let events = saga_events(data_dir);
+            let found = of_type(&events, event_type).len();
+            assert!(found <= count, "{found} {event_type}, expected {count}");
+            if found == count {
+                return events;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{event_type} x{count} never recorded"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn debit_concurrently(
+        pursed: &Pursed,
+        wallet_id: &str,
+        keys: &[&str],
+        amount: &str,
+    ) -> u64 {
+        let mut debits = Vec::new();
+        for key in keys {
+            let mut client = pursed.client().await;
+            let request = debit(wallet_id, key, amount);
+            debits.push(tokio::spawn(async move {
+                client
+                    .debit(request)
+                    .await
+                    .expect("debit")
+                    .into_inner()
+                    .sequence
+            }));
+        }
+        let mut last = 0;
+        for handle in debits {
+            last = last.max(handle.await.unwrap());
+        }
+        last
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path();
+    let pursed = Pursed::start(data_dir, &[]);
+    let mut wallets = pursed.client().await;
+    let mut top_ups = top_up_client(&pursed.endpoint, &pursed.token).await;
+    let wallet_id = create_wallet(&mut wallets, "grace", "USD").await;
+
+    // The first top-up, on the page with the payer present: paid, and the card saved.
+    let first = create_top_up(&mut top_ups, &wallet_id, "t1", "30.00", None, "").await;
+    let browser = Browser::start().await;
+    let (status, _) = pay_on_page(&browser, &first.url, DECLINE_AFTER_SAVE_CARD, true).await;
+    browser.close().await;
+    assert_eq!(status, "succeeded");
+    assert_eq!(
+        settled(&mut top_ups, &first.top_up_id).await.status,
+        pb::TopUpStatus::Completed as i32
+    );
+    let mut payments = payments_client(&pursed.endpoint, &pursed.token).await;
+    let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+    let method = loop {
+        let methods = payments
+            .list_payment_methods(pay::ListPaymentMethodsRequest {
+                owner: "grace".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("payment methods")
+            .into_inner()
+            .payment_methods;
+        if let Some(method) = methods.into_iter().next() {
+            break method;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "card not saved");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(method.last4, "0341");
+
+    // Under 15.00, charge 25.00 to the saved card, backing off a minute after a failure.
+    top_ups
+        .set_auto_top_up(pb::SetAutoTopUpRequest {
+            idempotency_key: "rule".into(),
+            wallet_id: wallet_id.clone(),
+            threshold: "15.00".into(),
+            charge: Some(pb::set_auto_top_up_request::Charge::Amount("25.00".into())),
+            payment_method_id: method.payment_method_id.clone(),
+            backoff_ms: Some(BACKOFF_MS),
+            ..Default::default()
+        })
+        .await
+        .expect("rule set");
+    // Four concurrent debits of 4.00: 30.00 → 14.00, one crossing.
+    debit_concurrently(&pursed, &wallet_id, &["d1", "d2", "d3", "d4"], "4.00").await;
+
+    // One auto top-up, charged to the card as a stored card: declined, so it fails.
+    let autos = failed_auto_top_ups(
+        &mut top_ups,
+        &wallet_id,
+        1,
+        tokio::time::Instant::now() + SETTLE_TIMEOUT,
+    )
+    .await;
+    assert_eq!(autos[0].amount, "25.00");
+    assert!(
+        autos[0].failure_reason.starts_with("declined"),
+        "{}",
+        autos[0].failure_reason
+    );
+    let events = saga_events_with(data_dir, "AutoTopUpFailed", 1).await;
+    assert_eq!(of_type(&events, "AutoTopUpStarted").len(), 1);
+    let failure = of_type(&events, "AutoTopUpFailed")[0];
+    assert_eq!(failure.body["top_up_id"], autos[0].top_up_id.as_str());
+    assert_eq!(failure.body["consecutive_failures"], 1);
+    let retry_at_ms = failure.body["retry_at"].as_i64().expect("retry_at in ms");
+    assert_eq!(retry_at_ms, failure.occurred_at_ms + BACKOFF_MS);
+
+    // Debits during the back-off: observed by the saga, and no top-up starts.
+    let sequence = debit_concurrently(&pursed, &wallet_id, &["d5", "d6"], "1.00").await;
+    let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+    let events = loop {
+        let events = saga_events(data_dir);
+        let observed = of_type(&events, "AutoTopUpBalanceObserved")
+            .iter()
+            .any(|e| e.body["wallet_sequence"].as_u64() >= Some(sequence));
+        if observed {
+            break events;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the saga never saw the debits"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let now_ms = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    assert!(now_ms < retry_at_ms, "still backing off when checked");
+    assert_eq!(
+        of_type(&events, "AutoTopUpStarted").len(),
+        1,
+        "none during the back-off"
+    );
+    assert_eq!(auto_top_ups(&mut top_ups, &wallet_id).await.len(), 1);
+
+    // At the back-off's end, the crossing still wants its top-up: one more attempt, declined.
+    let backoff_left = Duration::from_millis(u64::try_from(retry_at_ms - now_ms).unwrap());
+    let autos = failed_auto_top_ups(
+        &mut top_ups,
+        &wallet_id,
+        2,
+        tokio::time::Instant::now() + backoff_left + SETTLE_TIMEOUT,
+    )
+    .await;
+    let events = saga_events_with(data_dir, "AutoTopUpFailed", 2).await;
+    let started = of_type(&events, "AutoTopUpStarted");
+    assert_eq!(started.len(), 2);
+    assert!(
+        started[1].occurred_at_ms >= retry_at_ms,
+        "the second attempt came before the back-off's end"
+    );
+    let second = of_type(&events, "AutoTopUpFailed")[1];
+    assert_eq!(second.body["consecutive_failures"], 2);
+    assert_ne!(second.body["top_up_id"], failure.body["top_up_id"]);
+    assert!(
+        autos
+            .iter()
+            .any(|t| second.body["top_up_id"] == t.top_up_id.as_str())
+    );
+    // Nothing was credited by either attempt.
+    assert_eq!(balance(&mut wallets, &wallet_id, 0).await.balance, "12.00");
+}

@@ -158,6 +158,7 @@ impl Drop for Service {
         // A paused child would ignore nothing but SIGKILL; resume it anyway so it can be reaped.
         let _ = Command::new("kill")
             .args(["-CONT", &self.child.id().to_string()])
+            .stderr(Stdio::null())
             .status();
         self.kill9();
     }

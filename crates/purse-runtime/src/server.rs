@@ -143,7 +143,9 @@ where
             correlation_id = %correlation_id,
             rpc.grpc.status_code = Empty,
         );
-        if let Some(tenant) = tenant_claim(request.headers()) {
+        if !span.is_disabled()
+            && let Some(tenant) = tenant_claim(request.headers())
+        {
             span.record("tenant", tenant);
         }
         let header = http::HeaderValue::from_str(&correlation_id).ok();

@@ -386,8 +386,11 @@ impl<D: ShardDecider> ShardWorker<D> {
                 replayed: false,
             }));
         }
-        let event_types: Vec<&str> = events.iter().map(D::event_type).collect();
-        Span::current().record("events", event_types.join(","));
+        let span = Span::current();
+        if !span.is_disabled() {
+            let event_types: Vec<&str> = events.iter().map(D::event_type).collect();
+            span.record("events", event_types.join(","));
+        }
         let event_ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
         let meta = EventMeta {
             tenant: D::tenant(&request.command).to_owned(),

@@ -3,7 +3,8 @@
 //!
 //! `provider.rs` holds the provider trait and the only type that ever holds a card number
 //! ([`provider::CardInput`], in memory until tokenized); `simulator.rs` is the built-in test-mode
-//! provider; `webhook.rs` the HMAC signature scheme; `http.rs` the checkout page and webhook
+//! provider, and `simulator/pending.rs` keeps the webhooks it promised on disk until delivered;
+//! `webhook.rs` the HMAC signature scheme; `http.rs` the checkout page and webhook
 //! endpoint; `processor.rs` the reactions that charge stored cards, refund and cancel at the
 //! provider; `grpc.rs` and `errors.rs` the gRPC edge; `app.rs` the wiring. Rules live in
 //! `purse-domain`, machinery in `purse-runtime`.

@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod cluster;
+pub mod embedded_log;
 pub mod http;
 pub mod otlp;
 pub mod requests;

@@ -13,8 +13,7 @@ use purse_e2e::topups::{
     DECLINE_CARD, DELAYED_CARD, SETTLE_TIMEOUT, SUCCESS_CARD, create_top_up, pay_by_form,
     pay_on_page, settled,
 };
-use purse_e2e::{Pursed, http, payments_client, top_up_client};
-use purse_log::{EventLog, MAX_READ_RECORDS, SqliteLog, SqliteLogOptions, partition_for};
+use purse_e2e::{Pursed, embedded_log, http, payments_client, top_up_client};
 use purse_proto::payment::v1 as pay;
 use purse_proto::topup::v1 as pb;
 use purse_proto::wallet::v1 as wpb;
@@ -73,8 +72,16 @@ async fn paid_on_the_hosted_page_completes_with_paid_and_granted_credit_and_no_c
     // Nothing the process logged or stored holds the card number.
     drop(pursed);
     let mut files = vec![log_path];
-    for entry in std::fs::read_dir(dir.path().join("data")).unwrap() {
-        files.push(entry.unwrap().path());
+    let mut directories = vec![dir.path().join("data")];
+    while let Some(directory) = directories.pop() {
+        for entry in std::fs::read_dir(directory).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                directories.push(path);
+            } else {
+                files.push(path);
+            }
+        }
     }
     for file in files {
         let bytes = std::fs::read(&file).unwrap();
@@ -347,29 +354,12 @@ async fn a_saved_card_pays_later_top_ups_and_the_auto_top_up_rule_starts_exactly
 /// page answers; one landing before the credit is required.
 const CRASH_ATTEMPTS: usize = 5;
 
-/// How many records the embedded log of a stopped `pursed` holds for `wallet_id`'s stream.
-async fn wallet_stream_length(data_dir: &Path, wallet_id: &str) -> usize {
-    let log = SqliteLog::open(&data_dir.join("log.db"), SqliteLogOptions::default())
-        .expect("embedded log opens");
-    let topic = topics::WALLETS.events;
-    let partitions = log.partition_count(topic).await.expect("wallet topic");
-    let partition = partition_for(wallet_id.as_bytes(), partitions);
-    let mut length = 0;
-    let mut offset = 0;
-    loop {
-        let records = log
-            .read(topic, partition, offset, MAX_READ_RECORDS, 0)
-            .await
-            .expect("wallet records");
-        let Some(last) = records.last() else {
-            return length;
-        };
-        offset = last.offset + 1;
-        length += records
-            .iter()
-            .filter(|record| record.key == wallet_id.as_bytes())
-            .count();
-    }
+/// How many records the embedded log holds for `wallet_id`'s stream.
+fn wallet_stream_length(data_dir: &Path, wallet_id: &str) -> usize {
+    embedded_log::records(data_dir, topics::WALLETS.events)
+        .iter()
+        .filter(|record| record.key == wallet_id.as_bytes())
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -392,12 +382,12 @@ async fn pursed_killed_between_capture_and_credit_completes_the_top_up_once_and_
     for attempt in 0..CRASH_ATTEMPTS {
         let key = format!("paid-{attempt}");
         let paid = create_top_up(&mut top_ups, &wallet_id, &key, "20.00", Some("22.00"), "").await;
-        let before = wallet_stream_length(dir.path(), &wallet_id).await;
+        let before = wallet_stream_length(dir.path(), &wallet_id);
         // The page answers once the capture is recorded; crash at once.
         let status = pay_by_form(&paid.url, SUCCESS_CARD).await;
         pursed.kill9();
         assert_eq!(status, "succeeded");
-        if wallet_stream_length(dir.path(), &wallet_id).await == before {
+        if wallet_stream_length(dir.path(), &wallet_id) == before {
             landed_between += 1;
         }
 
@@ -451,21 +441,9 @@ async fn a_saved_card_that_declines_later_fails_one_auto_top_up_per_back_off() {
 
     /// Every auto top-up saga event, in log order per partition, each event once.
     fn saga_events(data_dir: &Path) -> Vec<SagaEvent> {
-        let conn = rusqlite::Connection::open_with_flags(
-            data_dir.join("log.db"),
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .expect("log opens read-only");
-        let mut statement = conn
-            .prepare(
-                "SELECT payload FROM records WHERE topic = ?1 ORDER BY \"partition\", \"offset\"",
-            )
-            .expect("query");
-        let payloads: Vec<Vec<u8>> = statement
-            .query_map([topics::AUTO_TOP_UPS.events], |row| row.get(0))
-            .expect("records")
-            .collect::<Result<_, _>>()
-            .expect("payloads");
+        let payloads = embedded_log::records(data_dir, topics::AUTO_TOP_UPS.events)
+            .into_iter()
+            .map(|record| record.payload);
         let mut seen = HashSet::new();
         let mut events = Vec::new();
         for payload in payloads {

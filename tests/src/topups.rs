@@ -96,9 +96,22 @@ pub async fn pay_on_page(
     (status, text)
 }
 
-/// Pays on the hosted page by posting its form over plain HTTP (the page answers once the
-/// capture is recorded) and returns the page's `data-status`.
+/// Pays on the hosted page by posting its form over plain HTTP once the page offers it (until the
+/// read model has the top-up and its intent, the page says "not found" or "preparing"), and
+/// returns the result's `data-status`. The page answers once the capture is recorded.
 pub async fn pay_by_form(url: &str, card: &str) -> String {
+    let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+    loop {
+        let page = crate::http::try_get(url).await;
+        if page.is_some_and(|page| page.body.contains("id=\"checkout\"")) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the checkout form never showed at {url}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let body = format!("card_number={card}&expiry=12%2F34&cvc=123");
     let page = crate::http::send(
         hyper::Method::POST,

@@ -664,7 +664,7 @@ fn exporting_to(collector: &purse_e2e::otlp::Collector) -> [(&str, &str); 2] {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn spans_reach_an_otlp_collector_with_the_correlation_id_and_never_a_card_number() {
-    use purse_e2e::topups::{SUCCESS_CARD, create_top_up, settled};
+    use purse_e2e::topups::{SUCCESS_CARD, create_top_up, pay_by_form, settled};
     use purse_proto::topup::v1 as tpb;
 
     let collector = purse_e2e::otlp::Collector::start().await;
@@ -687,35 +687,10 @@ async fn spans_reach_an_otlp_collector_with_the_correlation_id_and_never_a_card_
     );
     let wallet_id = created.into_inner().wallet.unwrap().wallet_id;
 
-    // A top-up paid on the hosted page with a full card number, once the page offers the form
-    // (until the read model has the top-up and its intent it says "not found" or "preparing").
+    // A top-up paid on the hosted page with a full card number.
     let mut top_ups = purse_e2e::top_up_client(&pursed.endpoint, &pursed.token).await;
     let top_up = create_top_up(&mut top_ups, &wallet_id, "traced-1", "20.00", None, "").await;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let page = purse_e2e::http::try_get(&top_up.url).await;
-        if page.is_some_and(|page| page.body.contains("id=\"checkout\"")) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the checkout form never showed"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let form = format!("card_number={SUCCESS_CARD}&expiry=12%2F34&cvc=123");
-    let paid = purse_e2e::http::send(
-        hyper::Method::POST,
-        &top_up.url,
-        &[("content-type", "application/x-www-form-urlencoded")],
-        form,
-    )
-    .await;
-    assert!(
-        paid.body.contains("data-status=\"succeeded\""),
-        "{}",
-        paid.body
-    );
+    assert_eq!(pay_by_form(&top_up.url, SUCCESS_CARD).await, "succeeded");
     let done = settled(&mut top_ups, &top_up.top_up_id).await;
     assert_eq!(done.status, tpb::TopUpStatus::Completed as i32);
 

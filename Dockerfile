@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 #
-# One image holding every Purse binary (purse-wallets, purse-projector, pursed, the `purse` CLI,
-# purse-bench); docker-compose.yml chooses the binary per service.
+# One image holding every Purse binary (purse-wallets, purse-topups, purse-payments, purse-saga,
+# purse-projector, pursed, the `purse` CLI, purse-bench); docker-compose.yml chooses the binary
+# per service.
 #
 #   docker build -t purse:local .
 #

@@ -35,6 +35,9 @@ fn docker_compose_accepts_the_compose_file() {
         "otel-collector",
         "purse-wallets",
         "purse-projector",
+        "purse-topups",
+        "purse-payments",
+        "purse-saga",
     ] {
         assert!(
             services.lines().any(|s| s == service),

@@ -12,9 +12,15 @@
 use purse_domain::payment::{
     PaymentEvent, PaymentEventKind, PaymentMethodsEvent, PaymentMethodsEventKind, PaymentStatus,
 };
-use purse_domain::saga::{AutoTopUpAmount, AutoTopUpEvent, AutoTopUpEventKind};
-use purse_domain::topup::{TopUpEvent, TopUpEventKind, TopUpFailureReason, TopUpStatus};
-use purse_store::{AutoTopUpRuleRow, PaymentMethodRow, PaymentRow, RowWrite, TopUpRow};
+use purse_domain::saga::{AutoTopUpAmount, AutoTopUpEvent, AutoTopUpEventKind, AutoTopUpFailure};
+use purse_domain::time::MILLIS_PER_DAY;
+use purse_domain::topup::{
+    TopUpError, TopUpEvent, TopUpEventKind, TopUpFailureReason, TopUpStatus,
+};
+use purse_store::{
+    AutoTopUpActivityRow, AutoTopUpFailureRow, AutoTopUpRuleRow, PaymentMethodRow, PaymentRow,
+    RowWrite, TopUpRow,
+};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -23,6 +29,39 @@ use uuid::Uuid;
 /// from one column.
 pub fn failure_reason_text(reason: TopUpFailureReason) -> String {
     format!("{}:{}", reason.as_str(), reason.detail())
+}
+
+/// How an auto top-up failure is stored: `kind:detail` like a top-up's
+/// ([`failure_reason_text`]): `declined:insufficient_funds`, `credit_rejected:wallet_closed`,
+/// `create_rejected:payment_method_required`, or `expired` (no detail to give).
+pub fn auto_top_up_failure_text(failure: &AutoTopUpFailure) -> String {
+    match failure {
+        AutoTopUpFailure::Declined { reason } => format!("declined:{}", reason.as_str()),
+        AutoTopUpFailure::CreditRejected { reason } => {
+            format!("credit_rejected:{}", reason.as_str())
+        }
+        AutoTopUpFailure::Expired => "expired".to_owned(),
+        AutoTopUpFailure::CreateRejected { error } => {
+            format!("create_rejected:{}", rejection_name(error))
+        }
+    }
+}
+
+/// A top-up rejection's stable snake_case name ("payment_method_required"): the name the event
+/// log already encodes it under (events never change), so it needs no second list to keep in
+/// step with the variants.
+fn rejection_name(error: &TopUpError) -> String {
+    match serde_json::to_value(error) {
+        // Unit variants encode as their name, the others as a map with their name as only key.
+        Ok(serde_json::Value::String(name)) => name,
+        Ok(serde_json::Value::Object(map)) if map.len() == 1 => map
+            .into_iter()
+            .next()
+            .map(|(name, _)| name)
+            .unwrap_or_default(),
+        // Not reachable with serde's derive; a reason is still better than none.
+        _ => error.to_string(),
+    }
 }
 
 /// The rows one top-up event writes; `top_up_id` is the stream id, `sequence` the event's stream
@@ -234,8 +273,10 @@ pub fn payment_method_rows(
 }
 
 /// The rows one auto top-up saga event writes; `wallet_id` is the stream id (the saga's stream
-/// is its wallet's id). Only the rule is a read model: the saga's progress (observations,
-/// starts, failures, the daily cap) writes nothing.
+/// is its wallet's id). The rule, and beside it what tells a client why no auto top-up fires:
+/// the last failure and the back-off (AutoTopUpFailed, ended by AutoTopUpCompleted) and the
+/// daily cap (AutoTopUpCapReached). The saga's other progress (observations, starts, creations)
+/// writes nothing.
 pub fn auto_top_up_rows(wallet_id: Uuid, sequence: u64, event: &AutoTopUpEvent) -> Vec<RowWrite> {
     match &event.kind {
         AutoTopUpEventKind::AutoTopUpRuleSet {
@@ -267,6 +308,9 @@ pub fn auto_top_up_rows(wallet_id: Uuid, sequence: u64, event: &AutoTopUpEvent) 
                 timeout_ms: rule.timeout_ms,
                 removed: false,
                 updated_at_ms: event.occurred_at.as_millis(),
+                // Not written by this row (see RowWrite::AutoTopUpRule): a new rule does not end
+                // a back-off, in the saga either.
+                activity: AutoTopUpActivityRow::default(),
                 version: sequence,
             })]
         }
@@ -274,12 +318,39 @@ pub fn auto_top_up_rows(wallet_id: Uuid, sequence: u64, event: &AutoTopUpEvent) 
             wallet_id,
             version: sequence,
         }],
+        AutoTopUpEventKind::AutoTopUpFailed {
+            top_up_id,
+            reason,
+            retry_at,
+            consecutive_failures,
+        } => vec![RowWrite::AutoTopUpFailed {
+            wallet_id,
+            failure: AutoTopUpFailureRow {
+                top_up_id: *top_up_id,
+                reason: auto_top_up_failure_text(reason),
+                failed_at_ms: event.occurred_at.as_millis(),
+            },
+            consecutive_failures: *consecutive_failures,
+            backoff_until_ms: retry_at.as_millis(),
+            version: sequence,
+        }],
+        // The saga resets its failures in a row on a completion; its back-off is then over (the
+        // next start waited for it), so the row shows none.
+        AutoTopUpEventKind::AutoTopUpCompleted { .. } => vec![RowWrite::AutoTopUpCompleted {
+            wallet_id,
+            version: sequence,
+        }],
+        // The cap is per UTC day: no auto top-up starts again before that day's end.
+        AutoTopUpEventKind::AutoTopUpCapReached { day, .. } => {
+            vec![RowWrite::AutoTopUpCapReached {
+                wallet_id,
+                until_ms: day.saturating_add(1).saturating_mul(MILLIS_PER_DAY),
+                version: sequence,
+            }]
+        }
         AutoTopUpEventKind::AutoTopUpBalanceObserved { .. }
         | AutoTopUpEventKind::AutoTopUpStarted { .. }
-        | AutoTopUpEventKind::AutoTopUpTopUpCreated { .. }
-        | AutoTopUpEventKind::AutoTopUpCompleted { .. }
-        | AutoTopUpEventKind::AutoTopUpFailed { .. }
-        | AutoTopUpEventKind::AutoTopUpCapReached { .. } => Vec::new(),
+        | AutoTopUpEventKind::AutoTopUpTopUpCreated { .. } => Vec::new(),
     }
 }
 
@@ -621,7 +692,7 @@ mod tests {
     }
 
     #[test]
-    fn auto_top_up_rules_mirror_the_domain_rule_and_nothing_else_is_projected() {
+    fn auto_top_up_rules_mirror_the_domain_rule() {
         let rule = |amount| AutoTopUpRule {
             threshold: dec("5.00"),
             amount,
@@ -665,6 +736,7 @@ mod tests {
             timeout_ms: 300_000,
             removed: false,
             updated_at_ms: AT_MS,
+            activity: AutoTopUpActivityRow::default(),
             version: 1,
         };
         assert_eq!(
@@ -698,6 +770,105 @@ mod tests {
                 version: 2,
             }]
         );
+    }
+
+    #[test]
+    fn auto_top_up_outcomes_write_the_back_off_and_the_cap() {
+        let event = |kind| AutoTopUpEvent {
+            occurred_at: Timestamp::from_millis(AT_MS),
+            kind,
+        };
+        let rows = |sequence, kind| auto_top_up_rows(id(2), sequence, &event(kind));
+        let failed = |reason| AutoTopUpEventKind::AutoTopUpFailed {
+            top_up_id: id(1),
+            reason,
+            retry_at: Timestamp::from_millis(AT_MS + 3_600_000),
+            consecutive_failures: 2,
+        };
+        let failure = |reason: &str| {
+            vec![RowWrite::AutoTopUpFailed {
+                wallet_id: id(2),
+                failure: AutoTopUpFailureRow {
+                    top_up_id: id(1),
+                    reason: reason.to_owned(),
+                    failed_at_ms: AT_MS,
+                },
+                consecutive_failures: 2,
+                backoff_until_ms: AT_MS + 3_600_000,
+                version: 7,
+            }]
+        };
+        assert_eq!(
+            rows(
+                7,
+                failed(AutoTopUpFailure::Declined {
+                    reason: DeclineReason::InsufficientFunds,
+                })
+            ),
+            failure("declined:insufficient_funds")
+        );
+        assert_eq!(
+            rows(
+                7,
+                failed(AutoTopUpFailure::CreditRejected {
+                    reason: CreditRejection::WalletClosed,
+                })
+            ),
+            failure("credit_rejected:wallet_closed")
+        );
+        assert_eq!(
+            rows(7, failed(AutoTopUpFailure::Expired)),
+            failure("expired")
+        );
+        assert_eq!(
+            rows(
+                7,
+                failed(AutoTopUpFailure::CreateRejected {
+                    error: TopUpError::PaymentMethodRequired {
+                        kind: TopUpKind::Auto,
+                    },
+                })
+            ),
+            failure("create_rejected:payment_method_required")
+        );
+        assert_eq!(
+            rows(
+                7,
+                failed(AutoTopUpFailure::CreateRejected {
+                    error: TopUpError::AlreadyExists,
+                })
+            ),
+            failure("create_rejected:already_exists")
+        );
+
+        assert_eq!(
+            rows(
+                8,
+                AutoTopUpEventKind::AutoTopUpCompleted { top_up_id: id(1) }
+            ),
+            vec![RowWrite::AutoTopUpCompleted {
+                wallet_id: id(2),
+                version: 8,
+            }]
+        );
+        // Capped on day 19_675 (2023-11-14, UTC): until the next midnight.
+        assert_eq!(
+            rows(
+                9,
+                AutoTopUpEventKind::AutoTopUpCapReached {
+                    day: Timestamp::from_millis(AT_MS).utc_day(),
+                    count: 3,
+                    amount: dec("60.00"),
+                }
+            ),
+            vec![RowWrite::AutoTopUpCapReached {
+                wallet_id: id(2),
+                until_ms: 1_700_006_400_000,
+                version: 9,
+            }]
+        );
+
+        // The saga's other progress is not a read model.
         for kind in [
             AutoTopUpEventKind::AutoTopUpBalanceObserved {
                 wallet_sequence: 9,
@@ -705,21 +876,17 @@ mod tests {
                 below_threshold: true,
                 pending: true,
             },
-            AutoTopUpEventKind::AutoTopUpTopUpCreated { top_up_id: id(1) },
-            AutoTopUpEventKind::AutoTopUpCompleted { top_up_id: id(1) },
-            AutoTopUpEventKind::AutoTopUpFailed {
+            AutoTopUpEventKind::AutoTopUpStarted {
                 top_up_id: id(1),
-                reason: AutoTopUpFailure::Expired,
-                retry_at: Timestamp::from_millis(AT_MS),
-                consecutive_failures: 1,
-            },
-            AutoTopUpEventKind::AutoTopUpCapReached {
+                amount: dec("20.00"),
+                payment_method_id: id(7),
+                fee_rate: FeeRate::percent(dec("2.9")).expect("rate"),
+                timeout_ms: 300_000,
                 day: 1,
-                count: 3,
-                amount: dec("60.00"),
             },
+            AutoTopUpEventKind::AutoTopUpTopUpCreated { top_up_id: id(1) },
         ] {
-            assert!(auto_top_up_rows(id(2), 3, &event(kind)).is_empty());
+            assert!(rows(3, kind).is_empty());
         }
     }
 }

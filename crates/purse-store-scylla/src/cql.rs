@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use purse_store::{
-    AutoTopUpRuleRow, BalanceRow, Checkpoint, Decimal, EntryType, HistoryRow, HoldRow, LimitsRow,
-    LotRow, PaymentMethodRow, PaymentRow, RowWrite, StoreError, StreamPosition, TopUpRow, Uuid,
-    WalletRow,
+    AutoTopUpActivityRow, AutoTopUpFailureRow, AutoTopUpRuleRow, BalanceRow, Checkpoint, Decimal,
+    EntryType, HistoryRow, HoldRow, LimitsRow, LotRow, PaymentMethodRow, PaymentRow, RowWrite,
+    StoreError, StreamPosition, TopUpRow, Uuid, WalletRow,
 };
 use scylla::value::{CqlDecimal, CqlValue};
 
@@ -47,7 +47,7 @@ pub(crate) enum Statement {
     SelectStreamPositions,
     SelectCheckpoint,
     UpdateTopUp,
-    InsertTopUpByWallet,
+    InsertTopUpByWalletCreated,
     InsertTopUpByCheckoutSession,
     UpdateTopUpStatus,
     UpdateTopUpStatusCredited,
@@ -62,20 +62,24 @@ pub(crate) enum Statement {
     UpdatePaymentMethodRemoval,
     UpdateAutoTopUpRule,
     UpdateAutoTopUpRuleRemoval,
+    UpdateAutoTopUpFailure,
+    UpdateAutoTopUpBackoff,
+    UpdateAutoTopUpCap,
     SelectTopUp,
-    SelectTopUpIdsByWallet,
-    SelectTopUpIdsByWalletBefore,
+    SelectTopUpKeysByWallet,
+    SelectTopUpKeysByWalletBefore,
     SelectTopUpIdByCheckoutSession,
     SelectPayment,
     SelectPaymentMethod,
     SelectPaymentMethodIdsByOwner,
     SelectPaymentMethodIdsByOwnerAfter,
     SelectAutoTopUpRule,
+    SelectAutoTopUpActivity,
 }
 
 impl Statement {
     /// Every statement; the store prepares them in this order and indexes them by position.
-    pub(crate) const ALL: [Statement; 47] = [
+    pub(crate) const ALL: [Statement; 51] = [
         Statement::UpdateWallet,
         Statement::InsertWalletByOwner,
         Statement::UpdateWalletStatus,
@@ -99,7 +103,7 @@ impl Statement {
         Statement::SelectStreamPositions,
         Statement::SelectCheckpoint,
         Statement::UpdateTopUp,
-        Statement::InsertTopUpByWallet,
+        Statement::InsertTopUpByWalletCreated,
         Statement::InsertTopUpByCheckoutSession,
         Statement::UpdateTopUpStatus,
         Statement::UpdateTopUpStatusCredited,
@@ -114,15 +118,19 @@ impl Statement {
         Statement::UpdatePaymentMethodRemoval,
         Statement::UpdateAutoTopUpRule,
         Statement::UpdateAutoTopUpRuleRemoval,
+        Statement::UpdateAutoTopUpFailure,
+        Statement::UpdateAutoTopUpBackoff,
+        Statement::UpdateAutoTopUpCap,
         Statement::SelectTopUp,
-        Statement::SelectTopUpIdsByWallet,
-        Statement::SelectTopUpIdsByWalletBefore,
+        Statement::SelectTopUpKeysByWallet,
+        Statement::SelectTopUpKeysByWalletBefore,
         Statement::SelectTopUpIdByCheckoutSession,
         Statement::SelectPayment,
         Statement::SelectPaymentMethod,
         Statement::SelectPaymentMethodIdsByOwner,
         Statement::SelectPaymentMethodIdsByOwnerAfter,
         Statement::SelectAutoTopUpRule,
+        Statement::SelectAutoTopUpActivity,
     ];
 
     /// Position in [`Statement::ALL`].
@@ -215,9 +223,9 @@ impl Statement {
                 "UPDATE {ks}.top_ups USING TIMESTAMP ? SET request = ?, status = ?, credit = ?, \
                  late_capture = ?, touched = ? WHERE top_up_id = ?"
             }
-            Statement::InsertTopUpByWallet => {
-                "INSERT INTO {ks}.top_ups_by_wallet (wallet_id, top_up_id) VALUES (?, ?) \
-                 USING TIMESTAMP ?"
+            Statement::InsertTopUpByWalletCreated => {
+                "INSERT INTO {ks}.top_ups_by_wallet_created (wallet_id, created_at_ms, top_up_id) \
+                 VALUES (?, ?, ?) USING TIMESTAMP ?"
             }
             Statement::InsertTopUpByCheckoutSession => {
                 "INSERT INTO {ks}.top_ups_by_checkout_session (checkout_session_id, top_up_id) \
@@ -275,16 +283,30 @@ impl Statement {
                 "UPDATE {ks}.auto_top_up_rules USING TIMESTAMP ? SET removal = ? \
                  WHERE wallet_id = ?"
             }
+            Statement::UpdateAutoTopUpFailure => {
+                "UPDATE {ks}.auto_top_up_activity USING TIMESTAMP ? SET failure = ?, backoff = ? \
+                 WHERE wallet_id = ?"
+            }
+            Statement::UpdateAutoTopUpBackoff => {
+                "UPDATE {ks}.auto_top_up_activity USING TIMESTAMP ? SET backoff = ? \
+                 WHERE wallet_id = ?"
+            }
+            Statement::UpdateAutoTopUpCap => {
+                "UPDATE {ks}.auto_top_up_activity USING TIMESTAMP ? SET cap = ? WHERE wallet_id = ?"
+            }
             Statement::SelectTopUp => {
                 "SELECT request, status, credit, late_capture, touched FROM {ks}.top_ups \
                  WHERE top_up_id = ?"
             }
-            Statement::SelectTopUpIdsByWallet => {
-                "SELECT top_up_id FROM {ks}.top_ups_by_wallet WHERE wallet_id = ? LIMIT ?"
+            Statement::SelectTopUpKeysByWallet => {
+                "SELECT created_at_ms, top_up_id FROM {ks}.top_ups_by_wallet_created \
+                 WHERE wallet_id = ? LIMIT ?"
             }
-            Statement::SelectTopUpIdsByWalletBefore => {
-                "SELECT top_up_id FROM {ks}.top_ups_by_wallet WHERE wallet_id = ? \
-                 AND top_up_id < ? LIMIT ?"
+            // A multi-column slice: the clustering order's (created_at_ms, top_up_id) after the
+            // last row returned, so a page may end between two top-ups of the same instant.
+            Statement::SelectTopUpKeysByWalletBefore => {
+                "SELECT created_at_ms, top_up_id FROM {ks}.top_ups_by_wallet_created \
+                 WHERE wallet_id = ? AND (created_at_ms, top_up_id) < (?, ?) LIMIT ?"
             }
             Statement::SelectTopUpIdByCheckoutSession => {
                 "SELECT top_up_id FROM {ks}.top_ups_by_checkout_session \
@@ -307,6 +329,9 @@ impl Statement {
             }
             Statement::SelectAutoTopUpRule => {
                 "SELECT rule, removal FROM {ks}.auto_top_up_rules WHERE wallet_id = ?"
+            }
+            Statement::SelectAutoTopUpActivity => {
+                "SELECT failure, backoff, cap FROM {ks}.auto_top_up_activity WHERE wallet_id = ?"
             }
         }
     }
@@ -661,6 +686,41 @@ fn payment_refunds_udt(
     )
 }
 
+fn backoff_udt(
+    keyspace: &str,
+    precedence: i64,
+    version: i64,
+    consecutive_failures: u32,
+    backoff_until_ms: Option<i64>,
+) -> Result<CqlValue, StoreError> {
+    Ok(group(
+        keyspace,
+        "auto_top_up_backoff",
+        precedence,
+        version,
+        vec![
+            ("consecutive_failures", Some(int(consecutive_failures)?)),
+            ("backoff_until_ms", backoff_until_ms.map(bigint)),
+        ],
+    ))
+}
+
+/// A top-up id as the by-creation index's clustering key: its 16 bytes, which ScyllaDB compares
+/// as the contract orders ids (a `uuid` would compare the version nibble first).
+pub(crate) fn top_up_id_blob(top_up_id: Uuid) -> CqlValue {
+    CqlValue::Blob(top_up_id.as_bytes().to_vec())
+}
+
+/// The id of a by-creation index row; anything but 16 bytes is corrupt.
+pub(crate) fn top_up_id_from_blob(bytes: &[u8]) -> Result<Uuid, StoreError> {
+    Uuid::from_slice(bytes).map_err(|_| {
+        corrupt(
+            "top_ups_by_wallet_created.top_up_id",
+            format!("{bytes:02x?}"),
+        )
+    })
+}
+
 fn partition(table: &'static str, key: impl ToString) -> Partition {
     Partition {
         table,
@@ -961,9 +1021,14 @@ pub(crate) fn plan_write(
                     partition: partition("top_ups", top_up.top_up_id),
                 },
                 CqlWrite {
-                    statement: Statement::InsertTopUpByWallet,
-                    values: vec![uuid(top_up.wallet_id), uuid(top_up.top_up_id), bigint(ts)],
-                    partition: partition("top_ups_by_wallet", top_up.wallet_id),
+                    statement: Statement::InsertTopUpByWalletCreated,
+                    values: vec![
+                        uuid(top_up.wallet_id),
+                        bigint(top_up.created_at_ms),
+                        top_up_id_blob(top_up.top_up_id),
+                        bigint(ts),
+                    ],
+                    partition: partition("top_ups_by_wallet_created", top_up.wallet_id),
                 },
             ];
             if let Some(session) = top_up.checkout_session_id {
@@ -1274,6 +1339,67 @@ pub(crate) fn plan_write(
                 statement: Statement::UpdateAutoTopUpRuleRemoval,
                 values: vec![bigint(ts), removal_udt(ks, p, ts, true), uuid(*wallet_id)],
                 partition: partition("auto_top_up_rules", wallet_id),
+            }]
+        }
+        RowWrite::AutoTopUpFailed {
+            wallet_id,
+            failure,
+            consecutive_failures,
+            backoff_until_ms,
+            version,
+        } => {
+            let ts = write_timestamp(*version)?;
+            let failure = group(
+                ks,
+                "auto_top_up_failure",
+                p,
+                ts,
+                vec![
+                    ("top_up_id", Some(uuid(failure.top_up_id))),
+                    ("reason", Some(text(&failure.reason))),
+                    ("failed_at_ms", Some(bigint(failure.failed_at_ms))),
+                ],
+            );
+            vec![CqlWrite {
+                statement: Statement::UpdateAutoTopUpFailure,
+                values: vec![
+                    bigint(ts),
+                    failure,
+                    backoff_udt(ks, p, ts, *consecutive_failures, Some(*backoff_until_ms))?,
+                    uuid(*wallet_id),
+                ],
+                partition: partition("auto_top_up_activity", wallet_id),
+            }]
+        }
+        RowWrite::AutoTopUpCompleted { wallet_id, version } => {
+            let ts = write_timestamp(*version)?;
+            vec![CqlWrite {
+                statement: Statement::UpdateAutoTopUpBackoff,
+                values: vec![
+                    bigint(ts),
+                    backoff_udt(ks, p, ts, 0, None)?,
+                    uuid(*wallet_id),
+                ],
+                partition: partition("auto_top_up_activity", wallet_id),
+            }]
+        }
+        RowWrite::AutoTopUpCapReached {
+            wallet_id,
+            until_ms,
+            version,
+        } => {
+            let ts = write_timestamp(*version)?;
+            let cap = group(
+                ks,
+                "auto_top_up_cap",
+                p,
+                ts,
+                vec![("reached_until_ms", Some(bigint(*until_ms)))],
+            );
+            vec![CqlWrite {
+                statement: Statement::UpdateAutoTopUpCap,
+                values: vec![bigint(ts), cap, uuid(*wallet_id)],
+                partition: partition("auto_top_up_activity", wallet_id),
             }]
         }
     };
@@ -1786,17 +1912,73 @@ pub(crate) fn decode_payment_method(
     }))
 }
 
-/// An auto top-up rule; `None` while only its removal has arrived.
+/// The cells of one wallet's auto top-up: `auto_top_up_rules` ([`Statement::SelectAutoTopUpRule`])
+/// and `auto_top_up_activity` ([`Statement::SelectAutoTopUpActivity`]), in their column order.
+#[derive(Default)]
+pub(crate) struct AutoTopUpCells {
+    pub(crate) rule: Option<CqlValue>,
+    pub(crate) removal: Option<CqlValue>,
+    pub(crate) failure: Option<CqlValue>,
+    pub(crate) backoff: Option<CqlValue>,
+    pub(crate) cap: Option<CqlValue>,
+}
+
+/// An auto top-up rule with its activity; `None` while only its removal or activity has arrived.
+/// An activity group never written reads as nothing recorded.
 pub(crate) fn decode_auto_top_up_rule(
     wallet_id: Uuid,
-    rule: Option<&CqlValue>,
-    removal: Option<&CqlValue>,
+    cells: &AutoTopUpCells,
 ) -> Result<Option<AutoTopUpRuleRow>, StoreError> {
-    let Some(rule) = rule else {
+    let Some(rule) = &cells.rule else {
         return Ok(None);
     };
     let rule = Fields::of(rule, "auto_top_up_rules.rule")?;
-    let removal = companion(removal, "auto_top_up_rules.removal")?;
+    let removal = companion(cells.removal.as_ref(), "auto_top_up_rules.removal")?;
+    let failure = cells
+        .failure
+        .as_ref()
+        .map(|cell| Fields::of(cell, "auto_top_up_activity.failure"))
+        .transpose()?;
+    let backoff = cells
+        .backoff
+        .as_ref()
+        .map(|cell| Fields::of(cell, "auto_top_up_activity.backoff"))
+        .transpose()?;
+    let cap = cells
+        .cap
+        .as_ref()
+        .map(|cell| Fields::of(cell, "auto_top_up_activity.cap"))
+        .transpose()?;
+    let mut version = rule.version()?.max(removal.version()?);
+    for group in [&failure, &backoff, &cap].into_iter().flatten() {
+        version = version.max(group.version()?);
+    }
+    let activity = AutoTopUpActivityRow {
+        consecutive_failures: backoff
+            .as_ref()
+            .map(|b| b.u32("consecutive_failures"))
+            .transpose()?
+            .unwrap_or(0),
+        backoff_until_ms: backoff
+            .as_ref()
+            .map(|b| b.opt_bigint("backoff_until_ms"))
+            .transpose()?
+            .flatten(),
+        last_failure: failure
+            .as_ref()
+            .map(|f| {
+                Ok::<_, StoreError>(AutoTopUpFailureRow {
+                    top_up_id: f.uuid("top_up_id")?,
+                    reason: f.text("reason")?,
+                    failed_at_ms: f.bigint("failed_at_ms")?,
+                })
+            })
+            .transpose()?,
+        daily_cap_reached_until_ms: cap
+            .as_ref()
+            .map(|c| c.bigint("reached_until_ms"))
+            .transpose()?,
+    };
     Ok(Some(AutoTopUpRuleRow {
         wallet_id,
         tenant: rule.text("tenant")?,
@@ -1813,7 +1995,8 @@ pub(crate) fn decode_auto_top_up_rule(
         timeout_ms: rule.bigint("timeout_ms")?,
         removed: removal.boolean("removed")?,
         updated_at_ms: rule.bigint("updated_at_ms")?,
-        version: rule.version()?.max(removal.version()?),
+        activity,
+        version,
     }))
 }
 

@@ -31,13 +31,15 @@
 //! | `stream_positions` | `stream_id` | — | `stream_positions` (`IN` of up to 100 ids) |
 //! | `checkpoints` | `(projector, topic, log_partition)` | — | `checkpoint` |
 //! | `top_ups` | `top_up_id` | — | `get_top_up`; rows of the top-up listings |
-//! | `top_ups_by_wallet` | `wallet_id` | `top_up_id` DESC | `list_top_ups_by_wallet` (ids, then `top_ups`) |
+//! | `top_ups_by_wallet_created` | `wallet_id` | `(created_at_ms, top_up_id)` DESC | `list_top_ups_by_wallet` (keys, then `top_ups`; the id as a blob, see Paging) |
 //! | `top_ups_by_checkout_session` | `checkout_session_id` | — | `get_top_up_by_checkout_session` |
 //! | `payment_intents` | `payment_id` | — | `get_payment` |
 //! | `payment_methods` | `payment_method_id` | — | rows of `list_payment_methods` (removed ones skipped) |
 //! | `payment_methods_by_owner` | `(tenant, owner)` | `payment_method_id` ASC | `list_payment_methods` (ids) |
-//! | `auto_top_up_rules` | `wallet_id` | — | `get_auto_top_up_rule` |
+//! | `auto_top_up_rules` | `wallet_id` | — | `get_auto_top_up_rule` (the rule) |
+//! | `auto_top_up_activity` | `wallet_id` | — | `get_auto_top_up_rule` (last failure, back-off, daily cap; read beside the rule) |
 //! | `topups`, `topups_by_wallet`, `payments` | | | declared by migration 0001, superseded by 0002, unused |
+//! | `top_ups_by_wallet` | | | declared by migration 0002 (by id, which is not creation order), superseded by 0003, unused |
 //! | `webhook_deliveries` | `subscription_id` | `delivery_id` DESC | a subscription's deliveries |
 //! | `daily_totals` | `(tenant, asset)` | `day` DESC | reporting per tenant and asset |
 //! | `schema_version` | `version` | — | applied migrations (name, checksum, applied_at) |
@@ -49,10 +51,11 @@
 //! (`wallets.identity`, `wallets.status`, `wallets.limits`, `balances.state`, `lots.lot`,
 //! `lots.remaining`, `holds.hold`, `holds.resolution`, `history.entry`,
 //! `stream_positions.position`, and the groups of `top_ups`, `payment_intents`,
-//! `payment_methods` and `auto_top_up_rules` that migration 0002 declares) written `USING TIMESTAMP` = the write's version (the event's
-//! stream sequence; for a history entry and a stream position, their sequence). ScyllaDB keeps
-//! the cell with the highest timestamp, so an older version never replaces a newer one, whatever
-//! the order of arrival, and a group's columns always come from one write.
+//! `payment_methods` and `auto_top_up_rules` that migration 0002 declares, and of
+//! `auto_top_up_activity` that 0003 declares) written `USING TIMESTAMP` = the write's version
+//! (the event's stream sequence; for a history entry and a stream position, their sequence).
+//! ScyllaDB keeps the cell with the highest timestamp, so an older version never replaces a
+//! newer one, whatever the order of arrival, and a group's columns always come from one write.
 //!
 //! At an *equal* timestamp ScyllaDB keeps the cell with the greater serialized value. Every
 //! versioned UDT therefore starts with `precedence` = `i64::MAX` − the write's stamp (the
@@ -69,9 +72,10 @@
 //! # Paging
 //!
 //! Page tokens are the shared [`purse_store::PageToken`]s (the last key returned: wallet id,
-//! history sequence, top-up id or payment method id), not the driver's paging state: a key is valid on any node and across
-//! server upgrades, a page is fetched with one extra row so the last page carries no token
-//! (ScyllaDB's paging state is also returned after an exactly full last page), and history
+//! history sequence, top-up creation time and id, or payment method id), not the driver's paging
+//! state: a key is valid on any node and across server upgrades, a page is fetched with one
+//! extra row so the last page carries no token (ScyllaDB's paging state is also returned after
+//! an exactly full last page), and history
 //! filters are applied here, which a server paging state could not resume. Tokens are opaque
 //! URL-safe strings and are checked on the way in ([`purse_store::StoreError::InvalidPageToken`]
 //! for a malformed token or one from another list or wallet). The driver's paging state is used
@@ -80,9 +84,13 @@
 //! stored cards likewise scans at most [`PAYMENT_METHODS_SCAN_ROWS_MAX`] index rows, since
 //! removed cards stay in the owner's index and are skipped.
 //!
-//! Top-up and payment method listings order by the `uuid` clustering key, which ScyllaDB
-//! compares by version nibble first and then by bytes: the same as the byte order of the
-//! contract (and of the SQLite store) for ids of one UUID version, which ours are (v7).
+//! Payment method listings order by the `uuid` clustering key, which ScyllaDB compares by
+//! version nibble first and then by bytes: the same as the byte order of the contract (and of the
+//! SQLite store) for ids of one UUID version, which stored cards' are (v7). Top-ups order by
+//! creation time and then id, but a wallet's top-up ids mix versions (v8 derived from
+//! idempotency keys, v7 for auto top-ups), so that index keys the id as a 16-byte `blob`, which
+//! ScyllaDB compares bytewise as the contract does; the next page starts with a multi-column
+//! slice, `(created_at_ms, top_up_id) < (?, ?)`.
 //!
 //! # Tests against a real node
 //!

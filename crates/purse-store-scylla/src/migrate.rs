@@ -36,7 +36,7 @@ pub struct Migration {
 
 /// Every migration this build knows, oldest first. A unit test checks that each entry matches its
 /// file name and that `deploy/scylla/` holds exactly these files.
-static MIGRATIONS: [Migration; 2] = [
+static MIGRATIONS: [Migration; 3] = [
     Migration {
         version: 1,
         name: "read_models",
@@ -48,6 +48,14 @@ static MIGRATIONS: [Migration; 2] = [
         name: "payments_read_models",
         file_name: "0002_payments_read_models.cql",
         cql: include_str!("../../../deploy/scylla/0002_payments_read_models.cql"),
+    },
+    Migration {
+        version: 3,
+        name: "top_ups_by_created_and_auto_top_up_activity",
+        file_name: "0003_top_ups_by_created_and_auto_top_up_activity.cql",
+        cql: include_str!(
+            "../../../deploy/scylla/0003_top_ups_by_created_and_auto_top_up_activity.cql"
+        ),
     },
 ];
 
@@ -712,7 +720,7 @@ mod tests {
     /// which `migrate` would refuse on every existing cluster. Add a new file instead.
     #[test]
     fn released_migrations_keep_their_checksums() {
-        let released: [(u32, &str); 2] = [
+        let released: [(u32, &str); 3] = [
             (
                 1,
                 "e1e20070aff5cc9d2c3bd335e86eee127c879ca454235623ce39c664834b5e43",
@@ -720,6 +728,10 @@ mod tests {
             (
                 2,
                 "34cca85aea46e15a228b42acaedfee83f57cd7a9d88de157aa6c21477bc1cccf",
+            ),
+            (
+                3,
+                "0c6cd0cfc5d728e578615cdae0321501980fc8b427c9aefa1e2d33d220895d18",
             ),
         ];
         for (version, expected) in released {

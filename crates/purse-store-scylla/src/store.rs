@@ -26,7 +26,7 @@ use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlValue;
 use tokio::task::JoinSet;
 
-use crate::cql::{self, CqlWrite, Partition, PaymentCells, Statement, TopUpCells};
+use crate::cql::{self, AutoTopUpCells, CqlWrite, Partition, PaymentCells, Statement, TopUpCells};
 use crate::migrate::{self, SCHEMA_VERSION_TABLE};
 use crate::settings::{ScyllaSettings, SettingsError};
 
@@ -807,32 +807,48 @@ impl ReadStore for ScyllaStore {
     ) -> Result<Page<TopUpRow>, StoreError> {
         let page_size = resolve_page_size(page.page_size)?;
         let before = PageToken::top_ups_before(page.page_token.as_deref(), wallet_id)?;
-        // One extra id says whether another page exists, so the last page has no token.
+        // One extra key says whether another page exists, so the last page has no token.
         let limit = i32::try_from(page_size)
             .unwrap_or(i32::MAX)
             .saturating_add(1);
         let result = match before {
             None => {
                 self.inner
-                    .execute(Statement::SelectTopUpIdsByWallet, (wallet_id, limit))
+                    .execute(Statement::SelectTopUpKeysByWallet, (wallet_id, limit))
                     .await?
             }
-            Some(before) => {
+            Some((created_at_ms, top_up_id)) => {
                 self.inner
                     .execute(
-                        Statement::SelectTopUpIdsByWalletBefore,
-                        (wallet_id, before, limit),
+                        Statement::SelectTopUpKeysByWalletBefore,
+                        (
+                            wallet_id,
+                            created_at_ms,
+                            top_up_id.as_bytes().as_slice(),
+                            limit,
+                        ),
                     )
                     .await?
             }
         };
-        let mut ids = ids_of(result)?;
-        let more = ids.len() > page_size as usize;
-        ids.truncate(page_size as usize);
+        let mut keys = result
+            .into_rows_result()
+            .map_err(client)?
+            .rows::<(i64, Vec<u8>)>()
+            .map_err(client)?
+            .map(|row| {
+                let (created_at_ms, id) = row.map_err(client)?;
+                Ok((created_at_ms, cql::top_up_id_from_blob(&id)?))
+            })
+            .collect::<Result<Vec<(i64, Uuid)>, StoreError>>()?;
+        let more = keys.len() > page_size as usize;
+        keys.truncate(page_size as usize);
+        // From the index's key, not the row's: the index is what the next page continues.
         let next_page_token = if more {
-            ids.last().map(|&top_up_id| {
+            keys.last().map(|&(created_at_ms, top_up_id)| {
                 PageToken::TopUpsBefore {
                     wallet_id,
+                    created_at_ms,
                     top_up_id,
                 }
                 .encode()
@@ -840,6 +856,7 @@ impl ReadStore for ScyllaStore {
         } else {
             None
         };
+        let ids: Vec<Uuid> = keys.iter().map(|&(_, id)| id).collect();
         let items = self
             .rows_in_order(&ids, |inner, id| async move { inner.get_top_up(id).await })
             .await?;
@@ -944,20 +961,38 @@ impl ReadStore for ScyllaStore {
         &self,
         wallet_id: Uuid,
     ) -> Result<Option<AutoTopUpRuleRow>, StoreError> {
-        let row = self
-            .inner
-            .execute(Statement::SelectAutoTopUpRule, (wallet_id,))
-            .await?
+        // Two partitions of two tables (the activity's own table keeps migration 0003 free of
+        // ALTER TABLE), read at once.
+        let (rule, activity) = tokio::try_join!(
+            self.inner
+                .execute(Statement::SelectAutoTopUpRule, (wallet_id,)),
+            self.inner
+                .execute(Statement::SelectAutoTopUpActivity, (wallet_id,)),
+        )?;
+        let Some((rule, removal)) = rule
             .into_rows_result()
             .map_err(client)?
             .maybe_first_row::<(Option<CqlValue>, Option<CqlValue>)>()
-            .map_err(client)?;
-        match row {
-            None => Ok(None),
-            Some((rule, removal)) => {
-                cql::decode_auto_top_up_rule(wallet_id, rule.as_ref(), removal.as_ref())
-            }
-        }
+            .map_err(client)?
+        else {
+            return Ok(None);
+        };
+        let (failure, backoff, cap) = activity
+            .into_rows_result()
+            .map_err(client)?
+            .maybe_first_row::<(Option<CqlValue>, Option<CqlValue>, Option<CqlValue>)>()
+            .map_err(client)?
+            .unwrap_or_default();
+        cql::decode_auto_top_up_rule(
+            wallet_id,
+            &AutoTopUpCells {
+                rule,
+                removal,
+                failure,
+                backoff,
+                cap,
+            },
+        )
     }
 }
 

@@ -25,9 +25,10 @@ use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 use crate::{
-    AutoTopUpRuleRow, BalanceRow, Checkpoint, DEFAULT_PAGE_SIZE, Decimal, EntryType, HistoryFilter,
-    HistoryRow, HoldRow, LimitsRow, LotRow, MAX_PAGE_SIZE, Page, PageRequest, PaymentMethodRow,
-    PaymentRow, ReadStore, RowWrite, StoreError, StreamPosition, TopUpRow, WalletRow,
+    AutoTopUpActivityRow, AutoTopUpFailureRow, AutoTopUpRuleRow, BalanceRow, Checkpoint,
+    DEFAULT_PAGE_SIZE, Decimal, EntryType, HistoryFilter, HistoryRow, HoldRow, LimitsRow, LotRow,
+    MAX_PAGE_SIZE, Page, PageRequest, PaymentMethodRow, PaymentRow, ReadStore, RowWrite,
+    StoreError, StreamPosition, TopUpRow, WalletRow,
 };
 
 /// Runs every contract case as a `#[tokio::test]` (multi-threaded runtime).
@@ -63,9 +64,11 @@ macro_rules! read_store_contract_tests {
             top_ups_round_trip_by_id_session_and_wallet,
             top_up_updates_never_go_backwards,
             top_ups_by_wallet_are_newest_first_and_page,
+            top_ups_by_wallet_are_newest_first_by_creation_time_not_id,
             payments_round_trip_and_updates_never_go_backwards,
             payment_methods_list_by_owner_without_removed_ones,
             auto_top_up_rules_are_replaced_and_removed_by_version,
+            auto_top_up_activity_follows_the_newest_saga_outcome,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -1272,6 +1275,7 @@ fn auto_rule(wallet_id: Uuid, version: u64) -> AutoTopUpRuleRow {
         timeout_ms: 300_000,
         removed: false,
         updated_at_ms: 1_700_000_000_000,
+        activity: AutoTopUpActivityRow::default(),
         version,
     }
 }
@@ -1451,8 +1455,9 @@ pub async fn top_up_updates_never_go_backwards(store: &dyn ReadStore) {
     assert_eq!(read.credited.to_string(), "22.00");
 }
 
-/// A wallet's top-ups list newest first (top-up id descending), page by page without gaps,
-/// without other wallets' top-ups; tokens of other lists or wallets are refused.
+/// A wallet's top-ups list newest first, page by page without gaps, without other wallets'
+/// top-ups; tokens of other lists or wallets are refused. Created at the same instant here, they
+/// come in id order (the tie-break).
 pub async fn top_ups_by_wallet_are_newest_first_and_page(store: &dyn ReadStore) {
     let wallet_id = fresh_id();
     let other_wallet = fresh_id();
@@ -1526,6 +1531,243 @@ pub async fn top_ups_by_wallet_are_newest_first_and_page(store: &dyn ReadStore) 
         result,
         Err(StoreError::PageSizeTooLarge { max: MAX_PAGE_SIZE })
     ));
+}
+
+/// Top-ups list by creation time, newest first, whatever their ids (which derive from
+/// idempotency keys): created in an order unrelated to their ids, they page back newest first,
+/// equal creation times broken by id descending (by its bytes, whatever the UUID version), with
+/// page boundaries anywhere, also between two top-ups created at the same instant.
+pub async fn top_ups_by_wallet_are_newest_first_by_creation_time_not_id(store: &dyn ReadStore) {
+    const T0: i64 = 1_700_000_000_000;
+    let wallet_id = fresh_id();
+    // Unique per run (the suite may share a ScyllaDB keyspace across runs), with a first byte
+    // that sets the id order: `lead` 0x10 sorts below 0x90 whatever follows.
+    let id = |lead: u8, version: u8| {
+        let mut bytes = *fresh_id().as_bytes();
+        bytes.reverse();
+        bytes[0] = lead;
+        if version == 7 {
+            // The version and variant bits of a UUIDv7, as auto top-up ids have them.
+            bytes[6] = (bytes[6] & 0x0f) | 0x70;
+            bytes[8] = (bytes[8] & 0x3f) | 0x80;
+            Uuid::from_bytes(bytes)
+        } else {
+            Uuid::new_v8(bytes)
+        }
+    };
+    // (first id byte, UUID version, created at): the oldest top-up has the largest id, the newest
+    // a small one; two pairs share an instant, one of them across UUID versions (auto top-ups
+    // have v7 ids, the others v8), where the bytes and the version disagree on the order.
+    let made = [
+        (0xf0, 8, T0),
+        (0x10, 8, T0 + 5_000),
+        (0xc0, 8, T0 + 1_000),
+        (0x20, 8, T0 + 3_000),
+        (0x90, 8, T0 + 3_000),
+        (0x80, 7, T0 + 4_000),
+        (0x30, 8, T0 + 4_000),
+        (0x50, 8, T0 + 2_000),
+    ];
+    let rows: Vec<TopUpRow> = made
+        .iter()
+        .map(|&(lead, version, created_at_ms)| TopUpRow {
+            created_at_ms,
+            updated_at_ms: created_at_ms,
+            ..top_up(id(lead, version), wallet_id, 1)
+        })
+        .collect();
+    // Newest first: (created at, id) descending.
+    let mut expected = rows.clone();
+    expected.sort_by_key(|t| std::cmp::Reverse((t.created_at_ms, *t.top_up_id.as_bytes())));
+    let expected: Vec<Uuid> = expected.iter().map(|t| t.top_up_id).collect();
+    let mut by_id: Vec<Uuid> = rows.iter().map(|t| t.top_up_id).collect();
+    by_id.sort_by_key(|id| std::cmp::Reverse(*id.as_bytes()));
+    assert_ne!(
+        expected, by_id,
+        "the case must tell creation order from id order"
+    );
+    assert_eq!(
+        (&expected[..3], &expected[7]),
+        (
+            &[rows[1].top_up_id, rows[5].top_up_id, rows[6].top_up_id][..],
+            &rows[0].top_up_id
+        ),
+        "newest first, ties by id bytes (0x80… v7 before 0x30… v8)"
+    );
+
+    // Projected one by one, in creation order (as a projector would, one top-up stream each).
+    let mut in_creation_order = rows.clone();
+    in_creation_order.sort_by_key(|t| t.created_at_ms);
+    for row in in_creation_order {
+        apply(store, vec![RowWrite::TopUp(row)]).await;
+    }
+    for page_size in [1, 2, 3, 8, 100] {
+        let pages = all_top_ups(store, wallet_id, page_size).await;
+        assert_eq!(
+            pages.concat(),
+            expected,
+            "page_size {page_size}: not newest first by creation time"
+        );
+        assert_eq!(pages.len(), 8usize.div_ceil(page_size as usize));
+    }
+    // Rows read through the list are the rows written.
+    let listed = store
+        .list_top_ups_by_wallet(wallet_id, PageRequest::default())
+        .await
+        .expect("list");
+    assert_eq!(listed.items.len(), 8);
+    for item in &listed.items {
+        let written = rows
+            .iter()
+            .find(|r| r.top_up_id == item.top_up_id)
+            .expect("written");
+        assert_eq!(item, written);
+    }
+    // A status update later on does not move a top-up: the order is by creation.
+    apply(
+        store,
+        vec![RowWrite::TopUpStatus {
+            top_up_id: rows[0].top_up_id,
+            status: "completed".to_owned(),
+            failure_reason: None,
+            credited: Some(dec("22.00")),
+            updated_at_ms: T0 + 9_000,
+            version: 4,
+        }],
+    )
+    .await;
+    assert_eq!(all_top_ups(store, wallet_id, 3).await.concat(), expected);
+}
+
+/// The auto top-up activity (last failure, back-off, daily cap) follows the saga's outcomes by
+/// version, each group on its own: hidden until the rule exists, never moved backwards by older
+/// or equal versions, untouched by setting or removing the rule; a completion ends the back-off
+/// and keeps the last failure.
+pub async fn auto_top_up_activity_follows_the_newest_saga_outcome(store: &dyn ReadStore) {
+    let wallet_id = fresh_id();
+    let get = || async move {
+        store
+            .get_auto_top_up_rule(wallet_id)
+            .await
+            .expect("get_auto_top_up_rule")
+    };
+    let failure = |top_up_id: Uuid, reason: &str, at_ms: i64| AutoTopUpFailureRow {
+        top_up_id,
+        reason: reason.to_owned(),
+        failed_at_ms: at_ms,
+    };
+    let failed =
+        |failure: AutoTopUpFailureRow, consecutive_failures, version| RowWrite::AutoTopUpFailed {
+            wallet_id,
+            backoff_until_ms: failure.failed_at_ms + 3_600_000,
+            failure,
+            consecutive_failures,
+            version,
+        };
+    let (first_top_up, second_top_up) = (fresh_id(), fresh_id());
+    let first = failure(
+        first_top_up,
+        "declined:insufficient_funds",
+        1_700_000_100_000,
+    );
+    let second = failure(second_top_up, "expired", 1_700_003_800_000);
+
+    // A failure before the rule is kept but not shown.
+    apply(store, vec![failed(first.clone(), 1, 5)]).await;
+    assert_eq!(get().await, None);
+    let rule = auto_rule(wallet_id, 1);
+    apply(store, vec![RowWrite::AutoTopUpRule(rule.clone())]).await;
+    let backing_off = AutoTopUpRuleRow {
+        activity: AutoTopUpActivityRow {
+            consecutive_failures: 1,
+            backoff_until_ms: Some(1_700_003_700_000),
+            last_failure: Some(first.clone()),
+            daily_cap_reached_until_ms: None,
+        },
+        version: 5,
+        ..rule.clone()
+    };
+    assert_eq!(get().await, Some(backing_off.clone()));
+
+    // Older and equal versions change nothing (the first write of a version stays).
+    apply(
+        store,
+        vec![
+            failed(second.clone(), 2, 5),
+            failed(second.clone(), 7, 4),
+            RowWrite::AutoTopUpCompleted {
+                wallet_id,
+                version: 5,
+            },
+            RowWrite::AutoTopUpCapReached {
+                wallet_id,
+                until_ms: 1_700_006_400_000,
+                version: 5,
+            },
+        ],
+    )
+    .await;
+    assert_eq!(
+        get().await,
+        Some(AutoTopUpRuleRow {
+            activity: AutoTopUpActivityRow {
+                daily_cap_reached_until_ms: Some(1_700_006_400_000),
+                ..backing_off.activity.clone()
+            },
+            ..backing_off.clone()
+        }),
+        "only the cap group, never written before, takes its first write"
+    );
+
+    // A newer failure replaces the failure and the back-off; replacing the rule keeps both.
+    apply(store, vec![failed(second.clone(), 2, 8)]).await;
+    let replaced = AutoTopUpRuleRow {
+        threshold: dec("7.00"),
+        ..auto_rule(wallet_id, 9)
+    };
+    apply(store, vec![RowWrite::AutoTopUpRule(replaced.clone())]).await;
+    let twice = AutoTopUpActivityRow {
+        consecutive_failures: 2,
+        backoff_until_ms: Some(1_700_007_400_000),
+        last_failure: Some(second.clone()),
+        daily_cap_reached_until_ms: Some(1_700_006_400_000),
+    };
+    assert_eq!(
+        get().await,
+        Some(AutoTopUpRuleRow {
+            activity: twice.clone(),
+            ..replaced.clone()
+        })
+    );
+
+    // A completion ends the back-off and keeps the last failure; an older failure replayed
+    // after it does not bring the back-off back; a removal keeps the activity.
+    apply(
+        store,
+        vec![
+            RowWrite::AutoTopUpCompleted {
+                wallet_id,
+                version: 11,
+            },
+            failed(second.clone(), 2, 8),
+            RowWrite::AutoTopUpRuleRemoved {
+                wallet_id,
+                version: 12,
+            },
+        ],
+    )
+    .await;
+    let done = get().await.expect("rule");
+    assert_eq!(
+        done.activity,
+        AutoTopUpActivityRow {
+            consecutive_failures: 0,
+            backoff_until_ms: None,
+            ..twice
+        }
+    );
+    assert!(done.removed);
+    assert_eq!(done.version, 12);
 }
 
 /// A payment's groups (status with capture, card, resolution, refunds) carry their own

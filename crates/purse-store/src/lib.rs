@@ -254,7 +254,8 @@ pub struct StreamPosition {
 /// the failure reason), the amount credited, the late capture, and when the row last changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopUpRow {
-    /// Top-up id (UUIDv7).
+    /// Top-up id: a UUIDv8 derived from the creation's idempotency key, or a UUIDv7 for auto
+    /// top-ups; not time-ordered across the two, which is why lists order by `created_at_ms`.
     pub top_up_id: Uuid,
     /// Owning tenant.
     pub tenant: String,
@@ -374,8 +375,38 @@ pub struct PaymentMethodRow {
     pub version: u64,
 }
 
+/// The latest failed auto top-up of a wallet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AutoTopUpFailureRow {
+    /// The failed top-up.
+    pub top_up_id: Uuid,
+    /// Why, as `kind:detail` (`declined:insufficient_funds`, `credit_rejected:wallet_closed`,
+    /// `create_rejected:payment_method_required`) or `expired`.
+    pub reason: String,
+    /// When the auto top-up saga recorded the failure.
+    pub failed_at_ms: i64,
+}
+
+/// Where a wallet's auto top-up stands, from the saga's outcomes (never from the rule): what
+/// support needs to see why no auto top-up fired. Three column groups, each with its own
+/// version: the last failure, the back-off, the daily cap.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct AutoTopUpActivityRow {
+    /// Auto top-ups failed in a row; 0 once one completes (or before any failed).
+    pub consecutive_failures: u32,
+    /// No auto top-up starts before this instant (the last failure's `retry_at`); `None` once one
+    /// completes. A past instant means the back-off is over: readers compare with their clock.
+    pub backoff_until_ms: Option<i64>,
+    /// The latest failure, kept after a completion so support can still see it.
+    pub last_failure: Option<AutoTopUpFailureRow>,
+    /// The daily cap stopped an auto top-up: none starts before this instant (the next UTC
+    /// midnight). A past instant means that day is over.
+    pub daily_cap_reached_until_ms: Option<i64>,
+}
+
 /// A wallet's auto top-up rule, field for field the domain's `AutoTopUpRule` plus whom it
-/// belongs to. Exactly one of `amount` and `target_balance` is set.
+/// belongs to and where its auto top-ups stand. Exactly one of `amount` and `target_balance` is
+/// set.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AutoTopUpRuleRow {
     /// The wallet (and auto top-up saga stream).
@@ -408,8 +439,13 @@ pub struct AutoTopUpRuleRow {
     pub removed: bool,
     /// When the rule was (last) set.
     pub updated_at_ms: i64,
+    /// Failures, back-off and daily cap, as the saga's events last said. Read only:
+    /// [`RowWrite::AutoTopUpRule`] leaves the stored activity as it is (setting a rule does not
+    /// end a back-off), and [`RowWrite::AutoTopUpFailed`], [`RowWrite::AutoTopUpCompleted`] and
+    /// [`RowWrite::AutoTopUpCapReached`] write it.
+    pub activity: AutoTopUpActivityRow,
     /// When written: the version of every column. When read: the largest version of its groups
-    /// (the rule, its removal).
+    /// (the rule, its removal, and the activity's groups).
     pub version: u64,
 }
 
@@ -574,12 +610,44 @@ pub enum RowWrite {
         /// Stream sequence of the event.
         version: u64,
     },
-    /// Writes the rule (rule group, and the removal group cleared) — from AutoTopUpRuleSet.
+    /// Writes the rule (rule group, and the removal group cleared) — from AutoTopUpRuleSet. The
+    /// row's [`AutoTopUpRuleRow::activity`] is not written.
     AutoTopUpRule(AutoTopUpRuleRow),
     /// Marks the rule removed (removal group only).
     AutoTopUpRuleRemoved {
         /// Wallet id.
         wallet_id: Uuid,
+        /// Stream sequence of the event.
+        version: u64,
+    },
+    /// Records a failed auto top-up: the last-failure group and the back-off group — from
+    /// AutoTopUpFailed. Partial rows as for [`RowWrite::LotRemaining`].
+    AutoTopUpFailed {
+        /// Wallet id.
+        wallet_id: Uuid,
+        /// The failure.
+        failure: AutoTopUpFailureRow,
+        /// Failures in a row, this one included.
+        consecutive_failures: u32,
+        /// The end of the back-off.
+        backoff_until_ms: i64,
+        /// Stream sequence of the event.
+        version: u64,
+    },
+    /// Ends the back-off (back-off group: no failures in a row, no back-off); the last failure
+    /// stays — from AutoTopUpCompleted.
+    AutoTopUpCompleted {
+        /// Wallet id.
+        wallet_id: Uuid,
+        /// Stream sequence of the event.
+        version: u64,
+    },
+    /// Records that the daily cap stopped an auto top-up (cap group) — from AutoTopUpCapReached.
+    AutoTopUpCapReached {
+        /// Wallet id.
+        wallet_id: Uuid,
+        /// When the capped UTC day ends.
+        until_ms: i64,
         /// Stream sequence of the event.
         version: u64,
     },
@@ -695,7 +763,8 @@ pub trait ReadStore: Send + Sync + 'static {
         checkout_session_id: Uuid,
     ) -> Result<Option<TopUpRow>, StoreError>;
 
-    /// A wallet's top-ups, newest first (top-up id descending: ids are UUIDv7).
+    /// A wallet's top-ups, newest first: creation time descending, then, for equal times, top-up
+    /// id descending (by its bytes). Ids alone would not do: they derive from idempotency keys.
     async fn list_top_ups_by_wallet(
         &self,
         wallet_id: Uuid,
@@ -713,7 +782,8 @@ pub trait ReadStore: Send + Sync + 'static {
         page: PageRequest,
     ) -> Result<Page<PaymentMethodRow>, StoreError>;
 
-    /// A wallet's auto top-up rule, removed or not (see [`AutoTopUpRuleRow::removed`]).
+    /// A wallet's auto top-up rule, removed or not (see [`AutoTopUpRuleRow::removed`]), with its
+    /// activity (defaults where no saga outcome was recorded).
     async fn get_auto_top_up_rule(
         &self,
         wallet_id: Uuid,

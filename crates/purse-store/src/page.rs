@@ -17,6 +17,9 @@ const TOP_UPS_TAG: u8 = b'T';
 const PAYMENT_METHODS_TAG: u8 = b'M';
 /// Bumped if the layout after the tag changes, so old tokens are refused instead of misread.
 const FORMAT: u8 = 1;
+/// The top-ups list's own format: 2 since it pages by (creation time, id) rather than by id, so a
+/// token issued before that change is refused rather than misread.
+const TOP_UPS_FORMAT: u8 = 2;
 
 /// Where the next page of a list starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,10 +36,13 @@ pub enum PageToken {
         /// Last sequence returned.
         sequence: u64,
     },
-    /// Before this top-up in one wallet's top-ups (newest first).
+    /// Before this top-up in one wallet's top-ups (newest first: creation time, then id, both
+    /// descending).
     TopUpsBefore {
         /// The wallet listed.
         wallet_id: Uuid,
+        /// Creation time of the last top-up returned.
+        created_at_ms: i64,
         /// Last top-up id returned.
         top_up_id: Uuid,
     },
@@ -50,7 +56,7 @@ pub enum PageToken {
 impl PageToken {
     /// The opaque string handed to clients.
     pub fn encode(&self) -> String {
-        let mut bytes = Vec::with_capacity(34);
+        let mut bytes = Vec::with_capacity(42);
         match self {
             PageToken::WalletsAfter { wallet_id } => {
                 bytes.extend([WALLETS_TAG, FORMAT]);
@@ -66,10 +72,12 @@ impl PageToken {
             }
             PageToken::TopUpsBefore {
                 wallet_id,
+                created_at_ms,
                 top_up_id,
             } => {
-                bytes.extend([TOP_UPS_TAG, FORMAT]);
+                bytes.extend([TOP_UPS_TAG, TOP_UPS_FORMAT]);
                 bytes.extend(wallet_id.as_bytes());
+                bytes.extend(created_at_ms.to_be_bytes());
                 bytes.extend(top_up_id.as_bytes());
             }
             PageToken::PaymentMethodsAfter { payment_method_id } => {
@@ -100,10 +108,15 @@ impl PageToken {
                     sequence: u64::from_be_bytes(sequence),
                 })
             }
-            [TOP_UPS_TAG, FORMAT, rest @ ..] if rest.len() == 32 => {
-                let (wallet_id, top_up_id) = rest.split_at(16);
+            [TOP_UPS_TAG, TOP_UPS_FORMAT, rest @ ..] if rest.len() == 40 => {
+                let (wallet_id, rest) = rest.split_at(16);
+                let (created_at_ms, top_up_id) = rest.split_at(8);
+                let created_at_ms: [u8; 8] = created_at_ms
+                    .try_into()
+                    .map_err(|_| StoreError::InvalidPageToken)?;
                 Ok(PageToken::TopUpsBefore {
                     wallet_id: uuid_from(wallet_id)?,
+                    created_at_ms: i64::from_be_bytes(created_at_ms),
                     top_up_id: uuid_from(top_up_id)?,
                 })
             }
@@ -137,18 +150,19 @@ impl PageToken {
         }
     }
 
-    /// The top-up id a listing of `wallet_id`'s top-ups continues before, from an optional
-    /// token.
+    /// The (creation time, top-up id) a listing of `wallet_id`'s top-ups continues before, from
+    /// an optional token.
     pub fn top_ups_before(
         token: Option<&str>,
         wallet_id: Uuid,
-    ) -> Result<Option<Uuid>, StoreError> {
+    ) -> Result<Option<(i64, Uuid)>, StoreError> {
         match token.map(PageToken::decode).transpose()? {
             None => Ok(None),
             Some(PageToken::TopUpsBefore {
                 wallet_id: listed,
+                created_at_ms,
                 top_up_id,
-            }) if listed == wallet_id => Ok(Some(top_up_id)),
+            }) if listed == wallet_id => Ok(Some((created_at_ms, top_up_id))),
             Some(_) => Err(StoreError::InvalidPageToken),
         }
     }
@@ -194,7 +208,13 @@ mod tests {
             },
             PageToken::TopUpsBefore {
                 wallet_id,
+                created_at_ms: -1,
                 top_up_id: Uuid::from_u128(u128::MAX),
+            },
+            PageToken::TopUpsBefore {
+                wallet_id,
+                created_at_ms: i64::MAX,
+                top_up_id: Uuid::nil(),
             },
             PageToken::PaymentMethodsAfter {
                 payment_method_id: wallet_id,
@@ -244,6 +264,7 @@ mod tests {
 
         let top_ups = PageToken::TopUpsBefore {
             wallet_id,
+            created_at_ms: 1_700_000_000_000,
             top_up_id: Uuid::from_u128(9),
         }
         .encode();
@@ -272,8 +293,16 @@ mod tests {
         )));
         assert_eq!(
             PageToken::top_ups_before(Some(&top_ups), wallet_id).expect("valid"),
-            Some(Uuid::from_u128(9))
+            Some((1_700_000_000_000, Uuid::from_u128(9)))
         );
+        // A token of the list's first format (paged by id alone) is refused, not misread.
+        let mut by_id = vec![TOP_UPS_TAG, FORMAT];
+        by_id.extend(wallet_id.as_bytes());
+        by_id.extend(Uuid::from_u128(9).as_bytes());
+        assert!(invalid(PageToken::top_ups_before(
+            Some(&URL_SAFE_NO_PAD.encode(by_id)),
+            wallet_id
+        )));
         assert_eq!(
             PageToken::payment_methods_after(Some(&methods)).expect("valid"),
             Some(Uuid::from_u128(9))

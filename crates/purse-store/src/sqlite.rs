@@ -16,9 +16,10 @@ use uuid::Uuid;
 
 use crate::page::{PageToken, resolve_page_size};
 use crate::{
-    AutoTopUpRuleRow, BalanceRow, Checkpoint, Decimal, EntryType, HistoryFilter, HistoryRow,
-    HoldRow, LimitsRow, LotRow, Page, PageRequest, PaymentMethodRow, PaymentRow, ReadStore,
-    RowWrite, StoreError, StreamPosition, TopUpRow, WalletRow,
+    AutoTopUpActivityRow, AutoTopUpFailureRow, AutoTopUpRuleRow, BalanceRow, Checkpoint, Decimal,
+    EntryType, HistoryFilter, HistoryRow, HoldRow, LimitsRow, LotRow, Page, PageRequest,
+    PaymentMethodRow, PaymentRow, ReadStore, RowWrite, StoreError, StreamPosition, TopUpRow,
+    WalletRow,
 };
 
 /// Schema version this build writes (`PRAGMA user_version`): the number of [`MIGRATIONS`].
@@ -138,7 +139,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 ///
 /// Columns written by a partial write (only its own group) are nullable; a row whose
 /// `row_version` is NULL has not been created yet and is not shown.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     // 1: wallets, balances, history, lots, holds, stream positions, checkpoints.
     "CREATE TABLE IF NOT EXISTS wallets (
              wallet_id TEXT PRIMARY KEY NOT NULL,
@@ -309,6 +310,21 @@ const MIGRATIONS: [&str; 2] = [
          removed INTEGER,
          removal_version INTEGER
      ) STRICT;",
+    // 3: top-ups listed by creation time (their ids derive from idempotency keys, so the id
+    // index of step 2 gave a random order); what the auto top-up saga last reported: the latest
+    // failure, the back-off and the daily cap, each its own group.
+    "CREATE INDEX IF NOT EXISTS top_ups_by_wallet_created
+         ON top_ups (wallet_id, created_at_ms, top_up_id);
+     DROP INDEX IF EXISTS top_ups_by_wallet;
+     ALTER TABLE auto_top_up_rules ADD COLUMN last_failure_top_up_id TEXT;
+     ALTER TABLE auto_top_up_rules ADD COLUMN last_failure_reason TEXT;
+     ALTER TABLE auto_top_up_rules ADD COLUMN last_failed_at_ms INTEGER;
+     ALTER TABLE auto_top_up_rules ADD COLUMN failure_version INTEGER;
+     ALTER TABLE auto_top_up_rules ADD COLUMN consecutive_failures INTEGER;
+     ALTER TABLE auto_top_up_rules ADD COLUMN backoff_until_ms INTEGER;
+     ALTER TABLE auto_top_up_rules ADD COLUMN backoff_version INTEGER;
+     ALTER TABLE auto_top_up_rules ADD COLUMN cap_reached_until_ms INTEGER;
+     ALTER TABLE auto_top_up_rules ADD COLUMN cap_version INTEGER;",
 ];
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -322,8 +338,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     if found == SCHEMA_VERSION {
         return Ok(());
     }
-    // All pending steps in one transaction: a crash leaves the file at its old version, and
-    // every step is idempotent (IF NOT EXISTS) anyway.
+    // All pending steps and the new version in one transaction: a crash leaves the file at its
+    // old version with none of them applied, so each step runs exactly once per file (which the
+    // ALTER TABLEs of step 3, unlike CREATE ... IF NOT EXISTS, rely on).
     let tx = conn.transaction()?;
     for step in &MIGRATIONS[usize::try_from(found).unwrap_or(0)..] {
         tx.execute_batch(step)?;
@@ -644,7 +661,9 @@ fn payment_method_from_row(row: &Row<'_>) -> Result<PaymentMethodRow, StoreError
 
 const AUTO_TOP_UP_RULE_COLUMNS: &str = "wallet_id, tenant, owner, asset, threshold, amount, \
      target_balance, payment_method_id, daily_max_count, daily_max_amount, backoff_ms, fee_rate, \
-     timeout_ms, removed, updated_at_ms, row_version, removal_version";
+     timeout_ms, removed, updated_at_ms, row_version, removal_version, last_failure_top_up_id, \
+     last_failure_reason, last_failed_at_ms, failure_version, consecutive_failures, \
+     backoff_until_ms, backoff_version, cap_reached_until_ms, cap_version";
 
 fn auto_top_up_rule_from_row(row: &Row<'_>) -> Result<AutoTopUpRuleRow, StoreError> {
     Ok(AutoTopUpRuleRow {
@@ -663,7 +682,29 @@ fn auto_top_up_rule_from_row(row: &Row<'_>) -> Result<AutoTopUpRuleRow, StoreErr
         timeout_ms: get_required(row, 12, "auto_top_up_rules.timeout_ms")?,
         removed: get_bool(row, 13, "auto_top_up_rules.removed")?,
         updated_at_ms: get_required(row, 14, "auto_top_up_rules.updated_at_ms")?,
-        version: max_version(row, &[15, 16])?,
+        activity: auto_top_up_activity_from_row(row)?,
+        version: max_version(row, &[15, 16, 20, 23, 25])?,
+    })
+}
+
+/// The activity groups of an `auto_top_up_rules` row; a group never written reads as nothing
+/// recorded (no failure, no back-off, no cap).
+fn auto_top_up_activity_from_row(row: &Row<'_>) -> Result<AutoTopUpActivityRow, StoreError> {
+    let failure_version: Option<i64> = row.get(20)?;
+    let last_failure = match failure_version {
+        None => None,
+        Some(_) => Some(AutoTopUpFailureRow {
+            top_up_id: get_uuid(row, 17, "auto_top_up_rules.last_failure_top_up_id")?,
+            reason: get_required(row, 18, "auto_top_up_rules.last_failure_reason")?,
+            failed_at_ms: get_required(row, 19, "auto_top_up_rules.last_failed_at_ms")?,
+        }),
+    };
+    Ok(AutoTopUpActivityRow {
+        consecutive_failures: get_opt_u32(row, 21, "auto_top_up_rules.consecutive_failures")?
+            .unwrap_or(0),
+        backoff_until_ms: row.get(22)?,
+        last_failure,
+        daily_cap_reached_until_ms: row.get(24)?,
     })
 }
 
@@ -1276,7 +1317,74 @@ fn apply_write(tx: &rusqlite::Transaction<'_>, write: &RowWrite) -> Result<(), S
             *version,
             &[("removed", Value::Integer(1))],
         ),
+        RowWrite::AutoTopUpFailed {
+            wallet_id,
+            failure,
+            consecutive_failures,
+            backoff_until_ms,
+            version,
+        } => {
+            let key = [("wallet_id", text(wallet_id))];
+            upsert_versioned(
+                tx,
+                "auto_top_up_rules",
+                &key,
+                "failure_version",
+                *version,
+                &[
+                    ("last_failure_top_up_id", text(failure.top_up_id)),
+                    ("last_failure_reason", text(&failure.reason)),
+                    ("last_failed_at_ms", Value::Integer(failure.failed_at_ms)),
+                ],
+            )?;
+            backoff(
+                tx,
+                &key,
+                *consecutive_failures,
+                Some(*backoff_until_ms),
+                *version,
+            )
+        }
+        RowWrite::AutoTopUpCompleted { wallet_id, version } => {
+            backoff(tx, &[("wallet_id", text(wallet_id))], 0, None, *version)
+        }
+        RowWrite::AutoTopUpCapReached {
+            wallet_id,
+            until_ms,
+            version,
+        } => upsert_versioned(
+            tx,
+            "auto_top_up_rules",
+            &[("wallet_id", text(wallet_id))],
+            "cap_version",
+            *version,
+            &[("cap_reached_until_ms", Value::Integer(*until_ms))],
+        ),
     }
+}
+
+/// Writes the back-off group of an auto top-up rule row.
+fn backoff(
+    tx: &rusqlite::Transaction<'_>,
+    key: &[(&str, Value)],
+    consecutive_failures: u32,
+    backoff_until_ms: Option<i64>,
+    version: u64,
+) -> Result<(), StoreError> {
+    upsert_versioned(
+        tx,
+        "auto_top_up_rules",
+        key,
+        "backoff_version",
+        version,
+        &[
+            (
+                "consecutive_failures",
+                Value::Integer(consecutive_failures.into()),
+            ),
+            ("backoff_until_ms", opt_int(backoff_until_ms)),
+        ],
+    )
 }
 
 /// Records when a row last changed: its own group, so whichever event is newest sets it.
@@ -1575,16 +1683,20 @@ impl ReadStore for SqliteStore {
                  WHERE wallet_id = ? AND row_version IS NOT NULL"
             );
             let mut values = vec![text(wallet_id)];
-            if let Some(before) = before {
-                // Hyphenated lower-case UUID text sorts like the UUID bytes.
-                sql.push_str(" AND top_up_id < ?");
-                values.push(text(before));
+            if let Some((created_at_ms, top_up_id)) = before {
+                // A row value compares column by column, as the order below sorts; the index
+                // (wallet_id, created_at_ms, top_up_id) serves it. Hyphenated lower-case UUID
+                // text sorts like the UUID bytes.
+                sql.push_str(" AND (created_at_ms, top_up_id) < (?, ?)");
+                values.push(Value::Integer(created_at_ms));
+                values.push(text(top_up_id));
             }
-            sql.push_str(" ORDER BY top_up_id DESC LIMIT ?");
+            sql.push_str(" ORDER BY created_at_ms DESC, top_up_id DESC LIMIT ?");
             values.push(Value::Integer(i64::from(page_size) + 1));
             let items = query_all(conn, &sql, params_from_iter(values), top_up_from_row)?;
             Ok(paginate(items, page_size, |last| PageToken::TopUpsBefore {
                 wallet_id,
+                created_at_ms: last.created_at_ms,
                 top_up_id: last.top_up_id,
             }))
         })

@@ -2,7 +2,8 @@
 //! survives reopening, and refusal of files it does not understand.
 
 use purse_store::{
-    BalanceRow, Checkpoint, Decimal, ReadStore, RowWrite, SqliteStore, StoreError, Uuid,
+    AutoTopUpActivityRow, AutoTopUpRuleRow, BalanceRow, Checkpoint, Decimal, PageRequest,
+    ReadStore, RowWrite, SqliteStore, StoreError, TopUpRow, Uuid,
 };
 
 fn balance(wallet_id: Uuid, amount: &str, version: u64) -> RowWrite {
@@ -110,7 +111,8 @@ fn a_file_from_a_newer_build_is_refused() {
 }
 
 /// A file written by a build that knew only schema version 1 (wallet read models) gains the
-/// version 2 tables (top-ups, payments, stored cards, auto top-up rules) and keeps its rows.
+/// version 2 tables (top-ups, payments, stored cards, auto top-up rules) and the version 3
+/// columns and index, and keeps its rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_1_file_is_migrated_in_place() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -157,5 +159,125 @@ async fn a_version_1_file_is_migrated_in_place() {
         .expect("sqlite")
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .expect("user_version");
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
+}
+
+fn top_up(wallet_id: Uuid, top_up_id: Uuid, created_at_ms: i64) -> TopUpRow {
+    TopUpRow {
+        top_up_id,
+        tenant: "acme".to_owned(),
+        wallet_id,
+        owner: "alice".to_owned(),
+        kind: "manual".to_owned(),
+        asset: "USD".to_owned(),
+        amount: "20.00".parse().expect("decimal"),
+        wallet_amount: "20.00".parse().expect("decimal"),
+        fee: "0.00".parse().expect("decimal"),
+        status: "created".to_owned(),
+        failure_reason: None,
+        payment_id: Uuid::now_v7(),
+        checkout_session_id: None,
+        payment_method_id: None,
+        expires_at_ms: created_at_ms + 300_000,
+        lots_expire_at_ms: None,
+        credited: "0.00".parse().expect("decimal"),
+        late_capture: None,
+        created_at_ms,
+        updated_at_ms: created_at_ms,
+        version: 1,
+    }
+}
+
+/// A file of schema version 2 (top-ups indexed by id; rules without back-off state) keeps its
+/// top-ups and rules: they list by creation time at once (the new index covers existing rows),
+/// and a rule reads with no activity until the saga reports some.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_2_file_is_migrated_in_place() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("store.db");
+    let wallet_id = Uuid::now_v7();
+    // The older top-up has the larger id.
+    let (older, newer) = (Uuid::from_u128(u128::MAX), Uuid::from_u128(1));
+    let rule = AutoTopUpRuleRow {
+        wallet_id,
+        tenant: "acme".to_owned(),
+        owner: "alice".to_owned(),
+        asset: "USD".to_owned(),
+        threshold: "5.00".parse().expect("decimal"),
+        amount: Some("20.00".parse().expect("decimal")),
+        target_balance: None,
+        payment_method_id: Uuid::now_v7(),
+        daily_max_count: 3,
+        daily_max_amount: None,
+        backoff_ms: 3_600_000,
+        fee_rate: "0".parse().expect("decimal"),
+        timeout_ms: 300_000,
+        removed: false,
+        updated_at_ms: 1_700_000_000_000,
+        activity: AutoTopUpActivityRow::default(),
+        version: 1,
+    };
+    {
+        let store = SqliteStore::open(&path).expect("open");
+        store
+            .apply(
+                vec![
+                    RowWrite::TopUp(top_up(wallet_id, older, 1_700_000_000_000)),
+                    RowWrite::TopUp(top_up(wallet_id, newer, 1_700_000_060_000)),
+                    RowWrite::AutoTopUpRule(rule.clone()),
+                ],
+                Vec::new(),
+            )
+            .await
+            .expect("apply");
+    }
+    {
+        // Back to what a version 2 build left behind.
+        let conn = rusqlite::Connection::open(&path).expect("sqlite");
+        conn.execute_batch(
+            "DROP INDEX top_ups_by_wallet_created;
+             CREATE INDEX top_ups_by_wallet ON top_ups (wallet_id, top_up_id);
+             ALTER TABLE auto_top_up_rules DROP COLUMN last_failure_top_up_id;
+             ALTER TABLE auto_top_up_rules DROP COLUMN last_failure_reason;
+             ALTER TABLE auto_top_up_rules DROP COLUMN last_failed_at_ms;
+             ALTER TABLE auto_top_up_rules DROP COLUMN failure_version;
+             ALTER TABLE auto_top_up_rules DROP COLUMN consecutive_failures;
+             ALTER TABLE auto_top_up_rules DROP COLUMN backoff_until_ms;
+             ALTER TABLE auto_top_up_rules DROP COLUMN backoff_version;
+             ALTER TABLE auto_top_up_rules DROP COLUMN cap_reached_until_ms;
+             ALTER TABLE auto_top_up_rules DROP COLUMN cap_version;
+             PRAGMA user_version = 2;",
+        )
+        .expect("downgrade");
+    }
+    let store = SqliteStore::open(&path).expect("reopen");
+    let listed: Vec<Uuid> = store
+        .list_top_ups_by_wallet(wallet_id, PageRequest::default())
+        .await
+        .expect("list")
+        .items
+        .iter()
+        .map(|t| t.top_up_id)
+        .collect();
+    assert_eq!(listed, vec![newer, older], "newest first by creation time");
+    assert_eq!(
+        store.get_auto_top_up_rule(wallet_id).await.expect("rule"),
+        Some(rule)
+    );
+    let indexes: Vec<String> = {
+        let conn = rusqlite::Connection::open(&path).expect("sqlite");
+        let mut statement = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'top_ups'")
+            .expect("prepare");
+        statement
+            .query_map([], |row| row.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    assert!(
+        indexes.contains(&"top_ups_by_wallet_created".to_owned())
+            && !indexes.contains(&"top_ups_by_wallet".to_owned()),
+        "{indexes:?}"
+    );
 }

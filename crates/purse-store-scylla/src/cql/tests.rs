@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use purse_store::{
-    AutoTopUpRuleRow, BalanceRow, Checkpoint, Decimal, EntryType, HistoryRow, HoldRow, LimitsRow,
-    LotRow, PaymentMethodRow, PaymentRow, RowWrite, StoreError, StreamPosition, TopUpRow, Uuid,
-    WalletRow,
+    AutoTopUpActivityRow, AutoTopUpFailureRow, AutoTopUpRuleRow, BalanceRow, Checkpoint, Decimal,
+    EntryType, HistoryRow, HoldRow, LimitsRow, LotRow, PaymentMethodRow, PaymentRow, RowWrite,
+    StoreError, StreamPosition, TopUpRow, Uuid, WalletRow,
 };
 use scylla::frame::response::result::{CollectionType, ColumnType, NativeType, UserDefinedType};
 use scylla::serialize::value::SerializeValue;
@@ -623,6 +623,24 @@ fn read_statements_name_the_keyspace() {
             "SELECT next_offset FROM purse.checkpoints \
              WHERE projector = ? AND topic = ? AND log_partition = ?",
         ),
+        (
+            Statement::SelectTopUpKeysByWallet,
+            "SELECT created_at_ms, top_up_id FROM purse.top_ups_by_wallet_created \
+             WHERE wallet_id = ? LIMIT ?",
+        ),
+        (
+            Statement::SelectTopUpKeysByWalletBefore,
+            "SELECT created_at_ms, top_up_id FROM purse.top_ups_by_wallet_created \
+             WHERE wallet_id = ? AND (created_at_ms, top_up_id) < (?, ?) LIMIT ?",
+        ),
+        (
+            Statement::SelectAutoTopUpRule,
+            "SELECT rule, removal FROM purse.auto_top_up_rules WHERE wallet_id = ?",
+        ),
+        (
+            Statement::SelectAutoTopUpActivity,
+            "SELECT failure, backoff, cap FROM purse.auto_top_up_activity WHERE wallet_id = ?",
+        ),
     ] {
         assert_eq!(statement.cql(KS), cql);
     }
@@ -710,7 +728,10 @@ fn versions_beyond_i64_are_refused_by_every_write() {
             | RowWrite::PaymentMethod(PaymentMethodRow { version, .. })
             | RowWrite::PaymentMethodRemoved { version, .. }
             | RowWrite::AutoTopUpRule(AutoTopUpRuleRow { version, .. })
-            | RowWrite::AutoTopUpRuleRemoved { version, .. } => *version = beyond,
+            | RowWrite::AutoTopUpRuleRemoved { version, .. }
+            | RowWrite::AutoTopUpFailed { version, .. }
+            | RowWrite::AutoTopUpCompleted { version, .. }
+            | RowWrite::AutoTopUpCapReached { version, .. } => *version = beyond,
             other => panic!("not a payment write: {other:?}"),
         }
         write
@@ -1124,6 +1145,7 @@ fn parse_type(text: &str, types: &HashMap<String, ColumnType<'static>>) -> Colum
         "decimal" => NativeType::Decimal,
         "uuid" => NativeType::Uuid,
         "boolean" => NativeType::Boolean,
+        "blob" => NativeType::Blob,
         "date" => NativeType::Date,
         "timestamp" => NativeType::Timestamp,
         name => {
@@ -1256,15 +1278,27 @@ fn shape(statement: Statement) -> Shape {
                     .collect();
             }
             let where_at = tokens.iter().position(|t| *t == "WHERE").expect("WHERE");
+            // With parentheses and commas blanked, `(a, b) < (?, ?)` reads `a b < ? ?`: the
+            // n-th marker after a comparison stands for the n-th of the n columns before it.
+            let mut run = 0;
             for (at, token) in tokens.iter().enumerate() {
                 if *token != "?" {
+                    run = 0;
                     continue;
                 }
-                let marker = match tokens[at - 1] {
+                run += 1;
+                let operator_at = at - run;
+                let marker = match tokens[operator_at] {
                     "TIMESTAMP" => Marker::Timestamp,
                     "LIMIT" => Marker::Limit,
-                    "IN" => Marker::InList(tokens[at - 2].to_owned()),
-                    "=" | "<" | ">" => Marker::Column(tokens[at - 2].to_owned()),
+                    "IN" => Marker::InList(tokens[operator_at - 1].to_owned()),
+                    "=" | "<" | ">" => {
+                        let width = tokens[operator_at + 1..]
+                            .iter()
+                            .take_while(|t| **t == "?")
+                            .count();
+                        Marker::Column(tokens[operator_at - width + run - 1].to_owned())
+                    }
                     other => panic!("unexpected marker after {other:?} in {cql}"),
                 };
                 if let Marker::Column(column) | Marker::InList(column) = &marker {
@@ -1489,6 +1523,8 @@ struct Cell {
 struct Model {
     schema: Schema,
     cells: HashMap<(String, String, String), Cell>,
+    /// Every row written, by (table, key): its key columns (index rows have no other cells).
+    rows: HashMap<(String, String), Vec<(String, CqlValue)>>,
 }
 
 impl Model {
@@ -1496,6 +1532,7 @@ impl Model {
         Model {
             schema: schema(),
             cells: HashMap::new(),
+            rows: HashMap::new(),
         }
     }
 
@@ -1512,6 +1549,7 @@ impl Model {
         let table = &self.schema.tables[&shape.table];
         let mut timestamp = None;
         let mut key = BTreeMap::new();
+        let mut key_values = Vec::new();
         let mut set = Vec::new();
         for (marker, value) in shape.markers.iter().zip(&write.values) {
             match marker {
@@ -1521,6 +1559,7 @@ impl Model {
                 },
                 Marker::Column(column) if table.primary_key.contains(column) => {
                     key.insert(column.clone(), format!("{value:?}"));
+                    key_values.push((column.clone(), value.clone()));
                 }
                 Marker::Column(column) => set.push((column.clone(), value.clone())),
                 other => panic!("unexpected marker in a write: {other:?}"),
@@ -1528,6 +1567,8 @@ impl Model {
         }
         let timestamp = timestamp.expect("USING TIMESTAMP");
         let key = format!("{key:?}");
+        self.rows
+            .insert((shape.table.clone(), key.clone()), key_values);
         for (column, value) in set {
             let bytes = serialize(&value, &table.columns[&column]);
             let cell = Cell {
@@ -2006,7 +2047,16 @@ fn rule_row(version: u64) -> AutoTopUpRuleRow {
         timeout_ms: 300_000,
         removed: false,
         updated_at_ms: 1_700_000_000_000,
+        activity: AutoTopUpActivityRow::default(),
         version,
+    }
+}
+
+fn failure_row(top_up_id: Uuid, reason: &str, failed_at_ms: i64) -> AutoTopUpFailureRow {
+    AutoTopUpFailureRow {
+        top_up_id,
+        reason: reason.to_owned(),
+        failed_at_ms,
     }
 }
 
@@ -2121,6 +2171,22 @@ fn payment_sample_writes() -> Vec<RowWrite> {
             wallet_id: WALLET,
             version: 2,
         },
+        RowWrite::AutoTopUpFailed {
+            wallet_id: WALLET,
+            failure: failure_row(TOP_UP, "declined:insufficient_funds", 1_700_000_000_003),
+            consecutive_failures: 1,
+            backoff_until_ms: 1_700_003_600_003,
+            version: 3,
+        },
+        RowWrite::AutoTopUpCompleted {
+            wallet_id: WALLET,
+            version: 4,
+        },
+        RowWrite::AutoTopUpCapReached {
+            wallet_id: WALLET,
+            until_ms: 1_700_006_400_000,
+            version: 5,
+        },
     ]
 }
 
@@ -2135,8 +2201,8 @@ fn top_up_writes_every_group_and_both_indexes() {
         [
             "UPDATE purse.top_ups USING TIMESTAMP ? SET request = ?, status = ?, credit = ?, \
              late_capture = ?, touched = ? WHERE top_up_id = ?",
-            "INSERT INTO purse.top_ups_by_wallet (wallet_id, top_up_id) VALUES (?, ?) \
-             USING TIMESTAMP ?",
+            "INSERT INTO purse.top_ups_by_wallet_created (wallet_id, created_at_ms, top_up_id) \
+             VALUES (?, ?, ?) USING TIMESTAMP ?",
             "INSERT INTO purse.top_ups_by_checkout_session (checkout_session_id, top_up_id) \
              VALUES (?, ?) USING TIMESTAMP ?",
         ]
@@ -2186,10 +2252,19 @@ fn top_up_writes_every_group_and_both_indexes() {
         ]
     );
     assert_eq!(planned[0].partition, part("top_ups", &TOP_UP.to_string()));
-    assert_eq!(planned[1].values, vec![id(WALLET), id(TOP_UP), b(1)]);
+    // Keyed by creation time and the id's bytes (a blob orders ties by them).
+    assert_eq!(
+        planned[1].values,
+        vec![
+            id(WALLET),
+            b(1_700_000_000_000),
+            CqlValue::Blob(TOP_UP.as_bytes().to_vec()),
+            b(1)
+        ]
+    );
     assert_eq!(
         planned[1].partition,
-        part("top_ups_by_wallet", &WALLET.to_string())
+        part("top_ups_by_wallet_created", &WALLET.to_string())
     );
     assert_eq!(planned[2].values, vec![id(SESSION), id(TOP_UP), b(1)]);
 
@@ -2356,13 +2431,13 @@ fn payment_rows_round_trip_through_their_values() {
         },
     ] {
         let planned = plan(&RowWrite::AutoTopUpRule(rule.clone()));
+        let cells = AutoTopUpCells {
+            rule: Some(planned[0].values[1].clone()),
+            removal: Some(planned[0].values[2].clone()),
+            ..AutoTopUpCells::default()
+        };
         assert_eq!(
-            decode_auto_top_up_rule(
-                WALLET,
-                Some(&planned[0].values[1]),
-                Some(&planned[0].values[2])
-            )
-            .expect("decode"),
+            decode_auto_top_up_rule(WALLET, &cells).expect("decode"),
             Some(rule)
         );
     }
@@ -2371,8 +2446,13 @@ fn payment_rows_round_trip_through_their_values() {
         decode_payment_method(METHOD, None, Some(&t("x"))).expect("partial"),
         None
     );
+    let activity_only = AutoTopUpCells {
+        removal: Some(t("x")),
+        backoff: Some(t("x")),
+        ..AutoTopUpCells::default()
+    };
     assert_eq!(
-        decode_auto_top_up_rule(WALLET, None, Some(&t("x"))).expect("partial"),
+        decode_auto_top_up_rule(WALLET, &activity_only).expect("partial"),
         None
     );
     let empty = TopUpCells {
@@ -2440,12 +2520,47 @@ impl Model {
 
     fn rule(&self, wallet_id: Uuid) -> Option<AutoTopUpRuleRow> {
         let key = [("wallet_id", id(wallet_id))];
+        let rule = |column| self.cell("auto_top_up_rules", &key, column).cloned();
+        let activity = |column| self.cell("auto_top_up_activity", &key, column).cloned();
         decode_auto_top_up_rule(
             wallet_id,
-            self.cell("auto_top_up_rules", &key, "rule"),
-            self.cell("auto_top_up_rules", &key, "removal"),
+            &AutoTopUpCells {
+                rule: rule("rule"),
+                removal: rule("removal"),
+                failure: activity("failure"),
+                backoff: activity("backoff"),
+                cap: activity("cap"),
+            },
         )
         .expect("decode")
+    }
+
+    /// The by-creation index of a wallet's top-ups in clustering order (created_at_ms, then the
+    /// id's bytes, both descending), as a query without a slice returns it.
+    fn top_ups_by_created(&self, wallet_id: Uuid) -> Vec<Uuid> {
+        let partition = format!("{:?}", id(wallet_id));
+        let mut keys: Vec<(i64, Vec<u8>)> = self
+            .rows
+            .iter()
+            .filter(|((table, _), _)| table == "top_ups_by_wallet_created")
+            .filter_map(|(_, key)| {
+                let get = |name: &str| key.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+                if get("wallet_id").map(|v| format!("{v:?}")) != Some(partition.clone()) {
+                    return None;
+                }
+                match (get("created_at_ms"), get("top_up_id")) {
+                    (Some(CqlValue::BigInt(at)), Some(CqlValue::Blob(bytes))) => {
+                        Some((*at, bytes.clone()))
+                    }
+                    other => panic!("index key {other:?}"),
+                }
+            })
+            .collect();
+        keys.sort();
+        keys.reverse();
+        keys.into_iter()
+            .map(|(_, bytes)| Uuid::from_slice(&bytes).expect("16 bytes"))
+            .collect()
     }
 }
 
@@ -2608,4 +2723,279 @@ fn modelled_removals_win_over_older_saves_and_lose_to_newer_ones() {
     };
     model.apply(vec![RowWrite::AutoTopUpRule(replaced.clone())], Vec::new());
     assert_eq!(model.rule(WALLET), Some(replaced));
+}
+
+#[test]
+fn auto_top_up_outcomes_write_only_their_activity_groups() {
+    let group = |name: &str, version: i64, fields: Vec<(&str, Option<CqlValue>)>| {
+        let mut all = vec![("precedence", Some(b(P))), ("version", Some(b(version)))];
+        all.extend(fields);
+        u(name, all)
+    };
+    let failed = plan(&RowWrite::AutoTopUpFailed {
+        wallet_id: WALLET,
+        failure: failure_row(TOP_UP, "declined:insufficient_funds", 1_700_000_000_003),
+        consecutive_failures: 2,
+        backoff_until_ms: 1_700_003_600_003,
+        version: 6,
+    });
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        failed[0].statement.cql(KS),
+        "UPDATE purse.auto_top_up_activity USING TIMESTAMP ? SET failure = ?, backoff = ? \
+         WHERE wallet_id = ?"
+    );
+    assert_eq!(
+        failed[0].values,
+        vec![
+            b(6),
+            group(
+                "auto_top_up_failure",
+                6,
+                vec![
+                    ("top_up_id", Some(id(TOP_UP))),
+                    ("reason", Some(t("declined:insufficient_funds"))),
+                    ("failed_at_ms", Some(b(1_700_000_000_003))),
+                ],
+            ),
+            group(
+                "auto_top_up_backoff",
+                6,
+                vec![
+                    ("consecutive_failures", Some(CqlValue::Int(2))),
+                    ("backoff_until_ms", Some(b(1_700_003_600_003))),
+                ],
+            ),
+            id(WALLET),
+        ]
+    );
+    assert_eq!(
+        failed[0].partition,
+        part("auto_top_up_activity", &WALLET.to_string())
+    );
+
+    // A completion clears the back-off only: the last failure stays visible.
+    let completed = plan(&RowWrite::AutoTopUpCompleted {
+        wallet_id: WALLET,
+        version: 7,
+    });
+    assert_eq!(
+        completed[0].statement.cql(KS),
+        "UPDATE purse.auto_top_up_activity USING TIMESTAMP ? SET backoff = ? WHERE wallet_id = ?"
+    );
+    assert_eq!(
+        completed[0].values,
+        vec![
+            b(7),
+            group(
+                "auto_top_up_backoff",
+                7,
+                vec![
+                    ("consecutive_failures", Some(CqlValue::Int(0))),
+                    ("backoff_until_ms", None),
+                ],
+            ),
+            id(WALLET),
+        ]
+    );
+
+    let capped = plan(&RowWrite::AutoTopUpCapReached {
+        wallet_id: WALLET,
+        until_ms: 1_700_006_400_000,
+        version: 8,
+    });
+    assert_eq!(
+        capped[0].statement.cql(KS),
+        "UPDATE purse.auto_top_up_activity USING TIMESTAMP ? SET cap = ? WHERE wallet_id = ?"
+    );
+    assert_eq!(
+        capped[0].values,
+        vec![
+            b(8),
+            group(
+                "auto_top_up_cap",
+                8,
+                vec![("reached_until_ms", Some(b(1_700_006_400_000)))],
+            ),
+            id(WALLET),
+        ]
+    );
+
+    // Failures in a row beyond CQL's int are refused, not wrapped.
+    assert!(matches!(
+        plan_write(
+            KS,
+            &RowWrite::AutoTopUpFailed {
+                wallet_id: WALLET,
+                failure: failure_row(TOP_UP, "expired", 1),
+                consecutive_failures: u32::MAX,
+                backoff_until_ms: 2,
+                version: 9,
+            },
+            P
+        ),
+        Err(StoreError::OutOfRange { .. })
+    ));
+}
+
+#[test]
+fn auto_top_up_activity_round_trips_through_its_values() {
+    let rule = plan(&RowWrite::AutoTopUpRule(rule_row(1)));
+    let failed = plan(&RowWrite::AutoTopUpFailed {
+        wallet_id: WALLET,
+        failure: failure_row(TOP_UP, "expired", 1_700_000_000_003),
+        consecutive_failures: 3,
+        backoff_until_ms: 1_700_003_600_003,
+        version: 4,
+    });
+    let capped = plan(&RowWrite::AutoTopUpCapReached {
+        wallet_id: WALLET,
+        until_ms: 1_700_006_400_000,
+        version: 5,
+    });
+    let cells = AutoTopUpCells {
+        rule: Some(rule[0].values[1].clone()),
+        removal: Some(rule[0].values[2].clone()),
+        failure: Some(failed[0].values[1].clone()),
+        backoff: Some(failed[0].values[2].clone()),
+        cap: Some(capped[0].values[1].clone()),
+    };
+    assert_eq!(
+        decode_auto_top_up_rule(WALLET, &cells).expect("decode"),
+        Some(AutoTopUpRuleRow {
+            activity: AutoTopUpActivityRow {
+                consecutive_failures: 3,
+                backoff_until_ms: Some(1_700_003_600_003),
+                last_failure: Some(failure_row(TOP_UP, "expired", 1_700_000_000_003)),
+                daily_cap_reached_until_ms: Some(1_700_006_400_000),
+            },
+            version: 5,
+            ..rule_row(1)
+        })
+    );
+    // A malformed activity cell is corrupt, not a panic nor silently ignored.
+    let broken = AutoTopUpCells {
+        failure: Some(u(
+            "auto_top_up_failure",
+            vec![("precedence", Some(b(P))), ("version", Some(b(4)))],
+        )),
+        ..cells
+    };
+    assert!(matches!(
+        decode_auto_top_up_rule(WALLET, &broken),
+        Err(StoreError::Corrupt {
+            column: "auto_top_up_activity.failure",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn top_up_index_ids_must_be_sixteen_bytes() {
+    assert_eq!(top_up_id_from_blob(TOP_UP.as_bytes()).expect("id"), TOP_UP);
+    assert!(matches!(
+        top_up_id_from_blob(&[1, 2, 3]),
+        Err(StoreError::Corrupt {
+            column: "top_ups_by_wallet_created.top_up_id",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn modelled_top_ups_index_by_creation_time_then_id_bytes() {
+    // A v7 id with the greater bytes and a v8 id created in the same millisecond: the blob key
+    // orders them by bytes, as the contract does (a `uuid` key would put the v8 first).
+    let v7 = Uuid::from_u128(0x9000_0000_0000_7000_8000_0000_0000_0001);
+    let v8 = Uuid::from_u128(0x1000_0000_0000_8000_8000_0000_0000_0002);
+    let oldest = Uuid::from_u128(0xf000_0000_0000_8000_8000_0000_0000_0003);
+    let newest = Uuid::from_u128(0x0100_0000_0000_8000_8000_0000_0000_0004);
+    let mut model = Model::new();
+    for (top_up_id, created_at_ms) in [(oldest, 1_000), (v8, 2_000), (newest, 3_000), (v7, 2_000)] {
+        model.apply(
+            vec![RowWrite::TopUp(TopUpRow {
+                top_up_id,
+                created_at_ms,
+                checkout_session_id: None,
+                ..top_up_row(1)
+            })],
+            Vec::new(),
+        );
+    }
+    assert_eq!(
+        model.top_ups_by_created(WALLET),
+        vec![newest, v7, v8, oldest]
+    );
+}
+
+#[test]
+fn modelled_auto_top_up_activity_follows_the_newest_outcome() {
+    let failed = |reason: &str, consecutive_failures, version: u64| RowWrite::AutoTopUpFailed {
+        wallet_id: WALLET,
+        failure: failure_row(TOP_UP, reason, 1_000 + version as i64),
+        consecutive_failures,
+        backoff_until_ms: 2_000 + version as i64,
+        version,
+    };
+    let mut model = Model::new();
+    model.apply(vec![failed("expired", 1, 3)], Vec::new());
+    assert_eq!(model.rule(WALLET), None, "hidden until the rule arrives");
+    model.apply(vec![RowWrite::AutoTopUpRule(rule_row(1))], Vec::new());
+    // Older and equal versions change nothing; the first write of a version stays.
+    model.apply(
+        vec![
+            failed("declined:expired_card", 9, 3),
+            failed("declined:fraudulent", 7, 2),
+            RowWrite::AutoTopUpCompleted {
+                wallet_id: WALLET,
+                version: 3,
+            },
+        ],
+        Vec::new(),
+    );
+    let first = AutoTopUpActivityRow {
+        consecutive_failures: 1,
+        backoff_until_ms: Some(2_003),
+        last_failure: Some(failure_row(TOP_UP, "expired", 1_003)),
+        daily_cap_reached_until_ms: None,
+    };
+    assert_eq!(
+        model.rule(WALLET),
+        Some(AutoTopUpRuleRow {
+            activity: first.clone(),
+            version: 3,
+            ..rule_row(1)
+        })
+    );
+    // A newer rule keeps the activity; a completion ends the back-off and keeps the failure; a
+    // cap has its own group.
+    model.apply(
+        vec![
+            RowWrite::AutoTopUpRule(rule_row(4)),
+            RowWrite::AutoTopUpCompleted {
+                wallet_id: WALLET,
+                version: 5,
+            },
+            RowWrite::AutoTopUpCapReached {
+                wallet_id: WALLET,
+                until_ms: 86_400_000,
+                version: 6,
+            },
+            failed("expired", 1, 3),
+        ],
+        Vec::new(),
+    );
+    assert_eq!(
+        model.rule(WALLET),
+        Some(AutoTopUpRuleRow {
+            activity: AutoTopUpActivityRow {
+                consecutive_failures: 0,
+                backoff_until_ms: None,
+                daily_cap_reached_until_ms: Some(86_400_000),
+                ..first
+            },
+            version: 6,
+            ..rule_row(4)
+        })
+    );
 }

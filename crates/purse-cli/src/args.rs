@@ -130,7 +130,8 @@ pub(crate) enum TopupCommand {
 pub(crate) enum AutoTopupCommand {
     /// Set or replace a wallet's rule (SetAutoTopUp).
     Set(AutoTopupSetArgs),
-    /// Show a wallet's rule (GetAutoTopUp).
+    /// Show a wallet's rule and why it is not firing: back-off after failures, the last failure,
+    /// the daily cap (GetAutoTopUp).
     Get(AutoTopupGetArgs),
     /// Remove a wallet's rule; an auto top-up in flight still finishes (RemoveAutoTopUp).
     Remove(AutoTopupRemoveArgs),

@@ -307,6 +307,14 @@ fn rule_json(rule: &AutoTopUpRule) -> Value {
         "timeout_ms": rule.timeout_ms,
         "updated_at_ms": rule.updated_at_ms,
         "sequence": rule.sequence,
+        "consecutive_failures": rule.consecutive_failures,
+        "backoff_until_ms": rule.backoff_until_ms,
+        "last_failure": rule.last_failure.as_ref().map(|f| json!({
+            "top_up_id": f.top_up_id,
+            "reason": f.reason,
+            "failed_at_ms": f.failed_at_ms,
+        })),
+        "daily_cap_reached_until_ms": rule.daily_cap_reached_until_ms,
     })
 }
 
@@ -711,6 +719,34 @@ fn rule_human(rule: &AutoTopUpRule) -> Vec<String> {
     ];
     if rule.updated_at_ms != 0 {
         lines.push(format!("updated   {}", format_time_ms(rule.updated_at_ms)));
+    }
+    // Why no auto top-up fires: shown only when there is something to say, so a healthy rule
+    // stays as short as before.
+    if rule.backoff_until_ms != 0 {
+        lines.push(format!(
+            "backing off until {} ({} failed in a row)",
+            format_time_ms(rule.backoff_until_ms),
+            rule.consecutive_failures
+        ));
+    } else if rule.consecutive_failures != 0 {
+        lines.push(format!(
+            "failures  {} in a row (back-off over)",
+            rule.consecutive_failures
+        ));
+    }
+    if let Some(failure) = &rule.last_failure {
+        lines.push(format!(
+            "last failure {} at {} (top-up {})",
+            failure.reason,
+            format_time_ms(failure.failed_at_ms),
+            failure.top_up_id
+        ));
+    }
+    if rule.daily_cap_reached_until_ms != 0 {
+        lines.push(format!(
+            "daily cap reached: none before {}",
+            format_time_ms(rule.daily_cap_reached_until_ms)
+        ));
     }
     lines.push(format!("sequence  {}", rule.sequence));
     lines
@@ -1341,6 +1377,7 @@ mod tests {
             timeout_ms: 300_000,
             updated_at_ms: 0,
             sequence: 2,
+            ..AutoTopUpRule::default()
         };
         let lines = render(&Outcome::AutoTopUp(rule.clone()), false);
         assert!(
@@ -1352,10 +1389,81 @@ mod tests {
             "{lines:?}"
         );
         assert!(!lines.iter().any(|l| l.starts_with("updated")));
+        assert!(
+            !lines.iter().any(|l| l.contains("backing off")
+                || l.contains("failure")
+                || l.contains("cap reached")),
+            "nothing failed: {lines:?}"
+        );
         let value = rule_json(&rule);
         assert_eq!(value["target_balance"], json!("50.00"));
         assert_eq!(value["amount"], Value::Null);
         assert_eq!(value["daily_max_amount"], json!("100.00"));
+        assert_eq!(value["backoff_until_ms"], json!(0));
+        assert_eq!(value["last_failure"], Value::Null);
+    }
+
+    #[test]
+    fn auto_top_up_rules_show_why_they_do_not_fire() {
+        use purse_proto::topup::v1::AutoTopUpFailure;
+        let rule = AutoTopUpRule {
+            wallet_id: "w1".into(),
+            asset: "USD".into(),
+            threshold: "5.00".into(),
+            charge: Some(auto_top_up_rule::Charge::Amount("20.00".into())),
+            daily_max_count: 3,
+            sequence: 9,
+            consecutive_failures: 2,
+            // 2025-01-01T01:00:00Z
+            backoff_until_ms: 1_735_693_200_000,
+            last_failure: Some(AutoTopUpFailure {
+                top_up_id: "t7".into(),
+                reason: "declined:insufficient_funds".into(),
+                failed_at_ms: 1_735_689_600_000,
+            }),
+            daily_cap_reached_until_ms: 1_735_776_000_000,
+            ..AutoTopUpRule::default()
+        };
+        let lines = render(&Outcome::AutoTopUp(rule.clone()), false);
+        for expected in [
+            "backing off until 2025-01-01T01:00:00.000Z (2 failed in a row)",
+            "last failure declined:insufficient_funds at 2025-01-01T00:00:00.000Z (top-up t7)",
+            "daily cap reached: none before 2025-01-02T00:00:00.000Z",
+        ] {
+            assert!(
+                lines.contains(&expected.to_owned()),
+                "{expected}: {lines:?}"
+            );
+        }
+        assert_eq!(lines.last().map(String::as_str), Some("sequence  9"));
+        // The back-off over, the failures in a row still show.
+        let over = AutoTopUpRule {
+            backoff_until_ms: 0,
+            daily_cap_reached_until_ms: 0,
+            ..rule.clone()
+        };
+        let lines = render(&Outcome::AutoTopUp(over), false);
+        assert!(
+            lines.contains(&"failures  2 in a row (back-off over)".to_owned()),
+            "{lines:?}"
+        );
+        let value: Value =
+            serde_json::from_str(&render(&Outcome::AutoTopUp(rule), true)[0]).expect("JSON");
+        assert_eq!(value["consecutive_failures"], json!(2));
+        assert_eq!(value["backoff_until_ms"], json!(1_735_693_200_000_i64));
+        assert_eq!(value["last_failure"]["top_up_id"], json!("t7"));
+        assert_eq!(
+            value["last_failure"]["reason"],
+            json!("declined:insufficient_funds")
+        );
+        assert_eq!(
+            value["last_failure"]["failed_at_ms"],
+            json!(1_735_689_600_000_i64)
+        );
+        assert_eq!(
+            value["daily_cap_reached_until_ms"],
+            json!(1_735_776_000_000_i64)
+        );
     }
 
     #[test]

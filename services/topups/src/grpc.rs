@@ -450,9 +450,9 @@ impl TopUpService for TopUpGrpc {
             )
             .await?;
         match row {
-            Some(row) if row.tenant == principal.tenant && !row.removed => {
-                Ok(Response::new(rule_row_message(row)))
-            }
+            Some(row) if row.tenant == principal.tenant && !row.removed => Ok(Response::new(
+                rule_row_message(row, purse_runtime::clock::now().as_millis()),
+            )),
             _ => Err(ApiError::AutoTopUpNotFound.into()),
         }
     }
@@ -600,10 +600,17 @@ fn rule_message(
         timeout_ms: rule.timeout_ms,
         updated_at_ms: 0,
         sequence,
+        // The saga's outcomes are in the read model only; GetAutoTopUp shows them.
+        consecutive_failures: 0,
+        backoff_until_ms: 0,
+        last_failure: None,
+        daily_cap_reached_until_ms: 0,
     }
 }
 
-fn rule_row_message(row: AutoTopUpRuleRow) -> pb::AutoTopUpRule {
+/// The rule as GetAutoTopUp shows it at `now_ms`: a back-off or cap that has ended reads 0, so a
+/// client need not compare instants with its own clock to know whether one holds now.
+fn rule_row_message(row: AutoTopUpRuleRow, now_ms: i64) -> pb::AutoTopUpRule {
     use pb::auto_top_up_rule::Charge;
     let charge = match (row.amount, row.target_balance) {
         (Some(amount), _) => Some(Charge::Amount(amount.to_string())),
@@ -624,7 +631,23 @@ fn rule_row_message(row: AutoTopUpRuleRow) -> pb::AutoTopUpRule {
         timeout_ms: row.timeout_ms,
         updated_at_ms: row.updated_at_ms,
         sequence: row.version,
+        consecutive_failures: row.activity.consecutive_failures,
+        backoff_until_ms: still_ahead(row.activity.backoff_until_ms, now_ms),
+        last_failure: row
+            .activity
+            .last_failure
+            .map(|failure| pb::AutoTopUpFailure {
+                top_up_id: failure.top_up_id.to_string(),
+                reason: failure.reason,
+                failed_at_ms: failure.failed_at_ms,
+            }),
+        daily_cap_reached_until_ms: still_ahead(row.activity.daily_cap_reached_until_ms, now_ms),
     }
+}
+
+/// `until_ms` if it is after `now_ms`, else 0 (over, or never set).
+fn still_ahead(until_ms: Option<i64>, now_ms: i64) -> i64 {
+    until_ms.filter(|&until| until > now_ms).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -656,6 +679,81 @@ mod tests {
         assert_eq!(
             checkout_url("https://pay.example", session),
             format!("https://pay.example/checkout/{session}")
+        );
+    }
+
+    fn rule_row(activity: purse_store::AutoTopUpActivityRow) -> AutoTopUpRuleRow {
+        AutoTopUpRuleRow {
+            wallet_id: Uuid::nil(),
+            tenant: "acme".to_owned(),
+            owner: "alice".to_owned(),
+            asset: "USD".to_owned(),
+            threshold: Decimal::new(500, 2),
+            amount: Some(Decimal::new(2000, 2)),
+            target_balance: None,
+            payment_method_id: Uuid::nil(),
+            daily_max_count: 3,
+            daily_max_amount: None,
+            backoff_ms: 3_600_000,
+            fee_rate: Decimal::ZERO,
+            timeout_ms: 300_000,
+            removed: false,
+            updated_at_ms: 1_000,
+            activity,
+            version: 4,
+        }
+    }
+
+    #[test]
+    fn a_back_off_or_cap_shows_only_while_it_holds() {
+        let failure = purse_store::AutoTopUpFailureRow {
+            top_up_id: Uuid::from_u128(7),
+            reason: "declined:insufficient_funds".to_owned(),
+            failed_at_ms: 1_000,
+        };
+        let row = rule_row(purse_store::AutoTopUpActivityRow {
+            consecutive_failures: 2,
+            backoff_until_ms: Some(5_000),
+            last_failure: Some(failure),
+            daily_cap_reached_until_ms: Some(9_000),
+        });
+        let now = rule_row_message(row.clone(), 4_999);
+        assert_eq!(
+            (
+                now.consecutive_failures,
+                now.backoff_until_ms,
+                now.daily_cap_reached_until_ms
+            ),
+            (2, 5_000, 9_000)
+        );
+        assert_eq!(
+            now.last_failure,
+            Some(pb::AutoTopUpFailure {
+                top_up_id: Uuid::from_u128(7).to_string(),
+                reason: "declined:insufficient_funds".to_owned(),
+                failed_at_ms: 1_000,
+            })
+        );
+        // At its end the back-off is over; the failures in a row and the last failure stay.
+        let later = rule_row_message(row, 5_000);
+        assert_eq!(
+            (
+                later.consecutive_failures,
+                later.backoff_until_ms,
+                later.daily_cap_reached_until_ms
+            ),
+            (2, 0, 9_000)
+        );
+        assert!(later.last_failure.is_some());
+        let fresh = rule_row_message(rule_row(Default::default()), 0);
+        assert_eq!(
+            (
+                fresh.consecutive_failures,
+                fresh.backoff_until_ms,
+                fresh.last_failure,
+                fresh.daily_cap_reached_until_ms
+            ),
+            (0, 0, None, 0)
         );
     }
 

@@ -1,7 +1,8 @@
 //! The top-ups service through its real gRPC server on a loopback port, in-process over the
 //! embedded log and store (SQLite in a temporary directory), with the wallets service and the
 //! shared projectors beside it as in `pursed`: input validation and its precise reasons,
-//! tenancy, creation and idempotent retries, paging, and the auto top-up rule round trip.
+//! tenancy, creation and idempotent retries, paging newest first, and the auto top-up rule round
+//! trip with its back-off state.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use purse_runtime::buses::{Buses, EmbeddedShards};
 use purse_runtime::config::Config;
 use purse_runtime::projector::{PaymentProjections, ProjectionWatch, spawn_payment_projectors};
 use purse_runtime::{backend, server};
-use purse_store::{PaymentMethodRow, ReadStore, RowWrite};
+use purse_store::{AutoTopUpFailureRow, PaymentMethodRow, ReadStore, RowWrite};
 use purse_topups::app::TopUpApp;
 use purse_topups::grpc::TopUpGrpc;
 use purse_wallets::app::WalletApp;
@@ -553,8 +554,14 @@ async fn top_ups_list_by_wallet_in_pages() {
     let wallet = h.wallet("alice", "USD").await;
     let other = h.wallet("alice", "EUR").await;
     let mut created = HashSet::new();
+    let mut in_creation_order = Vec::new();
     let mut sequences = Vec::new();
     for n in 0..5 {
+        if n > 0 {
+            // Distinct creation times (milliseconds), so the expected order is exactly the
+            // reverse of creation; the ids, derived from the keys, are in no such order.
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        }
         let top_up = h
             .create(manual(&wallet, &format!("page-{n}"), "1.00"))
             .await
@@ -562,6 +569,7 @@ async fn top_ups_list_by_wallet_in_pages() {
             .top_up
             .expect("top-up");
         sequences.push((top_up.top_up_id.clone(), top_up.sequence));
+        in_creation_order.push(top_up.top_up_id.clone());
         created.insert(top_up.top_up_id);
     }
     // The same key on another wallet is another top-up.
@@ -584,6 +592,7 @@ async fn top_ups_list_by_wallet_in_pages() {
             .expect("visible");
     }
     let mut seen = HashSet::new();
+    let mut listed = Vec::new();
     let mut sizes = Vec::new();
     let mut page_token = String::new();
     loop {
@@ -599,6 +608,7 @@ async fn top_ups_list_by_wallet_in_pages() {
         sizes.push(page.top_ups.len());
         for top_up in page.top_ups {
             assert_eq!(top_up.wallet_id, wallet);
+            listed.push((top_up.created_at_ms, top_up.top_up_id.clone()));
             assert!(seen.insert(top_up.top_up_id), "no top-up is listed twice");
         }
         if page.next_page_token.is_empty() {
@@ -608,6 +618,14 @@ async fn top_ups_list_by_wallet_in_pages() {
     }
     assert_eq!(sizes, vec![2, 2, 1]);
     assert_eq!(seen, created);
+    // Newest first, by creation time.
+    let newest_first: Vec<String> = in_creation_order.iter().rev().cloned().collect();
+    assert_eq!(
+        listed.iter().map(|(_, id)| id.clone()).collect::<Vec<_>>(),
+        newest_first,
+        "{listed:?}"
+    );
+    assert!(listed.windows(2).all(|w| w[0].0 > w[1].0), "{listed:?}");
 
     let too_big = top_ups
         .list_top_ups(h.request(pb::ListTopUpsRequest {
@@ -706,6 +724,16 @@ async fn auto_top_up_rules_round_trip() {
     assert_eq!(read.backoff_ms, 3_600_000);
     assert!(read.updated_at_ms > 0);
     assert!(read.sequence >= rule.sequence);
+    // Nothing has failed: no back-off, no cap.
+    assert_eq!(
+        (
+            read.consecutive_failures,
+            read.backoff_until_ms,
+            read.last_failure.clone(),
+            read.daily_cap_reached_until_ms
+        ),
+        (0, 0, None, 0)
+    );
     let replayed = top_ups
         .set_auto_top_up(h.request(set(Charge::Amount("20".into()), "rule-1")))
         .await
@@ -833,4 +861,127 @@ async fn auto_top_up_rules_round_trip() {
         }))
         .await;
     assert_rejected(again, Code::NotFound, "AUTO_TOP_UP_NOT_FOUND", None);
+}
+
+/// GetAutoTopUp shows why auto top-ups are not firing: the failures in a row, the back-off's end
+/// while it lasts, the last failure (kept after a completion) and the daily cap while it holds,
+/// as the auto top-up projection records them from the saga's events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_auto_top_up_shows_the_back_off_and_the_cap() {
+    let h = Harness::start().await;
+    let wallet = h.wallet("alice", "USD").await;
+    let wallet_id = Uuid::parse_str(&wallet).expect("wallet id");
+    let card = h.save_card(TENANT, "alice").await;
+    let mut top_ups = h.top_ups.clone();
+    let rule = top_ups
+        .set_auto_top_up(h.request(pb::SetAutoTopUpRequest {
+            idempotency_key: "rule".into(),
+            wallet_id: wallet.clone(),
+            threshold: "5".into(),
+            charge: Some(pb::set_auto_top_up_request::Charge::Amount("20".into())),
+            payment_method_id: card.to_string(),
+            ..Default::default()
+        }))
+        .await
+        .expect("rule is set")
+        .into_inner()
+        .rule
+        .expect("rule");
+    assert_eq!(
+        (
+            rule.consecutive_failures,
+            rule.backoff_until_ms,
+            rule.last_failure,
+            rule.daily_cap_reached_until_ms
+        ),
+        (0, 0, None, 0),
+        "SetAutoTopUp does not report the saga's outcomes"
+    );
+    let get = |min_sequence| {
+        let mut top_ups = top_ups.clone();
+        let request = h.request(pb::GetAutoTopUpRequest {
+            wallet_id: wallet.clone(),
+            min_sequence,
+        });
+        async move {
+            top_ups
+                .get_auto_top_up(request)
+                .await
+                .expect("rule")
+                .into_inner()
+        }
+    };
+    get(rule.sequence).await;
+
+    // The saga's outcomes, as its projection writes them (no balance moves in this test, so
+    // the saga itself records nothing after the rule).
+    let failed_top_up = Uuid::now_v7();
+    let failed_at_ms = now_ms();
+    let backoff_until_ms = failed_at_ms + 3_600_000;
+    let outcome = |write| async {
+        h.store
+            .apply(vec![write], vec![])
+            .await
+            .expect("row is written");
+    };
+    outcome(RowWrite::AutoTopUpFailed {
+        wallet_id,
+        failure: AutoTopUpFailureRow {
+            top_up_id: failed_top_up,
+            reason: "declined:insufficient_funds".to_owned(),
+            failed_at_ms,
+        },
+        consecutive_failures: 2,
+        backoff_until_ms,
+        version: rule.sequence + 10,
+    })
+    .await;
+    // A cap of a day that is over shows as none.
+    outcome(RowWrite::AutoTopUpCapReached {
+        wallet_id,
+        until_ms: failed_at_ms - 1,
+        version: rule.sequence + 11,
+    })
+    .await;
+    let read = get(rule.sequence + 11).await;
+    assert_eq!(read.sequence, rule.sequence + 11);
+    assert_eq!(read.consecutive_failures, 2);
+    assert_eq!(read.backoff_until_ms, backoff_until_ms);
+    assert_eq!(
+        read.last_failure,
+        Some(pb::AutoTopUpFailure {
+            top_up_id: failed_top_up.to_string(),
+            reason: "declined:insufficient_funds".to_owned(),
+            failed_at_ms,
+        })
+    );
+    assert_eq!(read.daily_cap_reached_until_ms, 0);
+
+    // A cap that holds until the next midnight shows; a completion ends the back-off and keeps
+    // the last failure.
+    let midnight_ms = (now_ms() / 86_400_000 + 1) * 86_400_000;
+    outcome(RowWrite::AutoTopUpCapReached {
+        wallet_id,
+        until_ms: midnight_ms,
+        version: rule.sequence + 12,
+    })
+    .await;
+    outcome(RowWrite::AutoTopUpCompleted {
+        wallet_id,
+        version: rule.sequence + 13,
+    })
+    .await;
+    let read = get(rule.sequence + 13).await;
+    assert_eq!(
+        (
+            read.consecutive_failures,
+            read.backoff_until_ms,
+            read.daily_cap_reached_until_ms
+        ),
+        (0, 0, midnight_ms)
+    );
+    assert_eq!(
+        read.last_failure.map(|f| f.top_up_id),
+        Some(failed_top_up.to_string())
+    );
 }

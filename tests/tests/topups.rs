@@ -520,6 +520,38 @@ async fn a_saved_card_that_declines_later_fails_one_auto_top_up_per_back_off() {
         }
     }
 
+    /// Waits until GetAutoTopUp shows `failures` auto top-ups failed in a row (never more), as
+    /// the auto top-up projection records them, and returns the rule.
+    async fn rule_after_failures(
+        top_ups: &mut purse_e2e::TopUpClient,
+        wallet_id: &str,
+        failures: u32,
+    ) -> pb::AutoTopUpRule {
+        let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+        loop {
+            let rule = top_ups
+                .get_auto_top_up(pb::GetAutoTopUpRequest {
+                    wallet_id: wallet_id.into(),
+                    min_sequence: 0,
+                })
+                .await
+                .expect("rule")
+                .into_inner();
+            assert!(
+                rule.consecutive_failures <= failures,
+                "more failures than expected: {rule:?}"
+            );
+            if rule.consecutive_failures == failures {
+                return rule;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{failures} failures in a row never shown: {rule:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits until the saga topic holds `count` events of `event_type`.
     async fn saga_events_with(data_dir: &Path, event_type: &str, count: usize) -> Vec<SagaEvent> {
         let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
@@ -638,6 +670,18 @@ async fn a_saved_card_that_declines_later_fails_one_auto_top_up_per_back_off() {
     assert_eq!(failure.body["consecutive_failures"], 1);
     let retry_at_ms = failure.body["retry_at"].as_i64().expect("retry_at in ms");
     assert_eq!(retry_at_ms, failure.occurred_at_ms + BACKOFF_MS);
+    // A client sees the back-off: until the failure's retry_at, after one failure of that top-up.
+    let rule = rule_after_failures(&mut top_ups, &wallet_id, 1).await;
+    assert_eq!(rule.backoff_until_ms, retry_at_ms);
+    let last_failure = rule.last_failure.expect("the last failure");
+    assert_eq!(last_failure.top_up_id, autos[0].top_up_id);
+    assert_eq!(last_failure.failed_at_ms, failure.occurred_at_ms);
+    assert!(
+        last_failure.reason.starts_with("declined:"),
+        "{}",
+        last_failure.reason
+    );
+    assert_eq!(rule.daily_cap_reached_until_ms, 0);
 
     // Debits during the back-off: observed by the saga, and no top-up starts.
     let sequence = debit_concurrently(&pursed, &wallet_id, &["d5", "d6"], "1.00").await;
@@ -694,6 +738,16 @@ async fn a_saved_card_that_declines_later_fails_one_auto_top_up_per_back_off() {
         autos
             .iter()
             .any(|t| second.body["top_up_id"] == t.top_up_id.as_str())
+    );
+    // Backing off again, after two failures in a row, the second one's.
+    let rule = rule_after_failures(&mut top_ups, &wallet_id, 2).await;
+    assert_eq!(
+        rule.backoff_until_ms,
+        second.body["retry_at"].as_i64().expect("retry_at in ms")
+    );
+    assert_eq!(
+        rule.last_failure.expect("the last failure").top_up_id,
+        second.body["top_up_id"].as_str().expect("top_up_id")
     );
     // Nothing was credited by either attempt.
     assert_eq!(balance(&mut wallets, &wallet_id, 0).await.balance, "12.00");

@@ -36,6 +36,7 @@ use crate::shard::{
     CommandError, CommandReply, CommandRequest, CommandResult, ShardDecider, ShardError,
     ShardSettings, ShardWorker,
 };
+use crate::telemetry;
 
 /// Version of the command and reply envelopes; a reader refuses versions it does not know.
 const ENVELOPE_VERSION: u32 = 1;
@@ -251,7 +252,8 @@ impl<D: WireDecider> CommandBus<D> for LogBus<D> {
             version: ENVELOPE_VERSION,
             request_id,
             reply_partition: self.settings.reply_partition(),
-            correlation_id,
+            // Inside a gRPC call, the call's id: the handler's own is only a fallback.
+            correlation_id: telemetry::correlation_id_or(correlation_id),
             idempotency_key,
             command,
         };

@@ -206,7 +206,7 @@ impl Telemetry {
         self.provider.is_some()
     }
 
-    /// Exports what is queued (bounded by [`FLUSH_TIMEOUT_MS`]) and stops exporting. Blocks:
+    /// Exports what is queued (waiting at most 5 s) and stops exporting. Blocks:
     /// call it outside the runtime's worker threads, while the runtime still runs (the export
     /// requests run on it).
     pub fn shutdown(mut self) {

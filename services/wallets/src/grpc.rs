@@ -17,6 +17,7 @@ use purse_runtime::bus::CommandBus;
 use purse_runtime::projector::ProjectionWatch;
 use purse_runtime::shard::CommandReply;
 use purse_runtime::status::error_info;
+use purse_runtime::telemetry;
 use purse_store::{
     EntryType, HistoryFilter, HistoryRow, LimitsRow, PageRequest, ReadStore, WalletRow,
 };
@@ -494,11 +495,18 @@ impl WalletService for WalletGrpc {
             .into());
         }
         // Every operation goes to its shard at once, so shards batch them into few appends.
+        // Spawned tasks leave the call's task: each takes the call's correlation id along.
+        let correlation_id = telemetry::correlation_id_or(telemetry::new_correlation_id());
         let mut tasks = JoinSet::new();
         for (index, operation) in operations.into_iter().enumerate() {
             let api = self.clone();
             let principal = principal.clone();
-            tasks.spawn(async move { (index, api.batch_operation(&principal, operation).await) });
+            let operation =
+                async move { (index, api.batch_operation(&principal, operation).await) };
+            tasks.spawn(telemetry::with_correlation_id(
+                correlation_id.clone(),
+                operation,
+            ));
         }
         let mut results = vec![None; tasks.len()];
         while let Some(joined) = tasks.join_next().await {

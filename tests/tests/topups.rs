@@ -13,7 +13,7 @@ use purse_e2e::topups::{
     DECLINE_CARD, DELAYED_CARD, SETTLE_TIMEOUT, SUCCESS_CARD, create_top_up, pay_by_form,
     pay_on_page, settled,
 };
-use purse_e2e::{Pursed, embedded_log, http, payments_client, top_up_client};
+use purse_e2e::{Pursed, TopUpClient, embedded_log, http, payments_client, top_up_client};
 use purse_proto::payment::v1 as pay;
 use purse_proto::topup::v1 as pb;
 use purse_proto::wallet::v1 as wpb;
@@ -242,6 +242,44 @@ async fn a_capture_landing_after_the_deadline_is_refunded_and_the_top_up_stays_e
     assert_eq!(balance(&mut wallets, &wallet_id, 0).await.balance, "0.00");
 }
 
+/// Pays a first top-up of 30.00 on the page with `card`, saving it, and returns the stored card
+/// once the owner's payment methods list it.
+async fn save_card_on_the_page(
+    pursed: &Pursed,
+    top_ups: &mut TopUpClient,
+    wallet_id: &str,
+    owner: &str,
+    card: &str,
+) -> pay::PaymentMethod {
+    let first = create_top_up(top_ups, wallet_id, "t1", "30.00", None, "").await;
+    let browser = Browser::start().await;
+    let (status, _) = pay_on_page(&browser, &first.url, card, true).await;
+    browser.close().await;
+    assert_eq!(status, "succeeded");
+    assert_eq!(
+        settled(top_ups, &first.top_up_id).await.status,
+        pb::TopUpStatus::Completed as i32
+    );
+    let mut payments = payments_client(&pursed.endpoint, &pursed.token).await;
+    let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+    loop {
+        let methods = payments
+            .list_payment_methods(pay::ListPaymentMethodsRequest {
+                owner: owner.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("payment methods")
+            .into_inner()
+            .payment_methods;
+        if let Some(method) = methods.into_iter().next() {
+            return method;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "card not saved");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_saved_card_pays_later_top_ups_and_the_auto_top_up_rule_starts_exactly_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -250,34 +288,8 @@ async fn a_saved_card_pays_later_top_ups_and_the_auto_top_up_rule_starts_exactly
     let mut top_ups = top_up_client(&pursed.endpoint, &pursed.token).await;
     let wallet_id = create_wallet(&mut wallets, "erin", "USD").await;
 
-    let first = create_top_up(&mut top_ups, &wallet_id, "t1", "30.00", None, "").await;
-    let browser = Browser::start().await;
-    let (status, _) = pay_on_page(&browser, &first.url, SUCCESS_CARD, true).await;
-    browser.close().await;
-    assert_eq!(status, "succeeded");
-    assert_eq!(
-        settled(&mut top_ups, &first.top_up_id).await.status,
-        pb::TopUpStatus::Completed as i32
-    );
-
-    let mut payments = payments_client(&pursed.endpoint, &pursed.token).await;
-    let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
-    let method = loop {
-        let methods = payments
-            .list_payment_methods(pay::ListPaymentMethodsRequest {
-                owner: "erin".into(),
-                ..Default::default()
-            })
-            .await
-            .expect("payment methods")
-            .into_inner()
-            .payment_methods;
-        if let Some(method) = methods.into_iter().next() {
-            break method;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "card not saved");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let method =
+        save_card_on_the_page(&pursed, &mut top_ups, &wallet_id, "erin", SUCCESS_CARD).await;
     assert_eq!(method.last4, "4242");
 
     let stored = create_top_up(
@@ -604,33 +616,14 @@ async fn a_saved_card_that_declines_later_fails_one_auto_top_up_per_back_off() {
     let wallet_id = create_wallet(&mut wallets, "grace", "USD").await;
 
     // The first top-up, on the page with the payer present: paid, and the card saved.
-    let first = create_top_up(&mut top_ups, &wallet_id, "t1", "30.00", None, "").await;
-    let browser = Browser::start().await;
-    let (status, _) = pay_on_page(&browser, &first.url, DECLINE_AFTER_SAVE_CARD, true).await;
-    browser.close().await;
-    assert_eq!(status, "succeeded");
-    assert_eq!(
-        settled(&mut top_ups, &first.top_up_id).await.status,
-        pb::TopUpStatus::Completed as i32
-    );
-    let mut payments = payments_client(&pursed.endpoint, &pursed.token).await;
-    let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
-    let method = loop {
-        let methods = payments
-            .list_payment_methods(pay::ListPaymentMethodsRequest {
-                owner: "grace".into(),
-                ..Default::default()
-            })
-            .await
-            .expect("payment methods")
-            .into_inner()
-            .payment_methods;
-        if let Some(method) = methods.into_iter().next() {
-            break method;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "card not saved");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let method = save_card_on_the_page(
+        &pursed,
+        &mut top_ups,
+        &wallet_id,
+        "grace",
+        DECLINE_AFTER_SAVE_CARD,
+    )
+    .await;
     assert_eq!(method.last4, "0341");
 
     // Under 15.00, charge 25.00 to the saved card, backing off a minute after a failure.

@@ -331,6 +331,37 @@ impl Harness {
         .await
     }
 
+    /// Pays `payment_id`'s page with `card`, asking to save it, and waits until the payment
+    /// succeeded and the card is saved for [`OWNER`]. Returns the page and the owner's
+    /// payment-method stream.
+    async fn pay_saving_the_card(
+        &self,
+        session_id: Uuid,
+        payment_id: Uuid,
+        card: &str,
+    ) -> (String, Uuid) {
+        let (status, page) = self.pay(session_id, card, true).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("data-status=\"succeeded\""), "{page}");
+        assert_eq!(
+            self.wait_for_event(topics::PAYMENTS.events, payment_id, "PaymentSucceeded")
+                .await,
+            [
+                "PaymentIntentCreated",
+                "PaymentSubmitted",
+                "PaymentSucceeded"
+            ]
+        );
+        let methods_stream = purse_domain::payment::payment_methods_stream_id(TENANT, OWNER);
+        self.wait_for_event(
+            topics::PAYMENT_METHODS.events,
+            methods_stream,
+            "PaymentMethodSaved",
+        )
+        .await;
+        (page, methods_stream)
+    }
+
     /// Event types of one stream of a topic, in order.
     async fn events(&self, topic: &str, stream_id: Uuid) -> Vec<String> {
         let mut types = Vec::new();
@@ -520,30 +551,11 @@ async fn checkout_page_renders_the_form_and_pays_with_the_success_card() {
         assert!(page.contains(needle), "{needle} missing in {page}");
     }
 
-    let (status, page) = h.pay(session_id, SUCCESS_CARD, true).await;
-    assert_eq!(status, 200, "{page}");
-    assert!(page.contains("data-status=\"succeeded\""), "{page}");
-    assert!(page.contains("Payment received"), "{page}");
-    let events = h
-        .wait_for_event(topics::PAYMENTS.events, payment_id, "PaymentSucceeded")
-        .await;
-    assert_eq!(
-        events,
-        [
-            "PaymentIntentCreated",
-            "PaymentSubmitted",
-            "PaymentSucceeded"
-        ]
-    );
-
     // The payer asked to save the card: the processor stores it for the owner.
-    let methods_stream = purse_domain::payment::payment_methods_stream_id(TENANT, OWNER);
-    h.wait_for_event(
-        topics::PAYMENT_METHODS.events,
-        methods_stream,
-        "PaymentMethodSaved",
-    )
-    .await;
+    let (page, _) = h
+        .pay_saving_the_card(session_id, payment_id, SUCCESS_CARD)
+        .await;
+    assert!(page.contains("Payment received"), "{page}");
 
     // Paying again on the same link shows where it stands and charges nothing twice.
     let (_, page) = h.pay(session_id, SUCCESS_CARD, false).await;
@@ -723,25 +735,9 @@ async fn a_card_saved_on_the_page_is_declined_when_charged_as_a_stored_card() {
     let h = Harness::start().await;
     // On the page, the payer present: paid, and saved as asked.
     let (session_id, first) = h.checkout_session().await;
-    let (status, page) = h.pay(session_id, DECLINE_AFTER_SAVE_CARD, true).await;
-    assert_eq!(status, 200, "{page}");
-    assert!(page.contains("data-status=\"succeeded\""), "{page}");
-    assert_eq!(
-        h.wait_for_event(topics::PAYMENTS.events, first, "PaymentSucceeded")
-            .await,
-        [
-            "PaymentIntentCreated",
-            "PaymentSubmitted",
-            "PaymentSucceeded"
-        ]
-    );
-    let methods_stream = purse_domain::payment::payment_methods_stream_id(TENANT, OWNER);
-    h.wait_for_event(
-        topics::PAYMENT_METHODS.events,
-        methods_stream,
-        "PaymentMethodSaved",
-    )
-    .await;
+    let (_, methods_stream) = h
+        .pay_saving_the_card(session_id, first, DECLINE_AFTER_SAVE_CARD)
+        .await;
     let method_id = saved_method_id(&h, methods_stream).await;
 
     // Later, merchant-initiated (the processor charges the stored card): declined, each time.

@@ -1,12 +1,12 @@
-//! A Purse cluster on loopback: a nisshi Kafka-protocol broker started for the test, and the
-//! service binaries (`purse-wallets`, `purse-topups`, `purse-payments`, `purse-saga`,
+//! A Purse cluster on loopback: Apache Kafka (one node, or three brokers for fault tests) started
+//! for the test, and the service binaries (`purse-wallets`, `purse-topups`, `purse-payments`, `purse-saga`,
 //! `purse-projector`) over it, sharing one data directory (read store, token and webhook keys).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use purse_log_kafka::testing::NisshiBroker;
 use purse_runtime::auth::{Principal, Scope, TokenKey};
+use purse_test_engines::{KAFKA_VERSION, KafkaCluster};
 
 use crate::{
     PaymentsClient, Service, TopUpClient, WalletClient, binary, payments_client, top_up_client,
@@ -16,10 +16,12 @@ use crate::{
 /// Tenant of the tests' token.
 pub const TENANT: &str = "e2e";
 
-/// A broker and the shared settings of the services started over it.
+/// Kafka and the shared settings of the services started over it.
 pub struct Cluster {
-    /// The broker (restartable).
-    pub broker: NisshiBroker,
+    /// The Kafka nodes (each can be killed, paused and restarted).
+    pub broker: KafkaCluster,
+    /// Whether the services append through Kafka transactions (production: yes).
+    transactions: bool,
     dir: tempfile::TempDir,
     /// A token for [`TENANT`] with every scope, signed with the cluster's key.
     pub token: String,
@@ -28,10 +30,28 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Starts a broker; services share `partitions` and a short group session timeout (so that
-    /// failover tests are quick).
+    /// Starts one Kafka node; services append through transactions (the production setting),
+    /// share `partitions` and a short group session timeout (so that failover tests are quick).
     pub async fn start(partitions: u32, session_timeout_ms: u64) -> Cluster {
-        let broker = NisshiBroker::start().await.expect("nisshi broker starts");
+        let broker = KafkaCluster::single()
+            .await
+            .unwrap_or_else(|e| panic!("Apache Kafka {KAFKA_VERSION} starts: {e}"));
+        Cluster::on(broker, true, partitions, session_timeout_ms)
+    }
+
+    /// A cluster over `broker`, the services appending through transactions or not.
+    pub fn on(
+        broker: KafkaCluster,
+        transactions: bool,
+        partitions: u32,
+        session_timeout_ms: u64,
+    ) -> Cluster {
+        eprintln!(
+            "engine: Apache Kafka {KAFKA_VERSION} (KRaft, {} node(s), transactions {}) at {}",
+            broker.size(),
+            if transactions { "on" } else { "off" },
+            broker.bootstrap()
+        );
         let dir = tempfile::tempdir().expect("temp dir");
         let key = TokenKey::load_or_create(&dir.path().join("token.key")).expect("token key");
         let principal = Principal {
@@ -41,6 +61,7 @@ impl Cluster {
         let token = key.issue(&principal).expect("token");
         Cluster {
             broker,
+            transactions,
             dir,
             token,
             partitions,
@@ -60,7 +81,11 @@ impl Cluster {
             .arg(data_dir)
             .env("PURSE_LOG", "warn")
             .env("PURSE_KAFKA_BROKERS", self.broker.bootstrap())
-            .env("PURSE_KAFKA_REPLICATION_FACTOR", "1")
+            .env(
+                "PURSE_KAFKA_REPLICATION_FACTOR",
+                self.broker.replication_factor().to_string(),
+            )
+            .env("PURSE_KAFKA_TRANSACTIONS", self.transactions.to_string())
             .env(
                 "PURSE_KAFKA_SESSION_TIMEOUT_MS",
                 self.session_timeout_ms.to_string(),

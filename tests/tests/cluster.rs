@@ -1,6 +1,8 @@
 //! Cluster mode end to end: `purse-wallets` instances and a `purse-projector` as separate processes
-//! over a real Kafka-protocol broker (nisshi, started per test), sharing the read store.
-//! Faults: kill -9 of an instance, a paused (SIGSTOP) stale writer, a broker restart, a
+//! over Apache Kafka (started per test; transactions on as in production unless a test says
+//! otherwise), sharing the read store.
+//! Faults: kill -9 of an instance, a paused (SIGSTOP) stale writer with transactions on and off,
+//! a broker restart, a kill -9 of one broker of three, a
 //! projector rebuilding the read models from scratch, and top-ups over `purse-topups`,
 //! `purse-payments` and `purse-saga` with the saga killed between capture and credit.
 
@@ -17,6 +19,7 @@ use purse_e2e::topups::{SUCCESS_CARD, create_top_up, pay_on_page, settled};
 use purse_e2e::{Service, WalletClient, cli_json};
 use purse_proto::topup::v1 as tpb;
 use purse_proto::wallet::v1 as pb;
+use purse_test_engines::KafkaCluster;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tonic::Code;
@@ -370,9 +373,33 @@ async fn wallets_owned_by(
 /// decides the expiry on the state it had when paused, for a sequence b has taken: a record that
 /// must lose. Meanwhile a debit stream on the other wallets goes through both instances, and the
 /// burst's commands (decided by a or not when it stopped) are answered by b.
+/// With transactions off (a broker without them), a's late record lands and loses by the
+/// stream-sequence rule: the projector skips it and a reloads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_paused_stale_writer_acknowledges_nothing_that_lost() {
+    let broker = KafkaCluster::single().await.expect("Kafka starts");
+    let cluster = Cluster::on(broker, false, PARTITIONS, SESSION_TIMEOUT_MS);
+    stale_writer(cluster, StaleWriterEnd::LosesByTheSequenceRule).await;
+}
+
+/// With transactions on (production), b's producer for a's partitions fenced a's: the broker
+/// refuses a's late append before anything is visible, and a still acknowledges nothing of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paused_stale_writer_is_fenced_by_the_broker_with_transactions() {
     let cluster = Cluster::start(PARTITIONS, SESSION_TIMEOUT_MS).await;
+    stale_writer(cluster, StaleWriterEnd::FencedByTheBroker).await;
+}
+
+/// How the paused writer's late record ends.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum StaleWriterEnd {
+    /// It is in the log and every reader skips it.
+    LosesByTheSequenceRule,
+    /// It never becomes visible: the broker fenced its producer.
+    FencedByTheBroker,
+}
+
+async fn stale_writer(cluster: Cluster, end: StaleWriterEnd) {
     let a = cluster.wallets_with(
         "instance-a",
         &[
@@ -458,15 +485,24 @@ async fn a_paused_stale_writer_acknowledges_nothing_that_lost() {
         acknowledged.entry(wallet).or_default().extend(keys);
     }
     acknowledged.insert(target.clone(), paused_keys);
-    // a's expiry of the hold lost: every reader skips it (the projector counts it), and a dropped
-    // its state on finding it lost.
-    let conflicts = counter_above_zero(
-        &projector,
-        "purse_stream_conflicts_total",
-        "reader=\"projector\"",
-    )
-    .await;
+    // a's expiry of the hold lost: every reader skips it (the projector counts it) or the broker
+    // refused it, and a dropped its state on finding out.
     let reloads = counter_above_zero(&a, "purse_shard_reloads_total", "").await;
+    let conflicts = match end {
+        StaleWriterEnd::LosesByTheSequenceRule => {
+            counter_above_zero(
+                &projector,
+                "purse_stream_conflicts_total",
+                "reader=\"projector\"",
+            )
+            .await
+        }
+        StaleWriterEnd::FencedByTheBroker => {
+            projector
+                .counter("purse_stream_conflicts_total", "reader=\"projector\"")
+                .await
+        }
+    };
     eprintln!(
         "stale writer: paused {} ms with {jam_at_pause} of {JAM_DEBITS} burst debits answered; \
          projector conflicts {conflicts}, instance a reloads {reloads}, a's shard conflicts {}",
@@ -474,7 +510,15 @@ async fn a_paused_stale_writer_acknowledges_nothing_that_lost() {
         a.counter("purse_stream_conflicts_total", "reader=\"shard\"")
             .await
     );
-    assert!(conflicts > 0, "the projector ignored a's losing record");
+    match end {
+        StaleWriterEnd::LosesByTheSequenceRule => {
+            assert!(conflicts > 0, "the projector ignored a's losing record")
+        }
+        StaleWriterEnd::FencedByTheBroker => assert_eq!(
+            conflicts, 0,
+            "read_committed: no losing record of the fenced writer is ever visible"
+        ),
+    }
     assert!(reloads > 0, "a dropped its state after losing");
     assert_exactly_once(&mut setup, &acknowledged).await;
     // The read model released the hold once (b's expiry won; a's copy counts nowhere).
@@ -498,8 +542,34 @@ async fn a_broker_restart_mid_run_loses_nothing_acknowledged() {
     let endpoints = clients_of(&cluster, &[&a, &b], 8).await;
     let stream = DebitStream::start(&endpoints, &wallets, 30);
     stream.wait_for_acks(60).await;
-    cluster.broker.restart().await.expect("broker restarts");
+    cluster.broker.restart(0).await.expect("broker restarts");
     let acknowledged = stream.finish().await;
+    assert_exactly_once(&mut setup, &acknowledged).await;
+}
+
+/// Three brokers, every topic replicated three times with `min.insync.replicas` 2: one broker
+/// killed -9 mid-stream (and left down) costs no acknowledged debit and applies none twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_broker_of_three_killed_mid_run_loses_nothing_acknowledged() {
+    let broker = KafkaCluster::three_brokers()
+        .await
+        .expect("three Kafka brokers start");
+    let mut cluster = Cluster::on(broker, true, PARTITIONS, SESSION_TIMEOUT_MS);
+    let a = cluster.wallets("instance-a");
+    let b = cluster.wallets("instance-b");
+    let _projector = cluster.projector(cluster.data_dir());
+    let mut setup = cluster.client(&a).await;
+    let wallets = wallets_on_every_partition(&mut setup, 8).await;
+
+    let endpoints = clients_of(&cluster, &[&a, &b], 8).await;
+    let stream = DebitStream::start(&endpoints, &wallets, 30);
+    stream.wait_for_acks(60).await;
+    let acked_before_kill = stream.acknowledged();
+    cluster.broker.kill(1);
+    let acknowledged = stream.finish().await;
+    let total: usize = acknowledged.values().map(Vec::len).sum();
+    eprintln!("broker 2 of 3 killed after {acked_before_kill} acknowledged debits; {total} in all");
+    assert!(total > acked_before_kill, "debits went on with two brokers");
     assert_exactly_once(&mut setup, &acknowledged).await;
 }
 

@@ -47,9 +47,6 @@ mod read;
 mod settings;
 mod topics;
 
-#[cfg(feature = "testing")]
-pub mod testing;
-
 use std::sync::Arc;
 use std::time::Duration;
 

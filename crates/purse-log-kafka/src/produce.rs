@@ -461,7 +461,12 @@ impl TransactionalProducers {
                 }
             }
         }
-        if let Some(source) = failure {
+        if let Some(mut source) = failure {
+            // A producer fenced by a successor fails fatally, and librdkafka reports the records
+            // it still held as purged: the producer's fatal error says why (seen on Apache Kafka).
+            if let Some((code, _reason)) = producer.client().fatal_error() {
+                source = KafkaError::MessageProduction(code);
+            }
             // Records of an open transaction are invisible to read_committed readers until the
             // commit, which we do not send: aborting makes the failure definite.
             self.abort(&mut held, &producer, &transactional_id, call_timeout)

@@ -1,34 +1,48 @@
-//! The Kafka event log, for real: the `EventLog` contract suite and a restart against a nisshi
-//! broker in a child process, and the transactional path and injected faults against
-//! librdkafka's in-process mock cluster.
+//! The Kafka event log, for real, on Apache Kafka 4.4 (KRaft) started by the test: the
+//! `EventLog` contract suite with transactions on (as in production) and off (the same broker
+//! standing in for brokers without transactions), what only a real broker shows about
+//! transactions (a fenced zombie cannot commit, `read_committed` hides aborted records), a broker
+//! restart; and injected faults against librdkafka's in-process mock cluster.
+//!
+//! Run by `scripts/test` with `cargo test` (libtest: every case in one process), so that one
+//! broker serves all cases that do not restart it; under nextest each case would start its own.
 
 use std::ops::Deref;
 
-use purse_log_kafka::testing::NisshiBroker;
-use purse_log_kafka::{KafkaLog, KafkaSettings};
+use purse_log::{AmbiguousReason, LogError};
+use purse_log_kafka::{KafkaLog, KafkaLogError, KafkaSettings};
+use purse_test_engines::{KAFKA_VERSION, KafkaCluster};
+use tokio::sync::OnceCell;
 
-/// Settings for tests against nisshi: the broker's, with a faster heartbeat so that members
-/// notice rebalances quickly.
-fn nisshi_settings(broker: &NisshiBroker) -> KafkaSettings {
+/// The broker shared by the cases of this binary. It lives until the process exits (statics are
+/// never dropped); the engine's guardian then kills it and removes its directory.
+static SHARED_BROKER: OnceCell<KafkaCluster> = OnceCell::const_new();
+
+async fn shared_broker() -> &'static KafkaCluster {
+    SHARED_BROKER
+        .get_or_init(|| async {
+            let broker = KafkaCluster::single()
+                .await
+                .unwrap_or_else(|e| panic!("starting Apache Kafka {KAFKA_VERSION}: {e}"));
+            eprintln!(
+                "engine: Apache Kafka {KAFKA_VERSION} (KRaft, 1 node) at {}",
+                broker.bootstrap()
+            );
+            broker
+        })
+        .await
+}
+
+/// Settings for tests on `broker`: faster heartbeats so that members notice rebalances quickly.
+fn test_settings(broker: &KafkaCluster, transactions: bool) -> KafkaSettings {
     KafkaSettings {
+        replication_factor: broker.replication_factor(),
+        transactions,
+        // Each log its own writer identity: cases share the broker and must not fence each other.
+        transactional_id_prefix: purse_log::contract::unique_name("txn"),
         heartbeat_interval_ms: 300,
         session_timeout_ms: 6_000,
-        ..broker.settings()
-    }
-}
-
-/// A log on its own broker; the broker is killed (and its data removed) when the test ends.
-struct BrokerLog {
-    // Declared first so the log's clients close before the broker goes away.
-    log: KafkaLog,
-    broker: NisshiBroker,
-}
-
-impl Deref for BrokerLog {
-    type Target = KafkaLog;
-
-    fn deref(&self) -> &KafkaLog {
-        &self.log
+        ..KafkaSettings::new(broker.bootstrap())
     }
 }
 
@@ -43,22 +57,226 @@ fn init_logs() {
     }
 }
 
-async fn broker_log() -> BrokerLog {
-    init_logs();
-    let broker = NisshiBroker::start()
-        .await
-        .unwrap_or_else(|e| panic!("starting nisshi: {e}"));
-    let log = KafkaLog::new(nisshi_settings(&broker)).expect("Kafka log");
-    BrokerLog { log, broker }
+/// A log on the shared broker.
+struct SharedLog(KafkaLog);
+
+impl Deref for SharedLog {
+    type Target = KafkaLog;
+
+    fn deref(&self) -> &KafkaLog {
+        &self.0
+    }
 }
 
-mod contract {
-    purse_log::event_log_contract_tests!(super::broker_log);
+async fn shared_log(transactions: bool) -> SharedLog {
+    init_logs();
+    let broker = shared_broker().await;
+    SharedLog(KafkaLog::new(test_settings(broker, transactions)).expect("Kafka log"))
+}
+
+async fn transactional_log() -> SharedLog {
+    shared_log(true).await
+}
+
+async fn plain_log() -> SharedLog {
+    shared_log(false).await
+}
+
+/// The client error inside a `LogError` (either kind), as our own error type.
+pub(crate) fn kafka_error(error: &LogError) -> &KafkaLogError {
+    let source = match error {
+        LogError::Client(source) => source.as_ref(),
+        LogError::Ambiguous {
+            reason: AmbiguousReason::Client(source),
+        } => source.as_ref(),
+        other => panic!("expected a client error, got {other:?}"),
+    };
+    source
+        .downcast_ref::<KafkaLogError>()
+        .unwrap_or_else(|| panic!("expected a KafkaLogError, got {source:?}"))
+}
+
+/// The production configuration: transactional appends, `read_committed` reads.
+mod contract_transactional {
+    purse_log::event_log_contract_tests!(super::transactional_log);
+}
+
+/// A broker without transactions, as far as Purse can tell: idempotent appends only.
+mod contract_without_transactions {
+    purse_log::event_log_contract_tests!(super::plain_log);
+}
+
+mod transactions {
+    //! What only a real broker with transactions shows (the mock cluster enforces neither).
+
+    use std::time::Duration;
+
+    use purse_log::{EventLog, Record};
+    use purse_log_kafka::{KafkaLog, KafkaLogError};
+    use rdkafka::ClientConfig;
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+
+    use super::kafka_error;
+
+    const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+    fn records(tag: &str, count: usize) -> Vec<Record> {
+        (0..count)
+            .map(|i| Record {
+                partition: 0,
+                key: format!("{tag}-{i}").into_bytes(),
+                payload: format!("{tag}-payload-{i}").into_bytes(),
+            })
+            .collect()
+    }
+
+    /// Keys of partition 0 read from offset 0 until `count` records arrived, with offsets.
+    async fn keys(log: &KafkaLog, topic: &str, count: usize) -> Vec<(u64, String)> {
+        let mut read = Vec::new();
+        while read.len() < count {
+            let from = read.last().map_or(0, |(offset, _): &(u64, _)| offset + 1);
+            let batch = log.read(topic, 0, from, 100, 30_000).await.expect("read");
+            assert!(!batch.is_empty(), "records missing after offset {from}");
+            read.extend(
+                batch
+                    .into_iter()
+                    .map(|r| (r.offset, String::from_utf8(r.key).expect("utf-8 key"))),
+            );
+        }
+        read
+    }
+
+    /// A writer that was paused while another took its partition over is a zombie: the
+    /// successor's `init_transactions` bumped the epoch of their shared `transactional.id`, so the
+    /// zombie's next append fails as fenced, and none of its records is ever visible to a
+    /// `read_committed` reader. (DESIGN §4: the read-back rule would catch it anyway; here the
+    /// broker refuses it first.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fenced_zombie_cannot_commit() {
+        let broker = super::shared_broker().await;
+        let settings = super::test_settings(broker, true);
+        let zombie = KafkaLog::new(settings.clone()).expect("zombie log");
+        let successor = KafkaLog::new(settings).expect("successor log");
+        let topic = purse_log::contract::unique_name("fenced");
+        zombie.create_topic(&topic, 1).await.expect("create");
+        assert_eq!(
+            zombie.transactional_id(&topic, 0),
+            successor.transactional_id(&topic, 0),
+            "both write partition 0 as the same transactional writer"
+        );
+
+        zombie
+            .append(&topic, records("zombie-before", 2))
+            .await
+            .expect("zombie's first append");
+        successor
+            .append(&topic, records("successor", 2))
+            .await
+            .expect("successor's append");
+        let error = zombie
+            .append(&topic, records("zombie-after", 2))
+            .await
+            .expect_err("the fenced zombie's append must fail");
+        assert!(
+            matches!(kafka_error(&error), KafkaLogError::ProducerFenced { .. }),
+            "{error:?}"
+        );
+
+        // A marker committed after the fence, so that reading up to it covers everything the
+        // zombie could have written.
+        successor
+            .append(&topic, records("marker", 1))
+            .await
+            .expect("marker");
+        let reader = KafkaLog::new(super::test_settings(broker, true)).expect("reader");
+        let read = keys(&reader, &topic, 5).await;
+        let read_keys: Vec<&str> = read.iter().map(|(_, key)| key.as_str()).collect();
+        assert_eq!(
+            read_keys,
+            [
+                "zombie-before-0",
+                "zombie-before-1",
+                "successor-0",
+                "successor-1",
+                "marker-0"
+            ],
+            "nothing of the fenced append is visible"
+        );
+    }
+
+    /// Records of an aborted transaction occupy offsets but a `read_committed` reader (every
+    /// KafkaLog reader and group member) never receives them; the records committed after them
+    /// arrive.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn read_committed_never_sees_aborted_records() {
+        let broker = super::shared_broker().await;
+        let log = KafkaLog::new(super::test_settings(broker, true)).expect("log");
+        let topic = purse_log::contract::unique_name("aborted");
+        log.create_topic(&topic, 1).await.expect("create");
+
+        let bootstrap = broker.bootstrap();
+        let topic_for_producer = topic.clone();
+        tokio::task::spawn_blocking(move || {
+            let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .set("transactional.id", purse_log::contract::unique_name("raw"))
+                .create()
+                .expect("transactional producer");
+            producer.init_transactions(CALL_TIMEOUT).expect("init");
+            for (tag, commit) in [
+                ("aborted", false),
+                ("committed", true),
+                ("aborted-again", false),
+            ] {
+                producer.begin_transaction().expect("begin");
+                for i in 0..3 {
+                    let key = format!("{tag}-{i}");
+                    producer
+                        .send(
+                            BaseRecord::<String, String>::to(&topic_for_producer)
+                                .partition(0)
+                                .key(&key)
+                                .payload(&key),
+                        )
+                        .map_err(|(e, _)| e)
+                        .expect("send");
+                }
+                producer.flush(CALL_TIMEOUT).expect("flush");
+                if commit {
+                    producer.commit_transaction(CALL_TIMEOUT).expect("commit");
+                } else {
+                    producer.abort_transaction(CALL_TIMEOUT).expect("abort");
+                }
+            }
+        })
+        .await
+        .expect("producer thread");
+        // After the last abort, our own append: reading up to it covers all three transactions.
+        log.append(&topic, records("ours", 1))
+            .await
+            .expect("append");
+
+        let read = keys(&log, &topic, 4).await;
+        let read_keys: Vec<&str> = read.iter().map(|(_, key)| key.as_str()).collect();
+        assert_eq!(
+            read_keys,
+            ["committed-0", "committed-1", "committed-2", "ours-0"]
+        );
+        // Three aborted records and the abort marker come first.
+        assert!(read[0].0 >= 4, "the aborted records took offsets: {read:?}");
+        // Read from the middle of the aborted range, too: nothing aborted comes back.
+        let from_middle = log.read(&topic, 0, 1, 100, 30_000).await.expect("read");
+        assert_eq!(
+            from_middle.first().map(|r| r.key.clone()),
+            Some(b"committed-0".to_vec())
+        );
+    }
 }
 
 mod restart {
     use purse_log::{EventLog, Record};
     use purse_log_kafka::KafkaLog;
+    use purse_test_engines::KafkaCluster;
 
     fn records(tag: &str, count: usize) -> Vec<Record> {
         (0..count)
@@ -74,19 +292,22 @@ mod restart {
     /// working across the restart (its clients reconnect).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn acknowledged_records_survive_a_broker_restart() {
-        let mut setup = super::broker_log().await;
+        super::init_logs();
+        // Its own broker: restarting the shared one would disturb the other cases.
+        let mut broker = KafkaCluster::single().await.expect("Kafka starts");
+        let log = KafkaLog::new(super::test_settings(&broker, true)).expect("Kafka log");
         let topic = "restart.events";
-        setup.create_topic(topic, 2).await.expect("create");
+        log.create_topic(topic, 2).await.expect("create");
         let before = records("before", 20);
-        let acked_before = setup.append(topic, before.clone()).await.expect("append");
+        let acked_before = log.append(topic, before.clone()).await.expect("append");
 
-        setup.broker.restart().await.expect("restart");
+        broker.restart(0).await.expect("restart");
 
         let after = records("after", 20);
-        let acked_after = setup.append(topic, after.clone()).await.expect("append");
+        let acked_after = log.append(topic, after.clone()).await.expect("append");
 
         // A log created after the restart sees the same partitions and records.
-        let fresh = KafkaLog::new(super::nisshi_settings(&setup.broker)).expect("fresh log");
+        let fresh = KafkaLog::new(super::test_settings(&broker, true)).expect("fresh log");
         assert_eq!(fresh.partition_count(topic).await.expect("count"), 2);
         for partition in 0..2u32 {
             let expected: Vec<(u64, Vec<u8>, Vec<u8>)> = before
@@ -96,7 +317,7 @@ mod restart {
                 .filter(|(record, _)| record.partition == partition)
                 .map(|(record, at)| (at.offset, record.key.clone(), record.payload.clone()))
                 .collect();
-            for log in [&*setup, &fresh] {
+            for log in [&log, &fresh] {
                 let mut read = Vec::new();
                 while read.len() < expected.len() {
                     let from = read
@@ -111,10 +332,10 @@ mod restart {
                 }
                 assert_eq!(read, expected, "partition {partition}");
             }
-            assert_eq!(
-                fresh.end_offset(topic, partition).await.expect("end"),
-                expected.last().expect("records").0 + 1
-            );
+            // Past the last record; with transactions, its commit marker takes an offset too.
+            let end = fresh.end_offset(topic, partition).await.expect("end");
+            let last = expected.last().expect("records").0;
+            assert!(end > last, "partition {partition}: end {end} after {last}");
         }
     }
 }
@@ -143,7 +364,7 @@ mod group {
 
     impl Member {
         async fn join(
-            log: &super::BrokerLog,
+            log: &super::SharedLog,
             group: &str,
             topic: &str,
             name: &'static str,
@@ -209,7 +430,7 @@ mod group {
         }
     }
 
-    async fn append_round(log: &super::BrokerLog, topic: &str, tag: &str) -> BTreeMap<u32, u64> {
+    async fn append_round(log: &super::SharedLog, topic: &str, tag: &str) -> BTreeMap<u32, u64> {
         let records = (0..PARTITIONS)
             .flat_map(|p| (0..2).map(move |i| (p, i)))
             .map(|(p, i)| Record {
@@ -243,9 +464,11 @@ mod group {
     /// member stopped, then rewind to the commit.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_partition_that_comes_back_restarts_at_the_commit_without_redelivery() {
-        let log = super::broker_log().await;
-        let topic = "group.comeback";
-        let group = "group.comeback.g";
+        // Without transactions, so that offsets are consecutive (no commit markers) and the
+        // expected deliveries are a plain range.
+        let log = super::plain_log().await;
+        let topic = &purse_log::contract::unique_name("group.comeback");
+        let group = &purse_log::contract::unique_name("group.comeback.g");
         log.create_topic(topic, PARTITIONS).await.expect("create");
         let mut a = Member::join(&log, group, topic, "a").await;
         until(&mut [&mut a], "a owns all", |m| m[0].owned.len() == 2).await;
@@ -307,6 +530,8 @@ mod mock {
 
     use purse_log::{AmbiguousReason, AppendedRecord, EventLog, LogError, Record};
     use purse_log_kafka::{KafkaLog, KafkaLogError, KafkaSettings, TransactionStep};
+
+    use super::kafka_error;
     use rdkafka::mocking::{MockCluster, MockCoordinator};
     use rdkafka::producer::DefaultProducerContext;
     use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
@@ -397,20 +622,6 @@ mod mock {
     fn assert_in_order(appended: &[AppendedRecord], partition: u32) {
         assert!(appended.iter().all(|a| a.partition == partition));
         assert!(appended.windows(2).all(|w| w[0].offset < w[1].offset));
-    }
-
-    /// The client error inside a `LogError` (either kind), as our own error type.
-    fn kafka_error(error: &LogError) -> &KafkaLogError {
-        let source = match error {
-            LogError::Client(source) => source.as_ref(),
-            LogError::Ambiguous {
-                reason: AmbiguousReason::Client(source),
-            } => source.as_ref(),
-            other => panic!("expected a client error, got {other:?}"),
-        };
-        source
-            .downcast_ref::<KafkaLogError>()
-            .unwrap_or_else(|| panic!("expected a KafkaLogError, got {source:?}"))
     }
 
     /// Appends work again, through a new producer, and read back.

@@ -179,6 +179,10 @@ pub(crate) struct ReadbackArgs {
     #[arg(long, env = PURSE_KAFKA_REPLICATION_FACTOR, default_value_t = purse_log_kafka::DEFAULT_REPLICATION_FACTOR, value_parser = clap::value_parser!(u16).range(1..))]
     pub(crate) replication_factor: u16,
 
+    /// Append through Kafka transactions, as the services do with `kafka.transactions = true`.
+    #[arg(long, env = "PURSE_KAFKA_TRANSACTIONS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub(crate) transactions: bool,
+
     /// Partitions of the topic, each written by its own tasks.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(READBACK_PARTITIONS_MAX)))]
     pub(crate) partitions: u32,

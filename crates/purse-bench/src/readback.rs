@@ -298,6 +298,7 @@ pub(crate) async fn run(args: ReadbackArgs) -> Result<ReadbackReport, BenchError
     let nproc = std::thread::available_parallelism().map_or(1, |n| n.get());
     let settings = KafkaSettings {
         replication_factor: args.replication_factor,
+        transactions: args.transactions,
         fetch_wait_max_ms: args.fetch_wait_max_ms,
         client_id: CLIENT_ID.to_owned(),
         // Nothing else is written to the run's topic; the services' settings otherwise.

@@ -114,6 +114,8 @@ impl KafkaCluster {
                  auto.create.topics.enable=false\n\
                  # Tests start groups all the time; Kafka would wait 3 s for more members.\n\
                  group.initial.rebalance.delay.ms=0\n\
+                 # Failover tests give members short sessions (Kafka's floor is 6 s).\n\
+                 group.min.session.timeout.ms=1000\n\
                  # Fault tests: a killed broker leaves the ISR and loses leadership in seconds.\n\
                  replica.lag.time.max.ms=5000\n\
                  broker.heartbeat.interval.ms=500\n\

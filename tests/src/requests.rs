@@ -1,21 +1,53 @@
 //! Request builders and read helpers shared by the end-to-end tests.
 
+use std::time::Duration;
+
 use purse_proto::wallet::v1 as pb;
+use tonic::{Code, Status};
 
 use crate::WalletClient;
 
+/// How long [`until_answered`] keeps retrying a call whose outcome is unknown.
+const UNANSWERED_RETRY_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Makes `call` until it is answered, as a careful client does: `DEADLINE_EXCEEDED` and
+/// `UNAVAILABLE` leave the outcome unknown (a cluster still settling its groups, a first
+/// transactional producer starting), and a retry with the same idempotency key is safe. Any other
+/// status is an answer and is returned.
+pub async fn until_answered<T, F, Fut>(mut call: F) -> Result<T, Status>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+{
+    let deadline = tokio::time::Instant::now() + UNANSWERED_RETRY_DEADLINE;
+    loop {
+        match call().await {
+            Ok(response) => return Ok(response.into_inner()),
+            Err(status)
+                if matches!(status.code(), Code::DeadlineExceeded | Code::Unavailable)
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                continue;
+            }
+            Err(status) => return Err(status),
+        }
+    }
+}
+
 /// Creates a wallet for `owner` in `asset` (key derived from both) and returns its id.
 pub async fn create_wallet(client: &mut WalletClient, owner: &str, asset: &str) -> String {
-    let response = client
-        .create_wallet(pb::CreateWalletRequest {
-            idempotency_key: format!("create-{owner}-{asset}"),
-            owner: owner.into(),
-            asset: asset.into(),
-            ..Default::default()
-        })
-        .await
-        .expect("wallet created")
-        .into_inner();
+    let request = pb::CreateWalletRequest {
+        idempotency_key: format!("create-{owner}-{asset}"),
+        owner: owner.into(),
+        asset: asset.into(),
+        ..Default::default()
+    };
+    let response = until_answered(|| {
+        let (mut client, request) = (client.clone(), request.clone());
+        async move { client.create_wallet(request).await }
+    })
+    .await
+    .expect("wallet created");
     response.wallet.expect("wallet in response").wallet_id
 }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use purse_e2e::browser::Browser;
 use purse_e2e::cluster::Cluster;
-use purse_e2e::requests::{balance, create_wallet, credit, debit, history};
+use purse_e2e::requests::{balance, create_wallet, credit, debit, history, until_answered};
 use purse_e2e::topups::{SUCCESS_CARD, create_top_up, pay_on_page, settled};
 use purse_e2e::{Service, WalletClient, cli_json};
 use purse_proto::topup::v1 as tpb;
@@ -35,10 +35,13 @@ async fn wallets_on_every_partition(client: &mut WalletClient, count: usize) -> 
     let mut wallets = Vec::with_capacity(count);
     for i in 0..count {
         let wallet = create_wallet(client, &format!("owner-{i}"), "USD").await;
-        client
-            .credit(credit(&wallet, "fund", "1000.00", pb::CreditSource::Paid))
-            .await
-            .expect("funded");
+        let funding = credit(&wallet, "fund", "1000.00", pb::CreditSource::Paid);
+        until_answered(|| {
+            let (mut client, funding) = (client.clone(), funding.clone());
+            async move { client.credit(funding).await }
+        })
+        .await
+        .expect("funded");
         wallets.push(wallet);
     }
     wallets

@@ -345,11 +345,13 @@ async fn wallets_owned_by(
         let mut owned = Vec::new();
         for wallet in wallets {
             let before = commands_answered(instance).await;
-            let replay = via
-                .credit(credit(wallet, "fund", "1000.00", pb::CreditSource::Paid))
-                .await
-                .expect("funding replayed")
-                .into_inner();
+            let funding = credit(wallet, "fund", "1000.00", pb::CreditSource::Paid);
+            let replay = until_answered(|| {
+                let (mut via, funding) = (via.clone(), funding.clone());
+                async move { via.credit(funding).await }
+            })
+            .await
+            .expect("funding replayed");
             assert!(replay.replayed);
             if commands_answered(instance).await > before {
                 owned.push(wallet.clone());

@@ -60,7 +60,9 @@ pub enum EngineError {
         stderr_tail: String,
     },
     /// The engine did not answer its protocol in time.
-    #[error("{name} did not become ready within {waited_ms} ms ({last}); its stderr ends with:\n{stderr_tail}")]
+    #[error(
+        "{name} did not become ready within {waited_ms} ms ({last}); its stderr ends with:\n{stderr_tail}"
+    )]
     NotReady {
         /// Which process.
         name: String,
@@ -152,8 +154,12 @@ pub(crate) fn java() -> PathBuf {
 
 /// A loopback port nothing listens on right now.
 pub(crate) fn free_port() -> Result<u16, EngineError> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(io("finding a free port"))?;
-    Ok(listener.local_addr().map_err(io("finding a free port"))?.port())
+    let listener =
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(io("finding a free port"))?;
+    Ok(listener
+        .local_addr()
+        .map_err(io("finding a free port"))?
+        .port())
 }
 
 /// The temporary directory of one engine (one or several processes), with a guardian: a shell

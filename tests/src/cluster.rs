@@ -16,12 +16,34 @@ use crate::{
 /// Tenant of the tests' token.
 pub const TENANT: &str = "e2e";
 
+/// The datacenter a single Cassandra node reports (Cassandra's default snitch) and the
+/// replication the test keyspaces get in it.
+const CQL_REPLICATION: &str = "datacenter1:1";
+
+/// Where the services keep their read models.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadModels {
+    /// SQLite, `store.db` in the given data directory.
+    Sqlite,
+    /// A keyspace of its own on a CQL node (Apache Cassandra here, ScyllaDB in production).
+    Cql {
+        /// `host:port` of the node's native transport.
+        contact_point: String,
+        /// The keyspace, migrated by `purse-projector migrate`.
+        keyspace: String,
+    },
+}
+
+static KEYSPACES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Kafka and the shared settings of the services started over it.
 pub struct Cluster {
     /// The Kafka nodes (each can be killed, paused and restarted).
     pub broker: KafkaCluster,
     /// Whether the services append through Kafka transactions (production: yes).
     transactions: bool,
+    /// The read store of every service started from here.
+    read_models: ReadModels,
     dir: tempfile::TempDir,
     /// A token for [`TENANT`] with every scope, signed with the cluster's key.
     pub token: String,
@@ -46,12 +68,12 @@ impl Cluster {
         partitions: u32,
         session_timeout_ms: u64,
     ) -> Cluster {
-        eprintln!(
+        purse_test_engines::announce(&format!(
             "engine: Apache Kafka {KAFKA_VERSION} (KRaft, {} node(s), transactions {}) at {}",
             broker.size(),
             if transactions { "on" } else { "off" },
             broker.bootstrap()
-        );
+        ));
         let dir = tempfile::tempdir().expect("temp dir");
         let key = TokenKey::load_or_create(&dir.path().join("token.key")).expect("token key");
         let principal = Principal {
@@ -62,11 +84,53 @@ impl Cluster {
         Cluster {
             broker,
             transactions,
+            read_models: ReadModels::Sqlite,
             dir,
             token,
             partitions,
             session_timeout_ms,
         }
+    }
+
+    /// The same cluster with its read models in a new keyspace on the CQL node at
+    /// `contact_point`, migrated before any service starts.
+    pub fn with_cql_store(mut self, contact_point: &str) -> Cluster {
+        self.read_models = self.new_cql_keyspace(contact_point);
+        self
+    }
+
+    /// A new migrated keyspace on the node at `contact_point` (for a rebuild next to the first).
+    pub fn new_cql_keyspace(&self, contact_point: &str) -> ReadModels {
+        let keyspace = format!(
+            "e2e_{}_{}",
+            std::process::id(),
+            KEYSPACES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let read_models = ReadModels::Cql {
+            contact_point: contact_point.to_owned(),
+            keyspace,
+        };
+        let mut command = self.command_on(
+            "purse-projector",
+            "purse-projector",
+            self.data_dir(),
+            &read_models,
+        );
+        let output = command
+            .arg("migrate")
+            .output()
+            .expect("purse-projector migrate runs");
+        assert!(
+            output.status.success(),
+            "purse-projector migrate: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        read_models
+    }
+
+    /// Where the services started from here keep their read models.
+    pub fn read_models(&self) -> &ReadModels {
+        &self.read_models
     }
 
     /// The shared data directory (read store `store.db`, `token.key`).
@@ -75,7 +139,29 @@ impl Cluster {
     }
 
     fn command(&self, package: &str, name: &str, data_dir: &Path) -> Command {
+        self.command_on(package, name, data_dir, &self.read_models)
+    }
+
+    fn command_on(
+        &self,
+        package: &str,
+        name: &str,
+        data_dir: &Path,
+        read_models: &ReadModels,
+    ) -> Command {
         let mut command = Command::new(binary(package, name));
+        if let ReadModels::Cql {
+            contact_point,
+            keyspace,
+        } = read_models
+        {
+            command
+                .env("PURSE_STORE", "scylla")
+                .env("PURSE_SCYLLA_NODES", contact_point)
+                .env("PURSE_SCYLLA_KEYSPACE", keyspace)
+                .env("PURSE_SCYLLA_REPLICATION", CQL_REPLICATION)
+                .env("PURSE_SCYLLA_LOCAL_DC", "datacenter1");
+        }
         command
             .arg("--data-dir")
             .arg(data_dir)
@@ -174,7 +260,12 @@ impl Cluster {
     /// Starts a `purse-projector` writing the store in `data_dir` (the shared one, or another
     /// for a rebuild).
     pub fn projector(&self, data_dir: &Path) -> Service {
-        let command = self.command("purse-projector", "purse-projector", data_dir);
+        self.projector_on(data_dir, &self.read_models)
+    }
+
+    /// Starts a `purse-projector` writing `read_models` (another keyspace, for a rebuild).
+    pub fn projector_on(&self, data_dir: &Path, read_models: &ReadModels) -> Service {
+        let command = self.command_on("purse-projector", "purse-projector", data_dir, read_models);
         Service::start(command, &["metrics endpoint"])
     }
 

@@ -1,30 +1,58 @@
-//! Cluster mode end to end: `purse-wallets` instances and a `purse-projector` as separate processes
+//! Cluster mode end to end, the production topology: `purse-wallets` instances and a
+//! `purse-projector` (and `purse-topups`, `purse-payments`, `purse-saga`) as separate processes
 //! over Apache Kafka (started per test; transactions on as in production unless a test says
-//! otherwise), sharing the read store.
+//! otherwise), with the read models in Apache Cassandra through the ScyllaDB store (one node for
+//! the whole binary, a keyspace per test).
+//!
+//! Run by `scripts/test` with `cargo test` (libtest: every case in one process), so that the
+//! Cassandra node starts once.
 //! Faults: kill -9 of an instance, a paused (SIGSTOP) stale writer with transactions on and off,
 //! a broker restart, a kill -9 of one broker of three, a
 //! projector rebuilding the read models from scratch, and top-ups over `purse-topups`,
 //! `purse-payments` and `purse-saga` with the saga killed between capture and credit.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use purse_e2e::browser::Browser;
-use purse_e2e::cluster::Cluster;
+use purse_e2e::cluster::{Cluster, ReadModels};
 use purse_e2e::requests::{balance, create_wallet, credit, debit, history, until_answered};
 use purse_e2e::topups::{SUCCESS_CARD, create_top_up, pay_on_page, settled};
 use purse_e2e::{Service, WalletClient, cli_json};
 use purse_proto::topup::v1 as tpb;
 use purse_proto::wallet::v1 as pb;
-use purse_test_engines::KafkaCluster;
+use purse_store::ReadStore;
+use purse_store_scylla::{ScyllaSettings, ScyllaStore};
+use purse_test_engines::{CASSANDRA_VERSION, CassandraNode, KafkaCluster};
 use tokio::sync::Notify;
+use tokio::sync::OnceCell;
 use tokio::task::JoinSet;
 use tonic::Code;
 
 const PARTITIONS: u32 = 4;
+
+/// The Cassandra node of this binary's tests. Never dropped: its guardian kills it when the
+/// process exits.
+static CASSANDRA: OnceCell<CassandraNode> = OnceCell::const_new();
+
+/// `cluster` with its read models in a keyspace of its own on the shared Cassandra node.
+async fn on_cassandra(cluster: Cluster) -> Cluster {
+    let node = CASSANDRA
+        .get_or_init(|| async {
+            let node = CassandraNode::start()
+                .await
+                .unwrap_or_else(|e| panic!("Apache Cassandra {CASSANDRA_VERSION} starts: {e}"));
+            purse_test_engines::announce(&format!(
+                "engine: Apache Cassandra {CASSANDRA_VERSION} at {}",
+                node.contact_point()
+            ));
+            node
+        })
+        .await;
+    cluster.with_cql_store(&node.contact_point())
+}
 /// Group session timeout of the services: how long a silent instance keeps its partitions.
 const SESSION_TIMEOUT_MS: u64 = 3_000;
 /// How long a client keeps retrying one debit (same key) through faults before giving up.
@@ -216,7 +244,7 @@ async fn clients_of(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_serve_wallets_on_every_partition_and_reads_see_the_writes() {
-    let cluster = Cluster::start(PARTITIONS, SESSION_TIMEOUT_MS).await;
+    let cluster = on_cassandra(Cluster::start(PARTITIONS, SESSION_TIMEOUT_MS).await).await;
     let a = cluster.wallets("instance-a");
     let b = cluster.wallets("instance-b");
     let _projector = cluster.projector(cluster.data_dir());
@@ -288,7 +316,7 @@ fn partition_of(wallet_id: &str) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill9_of_an_instance_hands_its_partitions_over_and_loses_nothing_acknowledged() {
-    let cluster = Cluster::start(PARTITIONS, SESSION_TIMEOUT_MS).await;
+    let cluster = on_cassandra(Cluster::start(PARTITIONS, SESSION_TIMEOUT_MS).await).await;
     let mut a = cluster.wallets("instance-a");
     let b = cluster.wallets("instance-b");
     let _projector = cluster.projector(cluster.data_dir());
@@ -383,7 +411,8 @@ async fn wallets_owned_by(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_paused_stale_writer_acknowledges_nothing_that_lost() {
     let broker = KafkaCluster::single().await.expect("Kafka starts");
-    stale_writer(Cluster::on(broker, false, PARTITIONS, SESSION_TIMEOUT_MS)).await;
+    stale_writer(on_cassandra(Cluster::on(broker, false, PARTITIONS, SESSION_TIMEOUT_MS)).await)
+        .await;
 }
 
 /// With transactions on (production), the same: each instance writes under its own
@@ -392,7 +421,7 @@ async fn a_paused_stale_writer_acknowledges_nothing_that_lost() {
 /// the sequence rule all the same (DESIGN §4: correctness rests on the sequence).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_paused_stale_writer_acknowledges_nothing_that_lost_with_transactions() {
-    stale_writer(Cluster::start(PARTITIONS, SESSION_TIMEOUT_MS).await).await;
+    stale_writer(on_cassandra(Cluster::start(PARTITIONS, SESSION_TIMEOUT_MS).await).await).await;
 }
 
 async fn stale_writer(cluster: Cluster) {
@@ -511,7 +540,7 @@ async fn stale_writer(cluster: Cluster) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_broker_restart_mid_run_loses_nothing_acknowledged() {
-    let mut cluster = Cluster::start(PARTITIONS, SESSION_TIMEOUT_MS).await;
+    let mut cluster = on_cassandra(Cluster::start(PARTITIONS, SESSION_TIMEOUT_MS).await).await;
     let a = cluster.wallets("instance-a");
     let b = cluster.wallets("instance-b");
     let _projector = cluster.projector(cluster.data_dir());
@@ -533,7 +562,7 @@ async fn a_broker_of_three_killed_mid_run_loses_nothing_acknowledged() {
     let broker = KafkaCluster::three_brokers()
         .await
         .expect("three Kafka brokers start");
-    let mut cluster = Cluster::on(broker, true, PARTITIONS, SESSION_TIMEOUT_MS);
+    let mut cluster = on_cassandra(Cluster::on(broker, true, PARTITIONS, SESSION_TIMEOUT_MS)).await;
     let a = cluster.wallets("instance-a");
     let b = cluster.wallets("instance-b");
     let _projector = cluster.projector(cluster.data_dir());
@@ -554,7 +583,7 @@ async fn a_broker_of_three_killed_mid_run_loses_nothing_acknowledged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_projector_started_from_scratch_rebuilds_identical_read_models() {
-    let cluster = Cluster::start(PARTITIONS, SESSION_TIMEOUT_MS).await;
+    let cluster = on_cassandra(Cluster::start(PARTITIONS, SESSION_TIMEOUT_MS).await).await;
     let a = cluster.wallets("instance-a");
     let mut projector = cluster.projector(cluster.data_dir());
     let mut client = cluster.client(&a).await;
@@ -602,44 +631,107 @@ async fn a_projector_started_from_scratch_rebuilds_identical_read_models() {
     projector.terminate();
 
     let fresh = tempfile::tempdir().unwrap();
-    let _rebuilt = cluster.projector(fresh.path());
-    let fresh_store = fresh.path().join("store.db");
-    wait_until_caught_up(&fresh_store, &last_sequence).await;
-    let original = dump(&cluster.store_path());
-    let rebuilt = dump(&fresh_store);
-    assert_eq!(
-        original.keys().collect::<Vec<_>>(),
-        rebuilt.keys().collect::<Vec<_>>()
-    );
-    // Tables this wallet-only run must have filled (top-up and payment tables stay empty here).
-    const FILLED: [&str; 6] = [
-        "wallets",
-        "balances",
-        "history",
-        "lots",
-        "holds",
-        "stream_positions",
-    ];
-    for table in FILLED {
-        assert!(!original[table].is_empty(), "{table} has rows");
-    }
-    for (table, rows) in &original {
-        assert_eq!(rows, &rebuilt[table], "table {table} rebuilt identically");
+    let ReadModels::Cql { contact_point, .. } = cluster.read_models().clone() else {
+        panic!("the cluster tests keep their read models in Cassandra");
+    };
+    let fresh_models = cluster.new_cql_keyspace(&contact_point);
+    let _rebuilt = cluster.projector_on(fresh.path(), &fresh_models);
+    let original = open_store(cluster.read_models()).await;
+    let rebuilt = open_store(&fresh_models).await;
+    wait_until_caught_up(rebuilt.as_ref(), &last_sequence).await;
+    for wallet in last_sequence.keys() {
+        let original = read_models_of(original.as_ref(), wallet).await;
+        assert!(
+            !original.history.is_empty() && !original.holds.is_empty(),
+            "{wallet} has history and holds"
+        );
+        assert_eq!(
+            original,
+            read_models_of(rebuilt.as_ref(), wallet).await,
+            "read models of {wallet} rebuilt identically"
+        );
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
+/// A store over `read_models`, read as the services read it.
+async fn open_store(read_models: &ReadModels) -> Arc<dyn ReadStore> {
+    let ReadModels::Cql {
+        contact_point,
+        keyspace,
+    } = read_models
+    else {
+        panic!("a CQL keyspace");
+    };
+    let mut settings = ScyllaSettings::new(
+        vec![contact_point.clone()],
+        BTreeMap::from([("datacenter1".to_owned(), 1)]),
+    );
+    settings.keyspace = keyspace.clone();
+    Arc::new(
+        ScyllaStore::connect(&settings)
+            .await
+            .expect("store connects"),
+    )
+}
+
+/// Everything the read models hold about one wallet.
+#[derive(Debug, PartialEq)]
+struct WalletReadModels {
+    wallet: Option<purse_store::WalletRow>,
+    balance: Option<purse_store::BalanceRow>,
+    history: Vec<purse_store::HistoryRow>,
+    lots: Vec<purse_store::LotRow>,
+    holds: Vec<purse_store::HoldRow>,
+    position: Option<purse_store::StreamPosition>,
+}
+
+async fn read_models_of(store: &dyn ReadStore, wallet: &str) -> WalletReadModels {
+    let id: uuid::Uuid = wallet.parse().expect("wallet id");
+    let mut history = Vec::new();
+    let mut page_token = None;
+    loop {
+        let page = store
+            .list_history(
+                id,
+                purse_store::HistoryFilter::default(),
+                purse_store::PageRequest {
+                    page_size: 100,
+                    page_token,
+                },
+            )
+            .await
+            .expect("history");
+        history.extend(page.items);
+        match page.next_page_token {
+            Some(token) => page_token = Some(token),
+            None => break,
+        }
+    }
+    WalletReadModels {
+        wallet: store.get_wallet(id).await.expect("wallet"),
+        balance: store.get_balance(id).await.expect("balance"),
+        history,
+        lots: store.list_lots(id).await.expect("lots"),
+        holds: store.list_holds(id).await.expect("holds"),
+        position: store
+            .stream_positions(&[wallet.to_owned()])
+            .await
+            .expect("position")
+            .remove(wallet),
+    }
 }
 
 /// Waits (polling the rebuilt store, bounded) until every wallet's stream position is reached.
-async fn wait_until_caught_up(store: &Path, last_sequence: &BTreeMap<String, u64>) {
+async fn wait_until_caught_up(store: &dyn ReadStore, last_sequence: &BTreeMap<String, u64>) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let wallets: Vec<String> = last_sequence.keys().cloned().collect();
     loop {
-        if store_reached(store, last_sequence) {
+        let positions = store.stream_positions(&wallets).await.expect("positions");
+        if last_sequence.iter().all(|(wallet, sequence)| {
+            positions
+                .get(wallet)
+                .is_some_and(|p| p.sequence >= *sequence)
+        }) {
             return;
         }
         assert!(
@@ -650,64 +742,11 @@ async fn wait_until_caught_up(store: &Path, last_sequence: &BTreeMap<String, u64
     }
 }
 
-/// Whether the store's stream positions show every wallet at its last sequence (false while the
-/// projector has not created the store yet).
-fn store_reached(store: &Path, last_sequence: &BTreeMap<String, u64>) -> bool {
-    let Ok(conn) =
-        rusqlite::Connection::open_with_flags(store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-    else {
-        return false;
-    };
-    last_sequence.iter().all(|(wallet, sequence)| {
-        conn.query_row(
-            "SELECT sequence FROM stream_positions WHERE stream_id = ?1",
-            [wallet],
-            |row| row.get::<_, i64>(0),
-        )
-        .is_ok_and(|reached| reached >= *sequence as i64)
-    })
-}
-
-/// Every row of every read-model table, rendered and sorted (checkpoint offsets are positions in
-/// the log, identical for both, so they are compared too).
-fn dump(path: &Path) -> BTreeMap<String, Vec<String>> {
-    let conn =
-        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .query_map([], |row| row.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let mut dump = BTreeMap::new();
-    for table in tables {
-        let mut statement = conn.prepare(&format!("SELECT * FROM {table}")).unwrap();
-        let columns = statement.column_count();
-        let mut rows: Vec<String> = statement
-            .query_map([], |row| {
-                let mut text = String::from("|");
-                for c in 0..columns {
-                    use rusqlite::types::Value;
-                    match row.get::<_, Value>(c)? {
-                        Value::Null => text.push_str("NULL"),
-                        Value::Integer(n) => text.push_str(&n.to_string()),
-                        Value::Real(x) => text.push_str(&x.to_string()),
-                        Value::Text(t) => text.push_str(&t),
-                        Value::Blob(b) => text.push_str(&format!("{b:02x?}")),
-                    }
-                    text.push('|');
-                }
-                Ok(text)
-            })
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        rows.sort();
-        dump.insert(table, rows);
-    }
-    dump
+        .as_millis() as i64
 }
 
 /// The saga coordinator's reply timeout in the top-up test: short, so that a credit sent to a
@@ -734,7 +773,7 @@ async fn balance_reaches(client: &mut WalletClient, wallet: &str, expected: &str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn top_ups_over_separate_binaries_survive_a_kill9_of_the_saga_between_capture_and_credit() {
-    let cluster = Cluster::start(PARTITIONS, SESSION_TIMEOUT_MS).await;
+    let cluster = on_cassandra(Cluster::start(PARTITIONS, SESSION_TIMEOUT_MS).await).await;
     let wallets = cluster.wallets("w1");
     let payments = cluster.payments("p1", &[]);
     let timeout = [("PURSE_TOPUPS_TIMEOUT_MS", TOP_UP_TIMEOUT_MS)];

@@ -24,10 +24,10 @@ async fn shared_broker() -> &'static KafkaCluster {
             let broker = KafkaCluster::single()
                 .await
                 .unwrap_or_else(|e| panic!("starting Apache Kafka {KAFKA_VERSION}: {e}"));
-            eprintln!(
+            purse_test_engines::announce(&format!(
                 "engine: Apache Kafka {KAFKA_VERSION} (KRaft, 1 node) at {}",
                 broker.bootstrap()
-            );
+            ));
             broker
         })
         .await

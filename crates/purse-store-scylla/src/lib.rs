@@ -95,20 +95,13 @@
 //! # Tests against a real node
 //!
 //! The [`ReadStore`](purse_store::ReadStore) contract suite
-//! (`purse_store::read_store_contract_tests!`) runs in `tests/contract_scylla.rs` against the node
-//! named by `PURSE_TEST_SCYLLA=host:port` (e.g. `docker compose up scylla`, then
-//! `PURSE_TEST_SCYLLA=127.0.0.1:9042 cargo nextest run -p purse-store-scylla`). The variable is
-//! read at *build* time by `build.rs`, which then turns on `cfg(purse_test_scylla)`:
-//!
-//! * set: the contract cases are compiled as ordinary tests and pass or fail against the node
-//!   (keyspace `purse_contract` unless `PURSE_TEST_SCYLLA_KEYSPACE` says otherwise);
-//! * unset: they are not compiled at all, so nothing reports them as passed. In their place one
-//!   test, `scylla_contract_suite`, is `#[ignore = "skipped: no ScyllaDB node (set
-//!   PURSE_TEST_SCYLLA)"]`: nextest counts it as skipped, `cargo test` prints that reason line,
-//!   and running it anyway (`--run-ignored`) fails with the same message.
-//!
-//! Changing the variable rebuilds this crate (and its dependents), since the cfg applies to the
-//! whole package.
+//! (`purse_store::read_store_contract_tests!`) runs in `tests/contract_scylla.rs` in every test
+//! run, against one Apache Cassandra node that the suite starts (`purse-test-engines`), or against
+//! the ScyllaDB node named by `PURSE_TEST_SCYLLA=host:port` (e.g. `docker compose up scylla`,
+//! then `PURSE_TEST_SCYLLA=127.0.0.1:9042 cargo test -p purse-store-scylla --test
+//! contract_scylla`; keyspace `purse_contract` unless `PURSE_TEST_SCYLLA_KEYSPACE` says
+//! otherwise). It prints which engine and version it ran against. What Cassandra does and does
+//! not show about ScyllaDB: `docs/cql-engines.md`.
 
 mod cql;
 mod migrate;

@@ -1,68 +1,103 @@
-//! The `ReadStore` contract suite against a real ScyllaDB node.
+//! The `ReadStore` contract suite against a real CQL node: the ScyllaDB node named by
+//! `PURSE_TEST_SCYLLA=host:port` where one exists, otherwise one Apache Cassandra node started for
+//! this test binary and shared by all its cases (they use fresh ids, so they share one keyspace).
 //!
-//! Built with `PURSE_TEST_SCYLLA=host:port` (see `build.rs` and the crate docs), every contract
-//! case is an ordinary test against that node. Built without it, the cases do not exist, so
-//! nothing reports them as passed; one ignored test says why instead.
+//! Run by `scripts/test` with `cargo test` (libtest: every case in one process), so that the
+//! Cassandra node starts once; under nextest each case would start its own.
 
-#[cfg(purse_test_scylla)]
-mod against_a_node {
-    use std::collections::BTreeMap;
-    use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
-    use purse_store_scylla::{ScyllaSettings, ScyllaStore, migrate, open_session, parse_nodes};
+use purse_store_scylla::{ScyllaSettings, ScyllaStore, migrate, open_session, parse_nodes};
+use purse_test_engines::{CASSANDRA_VERSION, CassandraNode};
+use tokio::sync::OnceCell;
 
-    /// The node (`host:port`, or several separated by commas).
-    const ENV_NODE: &str = "PURSE_TEST_SCYLLA";
-    /// Keyspace for the suite; cases use fresh ids, so it is shared across cases and runs.
-    const ENV_KEYSPACE: &str = "PURSE_TEST_SCYLLA_KEYSPACE";
-    const DEFAULT_KEYSPACE: &str = "purse_contract";
+/// A ScyllaDB node (`host:port`, or several separated by commas) to run against instead.
+const ENV_NODE: &str = "PURSE_TEST_SCYLLA";
+/// Keyspace for the suite; cases use fresh ids, so it is shared across cases and runs.
+const ENV_KEYSPACE: &str = "PURSE_TEST_SCYLLA_KEYSPACE";
+const DEFAULT_KEYSPACE: &str = "purse_contract";
 
-    /// A store over a migrated test keyspace (each nextest case is its own process, so each
-    /// connects and migrates; after the first, migrating finds nothing to do).
-    async fn fresh_store() -> Arc<ScyllaStore> {
-        let nodes = std::env::var(ENV_NODE).unwrap_or_else(|_| {
-            panic!(
-                "this test binary was built with {ENV_NODE} set but it is not set now; \
-                 set it to the ScyllaDB node (host:port)"
-            )
-        });
-        let nodes = parse_nodes(&nodes).unwrap_or_else(|e| panic!("{ENV_NODE}: {e}"));
+/// The node's contact points, and the keyspace migrated on it once for the whole binary.
+struct Node {
+    contact_points: Vec<String>,
+    keyspace: String,
+    datacenter: String,
+    /// The Cassandra node, when the suite started one. Never dropped (a static): its guardian
+    /// kills it when the process exits.
+    _cassandra: Option<CassandraNode>,
+}
+
+static NODE: OnceCell<Node> = OnceCell::const_new();
+
+async fn node() -> &'static Node {
+    NODE.get_or_init(|| async {
+        let (contact_points, cassandra) = match std::env::var(ENV_NODE) {
+            Ok(nodes) if !nodes.trim().is_empty() => (
+                parse_nodes(&nodes).unwrap_or_else(|e| panic!("{ENV_NODE}: {e}")),
+                None,
+            ),
+            _ => {
+                let node = CassandraNode::start().await.unwrap_or_else(|e| {
+                    panic!("starting Apache Cassandra {CASSANDRA_VERSION}: {e}")
+                });
+                (vec![node.contact_point()], Some(node))
+            }
+        };
         let keyspace = std::env::var(ENV_KEYSPACE).unwrap_or_else(|_| DEFAULT_KEYSPACE.to_owned());
-        // Replication 1 in the node's own datacenter, whatever the node calls it.
-        let mut settings = ScyllaSettings::new(nodes, BTreeMap::from([("unknown".to_owned(), 1)]));
-        settings.keyspace = keyspace;
+        let mut settings = settings(&contact_points, &keyspace, "unknown");
         let session = open_session(&settings)
             .await
-            .unwrap_or_else(|e| panic!("{ENV_NODE}: {e}"));
-        let (datacenter,): (String,) = session
-            .query_unpaged("SELECT data_center FROM system.local", ())
+            .unwrap_or_else(|e| panic!("connecting to {contact_points:?}: {e}"));
+        let (datacenter, version): (String, String) = session
+            .query_unpaged("SELECT data_center, release_version FROM system.local", ())
             .await
             .expect("read the node's datacenter")
             .into_rows_result()
             .expect("rows")
             .single_row()
             .expect("one row");
-        settings.replication = BTreeMap::from([(datacenter, 1)]);
+        let engine = if cassandra.is_some() {
+            "Apache Cassandra"
+        } else {
+            "ScyllaDB node"
+        };
+        purse_test_engines::announce(&format!(
+            "engine: {engine} {version} at {}",
+            contact_points.join(",")
+        ));
+        settings.replication = BTreeMap::from([(datacenter.clone(), 1)]);
         migrate(&session, &settings)
             .await
-            .unwrap_or_else(|e| panic!("migrate keyspace {}: {e}", settings.keyspace));
-        let store = ScyllaStore::with_session(Arc::new(session), &settings)
-            .await
-            .unwrap_or_else(|e| panic!("connect: {e}"));
-        Arc::new(store)
-    }
-
-    purse_store::read_store_contract_tests!(fresh_store);
+            .unwrap_or_else(|e| panic!("migrate keyspace {keyspace}: {e}"));
+        Node {
+            contact_points,
+            keyspace,
+            datacenter,
+            _cassandra: cassandra,
+        }
+    })
+    .await
 }
 
-/// Stands in for the contract suite when no node was named at build time, so that runners count
-/// the suite as skipped (the build prints why); run anyway, it fails: it never passes.
-#[cfg(not(purse_test_scylla))]
-#[test]
-#[ignore = "needs a ScyllaDB node: build and run with PURSE_TEST_SCYLLA=host:port"]
-fn scylla_contract_suite() {
-    panic!(
-        "the ScyllaDB contract suite was not built: build and run with \
-         PURSE_TEST_SCYLLA=host:port"
+fn settings(contact_points: &[String], keyspace: &str, datacenter: &str) -> ScyllaSettings {
+    // Replication 1 in the node's own datacenter, whatever the node calls it.
+    let mut settings = ScyllaSettings::new(
+        contact_points.to_vec(),
+        BTreeMap::from([(datacenter.to_owned(), 1)]),
     );
+    settings.keyspace = keyspace.to_owned();
+    settings
 }
+
+/// A store over the migrated keyspace, with a session of this case's own runtime.
+async fn fresh_store() -> Arc<ScyllaStore> {
+    let node = node().await;
+    let settings = settings(&node.contact_points, &node.keyspace, &node.datacenter);
+    let store = ScyllaStore::connect(&settings)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"));
+    Arc::new(store)
+}
+
+purse_store::read_store_contract_tests!(fresh_store);

@@ -17,3 +17,12 @@ mod process;
 pub use cassandra::{CASSANDRA_VERSION, CassandraNode};
 pub use kafka::{KAFKA_VERSION, KafkaBroker, KafkaCluster};
 pub use process::{EngineError, Signal};
+
+/// Writes `line` to the process's real stderr, past the test harness's output capture (which
+/// takes only `print!`-style macros), so that every run shows which engine it used even when
+/// the test passes.
+pub fn announce(line: &str) {
+    use std::io::Write as _;
+    // Nothing useful to do if stderr is gone.
+    let _ = writeln!(std::io::stderr(), "{line}");
+}

@@ -9,11 +9,11 @@ async fn a_node_answers_cql_and_is_gone_after_drop() {
     let node = CassandraNode::start()
         .await
         .unwrap_or_else(|e| panic!("starting Cassandra {CASSANDRA_VERSION}: {e}"));
-    eprintln!(
+    purse_test_engines::announce(&format!(
         "engine: Apache Cassandra {} at {}",
         node.release_version(),
         node.contact_point()
-    );
+    ));
     assert_eq!(node.release_version(), CASSANDRA_VERSION);
     let pid = node.pid().expect("running");
     drop(node);

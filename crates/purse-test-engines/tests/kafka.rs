@@ -14,10 +14,10 @@ async fn a_single_node_starts_and_is_gone_after_drop() {
     let cluster = KafkaCluster::single()
         .await
         .unwrap_or_else(|e| panic!("starting Kafka {KAFKA_VERSION}: {e}"));
-    eprintln!(
+    purse_test_engines::announce(&format!(
         "engine: Apache Kafka {KAFKA_VERSION}, 1 node at {}",
         cluster.bootstrap()
-    );
+    ));
     assert_eq!(cluster.replication_factor(), 1);
     let pid = cluster.pid(0).expect("running");
     assert!(alive(pid));
@@ -30,10 +30,10 @@ async fn three_brokers_start_and_one_restarts() {
     let mut cluster = KafkaCluster::three_brokers()
         .await
         .unwrap_or_else(|e| panic!("starting Kafka {KAFKA_VERSION}: {e}"));
-    eprintln!(
+    purse_test_engines::announce(&format!(
         "engine: Apache Kafka {KAFKA_VERSION}, 3 nodes at {}",
         cluster.bootstrap()
-    );
+    ));
     assert_eq!(cluster.size(), 3);
     assert_eq!(cluster.replication_factor(), 3);
     let killed = cluster.pid(1).expect("running");

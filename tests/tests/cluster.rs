@@ -25,32 +25,17 @@ use purse_proto::topup::v1 as tpb;
 use purse_proto::wallet::v1 as pb;
 use purse_store::ReadStore;
 use purse_store_scylla::{ScyllaSettings, ScyllaStore};
-use purse_test_engines::{CASSANDRA_VERSION, CassandraNode, KafkaCluster};
+use purse_test_engines::KafkaCluster;
 use tokio::sync::Notify;
-use tokio::sync::OnceCell;
 use tokio::task::JoinSet;
 use tonic::Code;
 
 const PARTITIONS: u32 = 4;
 
-/// The Cassandra node of this binary's tests. Never dropped: its guardian kills it when the
-/// process exits.
-static CASSANDRA: OnceCell<CassandraNode> = OnceCell::const_new();
-
-/// `cluster` with its read models in a keyspace of its own on the shared Cassandra node.
+/// `cluster` with its read models in a keyspace of its own on the Cassandra node shared by this
+/// binary's tests.
 async fn on_cassandra(cluster: Cluster) -> Cluster {
-    let node = CASSANDRA
-        .get_or_init(|| async {
-            let node = CassandraNode::start()
-                .await
-                .unwrap_or_else(|e| panic!("Apache Cassandra {CASSANDRA_VERSION} starts: {e}"));
-            purse_test_engines::announce(&format!(
-                "engine: Apache Cassandra {CASSANDRA_VERSION} at {}",
-                node.contact_point()
-            ));
-            node
-        })
-        .await;
+    let node = purse_test_engines::shared_cassandra().await;
     cluster.with_cql_store(&node.contact_point())
 }
 /// Group session timeout of the services: how long a silent instance keeps its partitions.
@@ -540,19 +525,11 @@ async fn stale_writer(cluster: Cluster) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_broker_restart_mid_run_loses_nothing_acknowledged() {
-    let mut cluster = on_cassandra(Cluster::start(PARTITIONS, SESSION_TIMEOUT_MS).await).await;
-    let a = cluster.wallets("instance-a");
-    let b = cluster.wallets("instance-b");
-    let _projector = cluster.projector(cluster.data_dir());
-    let mut setup = cluster.client(&a).await;
-    let wallets = wallets_on_every_partition(&mut setup, 8).await;
-
-    let endpoints = clients_of(&cluster, &[&a, &b], 8).await;
-    let stream = DebitStream::start(&endpoints, &wallets, 30);
-    stream.wait_for_acks(60).await;
-    cluster.broker.restart(0).await.expect("broker restarts");
-    let acknowledged = stream.finish().await;
-    assert_exactly_once(&mut setup, &acknowledged).await;
+    let cluster = on_cassandra(Cluster::start(PARTITIONS, SESSION_TIMEOUT_MS).await).await;
+    debits_through_a_broker_fault(cluster, async |broker: &mut KafkaCluster| {
+        broker.restart(0).await.expect("broker restarts");
+    })
+    .await;
 }
 
 /// Three brokers, every topic replicated three times with `min.insync.replicas` 2: one broker
@@ -562,7 +539,21 @@ async fn a_broker_of_three_killed_mid_run_loses_nothing_acknowledged() {
     let broker = KafkaCluster::three_brokers()
         .await
         .expect("three Kafka brokers start");
-    let mut cluster = on_cassandra(Cluster::on(broker, true, PARTITIONS, SESSION_TIMEOUT_MS)).await;
+    let cluster = on_cassandra(Cluster::on(broker, true, PARTITIONS, SESSION_TIMEOUT_MS)).await;
+    let (before_fault, total) =
+        debits_through_a_broker_fault(cluster, async |broker: &mut KafkaCluster| broker.kill(1))
+            .await;
+    eprintln!("broker 2 of 3 killed after {before_fault} acknowledged debits; {total} in all");
+    assert!(total > before_fault, "debits went on with two brokers");
+}
+
+/// Two wallets instances and a projector under debits from 8 clients; once 60 are acknowledged,
+/// `fault` hits the brokers. Every acknowledged debit must be there exactly once afterwards.
+/// Returns how many were acknowledged before the fault, and in all.
+async fn debits_through_a_broker_fault(
+    mut cluster: Cluster,
+    fault: impl AsyncFnOnce(&mut KafkaCluster),
+) -> (usize, usize) {
     let a = cluster.wallets("instance-a");
     let b = cluster.wallets("instance-b");
     let _projector = cluster.projector(cluster.data_dir());
@@ -572,13 +563,11 @@ async fn a_broker_of_three_killed_mid_run_loses_nothing_acknowledged() {
     let endpoints = clients_of(&cluster, &[&a, &b], 8).await;
     let stream = DebitStream::start(&endpoints, &wallets, 30);
     stream.wait_for_acks(60).await;
-    let acked_before_kill = stream.acknowledged();
-    cluster.broker.kill(1);
+    let before_fault = stream.acknowledged();
+    fault(&mut cluster.broker).await;
     let acknowledged = stream.finish().await;
-    let total: usize = acknowledged.values().map(Vec::len).sum();
-    eprintln!("broker 2 of 3 killed after {acked_before_kill} acknowledged debits; {total} in all");
-    assert!(total > acked_before_kill, "debits went on with two brokers");
     assert_exactly_once(&mut setup, &acknowledged).await;
+    (before_fault, acknowledged.values().map(Vec::len).sum())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -11,26 +11,11 @@ use std::ops::Deref;
 
 use purse_log::{AmbiguousReason, LogError};
 use purse_log_kafka::{KafkaLog, KafkaLogError, KafkaSettings};
-use purse_test_engines::{KAFKA_VERSION, KafkaCluster};
-use tokio::sync::OnceCell;
+use purse_test_engines::KafkaCluster;
 
-/// The broker shared by the cases of this binary. It lives until the process exits (statics are
-/// never dropped); the engine's guardian then kills it and removes its directory.
-static SHARED_BROKER: OnceCell<KafkaCluster> = OnceCell::const_new();
-
+/// The broker shared by the cases of this binary (those that restart one start their own).
 async fn shared_broker() -> &'static KafkaCluster {
-    SHARED_BROKER
-        .get_or_init(|| async {
-            let broker = KafkaCluster::single()
-                .await
-                .unwrap_or_else(|e| panic!("starting Apache Kafka {KAFKA_VERSION}: {e}"));
-            purse_test_engines::announce(&format!(
-                "engine: Apache Kafka {KAFKA_VERSION} (KRaft, 1 node) at {}",
-                broker.bootstrap()
-            ));
-            broker
-        })
-        .await
+    purse_test_engines::shared_kafka().await
 }
 
 /// Settings for tests on `broker`: faster heartbeats so that members notice rebalances quickly.

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use purse_store_scylla::{ScyllaSettings, ScyllaStore, migrate, open_session, parse_nodes};
-use purse_test_engines::{CASSANDRA_VERSION, CassandraNode};
 use tokio::sync::OnceCell;
 
 /// A ScyllaDB node (`host:port`, or several separated by commas) to run against instead.
@@ -23,26 +22,21 @@ struct Node {
     contact_points: Vec<String>,
     keyspace: String,
     datacenter: String,
-    /// The Cassandra node, when the suite started one. Never dropped (a static): its guardian
-    /// kills it when the process exits.
-    _cassandra: Option<CassandraNode>,
 }
 
 static NODE: OnceCell<Node> = OnceCell::const_new();
 
 async fn node() -> &'static Node {
     NODE.get_or_init(|| async {
-        let (contact_points, cassandra) = match std::env::var(ENV_NODE) {
+        let (contact_points, on_cassandra) = match std::env::var(ENV_NODE) {
             Ok(nodes) if !nodes.trim().is_empty() => (
                 parse_nodes(&nodes).unwrap_or_else(|e| panic!("{ENV_NODE}: {e}")),
-                None,
+                false,
             ),
-            _ => {
-                let node = CassandraNode::start().await.unwrap_or_else(|e| {
-                    panic!("starting Apache Cassandra {CASSANDRA_VERSION}: {e}")
-                });
-                (vec![node.contact_point()], Some(node))
-            }
+            _ => (
+                vec![purse_test_engines::shared_cassandra().await.contact_point()],
+                true,
+            ),
         };
         let keyspace = std::env::var(ENV_KEYSPACE).unwrap_or_else(|_| DEFAULT_KEYSPACE.to_owned());
         let mut settings = settings(&contact_points, &keyspace, "unknown");
@@ -57,7 +51,7 @@ async fn node() -> &'static Node {
             .expect("rows")
             .single_row()
             .expect("one row");
-        let engine = if cassandra.is_some() {
+        let engine = if on_cassandra {
             "Apache Cassandra"
         } else {
             "ScyllaDB node"
@@ -74,7 +68,6 @@ async fn node() -> &'static Node {
             contact_points,
             keyspace,
             datacenter,
-            _cassandra: cassandra,
         }
     })
     .await

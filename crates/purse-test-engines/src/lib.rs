@@ -18,6 +18,46 @@ pub use cassandra::{CASSANDRA_VERSION, CassandraNode};
 pub use kafka::{KAFKA_VERSION, KafkaBroker, KafkaCluster};
 pub use process::{EngineError, Signal};
 
+use tokio::sync::OnceCell;
+
+static SHARED_KAFKA: OnceCell<KafkaCluster> = OnceCell::const_new();
+static SHARED_CASSANDRA: OnceCell<CassandraNode> = OnceCell::const_new();
+
+/// One single-node Kafka for every test of this process that asks for it, started by the first.
+/// Never dropped (a static): its guardian kills it when the process exits. Panics, naming the
+/// cause, when it cannot start: the calling test fails.
+pub async fn shared_kafka() -> &'static KafkaCluster {
+    SHARED_KAFKA
+        .get_or_init(|| async {
+            let broker = KafkaCluster::single()
+                .await
+                .unwrap_or_else(|e| panic!("starting Apache Kafka {KAFKA_VERSION}: {e}"));
+            announce(&format!(
+                "engine: Apache Kafka {KAFKA_VERSION} (KRaft, 1 node, shared) at {}",
+                broker.bootstrap()
+            ));
+            broker
+        })
+        .await
+}
+
+/// One Cassandra node for every test of this process that asks for it, as [`shared_kafka`].
+pub async fn shared_cassandra() -> &'static CassandraNode {
+    SHARED_CASSANDRA
+        .get_or_init(|| async {
+            let node = CassandraNode::start()
+                .await
+                .unwrap_or_else(|e| panic!("starting Apache Cassandra {CASSANDRA_VERSION}: {e}"));
+            announce(&format!(
+                "engine: Apache Cassandra {} (1 node, shared) at {}",
+                node.release_version(),
+                node.contact_point()
+            ));
+            node
+        })
+        .await
+}
+
 /// Writes `line` to the process's real stderr, past the test harness's output capture (which
 /// takes only `print!`-style macros), so that every run shows which engine it used even when
 /// the test passes.

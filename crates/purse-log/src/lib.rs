@@ -138,7 +138,9 @@ pub trait EventLog: Send + Sync + 'static {
         wait_ms: u64,
     ) -> Result<Vec<StoredRecord>, LogError>;
 
-    /// The offset the next appended record will get.
+    /// The offset the next appended record will get. On Kafka with transactions it is the last
+    /// stable offset: it passes an acknowledged append only once the commit's markers are
+    /// written, a moment after the commit returned (readers see the records at the same moment).
     async fn end_offset(&self, topic: &str, partition: u32) -> Result<u64, LogError>;
 
     /// Joins consumer group `group` as `member_id` for `topics` (all of which must exist:

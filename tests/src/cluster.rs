@@ -172,6 +172,10 @@ impl Cluster {
                 self.broker.replication_factor().to_string(),
             )
             .env("PURSE_KAFKA_TRANSACTIONS", self.transactions.to_string())
+            // A paused instance's open transaction holds back read_committed readers of its
+            // partition until the broker aborts it: 10 s instead of 60 s keeps the stale-writer
+            // tests within their retry deadlines (docs/runbook.md).
+            .env("PURSE_KAFKA_TRANSACTION_TIMEOUT_MS", "10000")
             .env(
                 "PURSE_KAFKA_SESSION_TIMEOUT_MS",
                 self.session_timeout_ms.to_string(),

@@ -57,6 +57,10 @@ pub fn open_log(config: &Config) -> Result<Arc<dyn EventLog>, LogError> {
         session_timeout_ms: kafka.session_timeout_ms,
         heartbeat_interval_ms: (kafka.session_timeout_ms / 3).max(100),
         fetch_wait_max_ms: kafka.fetch_wait_max_ms,
+        transaction_timeout_ms: kafka.transaction_timeout_ms,
+        // A record may not outlive the transaction it was sent in.
+        message_timeout_ms: purse_log_kafka::DEFAULT_MESSAGE_TIMEOUT_MS
+            .min(kafka.transaction_timeout_ms),
         ..KafkaSettings::default()
     };
     Ok(Arc::new(KafkaLog::new(settings)?))

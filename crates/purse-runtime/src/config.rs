@@ -148,6 +148,12 @@ pub struct KafkaConfig {
     /// as soon as data arrives, so this only bounds idle fetches; brokers that re-check on a
     /// timer (nisshi) add up to about half of it to every tail read, so lower it for them.
     pub fetch_wait_max_ms: u64,
+    /// With transactions: how long the broker lets a transaction stay open before aborting it.
+    /// A writer paused mid-transaction (SIGSTOP, a long GC) holds back every `read_committed`
+    /// reader of that partition, the new owner's read-back included, for up to this long, since
+    /// instances write under their own `transactional.id`s and cannot abort each other's. The
+    /// producers' delivery timeout is capped at it.
+    pub transaction_timeout_ms: u64,
 }
 
 impl Default for KafkaConfig {
@@ -158,6 +164,7 @@ impl Default for KafkaConfig {
             transactions: false,
             session_timeout_ms: 10_000,
             fetch_wait_max_ms: 100,
+            transaction_timeout_ms: 60_000,
         }
     }
 }
@@ -309,6 +316,10 @@ impl Config {
         }
         if !(1..=10_000).contains(&self.kafka.fetch_wait_max_ms) {
             return invalid("kafka.fetch_wait_max_ms", "must be 1..=10000");
+        }
+        // Kafka's default transaction.max.timeout.ms is 15 minutes.
+        if !(5_000..=900_000).contains(&self.kafka.transaction_timeout_ms) {
+            return invalid("kafka.transaction_timeout_ms", "must be 5000..=900000");
         }
         if !(1_000..=300_000).contains(&self.kafka.session_timeout_ms) {
             return invalid("kafka.session_timeout_ms", "must be 1000..=300000");

@@ -53,6 +53,8 @@ pub const PURSE_SCYLLA_MIGRATE_ON_START: &str = "PURSE_SCYLLA_MIGRATE_ON_START";
 
 /// Kafka `fetch.wait.max.ms`: lower it (e.g. 10) on brokers that re-check fetches on a timer.
 pub const PURSE_KAFKA_FETCH_WAIT_MAX_MS: &str = "PURSE_KAFKA_FETCH_WAIT_MAX_MS";
+/// `kafka.transaction_timeout_ms`.
+pub const PURSE_KAFKA_TRANSACTION_TIMEOUT_MS: &str = "PURSE_KAFKA_TRANSACTION_TIMEOUT_MS";
 
 /// How long a payer has to pay a top-up.
 pub const PURSE_TOPUPS_TIMEOUT_MS: &str = "PURSE_TOPUPS_TIMEOUT_MS";
@@ -100,6 +102,10 @@ pub(crate) const CONFIG_KEYS: &[(&str, &str)] = &[
     (PURSE_KAFKA_TRANSACTIONS, "kafka.transactions"),
     (PURSE_KAFKA_SESSION_TIMEOUT_MS, "kafka.session_timeout_ms"),
     (PURSE_KAFKA_FETCH_WAIT_MAX_MS, "kafka.fetch_wait_max_ms"),
+    (
+        PURSE_KAFKA_TRANSACTION_TIMEOUT_MS,
+        "kafka.transaction_timeout_ms",
+    ),
     (PURSE_STORE, "store"),
     (PURSE_SCYLLA_MIGRATE_ON_START, "scylla_migrate_on_start"),
     (PURSE_TOPUPS_TIMEOUT_MS, "topups.timeout_ms"),

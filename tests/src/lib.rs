@@ -5,6 +5,7 @@ pub mod browser;
 pub mod cluster;
 pub mod embedded_log;
 pub mod http;
+pub mod jvm_consumer;
 pub mod otlp;
 pub mod requests;
 pub mod topups;

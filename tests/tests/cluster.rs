@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use purse_e2e::browser::Browser;
 use purse_e2e::cluster::{Cluster, ReadModels};
+use purse_e2e::jvm_consumer::check_wallet_events;
 use purse_e2e::requests::{balance, create_wallet, credit, debit, history, until_answered};
 use purse_e2e::topups::{SUCCESS_CARD, create_top_up, pay_on_page, settled};
 use purse_e2e::{Service, WalletClient, cli_json};
@@ -521,6 +522,36 @@ async fn stale_writer(cluster: Cluster) {
         .filter(|t| t.entry_type == pb::EntryType::HoldReleased as i32)
         .count();
     assert_eq!(released, 1, "the hold on {target} released once");
+    a_jvm_consumer_reads_what_the_catalogue_promises(&cluster, wallets.len(), conflicts);
+}
+
+/// A Kafka consumer outside Purse (`tests/jvm`, Java on `kafka-clients`) reads the whole run's
+/// `purse.wallet.events`: every record decodes and keeps the catalogue's promises, each wallet's
+/// sequence is gapless from 1, and a's losing record is recognised by the first-writer-wins rule,
+/// as the projector recognised it (`projector_conflicts` of them by then).
+fn a_jvm_consumer_reads_what_the_catalogue_promises(
+    cluster: &Cluster,
+    wallets: usize,
+    projector_conflicts: u64,
+) {
+    let report = check_wallet_events(&cluster.broker.bootstrap(), wallets);
+    eprintln!("JVM consumer: {}", report.summary);
+    assert!(
+        report.passed,
+        "the JVM consumer found violations:\n{}",
+        report.output
+    );
+    assert_eq!(report.count("streams"), wallets as u64, "{}", report.output);
+    assert_eq!(report.count("gaps"), 0, "{}", report.output);
+    assert!(
+        report.count("losers") >= 1,
+        "the JVM consumer saw no loser; the projector saw {projector_conflicts}: {}",
+        report.output
+    );
+    assert_eq!(report.events_of("WalletOpened"), wallets as u64);
+    assert_eq!(report.events_of("HoldPlaced"), 1);
+    assert_eq!(report.events_of("HoldReleased"), 1, "b's expiry, not a's");
+    assert!(report.events_of("FundsDebited") > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -16,7 +16,7 @@ mod process;
 
 pub use cassandra::{CASSANDRA_VERSION, CassandraNode};
 pub use kafka::{KAFKA_VERSION, KafkaBroker, KafkaCluster};
-pub use process::{EngineError, Signal};
+pub use process::{EngineError, Signal, java};
 
 use tokio::sync::OnceCell;
 

@@ -145,7 +145,7 @@ pub(crate) fn engine_lib(engine: &'static str, version: &str) -> Result<PathBuf,
 }
 
 /// The `java` to run: `$JAVA_HOME/bin/java` when set, else `java` from `PATH`.
-pub(crate) fn java() -> PathBuf {
+pub fn java() -> PathBuf {
     match std::env::var_os("JAVA_HOME") {
         Some(home) => PathBuf::from(home).join("bin/java"),
         None => PathBuf::from("java"),

@@ -783,3 +783,70 @@ async fn an_unreachable_collector_costs_a_warning_and_an_invalid_otel_setting_ex
         assert!(stderr.contains(variable), "{stderr}");
     }
 }
+
+/// BatchExecute applies one wallet's operations in the order listed, wallets side by side, and
+/// answers in request order: on wallets holding 5.00, `[debit 11.00, credit 6.00]` fails its debit
+/// every time and `[credit 6.00, debit 11.00]` succeeds every time (interleaved in one batch).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_execute_keeps_the_order_of_each_wallets_operations() {
+    use pb::batch_operation::Operation;
+    use pb::batch_result::Result as Outcome;
+    const RUNS: usize = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let pursed = Pursed::start(dir.path(), &[]);
+    let mut client = pursed.client().await;
+    let operation = |operation| pb::BatchOperation {
+        operation: Some(operation),
+    };
+    for run in 0..RUNS {
+        let debit_first = create_wallet(&mut client, &format!("debit-first-{run}"), "USD").await;
+        let credit_first = create_wallet(&mut client, &format!("credit-first-{run}"), "USD").await;
+        for wallet in [&debit_first, &credit_first] {
+            let funding = credit(wallet, "fund", "5.00", pb::CreditSource::Paid);
+            client.credit(funding).await.expect("funded");
+        }
+        let topped_up = |wallet: &str| {
+            Operation::Credit(credit(wallet, "top-up", "6.00", pb::CreditSource::Paid))
+        };
+        let spent = |wallet: &str| Operation::Debit(debit(wallet, "spend", "11.00"));
+        let results = client
+            .batch_execute(pb::BatchExecuteRequest {
+                operations: vec![
+                    operation(spent(&debit_first)),
+                    operation(topped_up(&credit_first)),
+                    operation(topped_up(&debit_first)),
+                    operation(spent(&credit_first)),
+                ],
+            })
+            .await
+            .expect("batch answered")
+            .into_inner()
+            .results;
+        let outcomes: Vec<_> = results
+            .into_iter()
+            .map(|r| r.result.expect("a result"))
+            .collect();
+        match &outcomes[0] {
+            Outcome::Error(error) => assert_eq!(
+                error.reason, "INSUFFICIENT_FUNDS",
+                "run {run}: the debit listed first fails: {error:?}"
+            ),
+            Outcome::Ok(applied) => panic!(
+                "run {run}: debit 11.00 of 5.00 applied before the credit listed after it: \
+                 {applied:?}"
+            ),
+        }
+        let balances_after: Vec<&str> = outcomes[1..]
+            .iter()
+            .map(|outcome| match outcome {
+                Outcome::Ok(applied) => applied.balance.as_str(),
+                Outcome::Error(error) => panic!("run {run}: {error:?}"),
+            })
+            .collect();
+        assert_eq!(
+            balances_after,
+            ["11.00", "11.00", "0.00"],
+            "run {run}: results in request order, each wallet's in its own order"
+        );
+    }
+}

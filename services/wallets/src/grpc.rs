@@ -1,6 +1,6 @@
 //! `purse.wallet.v1.WalletService`: proto ↔ domain conversion, authentication and tenancy.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use purse_domain::Timestamp;
@@ -494,25 +494,39 @@ impl WalletService for WalletGrpc {
             )
             .into());
         }
-        // Every operation goes to its shard at once, so shards batch them into few appends.
-        // Spawned tasks leave the call's task: each takes the call's correlation id along.
+        // One lane per wallet: a wallet's operations apply one after another in the order listed
+        // (each may depend on the one before), while lanes of different wallets run at once so
+        // that shards batch them into few appends. Spawned tasks leave the call's task: each
+        // takes the call's correlation id along.
         let correlation_id = telemetry::correlation_id_or(telemetry::new_correlation_id());
-        let mut tasks = JoinSet::new();
+        let count = operations.len();
+        let mut lanes: HashMap<String, Vec<(usize, pb::BatchOperation)>> = HashMap::new();
         for (index, operation) in operations.into_iter().enumerate() {
+            lanes
+                .entry(batch_lane(&operation))
+                .or_default()
+                .push((index, operation));
+        }
+        let mut tasks = JoinSet::new();
+        for lane in lanes.into_values() {
             let api = self.clone();
             let principal = principal.clone();
-            let operation =
-                async move { (index, api.batch_operation(&principal, operation).await) };
-            tasks.spawn(telemetry::with_correlation_id(
-                correlation_id.clone(),
-                operation,
-            ));
+            let lane = async move {
+                let mut outcomes = Vec::with_capacity(lane.len());
+                for (index, operation) in lane {
+                    outcomes.push((index, api.batch_operation(&principal, operation).await));
+                }
+                outcomes
+            };
+            tasks.spawn(telemetry::with_correlation_id(correlation_id.clone(), lane));
         }
-        let mut results = vec![None; tasks.len()];
+        let mut results = vec![None; count];
         while let Some(joined) = tasks.join_next().await {
-            let (index, outcome) =
+            let outcomes =
                 joined.map_err(|err| Status::internal(format!("batch task failed: {err}")))?;
-            results[index] = Some(batch_result(outcome));
+            for (index, outcome) in outcomes {
+                results[index] = Some(batch_result(outcome));
+            }
         }
         Ok(Response::new(pb::BatchExecuteResponse {
             results: results
@@ -535,6 +549,22 @@ pub fn wallet_id_for(tenant: &str, key: &IdempotencyKey) -> Uuid {
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
     Uuid::new_v8(bytes)
+}
+
+/// The lane of a batch operation: its wallet, whatever the spelling of the id (a UUID in upper
+/// case is the same wallet). An operation with no wallet fails on its own, in a lane of its own.
+fn batch_lane(operation: &pb::BatchOperation) -> String {
+    use pb::batch_operation::Operation;
+    let wallet_id = match &operation.operation {
+        Some(Operation::Credit(r)) => &r.wallet_id,
+        Some(Operation::Debit(r)) => &r.wallet_id,
+        Some(Operation::PlaceHold(r)) => &r.wallet_id,
+        Some(Operation::CaptureHold(r)) => &r.wallet_id,
+        Some(Operation::VoidHold(r)) => &r.wallet_id,
+        Some(Operation::Refund(r)) => &r.wallet_id,
+        None => return String::new(),
+    };
+    Uuid::parse_str(wallet_id).map_or_else(|_| wallet_id.clone(), |id| id.to_string())
 }
 
 fn batch_result(outcome: ApiResult<pb::MutationResponse>) -> pb::BatchResult {

@@ -745,3 +745,39 @@ async fn a_saved_card_that_declines_later_fails_one_auto_top_up_per_back_off() {
     // Nothing was credited by either attempt.
     assert_eq!(balance(&mut wallets, &wallet_id, 0).await.balance, "12.00");
 }
+
+/// The checkout page answers as soon as CreateTopUp has replied (it reads a row the projection
+/// writes; the reply waits for it), and right after CreateWallet a top-up of the new wallet is
+/// accepted: 200 rounds of create wallet → create top-up → GET its URL, never a 404. The fee is
+/// set the way a person types it, `PURSE_TOPUPS_FEE_PERCENT=3`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checkout_page_exists_as_soon_as_create_top_up_returns() {
+    const ROUNDS: usize = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let pursed = Pursed::start(dir.path(), &[("PURSE_TOPUPS_FEE_PERCENT", "3")]);
+    let mut wallets = pursed.client().await;
+    let mut top_ups = top_up_client(&pursed.endpoint, &pursed.token).await;
+    for round in 0..ROUNDS {
+        let wallet_id = create_wallet(&mut wallets, &format!("payer-{round}"), "USD").await;
+        let top_up = create_top_up(
+            &mut top_ups,
+            &wallet_id,
+            &format!("t-{round}"),
+            "20.00",
+            None,
+            "",
+        )
+        .await;
+        assert_eq!(top_up.fee, "0.60", "3 % of 20.00");
+        assert!(top_up.created_at_ms > 0, "created_at_ms filled");
+        let page = http::try_get(&top_up.url)
+            .await
+            .expect("checkout reachable");
+        assert_ne!(
+            page.status, 404,
+            "round {round}: {} answered 404 right after CreateTopUp",
+            top_up.url
+        );
+        assert_eq!(page.status, 200, "round {round}: {}", page.body);
+    }
+}

@@ -28,6 +28,7 @@ use purse_store::{
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
+use tracing::warn;
 use uuid::Uuid;
 
 use crate::errors::ApiError;
@@ -102,9 +103,23 @@ impl TopUpGrpc {
         principal: &Principal,
         wallet_id: Uuid,
     ) -> ApiResult<(WalletRow, Asset)> {
-        let row = match self.store.get_wallet(wallet_id).await? {
-            Some(row) if row.tenant == principal.tenant => row,
-            _ => return Err(ApiError::WalletNotFound),
+        // A wallet created a moment ago may not be projected yet: wait for it (bounded), so that
+        // "create a wallet, then top it up" works right after the first reply.
+        let store = self.store.clone();
+        let row = self
+            .read_at_least(
+                1,
+                |row: &WalletRow| row.version,
+                || {
+                    let store = store.clone();
+                    async move { store.get_wallet(wallet_id).await }
+                },
+            )
+            .await;
+        let row = match row {
+            Ok(Some(row)) if row.tenant == principal.tenant => row,
+            Ok(_) | Err(ApiError::NotVisibleYet { .. }) => return Err(ApiError::WalletNotFound),
+            Err(err) => return Err(err),
         };
         let asset =
             Asset::parse(&row.asset, Some(row.asset_scale)).map_err(|_| ApiError::CorruptRow {
@@ -263,6 +278,29 @@ impl TopUpService for TopUpGrpc {
             .await
             .map_err(ApiError::from)?;
         let outcome: &TopUpOutcome = &reply.outcome;
+        // The checkout page (another service) reads the top-up's row: wait until the projection
+        // has it, so that the URL answers as soon as the client has it. A projection slower than
+        // the read-your-writes bound still gets the reply (the page then says "not found" until
+        // the row lands, and the client can poll GetTopUp with this reply's sequence).
+        let store = self.store.clone();
+        let projected = self
+            .read_at_least(
+                reply.sequence,
+                |row: &TopUpRow| row.version,
+                || {
+                    let store = store.clone();
+                    async move { store.get_top_up(top_up_id).await }
+                },
+            )
+            .await;
+        let created_at_ms = match projected {
+            Ok(row) => row.map_or(0, |row| row.created_at_ms),
+            Err(ApiError::NotVisibleYet { min_sequence }) => {
+                warn!(%top_up_id, min_sequence, "top-up not projected within the read-your-writes bound");
+                0
+            }
+            Err(err) => return Err(err.into()),
+        };
         let top_up = pb::TopUp {
             top_up_id: top_up_id.to_string(),
             wallet_id: wallet_id.to_string(),
@@ -284,7 +322,7 @@ impl TopUpService for TopUpGrpc {
             credited: asset.format(outcome.credited),
             failure_reason: String::new(),
             late_capture: String::new(),
-            created_at_ms: 0,
+            created_at_ms,
             sequence: reply.sequence,
         };
         Ok(Response::new(pb::CreateTopUpResponse {

@@ -46,7 +46,7 @@ pub fn open_log(config: &Config) -> Result<Arc<dyn EventLog>, LogError> {
     }
     let kafka = &config.kafka;
     let settings = KafkaSettings {
-        brokers: kafka.brokers.clone(),
+        brokers: kafka.brokers.join(","),
         replication_factor: kafka.replication_factor,
         transactions: kafka.transactions,
         // Command and reply partitions have many writers; a per-instance prefix keeps them from

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 
 use serde::Deserialize;
 
-use crate::env::CONFIG_KEYS;
+use crate::env::{CONFIG_KEYS, ValueKind};
 
 /// Exit code for invalid configuration (EX_USAGE).
 pub const EXIT_CONFIG: i32 = 64;
@@ -73,9 +73,10 @@ pub struct Config {
 pub struct TopUpsConfig {
     /// How long a payer has to pay a top-up (its `expires_at` is this after creation).
     pub timeout_ms: i64,
-    /// The fee, a percentage of the amount paid as a decimal string (`"2.5"`); recorded on the
-    /// top-up for settlement, never deducted from the credit.
-    pub fee_percent: String,
+    /// The fee, a percentage of the amount paid (`"2.5"`, `3`); recorded on the top-up for
+    /// settlement, never deducted from the credit.
+    #[serde(deserialize_with = "decimal_setting")]
+    pub fee_percent: Decimal,
     /// Public base URL of the hosted checkout pages (`https://pay.example.com`); empty means the
     /// payments HTTP listener's own address, which suits all-in-one and tests.
     pub checkout_base_url: String,
@@ -85,7 +86,7 @@ impl Default for TopUpsConfig {
     fn default() -> Self {
         Self {
             timeout_ms: 5 * 60_000,
-            fee_percent: "0".to_owned(),
+            fee_percent: Decimal::ZERO,
             checkout_base_url: String::new(),
         }
     }
@@ -134,8 +135,10 @@ pub enum StoreKind {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KafkaConfig {
-    /// Bootstrap brokers, comma-separated `host:port`; empty means the embedded log.
-    pub brokers: String,
+    /// Bootstrap brokers, `host:port` each (a list, or one comma-separated string); none means
+    /// the embedded log.
+    #[serde(deserialize_with = "list_setting")]
+    pub brokers: Vec<String>,
     /// Replication factor of the topics Purse creates (3 for production; 1 on a single broker).
     pub replication_factor: u16,
     /// Whether the broker offers transactions (Apache Kafka does; DESIGN §4): losers are then
@@ -159,7 +162,7 @@ pub struct KafkaConfig {
 impl Default for KafkaConfig {
     fn default() -> Self {
         Self {
-            brokers: String::new(),
+            brokers: Vec::new(),
             replication_factor: 3,
             transactions: false,
             session_timeout_ms: 10_000,
@@ -172,7 +175,7 @@ impl Default for KafkaConfig {
 impl KafkaConfig {
     /// Whether Kafka brokers are configured (cluster mode).
     pub fn is_enabled(&self) -> bool {
-        !self.brokers.trim().is_empty()
+        !self.brokers.is_empty()
     }
 }
 
@@ -216,6 +219,16 @@ pub enum ConfigError {
         /// Why.
         source: std::io::Error,
     },
+    /// A `PURSE_*` variable does not read as the kind of value its setting takes.
+    #[error("invalid configuration: {variable}={value:?} {problem}")]
+    Environment {
+        /// The variable.
+        variable: &'static str,
+        /// What it was set to.
+        value: String,
+        /// What it must be.
+        problem: &'static str,
+    },
     /// The file, or a variable, does not parse into the settings.
     #[error("invalid configuration: {0}")]
     Parse(#[from] toml::de::Error),
@@ -245,9 +258,15 @@ impl Config {
             }
             None => toml::Table::new(),
         };
-        for (variable, key) in CONFIG_KEYS {
-            if let Some(value) = environment(variable) {
-                insert_dotted(&mut table, key, environment_value(&value));
+        for &(variable, key, kind) in CONFIG_KEYS {
+            if let Some(text) = environment(variable) {
+                let value =
+                    environment_value(kind, &text).map_err(|problem| ConfigError::Environment {
+                        variable,
+                        value: text.clone(),
+                        problem,
+                    })?;
+                insert_dotted(&mut table, key, value);
             }
         }
         let mut config: Config = toml::Value::Table(table).try_into()?;
@@ -271,11 +290,6 @@ impl Config {
             .webhook_secret_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("webhook.key"))
-    }
-
-    /// The top-up fee as a percentage (validated by [`Config::validate`]).
-    pub fn top_up_fee_percent(&self) -> Decimal {
-        Decimal::from_str(self.topups.fee_percent.trim()).unwrap_or_default()
     }
 
     /// Checks every range.
@@ -327,9 +341,8 @@ impl Config {
         if !(1_000..=86_400_000).contains(&self.topups.timeout_ms) {
             return invalid("topups.timeout_ms", "must be 1000..=86400000");
         }
-        match Decimal::from_str(self.topups.fee_percent.trim()) {
-            Ok(fee) if fee >= Decimal::ZERO && fee <= Decimal::ONE_HUNDRED => {}
-            _ => return invalid("topups.fee_percent", "must be a decimal 0..=100"),
+        if !(Decimal::ZERO..=Decimal::ONE_HUNDRED).contains(&self.topups.fee_percent) {
+            return invalid("topups.fee_percent", "must be a decimal 0..=100");
         }
         if self.payments.provider != "simulator" {
             return invalid(
@@ -364,16 +377,110 @@ fn insert_dotted(table: &mut toml::Table, key: &str, value: toml::Value) {
     }
 }
 
-/// Numbers and booleans keep their type so typed fields parse; everything else is a string.
-fn environment_value(text: &str) -> toml::Value {
-    if let Ok(number) = text.parse::<i64>() {
-        return toml::Value::Integer(number);
+/// The value of a `PURSE_*` variable, read as the kind of its setting.
+fn environment_value(kind: ValueKind, text: &str) -> Result<toml::Value, &'static str> {
+    let trimmed = text.trim();
+    Ok(match kind {
+        ValueKind::Text => toml::Value::String(text.to_owned()),
+        ValueKind::Integer => toml::Value::Integer(
+            parse_integer(trimmed).ok_or("must be a whole number (e.g. 8 or 10_000)")?,
+        ),
+        ValueKind::DurationMs => {
+            toml::Value::Integer(parse_duration_ms(trimmed).ok_or(
+                "must be milliseconds (e.g. 5000) or a number with a unit: ms, s, m, h or d",
+            )?)
+        }
+        ValueKind::Decimal => {
+            let decimal = Decimal::from_str(trimmed)
+                .map_err(|_| "must be a decimal number (e.g. 3 or 2.5)")?;
+            toml::Value::String(decimal.to_string())
+        }
+        ValueKind::Bool => toml::Value::Boolean(match trimmed.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => true,
+            "false" | "0" | "no" | "off" => false,
+            _ => return Err("must be true or false"),
+        }),
+        ValueKind::List => toml::Value::Array(
+            split_list(trimmed)
+                .into_iter()
+                .map(toml::Value::String)
+                .collect(),
+        ),
+    })
+}
+
+/// A whole number as TOML writes them: an optional sign, digits, `_` between digits.
+fn parse_integer(text: &str) -> Option<i64> {
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let well_formed = !digits.is_empty()
+        && !digits.starts_with('_')
+        && !digits.ends_with('_')
+        && !digits.contains("__")
+        && digits.chars().all(|c| c.is_ascii_digit() || c == '_');
+    well_formed
+        .then(|| text.replace('_', "").parse().ok())
+        .flatten()
+}
+
+/// Milliseconds, plain or with a unit suffix; never negative.
+fn parse_duration_ms(text: &str) -> Option<i64> {
+    const UNITS: &[(&str, i64)] = &[
+        ("ms", 1),
+        ("s", 1_000),
+        ("m", 60_000),
+        ("h", 3_600_000),
+        ("d", 86_400_000),
+    ];
+    let (number, factor) = UNITS
+        .iter()
+        .find_map(|(unit, factor)| Some((text.strip_suffix(unit)?, *factor)))
+        .unwrap_or((text, 1));
+    let value = parse_integer(number.trim_end())?;
+    (value >= 0).then(|| value.checked_mul(factor)).flatten()
+}
+
+/// Comma-separated items, trimmed, blanks dropped.
+fn split_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A decimal setting as people write it in TOML: a string (`"2.5"`), an integer (`3`) or a
+/// float (`2.5`, read back through its shortest spelling, which is what was typed).
+fn decimal_setting<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Text(String),
+        Integer(i64),
+        Float(f64),
     }
-    match text {
-        "true" => toml::Value::Boolean(true),
-        "false" => toml::Value::Boolean(false),
-        _ => toml::Value::String(text.to_owned()),
+    let text = match Written::deserialize(deserializer)? {
+        Written::Text(text) => text,
+        Written::Integer(number) => number.to_string(),
+        Written::Float(number) => number.to_string(),
+    };
+    Decimal::from_str(text.trim())
+        .map_err(|_| serde::de::Error::custom(format!("{text:?} is not a decimal number")))
+}
+
+/// A list setting: a TOML array of strings, or one comma-separated string.
+fn list_setting<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Items(Vec<String>),
+        Text(String),
     }
+    Ok(match Written::deserialize(deserializer)? {
+        Written::Items(items) => split_list(&items.join(",")),
+        Written::Text(text) => split_list(&text),
+    })
 }
 
 #[cfg(test)]
@@ -407,7 +514,7 @@ mod tests {
         };
         let config = Config::load(Some(&file), env).unwrap();
         assert!(config.kafka.is_enabled());
-        assert_eq!(config.kafka.brokers, "127.0.0.1:9092");
+        assert_eq!(config.kafka.brokers, ["127.0.0.1:9092"]);
         assert_eq!(config.kafka.replication_factor, 1);
         assert!(config.kafka.transactions);
         assert!(config.instance_id.starts_with("instance-"));
@@ -436,5 +543,117 @@ mod tests {
             Config::load(None, env),
             Err(ConfigError::Parse(_))
         ));
+    }
+
+    /// `Config::load` with only the given `PURSE_*` variables set.
+    fn with_environment(variables: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::load(None, |name: &str| {
+            variables
+                .iter()
+                .find(|(variable, _)| *variable == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+    }
+
+    fn refused(variable: &str, value: &str) -> String {
+        match with_environment(&[(variable, value)]) {
+            Err(err @ ConfigError::Environment { .. }) => err.to_string(),
+            other => panic!("{variable}={value:?} refused by kind, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_integer_setting_takes_digits_with_separators() {
+        let config = with_environment(&[("PURSE_PARTITIONS", " 12 ")]).unwrap();
+        assert_eq!(config.partitions, 12);
+        let config = with_environment(&[("PURSE_MAX_REQUEST_BYTES", "8_388_608")]).unwrap();
+        assert_eq!(config.max_request_bytes, 8_388_608);
+        assert!(refused("PURSE_PARTITIONS", "4.0").contains("PURSE_PARTITIONS=\"4.0\""));
+        refused("PURSE_PARTITIONS", "four");
+        refused("PURSE_PARTITIONS", "1__0");
+    }
+
+    #[test]
+    fn a_decimal_setting_takes_an_integer_looking_value() {
+        let config = with_environment(&[("PURSE_TOPUPS_FEE_PERCENT", "3")]).unwrap();
+        assert_eq!(config.topups.fee_percent, Decimal::from(3));
+        let config = with_environment(&[("PURSE_TOPUPS_FEE_PERCENT", "2.5")]).unwrap();
+        assert_eq!(config.topups.fee_percent, Decimal::new(25, 1));
+        assert!(refused("PURSE_TOPUPS_FEE_PERCENT", "2,5").contains("decimal"));
+        assert!(matches!(
+            with_environment(&[("PURSE_TOPUPS_FEE_PERCENT", "101")]),
+            Err(ConfigError::Invalid {
+                key: "topups.fee_percent",
+                ..
+            })
+        ));
+        // And in the file, whichever way it is written.
+        let dir = tempfile::tempdir().unwrap();
+        for (written, expected) in [("3", 3), ("\"3\"", 3), ("2.5", 25), ("\"2.5\"", 25)] {
+            let file = dir.path().join("purse.toml");
+            std::fs::write(&file, format!("[topups]\nfee_percent = {written}\n")).unwrap();
+            let config = Config::load(Some(&file), |_| None).unwrap();
+            let expected = Decimal::new(expected, if expected == 3 { 0 } else { 1 });
+            assert_eq!(config.topups.fee_percent, expected, "{written}");
+        }
+    }
+
+    #[test]
+    fn a_duration_setting_takes_milliseconds_or_a_unit() {
+        for (text, ms) in [
+            ("2500", 2_500),
+            ("250ms", 250),
+            ("5s", 5_000),
+            ("2m", 120_000),
+        ] {
+            let config = with_environment(&[("PURSE_REPLY_TIMEOUT_MS", text)]).unwrap();
+            assert_eq!(config.reply_timeout_ms, ms, "{text}");
+        }
+        let config = with_environment(&[("PURSE_IDEMPOTENCY_RETENTION_MS", "7d")]).unwrap();
+        assert_eq!(config.idempotency_retention_ms, 7 * 86_400_000);
+        refused("PURSE_REPLY_TIMEOUT_MS", "-5");
+        refused("PURSE_REPLY_TIMEOUT_MS", "5 seconds");
+        refused("PURSE_REPLY_TIMEOUT_MS", "1.5s");
+    }
+
+    #[test]
+    fn a_bool_setting_takes_the_usual_spellings() {
+        for (text, expected) in [("true", true), ("TRUE", true), ("1", true), ("yes", true)] {
+            let config = with_environment(&[("PURSE_KAFKA_TRANSACTIONS", text)]).unwrap();
+            assert_eq!(config.kafka.transactions, expected, "{text}");
+        }
+        for text in ["false", "False", "0", "no", "off"] {
+            let config = with_environment(&[("PURSE_SCYLLA_MIGRATE_ON_START", text)]).unwrap();
+            assert!(!config.scylla_migrate_on_start, "{text}");
+        }
+        assert!(refused("PURSE_KAFKA_TRANSACTIONS", "maybe").contains("true or false"));
+    }
+
+    #[test]
+    fn a_list_setting_takes_comma_separated_items() {
+        let config =
+            with_environment(&[("PURSE_KAFKA_BROKERS", " a:9092, b:9092 ,,c:9092 ")]).unwrap();
+        assert_eq!(config.kafka.brokers, ["a:9092", "b:9092", "c:9092"]);
+        let config = with_environment(&[("PURSE_KAFKA_BROKERS", " , ")]).unwrap();
+        assert!(!config.kafka.is_enabled(), "blank items are dropped");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("purse.toml");
+        std::fs::write(&file, "[kafka]\nbrokers = [\"a:9092\", \"b:9092\"]\n").unwrap();
+        let config = Config::load(Some(&file), |_| None).unwrap();
+        assert_eq!(config.kafka.brokers, ["a:9092", "b:9092"]);
+    }
+
+    #[test]
+    fn a_string_setting_takes_the_text_as_written() {
+        // Digits and booleans stay text where the setting is text.
+        let config = with_environment(&[
+            ("PURSE_INSTANCE_ID", "42"),
+            ("PURSE_LOG", "true"),
+            ("PURSE_TOPUPS_CHECKOUT_BASE_URL", "https://pay.example.com"),
+        ])
+        .unwrap();
+        assert_eq!(config.instance_id, "42");
+        assert_eq!(config.log, "true");
+        assert_eq!(config.topups.checkout_base_url, "https://pay.example.com");
     }
 }

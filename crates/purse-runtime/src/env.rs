@@ -73,56 +73,149 @@ pub const PURSE_PAYMENTS_WEBHOOK_TOLERANCE_MS: &str = "PURSE_PAYMENTS_WEBHOOK_TO
 /// How long the simulator's delayed test card takes to succeed.
 pub const PURSE_PAYMENTS_SIMULATOR_DELAY_MS: &str = "PURSE_PAYMENTS_SIMULATOR_DELAY_MS";
 
-/// Each environment variable with the config key it sets.
-pub(crate) const CONFIG_KEYS: &[(&str, &str)] = &[
-    (PURSE_LISTEN, "listen"),
-    (PURSE_DATA_DIR, "data_dir"),
-    (PURSE_PARTITIONS, "partitions"),
-    (PURSE_BATCH_MAX_COMMANDS, "batch_max_commands"),
-    (PURSE_COMMAND_QUEUE_CAPACITY, "command_queue_capacity"),
-    (PURSE_REPLY_TIMEOUT_MS, "reply_timeout_ms"),
+/// What a configuration value is, so that the text a person sets in a `PURSE_*` variable is read
+/// as that (the variable `PURSE_TOPUPS_FEE_PERCENT=3` is the decimal 3, not an integer that a
+/// decimal setting refuses).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ValueKind {
+    /// A whole number (`8`, `10_000`).
+    Integer,
+    /// A decimal number (`3`, `2.5`), kept exact.
+    Decimal,
+    /// Milliseconds (`5000`), or a number with a unit: `250ms`, `5s`, `2m`, `1h`, `7d`.
+    DurationMs,
+    /// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`, in any case).
+    Bool,
+    /// Comma-separated items (`a:9092, b:9092`); blanks are dropped.
+    List,
+    /// Text as written (addresses, paths, names).
+    Text,
+}
+
+/// Each environment variable with the config key it sets and the kind of value it takes.
+pub(crate) const CONFIG_KEYS: &[(&str, &str, ValueKind)] = &[
+    (PURSE_LISTEN, "listen", ValueKind::Text),
+    (PURSE_DATA_DIR, "data_dir", ValueKind::Text),
+    (PURSE_PARTITIONS, "partitions", ValueKind::Integer),
+    (
+        PURSE_BATCH_MAX_COMMANDS,
+        "batch_max_commands",
+        ValueKind::Integer,
+    ),
+    (
+        PURSE_COMMAND_QUEUE_CAPACITY,
+        "command_queue_capacity",
+        ValueKind::Integer,
+    ),
+    (
+        PURSE_REPLY_TIMEOUT_MS,
+        "reply_timeout_ms",
+        ValueKind::DurationMs,
+    ),
     (
         PURSE_READ_YOUR_WRITES_TIMEOUT_MS,
         "read_your_writes_timeout_ms",
+        ValueKind::DurationMs,
     ),
-    (PURSE_IDEMPOTENCY_RETENTION_MS, "idempotency_retention_ms"),
-    (PURSE_EXPIRING_NOTICE_LEAD_MS, "expiring_notice_lead_ms"),
-    (PURSE_MAX_REQUEST_BYTES, "max_request_bytes"),
+    (
+        PURSE_IDEMPOTENCY_RETENTION_MS,
+        "idempotency_retention_ms",
+        ValueKind::DurationMs,
+    ),
+    (
+        PURSE_EXPIRING_NOTICE_LEAD_MS,
+        "expiring_notice_lead_ms",
+        ValueKind::DurationMs,
+    ),
+    (
+        PURSE_MAX_REQUEST_BYTES,
+        "max_request_bytes",
+        ValueKind::Integer,
+    ),
     (
         PURSE_BATCH_EXECUTE_MAX_OPERATIONS,
         "batch_execute_max_operations",
+        ValueKind::Integer,
     ),
-    (PURSE_LOG, "log"),
-    (PURSE_INSTANCE_ID, "instance_id"),
-    (PURSE_REPLY_PARTITIONS, "reply_partitions"),
-    (PURSE_METRICS_LISTEN, "metrics_listen"),
-    (PURSE_TOKEN_KEY_FILE, "token_key_file"),
-    (PURSE_KAFKA_BROKERS, "kafka.brokers"),
-    (PURSE_KAFKA_REPLICATION_FACTOR, "kafka.replication_factor"),
-    (PURSE_KAFKA_TRANSACTIONS, "kafka.transactions"),
-    (PURSE_KAFKA_SESSION_TIMEOUT_MS, "kafka.session_timeout_ms"),
-    (PURSE_KAFKA_FETCH_WAIT_MAX_MS, "kafka.fetch_wait_max_ms"),
+    (PURSE_LOG, "log", ValueKind::Text),
+    (PURSE_INSTANCE_ID, "instance_id", ValueKind::Text),
+    (
+        PURSE_REPLY_PARTITIONS,
+        "reply_partitions",
+        ValueKind::Integer,
+    ),
+    (PURSE_METRICS_LISTEN, "metrics_listen", ValueKind::Text),
+    (PURSE_TOKEN_KEY_FILE, "token_key_file", ValueKind::Text),
+    (PURSE_KAFKA_BROKERS, "kafka.brokers", ValueKind::List),
+    (
+        PURSE_KAFKA_REPLICATION_FACTOR,
+        "kafka.replication_factor",
+        ValueKind::Integer,
+    ),
+    (
+        PURSE_KAFKA_TRANSACTIONS,
+        "kafka.transactions",
+        ValueKind::Bool,
+    ),
+    (
+        PURSE_KAFKA_SESSION_TIMEOUT_MS,
+        "kafka.session_timeout_ms",
+        ValueKind::DurationMs,
+    ),
+    (
+        PURSE_KAFKA_FETCH_WAIT_MAX_MS,
+        "kafka.fetch_wait_max_ms",
+        ValueKind::DurationMs,
+    ),
     (
         PURSE_KAFKA_TRANSACTION_TIMEOUT_MS,
         "kafka.transaction_timeout_ms",
+        ValueKind::DurationMs,
     ),
-    (PURSE_STORE, "store"),
-    (PURSE_SCYLLA_MIGRATE_ON_START, "scylla_migrate_on_start"),
-    (PURSE_TOPUPS_TIMEOUT_MS, "topups.timeout_ms"),
-    (PURSE_TOPUPS_FEE_PERCENT, "topups.fee_percent"),
-    (PURSE_TOPUPS_CHECKOUT_BASE_URL, "topups.checkout_base_url"),
-    (PURSE_PAYMENTS_HTTP_LISTEN, "payments.http_listen"),
-    (PURSE_PAYMENTS_PROVIDER, "payments.provider"),
+    (PURSE_STORE, "store", ValueKind::Text),
+    (
+        PURSE_SCYLLA_MIGRATE_ON_START,
+        "scylla_migrate_on_start",
+        ValueKind::Bool,
+    ),
+    (
+        PURSE_TOPUPS_TIMEOUT_MS,
+        "topups.timeout_ms",
+        ValueKind::DurationMs,
+    ),
+    (
+        PURSE_TOPUPS_FEE_PERCENT,
+        "topups.fee_percent",
+        ValueKind::Decimal,
+    ),
+    (
+        PURSE_TOPUPS_CHECKOUT_BASE_URL,
+        "topups.checkout_base_url",
+        ValueKind::Text,
+    ),
+    (
+        PURSE_PAYMENTS_HTTP_LISTEN,
+        "payments.http_listen",
+        ValueKind::Text,
+    ),
+    (
+        PURSE_PAYMENTS_PROVIDER,
+        "payments.provider",
+        ValueKind::Text,
+    ),
     (
         PURSE_PAYMENTS_WEBHOOK_SECRET_FILE,
         "payments.webhook_secret_file",
+        ValueKind::Text,
     ),
     (
         PURSE_PAYMENTS_WEBHOOK_TOLERANCE_MS,
         "payments.webhook_tolerance_ms",
+        ValueKind::DurationMs,
     ),
     (
         PURSE_PAYMENTS_SIMULATOR_DELAY_MS,
         "payments.simulator_delay_ms",
+        ValueKind::DurationMs,
     ),
 ];

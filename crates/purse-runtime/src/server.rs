@@ -20,7 +20,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tracing::{info, warn};
 
-use crate::telemetry;
+use crate::{status, telemetry};
 
 /// Why the server stopped with an error.
 #[derive(thiserror::Error, Debug)]
@@ -163,6 +163,7 @@ where
                     .and_then(|code| code.parse::<i64>().ok())
                     .unwrap_or(0);
                 span.record("rpc.grpc.status_code", code);
+                with_error_info(response.headers_mut());
                 if let Some(header) = header {
                     response
                         .headers_mut()
@@ -171,6 +172,23 @@ where
             }
             reply
         })
+    }
+}
+
+/// Gives a failed call's trailers-only reply an ErrorInfo when it has no details: statuses of
+/// the gRPC machinery itself (RESOURCE_EXHAUSTED for a request over `max_request_bytes`,
+/// UNIMPLEMENTED) carry a reason like every handler's own errors.
+fn with_error_info(headers: &mut http::HeaderMap) {
+    let Some(status) = tonic::Status::from_header_map(headers) else {
+        return;
+    };
+    if status.code() == tonic::Code::Ok || !status.details().is_empty() {
+        return;
+    }
+    let (code, reason) = status::machinery_status(&status);
+    let detailed = status::with_reason(code, reason, status.message(), &[]);
+    if detailed.add_header(headers).is_err() {
+        warn!(reason, "could not add error details to a reply");
     }
 }
 

@@ -30,18 +30,84 @@ pub fn with_reason(
 
 /// INVALID_ARGUMENT naming the offending field.
 pub fn invalid_argument(field: &str, reason: &str, description: impl Into<String>) -> Status {
-    let description = description.into();
-    let mut details = ErrorDetails::with_error_info(
-        reason,
-        ERROR_DOMAIN,
-        HashMap::from([("field".to_owned(), field.to_owned())]),
-    );
-    details.add_bad_request_violation(field, description.clone());
-    Status::with_error_details(
+    bad_field(
         Code::InvalidArgument,
-        format!("{field}: {description}"),
-        details,
+        field,
+        reason,
+        description.into(),
+        &[],
     )
+}
+
+/// INVALID_ARGUMENT like [`invalid_argument`], with more key/value details beside `field`.
+pub fn invalid_argument_with(
+    field: &str,
+    reason: &str,
+    description: impl Into<String>,
+    extra: &[(&str, String)],
+) -> Status {
+    bad_field(
+        Code::InvalidArgument,
+        field,
+        reason,
+        description.into(),
+        extra,
+    )
+}
+
+/// OUT_OF_RANGE naming the field whose value is past its limit (a page size above the most).
+pub fn out_of_range(field: &str, reason: &str, description: impl Into<String>) -> Status {
+    bad_field(Code::OutOfRange, field, reason, description.into(), &[])
+}
+
+/// `code` with an ErrorInfo (`reason`, metadata `field` and `extra`) and a BadRequest violation
+/// of `field`.
+fn bad_field(
+    code: Code,
+    field: &str,
+    reason: &str,
+    description: String,
+    extra: &[(&str, String)],
+) -> Status {
+    let metadata: HashMap<String, String> = std::iter::once(("field".to_owned(), field.to_owned()))
+        .chain(
+            extra
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), value.clone())),
+        )
+        .collect();
+    let mut details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata);
+    details.add_bad_request_violation(field, description.clone());
+    Status::with_error_details(code, format!("{field}: {description}"), details)
+}
+
+/// The code and ErrorInfo reason of a status that the gRPC machinery produced before any handler
+/// ran: a request over the size limit (which tonic reports as OUT_OF_RANGE) is RESOURCE_EXHAUSTED
+/// `REQUEST_TOO_LARGE`, as the gRPC spec has it; anything else keeps its code, named as reason.
+pub fn machinery_status(status: &Status) -> (Code, &'static str) {
+    if status.message().contains("message length too large") {
+        return (Code::ResourceExhausted, "REQUEST_TOO_LARGE");
+    }
+    let reason = match status.code() {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    };
+    (status.code(), reason)
 }
 
 /// The reason and metadata of a status's ErrorInfo, if it carries one.
@@ -87,7 +153,7 @@ pub fn store_status(err: StoreError) -> Status {
             invalid_argument("page_token", "INVALID_PAGE_TOKEN", err.to_string())
         }
         StoreError::PageSizeTooLarge { max } => {
-            invalid_argument("page_size", "PAGE_SIZE_TOO_LARGE", format!("at most {max}"))
+            out_of_range("page_size", "PAGE_SIZE_TOO_LARGE", format!("at most {max}"))
         }
         other => {
             error!(error = %other, "read store failed");

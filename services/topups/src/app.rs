@@ -28,7 +28,7 @@ pub enum StartError {
     #[error("topups.fee_percent {percent}: {source}")]
     FeeRate {
         /// The configured percentage.
-        percent: String,
+        percent: rust_decimal::Decimal,
         /// What is wrong with it.
         source: FeeRateError,
     },
@@ -150,11 +150,9 @@ impl TopUpApp {
 }
 
 fn api_settings(config: &Config, checkout_base_url: String) -> Result<ApiSettings, StartError> {
-    let percent = config.top_up_fee_percent();
-    let fee_rate = FeeRate::percent(percent).map_err(|source| StartError::FeeRate {
-        percent: config.topups.fee_percent.clone(),
-        source,
-    })?;
+    let percent = config.topups.fee_percent;
+    let fee_rate =
+        FeeRate::percent(percent).map_err(|source| StartError::FeeRate { percent, source })?;
     Ok(ApiSettings {
         read_your_writes_timeout_ms: config.read_your_writes_timeout_ms,
         fee_rate,

@@ -6,11 +6,10 @@ use purse_domain::topup::TopUpError;
 use purse_runtime::auth::{AuthError, Scope};
 use purse_runtime::shard::CommandError;
 use purse_runtime::status::{
-    ERROR_DOMAIN, command_status, invalid_argument, store_status, with_reason,
+    command_status, invalid_argument, invalid_argument_with, store_status, with_reason,
 };
 use purse_store::StoreError;
 use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
 use tracing::error;
 
 /// Why a top-ups call failed.
@@ -234,24 +233,4 @@ fn auto_top_up_rejection(err: AutoTopUpError) -> Status {
             &[("expected", expected)],
         ),
     }
-}
-
-/// INVALID_ARGUMENT like [`invalid_argument`], with more key/value details beside `field`.
-fn invalid_argument_with(
-    field: &str,
-    reason: &str,
-    description: String,
-    extra: &[(&str, String)],
-) -> Status {
-    let metadata: std::collections::HashMap<String, String> =
-        std::iter::once(("field".to_owned(), field.to_owned()))
-            .chain(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())))
-            .collect();
-    let mut details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata);
-    details.add_bad_request_violation(field, description.clone());
-    Status::with_error_details(
-        Code::InvalidArgument,
-        format!("{field}: {description}"),
-        details,
-    )
 }

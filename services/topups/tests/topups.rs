@@ -63,7 +63,7 @@ impl Harness {
             partitions: 2,
             ..Config::default()
         };
-        config.topups.fee_percent = FEE_PERCENT.to_owned();
+        config.topups.fee_percent = FEE_PERCENT.parse().expect("a decimal");
         let log = backend::open_embedded_log(&config).expect("log opens");
         let store = backend::open_store(&config).await.expect("store opens");
         let token_key =
@@ -636,7 +636,7 @@ async fn top_ups_list_by_wallet_in_pages() {
         .await;
     assert_rejected(
         too_big,
-        Code::InvalidArgument,
+        Code::OutOfRange,
         "PAGE_SIZE_TOO_LARGE",
         Some("page_size"),
     );

@@ -111,17 +111,19 @@ fn rejection_status(err: WalletError) -> Status {
             )
         }
         WalletError::InvalidAmount { field, error } => {
-            invalid_argument(&field, "INVALID_AMOUNT", error.to_string())
+            invalid_argument(wire_field(&field), "INVALID_AMOUNT", error.to_string())
         }
         WalletError::InvalidVelocity => {
             invalid_argument("limits.velocity", "INVALID_LIMIT", message)
         }
-        WalletError::InvalidText { field, .. } => invalid_argument(&field, "INVALID_TEXT", message),
+        WalletError::InvalidText { field, .. } => {
+            invalid_argument(wire_field(&field), "INVALID_TEXT", message)
+        }
         WalletError::InvalidMetadata { error } => {
             invalid_argument("metadata", "INVALID_METADATA", error.to_string())
         }
         WalletError::ExpiryNotInFuture { field } => {
-            invalid_argument(&field, "EXPIRY_NOT_IN_FUTURE", message)
+            invalid_argument(wire_field(&field), "EXPIRY_NOT_IN_FUTURE", message)
         }
         WalletError::HoldTooLong { .. } => {
             invalid_argument("expires_at_ms", "HOLD_TOO_LONG", message)
@@ -155,5 +157,14 @@ fn rejection_status(err: WalletError) -> Status {
         WalletError::OpenHolds { count } => {
             precondition("OPEN_HOLDS", &[("open_holds", count.to_string())])
         }
+    }
+}
+
+/// The request field (its proto name) that carries a command field the decider named: the
+/// decider speaks of times (`expires_at`), the wire of Unix milliseconds (`expires_at_ms`).
+fn wire_field(decider_field: &str) -> &str {
+    match decider_field {
+        "expires_at" => "expires_at_ms",
+        other => other,
     }
 }

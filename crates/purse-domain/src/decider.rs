@@ -2,6 +2,7 @@
 
 use uuid::Uuid;
 
+use crate::idempotency::Fingerprint;
 use crate::time::Timestamp;
 
 /// How many fresh ids the runtime hands to every decision; a decider may use fewer.
@@ -33,7 +34,15 @@ impl Context {
     }
 }
 
-/// A pure state machine: rules in [`Decider::decide`], facts in [`Decider::evolve`].
+/// Settings of the deciders' timers, the same for every stream of a node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimerSettings {
+    /// How long before a lot expires its "expiring soon" notice is raised.
+    pub expiring_notice_lead_ms: i64,
+}
+
+/// A pure state machine: rules in [`Decider::decide`], facts in [`Decider::evolve`], and the
+/// facts a shard worker routes and deduplicates by (stream, tenant, fingerprint, timers).
 pub trait Decider {
     /// Everything the rules need to know about the stream, rebuilt by folding its events.
     type State: Default + Clone + Send + Sync + 'static;
@@ -58,6 +67,29 @@ pub trait Decider {
 
     /// The outcome of a command, from the state after applying its events and those events.
     fn outcome(state: &Self::State, events: &[Self::Event]) -> Self::Outcome;
+
+    /// The stream a command addresses.
+    fn stream_id(command: &Self::Command) -> Uuid;
+
+    /// The tenant a command acts for (empty for internal streams whose first input names it).
+    fn tenant(command: &Self::Command) -> &str;
+
+    /// Stable hash of the request, for idempotency-key reuse detection.
+    fn fingerprint(command: &Self::Command) -> Fingerprint;
+
+    /// When the stream next needs a timer command, if ever.
+    fn next_deadline(_state: &Self::State, _timers: &TimerSettings) -> Option<Timestamp> {
+        None
+    }
+
+    /// The timer command for a stream whose deadline has come.
+    fn timer_command(
+        _stream_id: Uuid,
+        _state: &Self::State,
+        _timers: &TimerSettings,
+    ) -> Option<Self::Command> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -15,5 +15,5 @@ pub mod time;
 pub mod topup;
 pub mod wallet;
 
-pub use decider::{Context, Decider, MAX_IDS_PER_COMMAND};
+pub use decider::{Context, Decider, MAX_IDS_PER_COMMAND, TimerSettings};
 pub use time::Timestamp;

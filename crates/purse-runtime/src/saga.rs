@@ -231,7 +231,7 @@ impl Sender {
             "saga_command",
             otel.name = %format_args!("saga {what}"),
             what,
-            command = D::command_type(&command),
+            command = crate::shard::command_type::<D>(),
             stream_id = %D::stream_id(&command),
             correlation_id,
             outcome = Empty,

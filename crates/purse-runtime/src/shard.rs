@@ -30,35 +30,19 @@ use crate::guard::{SequenceGuard, StreamHead, Verdict};
 use crate::metrics;
 use crate::retry::while_transient;
 
-/// Timer settings shared by deciders with deadlines.
-#[derive(Clone, Copy, Debug)]
-pub struct TimerSettings {
-    /// How long before a lot expires its "expiring soon" notice is raised.
-    pub expiring_notice_lead_ms: i64,
-}
+pub use purse_domain::TimerSettings;
 
-/// What the shard worker needs from a decider beyond deciding.
-pub trait ShardDecider: EventCodec + 'static {
-    /// The stream a command addresses.
-    fn stream_id(command: &Self::Command) -> Uuid;
-    /// The tenant a command acts for.
-    fn tenant(command: &Self::Command) -> &str;
-    /// Stable hash of the request, for idempotency-key reuse detection.
-    fn fingerprint(command: &Self::Command) -> Fingerprint;
-    /// When the stream next needs a timer command, if ever.
-    fn next_deadline(state: &Self::State, timers: &TimerSettings) -> Option<Timestamp>;
-    /// The timer command for a stream whose deadline has come.
-    fn timer_command(
-        stream_id: Uuid,
-        state: &Self::State,
-        timers: &TimerSettings,
-    ) -> Option<Self::Command>;
-    /// The command's type as spans show it; by default the command type's own name
-    /// (`WalletCommand`). Never anything taken from the command's fields.
-    fn command_type(_command: &Self::Command) -> &'static str {
-        let path = std::any::type_name::<Self::Command>();
-        path.rsplit("::").next().unwrap_or(path)
-    }
+/// What the shard worker needs of a decider: its rules and shard facts ([`Decider`]) and its
+/// event contract ([`EventCodec`]). Every such decider is one.
+pub trait ShardDecider: EventCodec + 'static {}
+
+impl<D: EventCodec + 'static> ShardDecider for D {}
+
+/// A command's type as spans show it: the command type's own name (`WalletCommand`), never
+/// anything taken from the command's fields.
+pub fn command_type<D: Decider>() -> &'static str {
+    let path = std::any::type_name::<D::Command>();
+    path.rsplit("::").next().unwrap_or(path)
 }
 
 /// Limits and windows of a shard worker.
@@ -312,7 +296,7 @@ impl<D: ShardDecider> ShardWorker<D> {
     /// The span of one command, from its decision to its reply (the batch's append and
     /// read-back included). Identifiers only: never the command's fields.
     fn command_span(&self, request: &CommandRequest<D>, batch_commands: usize) -> Span {
-        let command_type = D::command_type(&request.command);
+        let command_type = command_type::<D>();
         tracing::info_span!(
             "command",
             otel.name = %format_args!("command {command_type}"),

@@ -40,6 +40,7 @@ pub use types::{
 };
 
 use crate::decider::{Context, Decider};
+use crate::idempotency::Fingerprint;
 
 /// Most refunds one intent may have (pending, succeeded and failed together).
 pub const MAX_REFUNDS_PER_PAYMENT: usize = 32;
@@ -123,6 +124,18 @@ impl Decider for PaymentDecider {
             },
         }
     }
+
+    fn stream_id(command: &PaymentCommand) -> Uuid {
+        command.payment_id
+    }
+
+    fn tenant(command: &PaymentCommand) -> &str {
+        &command.tenant
+    }
+
+    fn fingerprint(command: &PaymentCommand) -> Fingerprint {
+        command.fingerprint()
+    }
 }
 
 /// The stored-cards decider (one stream per tenant and owner).
@@ -176,5 +189,17 @@ impl Decider for PaymentMethodsDecider {
             payment_method_id,
             count: state.methods().map_or(0, |methods| methods.methods.len()),
         }
+    }
+
+    fn stream_id(command: &PaymentMethodsCommand) -> Uuid {
+        command.stream_id()
+    }
+
+    fn tenant(command: &PaymentMethodsCommand) -> &str {
+        &command.tenant
+    }
+
+    fn fingerprint(command: &PaymentMethodsCommand) -> Fingerprint {
+        command.fingerprint()
     }
 }

@@ -37,6 +37,7 @@ pub use types::{
 };
 
 use crate::decider::{Context, Decider};
+use crate::idempotency::Fingerprint;
 use crate::time::{MILLIS_PER_DAY, Timestamp};
 
 /// How long a payer has to pay unless configured otherwise: 5 minutes.
@@ -108,5 +109,17 @@ impl Decider for TopUpDecider {
                 credited: Decimal::ZERO,
             },
         }
+    }
+
+    fn stream_id(command: &TopUpCommand) -> Uuid {
+        command.top_up_id
+    }
+
+    fn tenant(command: &TopUpCommand) -> &str {
+        &command.tenant
+    }
+
+    fn fingerprint(command: &TopUpCommand) -> Fingerprint {
+        command.fingerprint()
     }
 }

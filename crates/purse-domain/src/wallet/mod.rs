@@ -26,7 +26,9 @@ pub use types::{
     MAX_VELOCITY_WINDOW_MS, VelocityLimit, WalletKind, WalletStatus,
 };
 
-use crate::decider::{Context, Decider};
+use crate::decider::{Context, Decider, TimerSettings};
+use crate::idempotency::Fingerprint;
+use crate::time::Timestamp;
 use crate::time::MILLIS_PER_DAY;
 
 /// Longest a hold may last: its deadline is at most this far after placement.
@@ -104,5 +106,36 @@ impl Decider for WalletDecider {
             held,
             entry_id,
         }
+    }
+
+    fn stream_id(command: &WalletCommand) -> Uuid {
+        command.wallet_id
+    }
+
+    fn tenant(command: &WalletCommand) -> &str {
+        &command.tenant
+    }
+
+    fn fingerprint(command: &WalletCommand) -> Fingerprint {
+        command.fingerprint()
+    }
+
+    fn next_deadline(state: &WalletState, timers: &TimerSettings) -> Option<Timestamp> {
+        state.next_deadline(timers.expiring_notice_lead_ms)
+    }
+
+    fn timer_command(
+        stream_id: Uuid,
+        state: &WalletState,
+        timers: &TimerSettings,
+    ) -> Option<WalletCommand> {
+        let wallet = state.wallet()?;
+        Some(WalletCommand {
+            tenant: wallet.tenant().to_owned(),
+            wallet_id: stream_id,
+            action: WalletAction::Tick {
+                notice_lead_ms: timers.expiring_notice_lead_ms,
+            },
+        })
     }
 }

@@ -19,7 +19,10 @@ pub use rule::{
 pub use state::{AutoTopUp, AutoTopUpState, DailyUsage, InFlight};
 
 use super::SagaOutcome;
-use crate::decider::{Context, Decider};
+use crate::decider::{Context, Decider, TimerSettings};
+use crate::idempotency::Fingerprint;
+use crate::time::Timestamp;
+use uuid::Uuid;
 
 /// The auto top-up saga decider.
 #[derive(Copy, Clone, Debug, Default)]
@@ -49,5 +52,33 @@ impl Decider for AutoTopUpDecider {
             dispatches: state.dispatches(),
             next_deadline: state.next_deadline(),
         }
+    }
+
+    fn stream_id(command: &AutoTopUpCommand) -> Uuid {
+        command.wallet_id
+    }
+
+    // Saga inputs carry no tenant: the saga's stream is internal and its first input names it.
+    fn tenant(_: &AutoTopUpCommand) -> &str {
+        ""
+    }
+
+    fn fingerprint(command: &AutoTopUpCommand) -> Fingerprint {
+        command.fingerprint()
+    }
+
+    fn next_deadline(state: &AutoTopUpState, _: &TimerSettings) -> Option<Timestamp> {
+        state.next_deadline()
+    }
+
+    fn timer_command(
+        stream_id: Uuid,
+        _: &AutoTopUpState,
+        _: &TimerSettings,
+    ) -> Option<AutoTopUpCommand> {
+        Some(AutoTopUpCommand {
+            wallet_id: stream_id,
+            input: AutoTopUpInput::Timer,
+        })
     }
 }

@@ -15,7 +15,10 @@ pub use state::{
 };
 
 use super::SagaOutcome;
-use crate::decider::{Context, Decider};
+use crate::decider::{Context, Decider, TimerSettings};
+use crate::idempotency::Fingerprint;
+use crate::time::Timestamp;
+use uuid::Uuid;
 
 /// How long after a passing refusal (the wallet's velocity limit) a credit is sent again.
 pub const CREDIT_RETRY_DELAY_MS: i64 = 60_000;
@@ -50,5 +53,35 @@ impl Decider for TopUpSagaDecider {
             dispatches: state.dispatches(),
             next_deadline: state.next_deadline(),
         }
+    }
+
+    fn stream_id(command: &TopUpSagaCommand) -> Uuid {
+        command.top_up_id
+    }
+
+    // Saga inputs carry no tenant: the saga's stream is internal and its first input names it.
+    fn tenant(_: &TopUpSagaCommand) -> &str {
+        ""
+    }
+
+    // Saga inputs are sent without idempotency keys (a repeated observation yields no events),
+    // so this only has to be stable.
+    fn fingerprint(command: &TopUpSagaCommand) -> Fingerprint {
+        Fingerprint::of(&serde_json::to_vec(command).unwrap_or_default())
+    }
+
+    fn next_deadline(state: &TopUpSagaState, _: &TimerSettings) -> Option<Timestamp> {
+        state.next_deadline()
+    }
+
+    fn timer_command(
+        stream_id: Uuid,
+        _: &TopUpSagaState,
+        _: &TimerSettings,
+    ) -> Option<TopUpSagaCommand> {
+        Some(TopUpSagaCommand {
+            top_up_id: stream_id,
+            input: TopUpSagaInput::Timer,
+        })
     }
 }

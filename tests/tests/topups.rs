@@ -17,7 +17,7 @@ use purse_e2e::{Pursed, TopUpClient, embedded_log, http, payments_client, top_up
 use purse_proto::payment::v1 as pay;
 use purse_proto::topup::v1 as pb;
 use purse_proto::wallet::v1 as wpb;
-use purse_runtime::topics;
+use purse_streams::topics;
 
 async fn transactions(pursed: &Pursed, wallet_id: &str) -> Vec<wpb::Transaction> {
     pursed

@@ -185,6 +185,6 @@ pub fn idempotency_of(record: &EventRecord) -> Option<(IdempotencyKey, Fingerpri
 }
 
 /// Parses a UUID field of an envelope.
-pub(crate) fn uuid_field(text: &str, field: &'static str) -> Result<Uuid, CodecError> {
+pub fn uuid_field(text: &str, field: &'static str) -> Result<Uuid, CodecError> {
     Uuid::parse_str(text).map_err(|_| CodecError::Field { field })
 }

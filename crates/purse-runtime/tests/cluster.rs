@@ -8,12 +8,13 @@ use std::sync::Arc;
 use purse_domain::idempotency::IdempotencyKey;
 use purse_domain::money::Asset;
 use purse_domain::wallet::{
-    DebitKind, Limits, WalletAction, WalletCommand, WalletDecider, WalletError, WalletKind,
+    DebitKind, Limits, WalletAction, WalletCommand, WalletError, WalletKind,
 };
 use purse_log::{EventLog, SqliteLog, SqliteLogOptions};
 use purse_runtime::bus::CommandBus;
 use purse_runtime::cluster::{ClusterSettings, HostError, LogBus, ShardHost};
 use purse_runtime::shard::{CommandError, ShardSettings, TimerSettings};
+use purse_streams::wallet::WalletStream;
 use rust_decimal::Decimal;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -48,7 +49,7 @@ fn shard_settings() -> ShardSettings {
 }
 
 struct Instance {
-    bus: LogBus<WalletDecider>,
+    bus: LogBus<WalletStream>,
     stop: watch::Sender<bool>,
     host: JoinHandle<Result<(), HostError>>,
 }
@@ -57,7 +58,7 @@ async fn start(log: &Arc<dyn EventLog>, id: &str) -> Instance {
     settings(id).create_topics(log.as_ref()).await.unwrap();
     let bus = LogBus::start(log.clone(), settings(id)).await.unwrap();
     let (stop, stopped) = watch::channel(false);
-    let host = ShardHost::<WalletDecider>::new(log.clone(), settings(id), shard_settings());
+    let host = ShardHost::<WalletStream>::new(log.clone(), settings(id), shard_settings());
     let host = tokio::spawn(host.run(stopped));
     Instance { bus, stop, host }
 }
@@ -74,7 +75,7 @@ fn key(text: String) -> Option<IdempotencyKey> {
     Some(IdempotencyKey::parse(&text).unwrap())
 }
 
-async fn open_and_credit(bus: &LogBus<WalletDecider>, wallet_id: Uuid) {
+async fn open_and_credit(bus: &LogBus<WalletStream>, wallet_id: Uuid) {
     let open = WalletAction::Open {
         owner: "owner".to_owned(),
         kind: WalletKind::Customer,

@@ -10,9 +10,7 @@ use std::time::Duration;
 use prost::Message;
 use purse_domain::idempotency::IdempotencyKey;
 use purse_domain::money::Asset;
-use purse_domain::wallet::{
-    CreditSource, Limits, WalletAction, WalletCommand, WalletDecider, WalletKind,
-};
+use purse_domain::wallet::{CreditSource, Limits, WalletAction, WalletCommand, WalletKind};
 use purse_log::{EventLog, Record, SqliteLog, SqliteLogOptions, partition_for};
 use purse_runtime::bus::{BusSettings, CommandBus, LocalBus};
 use purse_runtime::codec;
@@ -22,6 +20,7 @@ use purse_runtime::reactor::{
 };
 use purse_runtime::shard::{ShardError, ShardSettings, TimerSettings};
 use purse_store::{ReadStore, SqliteStore};
+use purse_streams::wallet::WalletStream;
 use rust_decimal::Decimal;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -35,7 +34,7 @@ struct World {
     _dir: tempfile::TempDir,
     log: Arc<dyn EventLog>,
     store: Arc<dyn ReadStore>,
-    bus: LocalBus<WalletDecider>,
+    bus: LocalBus<WalletStream>,
     _shards: JoinSet<Result<(), ShardError>>,
 }
 
@@ -87,7 +86,7 @@ fn settings() -> ReactorSettings {
 }
 
 async fn send(
-    bus: &LocalBus<WalletDecider>,
+    bus: &LocalBus<WalletStream>,
     wallet_id: Uuid,
     action: WalletAction,
     key: &str,
@@ -104,7 +103,7 @@ async fn send(
         .sequence
 }
 
-async fn open(bus: &LocalBus<WalletDecider>, wallet_id: Uuid) -> u64 {
+async fn open(bus: &LocalBus<WalletStream>, wallet_id: Uuid) -> u64 {
     let action = WalletAction::Open {
         owner: "owner".to_owned(),
         kind: WalletKind::Customer,
@@ -115,7 +114,7 @@ async fn open(bus: &LocalBus<WalletDecider>, wallet_id: Uuid) -> u64 {
     send(bus, wallet_id, action, "open").await
 }
 
-async fn credit(bus: &LocalBus<WalletDecider>, wallet_id: Uuid, key: &str) -> u64 {
+async fn credit(bus: &LocalBus<WalletStream>, wallet_id: Uuid, key: &str) -> u64 {
     let action = WalletAction::Credit {
         amount: Decimal::new(1_000, 2),
         source: CreditSource::Paid,
@@ -171,8 +170,8 @@ struct Recorder {
 }
 
 #[async_trait::async_trait]
-impl Reaction<WalletDecider> for Recorder {
-    async fn react(&self, event: &Reacted<'_, WalletDecider>) -> Result<(), ReactionError> {
+impl Reaction<WalletStream> for Recorder {
+    async fn react(&self, event: &Reacted<'_, WalletStream>) -> Result<(), ReactionError> {
         self.attempts.fetch_add(1, Ordering::SeqCst);
         if self.broken {
             return Err(ReactionError::Permanent("broken on purpose".to_owned()));
@@ -198,7 +197,7 @@ impl Reaction<WalletDecider> for Recorder {
         Ok(())
     }
 
-    fn replay(&self, event: &Reacted<'_, WalletDecider>) {
+    fn replay(&self, event: &Reacted<'_, WalletStream>) {
         self.replayed
             .lock()
             .unwrap()
@@ -230,7 +229,7 @@ struct Running {
 fn start(world: &World, reaction: Arc<Recorder>) -> Running {
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    spawn_reactor::<WalletDecider>(
+    spawn_reactor::<WalletStream>(
         world.log.clone(),
         world.store.clone(),
         settings(),

@@ -16,7 +16,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 use purse_domain::idempotency::IdempotencyKey;
 use purse_domain::money::Asset;
-use purse_domain::wallet::{Limits, WalletAction, WalletCommand, WalletDecider, WalletKind};
+use purse_domain::wallet::{Limits, WalletAction, WalletCommand, WalletKind};
 use purse_log::{EventLog, SqliteLog, SqliteLogOptions};
 use purse_runtime::bus::{BusSettings, CommandBus, LocalBus};
 use purse_runtime::reactor::{Reacted, Reaction, ReactionError, ReactorSettings, spawn_reactor};
@@ -24,6 +24,7 @@ use purse_runtime::server::CallSpanLayer;
 use purse_runtime::shard::{ShardSettings, TimerSettings};
 use purse_runtime::telemetry::{self, CORRELATION_ID_HEADER};
 use purse_store::{ReadStore, SqliteStore};
+use purse_streams::wallet::WalletStream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tonic::codegen::http;
@@ -78,7 +79,7 @@ impl Captured {
 /// the services' handlers do.
 #[derive(Clone)]
 struct OpenWallet {
-    bus: Arc<LocalBus<WalletDecider>>,
+    bus: Arc<LocalBus<WalletStream>>,
     wallet_id: Uuid,
 }
 
@@ -118,8 +119,8 @@ impl Service<http::Request<()>> for OpenWallet {
 struct Seen(mpsc::UnboundedSender<String>);
 
 #[async_trait::async_trait]
-impl Reaction<WalletDecider> for Seen {
-    async fn react(&self, event: &Reacted<'_, WalletDecider>) -> Result<(), ReactionError> {
+impl Reaction<WalletStream> for Seen {
+    async fn react(&self, event: &Reacted<'_, WalletStream>) -> Result<(), ReactionError> {
         let _ = self.0.send(event.correlation_id.to_owned());
         Ok(())
     }

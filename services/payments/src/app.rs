@@ -10,16 +10,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use purse_domain::payment::{PaymentDecider, PaymentMethodsDecider};
 use purse_log::{EventLog, LogError};
 use purse_runtime::auth::TokenKey;
 use purse_runtime::bus::CommandBus;
-use purse_runtime::buses::{Buses, cluster_settings, shard_settings};
 use purse_runtime::cluster::{HostError, LogBus, ShardHost};
 use purse_runtime::config::Config;
 use purse_runtime::reactor::{ReactorError, ReactorSettings, spawn_reactor};
-use purse_runtime::topics;
 use purse_store::ReadStore;
+use purse_streams::buses::{Buses, cluster_settings, shard_settings};
+use purse_streams::payment::PaymentStream;
+use purse_streams::payment_methods::PaymentMethodsStream;
+use purse_streams::topics;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -118,19 +119,19 @@ impl PaymentsApp {
         let methods_settings = cluster_settings(config, topics::PAYMENT_METHODS);
         payments_settings.create_topics(log.as_ref()).await?;
         methods_settings.create_topics(log.as_ref()).await?;
-        let payments: LogBus<PaymentDecider> =
+        let payments: LogBus<PaymentStream> =
             LogBus::start(log.clone(), payments_settings.clone()).await?;
-        let methods: LogBus<PaymentMethodsDecider> =
+        let methods: LogBus<PaymentMethodsStream> =
             LogBus::start(log.clone(), methods_settings.clone()).await?;
         let (stop, stopped) = watch::channel(false);
         let mut hosts = JoinSet::new();
         let shard = shard_settings(config);
         hosts.spawn(
-            ShardHost::<PaymentDecider>::new(log.clone(), payments_settings, shard.clone())
+            ShardHost::<PaymentStream>::new(log.clone(), payments_settings, shard.clone())
                 .run(stopped.clone()),
         );
         hosts.spawn(
-            ShardHost::<PaymentMethodsDecider>::new(log.clone(), methods_settings, shard)
+            ShardHost::<PaymentMethodsStream>::new(log.clone(), methods_settings, shard)
                 .run(stopped),
         );
         Self::start(
@@ -148,8 +149,8 @@ impl PaymentsApp {
     #[allow(clippy::too_many_arguments)]
     fn start(
         config: &Config,
-        payments: Arc<dyn CommandBus<PaymentDecider>>,
-        payment_methods: Arc<dyn CommandBus<PaymentMethodsDecider>>,
+        payments: Arc<dyn CommandBus<PaymentStream>>,
+        payment_methods: Arc<dyn CommandBus<PaymentMethodsStream>>,
         log: Arc<dyn EventLog>,
         store: Arc<dyn ReadStore>,
         token_key: TokenKey,
@@ -178,7 +179,7 @@ impl PaymentsApp {
 
         let mut reactors = JoinSet::new();
         let cards = Arc::new(StoredCards::new(config.partitions));
-        spawn_reactor::<PaymentMethodsDecider>(
+        spawn_reactor::<PaymentMethodsStream>(
             log.clone(),
             store.clone(),
             reactor_settings(config, STORED_CARDS, topics::PAYMENT_METHODS.events),
@@ -186,7 +187,7 @@ impl PaymentsApp {
             &reactors_stopped,
             &mut reactors,
         );
-        spawn_reactor::<PaymentDecider>(
+        spawn_reactor::<PaymentStream>(
             log,
             store.clone(),
             reactor_settings(config, PAYMENT_PROCESSOR, topics::PAYMENTS.events),

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use purse_domain::idempotency::IdempotencyKey;
 use purse_domain::payment::{
-    CardDetails, PaymentAction, PaymentCommand, PaymentDecider, PaymentError, PaymentOutcome,
-    ProviderEventId,
+    CardDetails, PaymentAction, PaymentCommand, PaymentError, PaymentOutcome, ProviderEventId,
 };
 use purse_runtime::bus::CommandBus;
 use purse_runtime::shard::{CommandError, CommandReply};
+use purse_streams::payment::PaymentStream;
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -38,7 +38,7 @@ pub(crate) enum ChargeError {
 /// The payment bus and the provider.
 #[derive(Clone)]
 pub(crate) struct Gateway {
-    pub(crate) payments: Arc<dyn CommandBus<PaymentDecider>>,
+    pub(crate) payments: Arc<dyn CommandBus<PaymentStream>>,
     pub(crate) provider: Arc<dyn PaymentProvider>,
 }
 

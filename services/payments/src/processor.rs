@@ -22,13 +22,15 @@ use std::sync::{Arc, Mutex};
 
 use purse_domain::payment::PaymentMethodsError;
 use purse_domain::payment::{
-    CardDetails, DeclineReason, PaymentAction, PaymentDecider, PaymentError, PaymentEventKind,
-    PaymentMethodsDecider, PaymentMethodsEventKind, PaymentStatus, ProviderEventId, RefundStatus,
+    CardDetails, DeclineReason, PaymentAction, PaymentError, PaymentEventKind,
+    PaymentMethodsEventKind, PaymentStatus, ProviderEventId, RefundStatus,
 };
 use purse_domain::saga::{DispatchCommand, save_card_on_success};
 use purse_runtime::bus::CommandBus;
 use purse_runtime::reactor::{Reacted, Reaction, ReactionError};
 use purse_runtime::shard::CommandError;
+use purse_streams::payment::PaymentStream;
+use purse_streams::payment_methods::PaymentMethodsStream;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
@@ -69,7 +71,7 @@ impl StoredCards {
         }
     }
 
-    fn apply(&self, event: &Reacted<'_, PaymentMethodsDecider>) {
+    fn apply(&self, event: &Reacted<'_, PaymentMethodsStream>) {
         let mut cards = self.cards.lock().expect("stored cards lock");
         match &event.event.kind {
             PaymentMethodsEventKind::PaymentMethodSaved {
@@ -110,13 +112,13 @@ impl StoredCards {
 }
 
 #[async_trait::async_trait]
-impl purse_runtime::reactor::Reaction<PaymentMethodsDecider> for StoredCards {
-    async fn react(&self, event: &Reacted<'_, PaymentMethodsDecider>) -> Result<(), ReactionError> {
+impl purse_runtime::reactor::Reaction<PaymentMethodsStream> for StoredCards {
+    async fn react(&self, event: &Reacted<'_, PaymentMethodsStream>) -> Result<(), ReactionError> {
         self.apply(event);
         Ok(())
     }
 
-    fn replay(&self, event: &Reacted<'_, PaymentMethodsDecider>) {
+    fn replay(&self, event: &Reacted<'_, PaymentMethodsStream>) {
         self.apply(event);
     }
 
@@ -129,7 +131,7 @@ impl purse_runtime::reactor::Reaction<PaymentMethodsDecider> for StoredCards {
 /// The payment processor's reaction.
 pub struct PaymentProcessor {
     gateway: Gateway,
-    payment_methods: Arc<dyn CommandBus<PaymentMethodsDecider>>,
+    payment_methods: Arc<dyn CommandBus<PaymentMethodsStream>>,
     cards: Arc<StoredCards>,
     // Per payment: how often its stored card was looked for in vain. Entries are removed once
     // the card is found or the intent declined.
@@ -139,7 +141,7 @@ pub struct PaymentProcessor {
 impl PaymentProcessor {
     pub(crate) fn new(
         gateway: Gateway,
-        payment_methods: Arc<dyn CommandBus<PaymentMethodsDecider>>,
+        payment_methods: Arc<dyn CommandBus<PaymentMethodsStream>>,
         cards: Arc<StoredCards>,
     ) -> Self {
         Self {
@@ -152,7 +154,7 @@ impl PaymentProcessor {
 
     async fn submit_stored_card(
         &self,
-        event: &Reacted<'_, PaymentDecider>,
+        event: &Reacted<'_, PaymentStream>,
     ) -> Result<(), ReactionError> {
         let Some(intent) = event.state.intent() else {
             return Ok(());
@@ -208,7 +210,7 @@ impl PaymentProcessor {
             .remove(&payment_id);
     }
 
-    async fn charge(&self, event: &Reacted<'_, PaymentDecider>) -> Result<(), ReactionError> {
+    async fn charge(&self, event: &Reacted<'_, PaymentStream>) -> Result<(), ReactionError> {
         let Some(intent) = event.state.intent() else {
             return Ok(());
         };
@@ -244,7 +246,7 @@ impl PaymentProcessor {
         }
     }
 
-    async fn save_card(&self, event: &Reacted<'_, PaymentDecider>) -> Result<(), ReactionError> {
+    async fn save_card(&self, event: &Reacted<'_, PaymentStream>) -> Result<(), ReactionError> {
         let Some(intent) = event.state.intent() else {
             return Ok(());
         };
@@ -283,7 +285,7 @@ impl PaymentProcessor {
 
     async fn refund(
         &self,
-        event: &Reacted<'_, PaymentDecider>,
+        event: &Reacted<'_, PaymentStream>,
         refund_id: Uuid,
     ) -> Result<(), ReactionError> {
         let Some(intent) = event.state.intent() else {
@@ -332,8 +334,8 @@ impl PaymentProcessor {
 }
 
 #[async_trait::async_trait]
-impl Reaction<PaymentDecider> for PaymentProcessor {
-    async fn react(&self, event: &Reacted<'_, PaymentDecider>) -> Result<(), ReactionError> {
+impl Reaction<PaymentStream> for PaymentProcessor {
+    async fn react(&self, event: &Reacted<'_, PaymentStream>) -> Result<(), ReactionError> {
         match &event.event.kind {
             PaymentEventKind::PaymentIntentCreated { .. } => self.submit_stored_card(event).await,
             PaymentEventKind::PaymentSubmitted { .. } => self.charge(event).await,

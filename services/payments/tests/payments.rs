@@ -14,18 +14,21 @@ use hyper_util::rt::TokioExecutor;
 use purse_domain::idempotency::IdempotencyKey;
 use purse_domain::money::Asset;
 use purse_domain::payment::{
-    DeclineReason, PaymentAction, PaymentCommand, PaymentDecider, PaymentEventKind, RefundReason,
+    DeclineReason, PaymentAction, PaymentCommand, PaymentEventKind, RefundReason,
 };
 use purse_log::EventLog;
 use purse_payments::app::PaymentsApp;
 use purse_payments::simulator::pending::{PendingWebhook, PendingWebhooks};
 use purse_payments::webhook::{SIGNATURE_HEADER, WebhookEvent, WebhookKind, WebhookSecret};
 use purse_runtime::auth::TokenKey;
-use purse_runtime::buses::{Buses, EmbeddedShards};
 use purse_runtime::codec::{EventCodec, decode_record};
 use purse_runtime::config::Config;
-use purse_runtime::{backend, clock, topics};
+use purse_runtime::{backend, clock};
 use purse_store::{PaymentRow, ReadStore, RowWrite, TopUpRow};
+use purse_streams::buses::{Buses, EmbeddedShards};
+use purse_streams::payment::PaymentStream;
+use purse_streams::payment_methods::PaymentMethodsStream;
+use purse_streams::topics;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -691,8 +694,10 @@ async fn saved_method_id(h: &Harness, stream: Uuid) -> Uuid {
             for envelope in decode_record(&record.payload).expect("record").events {
                 if envelope.stream_id == stream && envelope.event_type == "PaymentMethodSaved" {
                     let event =
-                        <purse_domain::payment::PaymentMethodsDecider as purse_runtime::codec::EventCodec>::from_envelope(&envelope)
-                            .expect("event");
+                        <PaymentMethodsStream as purse_runtime::codec::EventCodec>::from_envelope(
+                            &envelope,
+                        )
+                        .expect("event");
                     if let purse_domain::payment::PaymentMethodsEventKind::PaymentMethodSaved {
                         payment_method_id,
                         ..
@@ -719,7 +724,7 @@ async fn decline_reason(h: &Harness, payment_id: Uuid) -> DeclineReason {
         for record in records {
             for envelope in decode_record(&record.payload).expect("record").events {
                 if envelope.stream_id == stream && envelope.event_type == "PaymentFailed" {
-                    let event = PaymentDecider::from_envelope(&envelope).expect("event");
+                    let event = PaymentStream::from_envelope(&envelope).expect("event");
                     if let PaymentEventKind::PaymentFailed { reason, .. } = event.kind {
                         return reason;
                     }

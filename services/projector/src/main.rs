@@ -10,12 +10,13 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use purse_runtime::config::{Config, StoreKind};
-use purse_runtime::projector::{
-    PaymentProjections, ProjectionWatch, spawn_payment_projectors, spawn_wallet_projectors,
-};
+use purse_runtime::projector::ProjectionWatch;
 use purse_runtime::service::{self, CommonArgs};
-use purse_runtime::topics;
 use purse_runtime::{backend, server};
+use purse_streams::projectors::{
+    PaymentProjections, spawn_payment_projectors, spawn_wallet_projectors,
+};
+use purse_streams::topics;
 use purse_wallets::app::projector_settings;
 use tokio::sync::watch;
 use tokio::task::JoinSet;

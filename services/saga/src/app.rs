@@ -6,15 +6,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use purse_domain::saga::{AutoTopUpDecider, TopUpSagaDecider};
+use crate::coordinator::{CoordinatorSettings, spawn_coordinator};
 use purse_log::{EventLog, LogError};
-use purse_runtime::buses::{Buses, cluster_settings, shard_settings};
 use purse_runtime::cluster::{HostError, ShardHost, WireDecider};
 use purse_runtime::config::Config;
 use purse_runtime::reactor::ReactorError;
-use purse_runtime::saga::{CoordinatorSettings, spawn_coordinator};
-use purse_runtime::topics::{self, DeciderTopics};
 use purse_store::ReadStore;
+use purse_streams::auto_top_up::AutoTopUpStream;
+use purse_streams::buses::{Buses, cluster_settings, shard_settings};
+use purse_streams::top_up_saga::TopUpSagaStream;
+use purse_streams::topics::{self, DeciderTopics};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
@@ -71,14 +72,14 @@ impl SagaApp {
         let buses = Buses::start_cluster(config, log.clone()).await?;
         let (stop_hosts, hosts_stopped) = watch::channel(false);
         let mut hosts = JoinSet::new();
-        host::<TopUpSagaDecider>(
+        host::<TopUpSagaStream>(
             config,
             &log,
             topics::TOP_UP_SAGAS,
             &hosts_stopped,
             &mut hosts,
         );
-        host::<AutoTopUpDecider>(
+        host::<AutoTopUpStream>(
             config,
             &log,
             topics::AUTO_TOP_UPS,

@@ -10,28 +10,29 @@ use std::time::Duration;
 use purse_domain::idempotency::IdempotencyKey;
 use purse_domain::money::Asset;
 use purse_domain::payment::{
-    CardBrand, CardDetails, DeclineReason, PaymentAction, PaymentCommand, PaymentDecider,
-    PaymentStatus, ProviderEventId, RefundReason,
+    CardBrand, CardDetails, DeclineReason, PaymentAction, PaymentCommand, PaymentStatus,
+    ProviderEventId, RefundReason,
 };
 use purse_domain::saga::{
-    AutoTopUpAmount, AutoTopUpCommand, AutoTopUpDecider, AutoTopUpInput, AutoTopUpRule,
+    AutoTopUpAmount, AutoTopUpCommand, AutoTopUpInput, AutoTopUpRule,
     DEFAULT_AUTO_TOP_UP_BACKOFF_MS, DailyCap,
 };
-use purse_domain::topup::{
-    FeeRate, TopUpAction, TopUpCommand, TopUpDecider, TopUpKind, TopUpStatus,
-};
+use purse_domain::topup::{FeeRate, TopUpAction, TopUpCommand, TopUpKind, TopUpStatus};
 use purse_domain::wallet::{
-    CreditSource, DebitKind, Limits, WalletAction, WalletCommand, WalletDecider, WalletEventKind,
-    WalletKind,
+    CreditSource, DebitKind, Limits, WalletAction, WalletCommand, WalletEventKind, WalletKind,
 };
 use purse_log::{EventLog, SqliteLog, SqliteLogOptions, partition_for};
-use purse_runtime::buses::{Buses, EmbeddedShards};
 use purse_runtime::codec::{self, EventCodec};
 use purse_runtime::config::Config;
 use purse_runtime::guard::{SequenceGuard, Verdict};
-use purse_runtime::topics::{self, DeciderTopics};
 use purse_saga::SagaApp;
 use purse_store::{ReadStore, SqliteStore};
+use purse_streams::auto_top_up::AutoTopUpStream;
+use purse_streams::buses::{Buses, EmbeddedShards};
+use purse_streams::payment::PaymentStream;
+use purse_streams::top_up::TopUpStream;
+use purse_streams::topics::{self, DeciderTopics};
+use purse_streams::wallet::WalletStream;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -129,14 +130,14 @@ impl World {
     }
 
     async fn top_up_status(&self, top_up_id: Uuid) -> Option<TopUpStatus> {
-        self.state::<TopUpDecider>(topics::TOP_UPS, top_up_id)
+        self.state::<TopUpStream>(topics::TOP_UPS, top_up_id)
             .await
             .top_up()
             .map(|top_up| top_up.status())
     }
 
     async fn payment_status(&self, payment_id: Uuid) -> Option<PaymentStatus> {
-        self.state::<PaymentDecider>(topics::PAYMENTS, payment_id)
+        self.state::<PaymentStream>(topics::PAYMENTS, payment_id)
             .await
             .intent()
             .map(|intent| intent.status())
@@ -144,7 +145,7 @@ impl World {
 
     /// (source, amount) of every credit the wallet received.
     async fn credits(&self, wallet_id: Uuid) -> Vec<(CreditSource, Decimal)> {
-        self.events::<WalletDecider>(topics::WALLETS, wallet_id)
+        self.events::<WalletStream>(topics::WALLETS, wallet_id)
             .await
             .into_iter()
             .filter_map(|event| match event.kind {
@@ -300,9 +301,7 @@ async fn a_paid_top_up_completes_and_credits_paid_and_granted_once() {
             (CreditSource::Granted, dec("2.00"))
         ]
     );
-    let top_up = world
-        .state::<TopUpDecider>(topics::TOP_UPS, top_up_id)
-        .await;
+    let top_up = world.state::<TopUpStream>(topics::TOP_UPS, top_up_id).await;
     assert_eq!(top_up.top_up().unwrap().credited(), dec("22.00"));
     world.app.unwrap().drain(DRAIN_GRACE_MS).await;
 }
@@ -356,7 +355,7 @@ async fn a_capture_after_the_deadline_is_refunded_and_the_top_up_stays_expired()
     world
         .eventually("the compensating refund", || async {
             let payment = world
-                .state::<PaymentDecider>(topics::PAYMENTS, payment_id)
+                .state::<PaymentStream>(topics::PAYMENTS, payment_id)
                 .await;
             payment.intent().is_some_and(|intent| {
                 intent
@@ -368,9 +367,7 @@ async fn a_capture_after_the_deadline_is_refunded_and_the_top_up_stays_expired()
         .await;
     world
         .eventually("the late capture recorded on the top-up", || async {
-            let top_up = world
-                .state::<TopUpDecider>(topics::TOP_UPS, top_up_id)
-                .await;
+            let top_up = world.state::<TopUpStream>(topics::TOP_UPS, top_up_id).await;
             top_up
                 .top_up()
                 .is_some_and(|top_up| top_up.late_capture() == Some(dec("20.00")))
@@ -378,7 +375,7 @@ async fn a_capture_after_the_deadline_is_refunded_and_the_top_up_stays_expired()
         .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let payment = world
-        .state::<PaymentDecider>(topics::PAYMENTS, payment_id)
+        .state::<PaymentStream>(topics::PAYMENTS, payment_id)
         .await;
     assert_eq!(
         payment.intent().unwrap().refunds().len(),
@@ -492,7 +489,7 @@ async fn crossing_the_threshold_starts_one_auto_top_up_that_completes() {
     world
         .eventually("the auto top-up", || async {
             let saga = world
-                .state::<AutoTopUpDecider>(topics::AUTO_TOP_UPS, wallet_id)
+                .state::<AutoTopUpStream>(topics::AUTO_TOP_UPS, wallet_id)
                 .await;
             let in_flight = saga
                 .auto_top_up()
@@ -502,16 +499,14 @@ async fn crossing_the_threshold_starts_one_auto_top_up_that_completes() {
         })
         .await;
     let saga = world
-        .state::<AutoTopUpDecider>(topics::AUTO_TOP_UPS, wallet_id)
+        .state::<AutoTopUpStream>(topics::AUTO_TOP_UPS, wallet_id)
         .await;
     let top_up_id = saga.auto_top_up().unwrap().in_flight().unwrap().top_up_id();
     world
         .eventually("the auto top-up's payment", || async {
             match world.top_up_status(top_up_id).await {
                 Some(_) => {
-                    let top_up = world
-                        .state::<TopUpDecider>(topics::TOP_UPS, top_up_id)
-                        .await;
+                    let top_up = world.state::<TopUpStream>(topics::TOP_UPS, top_up_id).await;
                     let payment_id = top_up.top_up().unwrap().payment_id();
                     world.payment_status(payment_id).await.is_some()
                 }
@@ -519,9 +514,7 @@ async fn crossing_the_threshold_starts_one_auto_top_up_that_completes() {
             }
         })
         .await;
-    let top_up = world
-        .state::<TopUpDecider>(topics::TOP_UPS, top_up_id)
-        .await;
+    let top_up = world.state::<TopUpStream>(topics::TOP_UPS, top_up_id).await;
     let payment_id = top_up.top_up().unwrap().payment_id();
     world.capture(payment_id, dec("20.00")).await;
     world.wait_status(top_up_id, TopUpStatus::Completed).await;

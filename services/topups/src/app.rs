@@ -1,5 +1,5 @@
 //! Wiring of the top-ups service. All-in-one (`pursed`): the process's shared buses to its
-//! in-process shard workers ([`purse_runtime::buses`]). Cluster (the `purse-topups` binary):
+//! in-process shard workers ([`purse_streams::buses`]). Cluster (the `purse-topups` binary):
 //! command buses over the log and a shard host of the top-up decider in the top-ups consumer
 //! group. Either way queries read the shared store, which projectors elsewhere keep (the
 //! top-ups service runs no projector of its own).
@@ -7,14 +7,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use purse_domain::topup::{FeeRate, FeeRateError, TopUpDecider};
+use purse_domain::topup::{FeeRate, FeeRateError};
 use purse_log::{EventLog, LogError};
 use purse_runtime::auth::TokenKey;
-use purse_runtime::buses::{Buses, cluster_settings, shard_settings};
 use purse_runtime::cluster::{HostError, ShardHost};
 use purse_runtime::config::Config;
-use purse_runtime::topics;
 use purse_store::ReadStore;
+use purse_streams::buses::{Buses, cluster_settings, shard_settings};
+use purse_streams::top_up::TopUpStream;
+use purse_streams::topics;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
@@ -92,7 +93,7 @@ impl TopUpApp {
         let settings = api_settings(config, checkout_base_url)?;
         let buses = Buses::start_cluster(config, log.clone()).await?;
         let (stop, stopped) = watch::channel(false);
-        let host = ShardHost::<TopUpDecider>::new(
+        let host = ShardHost::<TopUpStream>::new(
             log,
             cluster_settings(config, topics::TOP_UPS),
             shard_settings(config),

@@ -12,11 +12,11 @@ use purse_domain::Timestamp;
 use purse_domain::idempotency::IdempotencyKey;
 use purse_domain::money::{Asset, parse_decimal};
 use purse_domain::saga::{
-    AutoTopUpAmount, AutoTopUpCommand, AutoTopUpDecider, AutoTopUpInput, AutoTopUpRule,
+    AutoTopUpAmount, AutoTopUpCommand, AutoTopUpInput, AutoTopUpRule,
     DEFAULT_AUTO_TOP_UP_BACKOFF_MS, DEFAULT_AUTO_TOP_UPS_PER_DAY, DailyCap,
 };
 use purse_domain::topup::{
-    FeeRate, TopUpAction, TopUpCommand, TopUpDecider, TopUpKind, TopUpOutcome, TopUpStatus,
+    FeeRate, TopUpAction, TopUpCommand, TopUpKind, TopUpOutcome, TopUpStatus,
 };
 use purse_proto::topup::v1 as pb;
 use purse_proto::topup::v1::top_up_service_server::TopUpService;
@@ -25,6 +25,8 @@ use purse_runtime::bus::CommandBus;
 use purse_store::{
     AutoTopUpRuleRow, MAX_PAGE_SIZE, PageRequest, ReadStore, StoreError, TopUpRow, WalletRow,
 };
+use purse_streams::auto_top_up::AutoTopUpStream;
+use purse_streams::top_up::TopUpStream;
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
@@ -57,8 +59,8 @@ pub struct ApiSettings {
 /// The gRPC front of the top-ups service.
 #[derive(Clone)]
 pub struct TopUpGrpc {
-    top_ups: Arc<dyn CommandBus<TopUpDecider>>,
-    auto_top_ups: Arc<dyn CommandBus<AutoTopUpDecider>>,
+    top_ups: Arc<dyn CommandBus<TopUpStream>>,
+    auto_top_ups: Arc<dyn CommandBus<AutoTopUpStream>>,
     store: Arc<dyn ReadStore>,
     token_key: TokenKey,
     settings: Arc<ApiSettings>,
@@ -69,8 +71,8 @@ type ApiResult<T> = Result<T, ApiError>;
 impl TopUpGrpc {
     /// A front over the top-up and auto top-up command buses and the read store.
     pub fn new(
-        top_ups: Arc<dyn CommandBus<TopUpDecider>>,
-        auto_top_ups: Arc<dyn CommandBus<AutoTopUpDecider>>,
+        top_ups: Arc<dyn CommandBus<TopUpStream>>,
+        auto_top_ups: Arc<dyn CommandBus<AutoTopUpStream>>,
         store: Arc<dyn ReadStore>,
         token_key: TokenKey,
         settings: ApiSettings,

@@ -1,23 +1,22 @@
 //! Wiring of the wallets service. All-in-one (`pursed`): the process's shared bus to in-process
-//! shard workers ([`purse_runtime::buses`]) and the wallet projector in the same process. Cluster (the `purse-wallets` binary): a command
+//! shard workers ([`purse_streams::buses`]) and the wallet projector in the same process. Cluster (the `purse-wallets` binary): a command
 //! bus over the log, a shard host in the wallets consumer group, and no projector (that is the
 //! projector service's job; queries poll the shared store for `min_sequence`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use purse_domain::wallet::WalletDecider;
 use purse_log::{EventLog, LogError};
 use purse_runtime::auth::TokenKey;
 use purse_runtime::bus::CommandBus;
-use purse_runtime::buses::{cluster_settings, shard_settings};
 use purse_runtime::cluster::{HostError, LogBus, ShardHost};
 use purse_runtime::config::Config;
-use purse_runtime::projector::{
-    ProjectionWatch, ProjectorError, ProjectorSettings, spawn_wallet_projectors,
-};
-use purse_runtime::topics;
+use purse_runtime::projector::{ProjectionWatch, ProjectorError, ProjectorSettings};
 use purse_store::ReadStore;
+use purse_streams::buses::{cluster_settings, shard_settings};
+use purse_streams::projectors::spawn_wallet_projectors;
+use purse_streams::topics;
+use purse_streams::wallet::WalletStream;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{info, warn};
@@ -65,7 +64,7 @@ impl WalletApp {
     /// projector runs here over `log` and `store`.
     pub fn start_embedded(
         config: &Config,
-        bus: Arc<dyn CommandBus<WalletDecider>>,
+        bus: Arc<dyn CommandBus<WalletStream>>,
         log: Arc<dyn EventLog>,
         store: Arc<dyn ReadStore>,
         token_key: TokenKey,
@@ -100,9 +99,9 @@ impl WalletApp {
     ) -> Result<Self, LogError> {
         let settings = cluster_settings(config, topics::WALLETS);
         settings.create_topics(log.as_ref()).await?;
-        let bus: LogBus<WalletDecider> = LogBus::start(log.clone(), settings.clone()).await?;
+        let bus: LogBus<WalletStream> = LogBus::start(log.clone(), settings.clone()).await?;
         let (stop, stopped) = watch::channel(false);
-        let host = ShardHost::<WalletDecider>::new(log, settings, shard_settings(config));
+        let host = ShardHost::<WalletStream>::new(log, settings, shard_settings(config));
         let host = tokio::spawn(host.run(stopped));
         let (stop_projectors, _) = watch::channel(false);
         let grpc = WalletGrpc::new(

@@ -7,8 +7,8 @@ use purse_domain::Timestamp;
 use purse_domain::idempotency::IdempotencyKey;
 use purse_domain::money::{Asset, AssetError, parse_decimal};
 use purse_domain::wallet::{
-    CreditSource, DebitKind, Limits, VelocityLimit, WalletAction, WalletCommand, WalletDecider,
-    WalletKind, WalletOutcome,
+    CreditSource, DebitKind, Limits, VelocityLimit, WalletAction, WalletCommand, WalletKind,
+    WalletOutcome,
 };
 use purse_proto::wallet::v1 as pb;
 use purse_proto::wallet::v1::wallet_service_server::WalletService;
@@ -21,6 +21,7 @@ use purse_runtime::telemetry;
 use purse_store::{
     EntryType, HistoryFilter, HistoryRow, LimitsRow, PageRequest, ReadStore, WalletRow,
 };
+use purse_streams::wallet::WalletStream;
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
@@ -44,7 +45,7 @@ pub struct ApiSettings {
 /// The gRPC front of the wallets service.
 #[derive(Clone)]
 pub struct WalletGrpc {
-    bus: Arc<dyn CommandBus<WalletDecider>>,
+    bus: Arc<dyn CommandBus<WalletStream>>,
     store: Arc<dyn ReadStore>,
     watch: Arc<ProjectionWatch>,
     token_key: TokenKey,
@@ -56,7 +57,7 @@ type ApiResult<T> = Result<T, ApiError>;
 impl WalletGrpc {
     /// A front over a command bus and a read store.
     pub fn new(
-        bus: Arc<dyn CommandBus<WalletDecider>>,
+        bus: Arc<dyn CommandBus<WalletStream>>,
         store: Arc<dyn ReadStore>,
         watch: Arc<ProjectionWatch>,
         token_key: TokenKey,

@@ -28,8 +28,8 @@ pub use types::{
 
 use crate::decider::{Context, Decider, TimerSettings};
 use crate::idempotency::Fingerprint;
-use crate::time::Timestamp;
 use crate::time::MILLIS_PER_DAY;
+use crate::time::Timestamp;
 
 /// Longest a hold may last: its deadline is at most this far after placement.
 pub const MAX_HOLD_DURATION_MS: i64 = 30 * MILLIS_PER_DAY;

@@ -3,24 +3,27 @@
 //! All-in-one: one set of in-process shard workers per decider ([`EmbeddedShards`]), so that
 //! the wallets, top-ups, payments and saga services of `pursed` reach the same workers. Cluster:
 //! a [`LogBus`] per decider over the command topics; each service hosts the shards of its own
-//! deciders with a [`crate::cluster::ShardHost`] built from [`cluster_settings`].
+//! deciders with a [`purse_runtime::cluster::ShardHost`] built from [`cluster_settings`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use purse_domain::payment::{PaymentDecider, PaymentMethodsDecider};
-use purse_domain::saga::{AutoTopUpDecider, TopUpSagaDecider};
-use purse_domain::topup::TopUpDecider;
-use purse_domain::wallet::WalletDecider;
 use purse_log::{EventLog, LogError};
 use tokio::task::JoinSet;
 use tracing::warn;
 
-use crate::bus::{BusSettings, CommandBus, LocalBus};
-use crate::cluster::{ClusterSettings, LogBus, WireDecider};
-use crate::config::Config;
-use crate::shard::{ShardDecider, ShardError, ShardSettings, TimerSettings};
+use purse_runtime::bus::{BusSettings, CommandBus, LocalBus};
+use purse_runtime::cluster::{ClusterSettings, LogBus, WireDecider};
+use purse_runtime::config::Config;
+use purse_runtime::shard::{ShardDecider, ShardError, ShardSettings, TimerSettings};
+
+use crate::auto_top_up::AutoTopUpStream;
+use crate::payment::PaymentStream;
+use crate::payment_methods::PaymentMethodsStream;
+use crate::top_up::TopUpStream;
+use crate::top_up_saga::TopUpSagaStream;
 use crate::topics::{self, DeciderTopics};
+use crate::wallet::WalletStream;
 
 /// Most records a worker reads per call, on load and on read-back.
 const READ_BATCH_MAX_RECORDS: usize = 4_096;
@@ -31,17 +34,17 @@ const READ_BACK_WAIT_MS: u64 = 5_000;
 #[derive(Clone)]
 pub struct Buses {
     /// Wallets.
-    pub wallets: Arc<dyn CommandBus<WalletDecider>>,
+    pub wallets: Arc<dyn CommandBus<WalletStream>>,
     /// Top-ups.
-    pub top_ups: Arc<dyn CommandBus<TopUpDecider>>,
+    pub top_ups: Arc<dyn CommandBus<TopUpStream>>,
     /// Payment intents.
-    pub payments: Arc<dyn CommandBus<PaymentDecider>>,
+    pub payments: Arc<dyn CommandBus<PaymentStream>>,
     /// Stored payment methods.
-    pub payment_methods: Arc<dyn CommandBus<PaymentMethodsDecider>>,
+    pub payment_methods: Arc<dyn CommandBus<PaymentMethodsStream>>,
     /// Top-up sagas.
-    pub top_up_sagas: Arc<dyn CommandBus<TopUpSagaDecider>>,
+    pub top_up_sagas: Arc<dyn CommandBus<TopUpSagaStream>>,
     /// Auto top-up sagas.
-    pub auto_top_ups: Arc<dyn CommandBus<AutoTopUpDecider>>,
+    pub auto_top_ups: Arc<dyn CommandBus<AutoTopUpStream>>,
 }
 
 /// The in-process shard workers of every decider (all-in-one mode).
@@ -64,12 +67,11 @@ impl Buses {
         };
         let shard = shard_settings(config);
         let buses = Self {
-            wallets: local::<WalletDecider>(&log, topics::WALLETS, &bus, &shard, &mut tasks)
+            wallets: local::<WalletStream>(&log, topics::WALLETS, &bus, &shard, &mut tasks).await?,
+            top_ups: local::<TopUpStream>(&log, topics::TOP_UPS, &bus, &shard, &mut tasks).await?,
+            payments: local::<PaymentStream>(&log, topics::PAYMENTS, &bus, &shard, &mut tasks)
                 .await?,
-            top_ups: local::<TopUpDecider>(&log, topics::TOP_UPS, &bus, &shard, &mut tasks).await?,
-            payments: local::<PaymentDecider>(&log, topics::PAYMENTS, &bus, &shard, &mut tasks)
-                .await?,
-            payment_methods: local::<PaymentMethodsDecider>(
+            payment_methods: local::<PaymentMethodsStream>(
                 &log,
                 topics::PAYMENT_METHODS,
                 &bus,
@@ -77,7 +79,7 @@ impl Buses {
                 &mut tasks,
             )
             .await?,
-            top_up_sagas: local::<TopUpSagaDecider>(
+            top_up_sagas: local::<TopUpSagaStream>(
                 &log,
                 topics::TOP_UP_SAGAS,
                 &bus,
@@ -85,7 +87,7 @@ impl Buses {
                 &mut tasks,
             )
             .await?,
-            auto_top_ups: local::<AutoTopUpDecider>(
+            auto_top_ups: local::<AutoTopUpStream>(
                 &log,
                 topics::AUTO_TOP_UPS,
                 &bus,
@@ -101,17 +103,17 @@ impl Buses {
     /// shards is each service's own business.
     pub async fn start_cluster(config: &Config, log: Arc<dyn EventLog>) -> Result<Self, LogError> {
         Ok(Self {
-            wallets: over_log::<WalletDecider>(config, &log, topics::WALLETS).await?,
-            top_ups: over_log::<TopUpDecider>(config, &log, topics::TOP_UPS).await?,
-            payments: over_log::<PaymentDecider>(config, &log, topics::PAYMENTS).await?,
-            payment_methods: over_log::<PaymentMethodsDecider>(
+            wallets: over_log::<WalletStream>(config, &log, topics::WALLETS).await?,
+            top_ups: over_log::<TopUpStream>(config, &log, topics::TOP_UPS).await?,
+            payments: over_log::<PaymentStream>(config, &log, topics::PAYMENTS).await?,
+            payment_methods: over_log::<PaymentMethodsStream>(
                 config,
                 &log,
                 topics::PAYMENT_METHODS,
             )
             .await?,
-            top_up_sagas: over_log::<TopUpSagaDecider>(config, &log, topics::TOP_UP_SAGAS).await?,
-            auto_top_ups: over_log::<AutoTopUpDecider>(config, &log, topics::AUTO_TOP_UPS).await?,
+            top_up_sagas: over_log::<TopUpSagaStream>(config, &log, topics::TOP_UP_SAGAS).await?,
+            auto_top_ups: over_log::<AutoTopUpStream>(config, &log, topics::AUTO_TOP_UPS).await?,
         })
     }
 }

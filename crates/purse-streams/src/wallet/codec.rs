@@ -5,8 +5,8 @@ use std::str::FromStr;
 use purse_domain::Timestamp;
 use purse_domain::money::Asset;
 use purse_domain::wallet::{
-    CreditSource, DebitKind, HoldReleaseReason, Limits, LotDraw, VelocityLimit, WalletDecider,
-    WalletEvent, WalletEventKind, WalletKind,
+    CreditSource, DebitKind, HoldReleaseReason, Limits, LotDraw, VelocityLimit, WalletEvent,
+    WalletEventKind, WalletKind,
 };
 use purse_proto::event::v1 as pb;
 use purse_proto::event::v1::wallet_event::Event as E;
@@ -14,9 +14,11 @@ use purse_proto::event::v1::{EventEnvelope, event_envelope};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::codec::{CodecError, EventCodec, uuid_field};
+use purse_runtime::codec::{CodecError, EventCodec, uuid_field};
 
-impl EventCodec for WalletDecider {
+use super::WalletStream;
+
+impl EventCodec for WalletStream {
     const STREAM_KIND: &'static str = "wallet";
 
     fn event_type(event: &WalletEvent) -> &'static str {
@@ -51,7 +53,7 @@ impl EventCodec for WalletDecider {
 }
 
 /// Proto limits of domain limits (also used by the gRPC edge).
-pub fn limits_to_proto(limits: &Limits) -> pb::Limits {
+fn limits_to_proto(limits: &Limits) -> pb::Limits {
     pb::Limits {
         max_balance: limits.max_balance.map(|d| d.to_string()),
         daily_debit_limit: limits.daily_debit_limit.map(|d| d.to_string()),
@@ -235,7 +237,7 @@ fn optional_uuid(text: &str, field: &'static str) -> Result<Option<Uuid>, CodecE
 }
 
 /// Domain limits of proto limits (amount syntax only; the decider validates against the asset).
-pub fn limits_from_proto(limits: Option<&pb::Limits>) -> Result<Limits, CodecError> {
+fn limits_from_proto(limits: Option<&pb::Limits>) -> Result<Limits, CodecError> {
     let Some(limits) = limits else {
         return Ok(Limits::default());
     };

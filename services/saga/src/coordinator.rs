@@ -1,7 +1,7 @@
 //! The saga coordinator: feeds observations to the top-up and auto top-up sagas and sends the
 //! commands they want (DESIGN §7; the sagas themselves are deciders in `purse_domain::saga`).
 //!
-//! Five [reactors](crate::reactor):
+//! Five [reactors](purse_runtime::reactor):
 //! - **inputs**: top-up events (to the top-up saga, and to the wallet's auto top-up saga for
 //!   `auto` top-ups), payment events (to the top-up saga of the intent's top-up; a capture with
 //!   "save this card" also stores the card) and wallet events (balance observations, only for
@@ -24,13 +24,11 @@ use std::time::Duration;
 
 use purse_domain::Decider;
 use purse_domain::idempotency::IdempotencyKey;
-use purse_domain::payment::PaymentDecider;
 use purse_domain::saga::{
-    AutoTopUpCommand, AutoTopUpDecider, AutoTopUpInput, CreditPart, Dispatch, DispatchCommand,
-    TopUpSagaCommand, TopUpSagaDecider,
+    AutoTopUpCommand, AutoTopUpInput, CreditPart, Dispatch, DispatchCommand, TopUpSagaCommand,
 };
-use purse_domain::topup::{TopUpAction, TopUpDecider};
-use purse_domain::wallet::{CreditSource, WalletDecider};
+use purse_domain::topup::TopUpAction;
+use purse_domain::wallet::CreditSource;
 use purse_log::EventLog;
 use purse_store::ReadStore;
 use rust_decimal::Decimal;
@@ -40,15 +38,20 @@ use tracing::field::Empty;
 use tracing::{Instrument, error, warn};
 use uuid::Uuid;
 
-use crate::bus::CommandBus;
-use crate::buses::Buses;
-use crate::config::Config;
-use crate::metrics::{self, Counter};
-use crate::reactor::{
+use purse_runtime::bus::CommandBus;
+use purse_runtime::config::Config;
+use purse_runtime::metrics::{self, Counter};
+use purse_runtime::reactor::{
     Reacted, Reaction, ReactionError, ReactorError, ReactorSettings, spawn_reactor,
 };
-use crate::shard::{CommandError, CommandReply, ShardDecider};
-use crate::topics;
+use purse_runtime::shard::{CommandError, CommandReply, ShardDecider};
+use purse_streams::auto_top_up::AutoTopUpStream;
+use purse_streams::buses::Buses;
+use purse_streams::payment::PaymentStream;
+use purse_streams::top_up::TopUpStream;
+use purse_streams::top_up_saga::TopUpSagaStream;
+use purse_streams::topics;
+use purse_streams::wallet::WalletStream;
 
 /// Checkpoint name of the reactor feeding top-up events to sagas.
 pub const TOP_UP_EVENTS_REACTOR: &str = "saga-top-up-events";
@@ -115,7 +118,7 @@ pub fn spawn_coordinator(
         buses: buses.clone(),
     });
     let rules = Arc::new(RuleIndex::new(settings.partitions));
-    spawn_reactor::<TopUpDecider>(
+    spawn_reactor::<TopUpStream>(
         log.clone(),
         store.clone(),
         settings.reactor(TOP_UP_EVENTS_REACTOR, topics::TOP_UPS.events),
@@ -125,7 +128,7 @@ pub fn spawn_coordinator(
         stop,
         tasks,
     );
-    spawn_reactor::<PaymentDecider>(
+    spawn_reactor::<PaymentStream>(
         log.clone(),
         store.clone(),
         settings.reactor(PAYMENT_EVENTS_REACTOR, topics::PAYMENTS.events),
@@ -135,7 +138,7 @@ pub fn spawn_coordinator(
         stop,
         tasks,
     );
-    spawn_reactor::<WalletDecider>(
+    spawn_reactor::<WalletStream>(
         log.clone(),
         store.clone(),
         settings.reactor(WALLET_EVENTS_REACTOR, topics::WALLETS.events),
@@ -146,11 +149,11 @@ pub fn spawn_coordinator(
         stop,
         tasks,
     );
-    spawn_reactor::<TopUpSagaDecider>(
+    spawn_reactor::<TopUpSagaStream>(
         log.clone(),
         store.clone(),
         settings.reactor(TOP_UP_SAGA_DISPATCHER, topics::TOP_UP_SAGAS.events),
-        Arc::new(Dispatcher::<TopUpSagaDecider> {
+        Arc::new(Dispatcher::<TopUpSagaStream> {
             sender: sender.clone(),
             wanted: Wanted::default(),
             rules: None,
@@ -159,11 +162,11 @@ pub fn spawn_coordinator(
         stop,
         tasks,
     );
-    spawn_reactor::<AutoTopUpDecider>(
+    spawn_reactor::<AutoTopUpStream>(
         log,
         store,
         settings.reactor(AUTO_TOP_UP_DISPATCHER, topics::AUTO_TOP_UPS.events),
-        Arc::new(Dispatcher::<AutoTopUpDecider> {
+        Arc::new(Dispatcher::<AutoTopUpStream> {
             sender,
             wanted: Wanted::default(),
             rules: Some(rules),
@@ -231,7 +234,7 @@ impl Sender {
             "saga_command",
             otel.name = %format_args!("saga {what}"),
             what,
-            command = crate::shard::command_type::<D>(),
+            command = purse_runtime::shard::command_type::<D>(),
             stream_id = %D::stream_id(&command),
             correlation_id,
             outcome = Empty,
@@ -403,8 +406,8 @@ struct TopUpEvents {
 }
 
 #[async_trait::async_trait]
-impl Reaction<TopUpDecider> for TopUpEvents {
-    async fn react(&self, event: &Reacted<'_, TopUpDecider>) -> Result<(), ReactionError> {
+impl Reaction<TopUpStream> for TopUpEvents {
+    async fn react(&self, event: &Reacted<'_, TopUpStream>) -> Result<(), ReactionError> {
         let input = TopUpSagaCommand::from_top_up_event(event.stream_id, event.event);
         self.sender.top_up_saga(input, event.correlation_id).await?;
         let auto = event
@@ -424,8 +427,8 @@ struct PaymentEvents {
 }
 
 #[async_trait::async_trait]
-impl Reaction<PaymentDecider> for PaymentEvents {
-    async fn react(&self, event: &Reacted<'_, PaymentDecider>) -> Result<(), ReactionError> {
+impl Reaction<PaymentStream> for PaymentEvents {
+    async fn react(&self, event: &Reacted<'_, PaymentStream>) -> Result<(), ReactionError> {
         let Some(intent) = event.state.intent() else {
             return Ok(());
         };
@@ -566,7 +569,7 @@ struct WalletEvents {
 }
 
 impl WalletEvents {
-    fn observed(event: &Reacted<'_, WalletDecider>) -> Option<Observed> {
+    fn observed(event: &Reacted<'_, WalletStream>) -> Option<Observed> {
         let command =
             AutoTopUpCommand::from_wallet_event(event.stream_id, event.sequence, event.event)?;
         let AutoTopUpInput::BalanceObserved {
@@ -585,8 +588,8 @@ impl WalletEvents {
 }
 
 #[async_trait::async_trait]
-impl Reaction<WalletDecider> for WalletEvents {
-    async fn react(&self, event: &Reacted<'_, WalletDecider>) -> Result<(), ReactionError> {
+impl Reaction<WalletStream> for WalletEvents {
+    async fn react(&self, event: &Reacted<'_, WalletStream>) -> Result<(), ReactionError> {
         self.rules.wait_ready().await?;
         let Some(observed) = Self::observed(event) else {
             return Ok(());
@@ -601,7 +604,7 @@ impl Reaction<WalletDecider> for WalletEvents {
         }
     }
 
-    fn replay(&self, event: &Reacted<'_, WalletDecider>) {
+    fn replay(&self, event: &Reacted<'_, WalletStream>) {
         if let Some(observed) = Self::observed(event) {
             // Only the index: these were handled before the restart.
             let _ = self.rules.observe(event.stream_id, observed);
@@ -634,7 +637,7 @@ trait SagaKind: ShardDecider {
     }
 }
 
-impl SagaKind for TopUpSagaDecider {
+impl SagaKind for TopUpSagaStream {
     fn saga_ref(stream_id: Uuid) -> SagaRef {
         SagaRef::TopUp(stream_id)
     }
@@ -644,7 +647,7 @@ impl SagaKind for TopUpSagaDecider {
     }
 }
 
-impl SagaKind for AutoTopUpDecider {
+impl SagaKind for AutoTopUpStream {
     fn saga_ref(stream_id: Uuid) -> SagaRef {
         SagaRef::Auto(stream_id)
     }

@@ -4,42 +4,40 @@
 //! same protobuf envelope as wallet events, so the guard, the idempotency ledger and every reader
 //! treat all streams alike. The time lives in the envelope, not in the body.
 
-use purse_domain::Timestamp;
-use purse_domain::payment::{
-    PaymentDecider, PaymentEvent, PaymentMethodsDecider, PaymentMethodsEvent,
-};
-use purse_domain::saga::{AutoTopUpDecider, AutoTopUpEvent, TopUpSagaDecider, TopUpSagaEvent};
-use purse_domain::topup::{TopUpDecider, TopUpEvent};
-use purse_proto::event::v1::{EventEnvelope, JsonEvent, event_envelope};
-
-use crate::codec::{CodecError, EventCodec};
-
+/// `impl EventCodec` for a stream binding whose events are `$event { occurred_at, kind }` with a
+/// serde-serialisable `kind`, under the stream kind `$kind`.
 macro_rules! json_codec {
-    ($decider:ty, $event:ident, $kind:literal) => {
-        impl EventCodec for $decider {
+    ($binding:ty, $event:ident, $kind:literal) => {
+        impl purse_runtime::codec::EventCodec for $binding {
             const STREAM_KIND: &'static str = $kind;
 
             fn event_type(event: &$event) -> &'static str {
                 event.event_type()
             }
 
-            fn occurred_at(event: &$event) -> Timestamp {
+            fn occurred_at(event: &$event) -> purse_domain::Timestamp {
                 event.occurred_at
             }
 
-            fn to_payload(event: &$event) -> event_envelope::Payload {
+            fn to_payload(event: &$event) -> purse_proto::event::v1::event_envelope::Payload {
                 let body = match serde_json::to_string(&event.kind) {
                     Ok(body) => body,
                     // Every field is a string, number, bool, map or sequence: serialising cannot fail.
                     Err(error) => panic!("{} event does not serialise: {error}", $kind),
                 };
-                event_envelope::Payload::Json(JsonEvent {
-                    stream_kind: $kind.to_owned(),
-                    body,
-                })
+                purse_proto::event::v1::event_envelope::Payload::Json(
+                    purse_proto::event::v1::JsonEvent {
+                        stream_kind: $kind.to_owned(),
+                        body,
+                    },
+                )
             }
 
-            fn from_envelope(envelope: &EventEnvelope) -> Result<$event, CodecError> {
+            fn from_envelope(
+                envelope: &purse_proto::event::v1::EventEnvelope,
+            ) -> Result<$event, purse_runtime::codec::CodecError> {
+                use purse_proto::event::v1::event_envelope;
+                use purse_runtime::codec::CodecError;
                 let Some(event_envelope::Payload::Json(json)) = &envelope.payload else {
                     return Err(CodecError::WrongPayload { expected: $kind });
                 };
@@ -49,7 +47,7 @@ macro_rules! json_codec {
                 let kind = serde_json::from_str(&json.body)
                     .map_err(|_| CodecError::Field { field: "json.body" })?;
                 Ok($event {
-                    occurred_at: Timestamp::from_millis(envelope.occurred_at_ms),
+                    occurred_at: purse_domain::Timestamp::from_millis(envelope.occurred_at_ms),
                     kind,
                 })
             }
@@ -57,12 +55,4 @@ macro_rules! json_codec {
     };
 }
 
-json_codec!(TopUpDecider, TopUpEvent, "top_up");
-json_codec!(PaymentDecider, PaymentEvent, "payment");
-json_codec!(
-    PaymentMethodsDecider,
-    PaymentMethodsEvent,
-    "payment_methods"
-);
-json_codec!(TopUpSagaDecider, TopUpSagaEvent, "top_up_saga");
-json_codec!(AutoTopUpDecider, AutoTopUpEvent, "auto_top_up");
+pub(crate) use json_codec;

@@ -15,27 +15,28 @@ const KEY_BYTES: usize = 32;
 /// Longest tenant name.
 pub const MAX_TENANT_BYTES: usize = 64;
 
-/// What a caller may do.
+/// What a caller may do: read, move money, or administer (open, suspend, close, set limits).
+/// Tokens name them `wallets:read`, `wallets:write` and `wallets:admin`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Scope {
-    /// Read wallets, balances and history.
-    WalletsRead,
-    /// Move money: credit, debit, refund, holds.
-    WalletsWrite,
-    /// Open, suspend, reactivate and close wallets; change limits.
-    WalletsAdmin,
+    /// Read accounts, balances and history.
+    Read,
+    /// Move money: credit, debit, refund, holds, top-ups.
+    Write,
+    /// Open, suspend, reactivate and close accounts; change limits.
+    Admin,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 3] = [Scope::WalletsRead, Scope::WalletsWrite, Scope::WalletsAdmin];
+    pub const ALL: [Scope; 3] = [Scope::Read, Scope::Write, Scope::Admin];
 
     /// Name in tokens ("wallets:read").
     pub fn as_str(self) -> &'static str {
         match self {
-            Scope::WalletsRead => "wallets:read",
-            Scope::WalletsWrite => "wallets:write",
-            Scope::WalletsAdmin => "wallets:admin",
+            Scope::Read => "wallets:read",
+            Scope::Write => "wallets:write",
+            Scope::Admin => "wallets:admin",
         }
     }
 
@@ -225,7 +226,7 @@ mod tests {
     fn an_issued_token_verifies_to_its_principal() {
         let principal = Principal {
             tenant: "acme".into(),
-            scopes: vec![Scope::WalletsRead, Scope::WalletsWrite],
+            scopes: vec![Scope::Read, Scope::Write],
         };
         let token = key().issue(&principal).unwrap();
         assert_eq!(key().verify(&token).unwrap(), principal);
@@ -235,7 +236,7 @@ mod tests {
     fn a_token_signed_by_another_key_or_altered_is_refused() {
         let principal = Principal {
             tenant: "acme".into(),
-            scopes: vec![Scope::WalletsAdmin],
+            scopes: vec![Scope::Admin],
         };
         let token = key().issue(&principal).unwrap();
         assert!(matches!(

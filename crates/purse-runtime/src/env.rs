@@ -64,7 +64,7 @@ pub const PURSE_TOPUPS_FEE_PERCENT: &str = "PURSE_TOPUPS_FEE_PERCENT";
 pub const PURSE_TOPUPS_CHECKOUT_BASE_URL: &str = "PURSE_TOPUPS_CHECKOUT_BASE_URL";
 /// Address of the payments HTTP listener (checkout pages, webhooks).
 pub const PURSE_PAYMENTS_HTTP_LISTEN: &str = "PURSE_PAYMENTS_HTTP_LISTEN";
-/// Payment provider adapter (`simulator`).
+/// Provider adapter of the payments service (`simulator`).
 pub const PURSE_PAYMENTS_PROVIDER: &str = "PURSE_PAYMENTS_PROVIDER";
 /// File holding the provider's webhook signing secret.
 pub const PURSE_PAYMENTS_WEBHOOK_SECRET_FILE: &str = "PURSE_PAYMENTS_WEBHOOK_SECRET_FILE";

@@ -38,7 +38,7 @@ pub trait ShardDecider: EventCodec + 'static {}
 
 impl<D: EventCodec + 'static> ShardDecider for D {}
 
-/// A command's type as spans show it: the command type's own name (`WalletCommand`), never
+/// A command's type as spans show it: the command type's own name, never
 /// anything taken from the command's fields.
 pub fn command_type<D: Decider>() -> &'static str {
     let path = std::any::type_name::<D::Command>();

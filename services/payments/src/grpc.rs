@@ -96,7 +96,7 @@ impl PaymentsService for PaymentsGrpc {
         &self,
         request: Request<pb::CreatePaymentIntentRequest>,
     ) -> Result<Response<pb::PaymentIntentResponse>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsWrite)?;
+        let principal = self.authorize(&request, Scope::Write)?;
         let r = request.into_inner();
         let key = parse_key(&r.idempotency_key)?;
         let asset = Asset::parse(&r.asset, r.asset_scale).map_err(asset_error)?;
@@ -123,7 +123,7 @@ impl PaymentsService for PaymentsGrpc {
         &self,
         request: Request<pb::GetPaymentIntentRequest>,
     ) -> Result<Response<pb::PaymentIntent>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsRead)?;
+        let principal = self.authorize(&request, Scope::Read)?;
         let r = request.into_inner();
         let row = self.visible_payment(&principal, &r.payment_id).await?;
         Ok(Response::new(intent_message(row)))
@@ -133,7 +133,7 @@ impl PaymentsService for PaymentsGrpc {
         &self,
         request: Request<pb::CapturePaymentIntentRequest>,
     ) -> Result<Response<pb::PaymentIntent>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsWrite)?;
+        let principal = self.authorize(&request, Scope::Write)?;
         let r = request.into_inner();
         let row = self.visible_payment(&principal, &r.payment_id).await?;
         // Captures happen with the charge (the simulator and every adapter here capture at
@@ -148,7 +148,7 @@ impl PaymentsService for PaymentsGrpc {
         &self,
         request: Request<pb::CancelPaymentIntentRequest>,
     ) -> Result<Response<pb::PaymentIntentResponse>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsWrite)?;
+        let principal = self.authorize(&request, Scope::Write)?;
         let r = request.into_inner();
         let payment_id = parse_uuid(&r.payment_id, "payment_id")?;
         let key = parse_key(&r.idempotency_key)?;
@@ -173,7 +173,7 @@ impl PaymentsService for PaymentsGrpc {
         &self,
         request: Request<pb::RefundPaymentRequest>,
     ) -> Result<Response<pb::PaymentIntentResponse>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsWrite)?;
+        let principal = self.authorize(&request, Scope::Write)?;
         let r = request.into_inner();
         let payment_id = parse_uuid(&r.payment_id, "payment_id")?;
         let key = parse_key(&r.idempotency_key)?;
@@ -202,7 +202,7 @@ impl PaymentsService for PaymentsGrpc {
         &self,
         request: Request<pb::ListPaymentMethodsRequest>,
     ) -> Result<Response<pb::ListPaymentMethodsResponse>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsRead)?;
+        let principal = self.authorize(&request, Scope::Read)?;
         let r = request.into_inner();
         if r.owner.is_empty() {
             return Err(ApiError::invalid("owner", "MISSING_FIELD", "owner is required").into());

@@ -235,7 +235,7 @@ impl TopUpService for TopUpGrpc {
         &self,
         request: Request<pb::CreateTopUpRequest>,
     ) -> Result<Response<pb::CreateTopUpResponse>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsWrite)?;
+        let principal = self.authorize(&request, Scope::Write)?;
         let r = request.into_inner();
         let key = parse_key(&r.idempotency_key)?;
         let wallet_id = parse_uuid(&r.wallet_id, "wallet_id")?;
@@ -337,7 +337,7 @@ impl TopUpService for TopUpGrpc {
         &self,
         request: Request<pb::GetTopUpRequest>,
     ) -> Result<Response<pb::TopUp>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsRead)?;
+        let principal = self.authorize(&request, Scope::Read)?;
         let r = request.into_inner();
         let top_up_id = parse_uuid(&r.top_up_id, "top_up_id")?;
         let store = self.store.clone();
@@ -364,7 +364,7 @@ impl TopUpService for TopUpGrpc {
         &self,
         request: Request<pb::ListTopUpsRequest>,
     ) -> Result<Response<pb::ListTopUpsResponse>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsRead)?;
+        let principal = self.authorize(&request, Scope::Read)?;
         let r = request.into_inner();
         let wallet_id = parse_uuid(&r.wallet_id, "wallet_id")?;
         self.wallet(&principal, wallet_id).await?;
@@ -395,7 +395,7 @@ impl TopUpService for TopUpGrpc {
         &self,
         request: Request<pb::SetAutoTopUpRequest>,
     ) -> Result<Response<pb::SetAutoTopUpResponse>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsAdmin)?;
+        let principal = self.authorize(&request, Scope::Admin)?;
         let r = request.into_inner();
         let key = parse_key(&r.idempotency_key)?;
         let wallet_id = parse_uuid(&r.wallet_id, "wallet_id")?;
@@ -475,7 +475,7 @@ impl TopUpService for TopUpGrpc {
         &self,
         request: Request<pb::GetAutoTopUpRequest>,
     ) -> Result<Response<pb::AutoTopUpRule>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsRead)?;
+        let principal = self.authorize(&request, Scope::Read)?;
         let r = request.into_inner();
         let wallet_id = parse_uuid(&r.wallet_id, "wallet_id")?;
         let store = self.store.clone();
@@ -501,7 +501,7 @@ impl TopUpService for TopUpGrpc {
         &self,
         request: Request<pb::RemoveAutoTopUpRequest>,
     ) -> Result<Response<pb::RemoveAutoTopUpResponse>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsAdmin)?;
+        let principal = self.authorize(&request, Scope::Admin)?;
         let r = request.into_inner();
         let key = parse_key(&r.idempotency_key)?;
         let wallet_id = parse_uuid(&r.wallet_id, "wallet_id")?;

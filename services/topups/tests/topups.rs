@@ -137,7 +137,7 @@ impl Harness {
         Harness {
             token: issue(TENANT, Scope::ALL.to_vec()),
             other_token: issue(OTHER_TENANT, Scope::ALL.to_vec()),
-            read_only_token: issue(TENANT, vec![Scope::WalletsRead]),
+            read_only_token: issue(TENANT, vec![Scope::Read]),
             _dir: dir,
             config,
             log,

@@ -203,7 +203,7 @@ impl WalletService for WalletGrpc {
         &self,
         request: Request<pb::CreateWalletRequest>,
     ) -> Result<Response<pb::CreateWalletResponse>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsAdmin)?;
+        let principal = self.authorize(&request, Scope::Admin)?;
         let r = request.into_inner();
         let key = parse_key(&r.idempotency_key)?;
         let asset = Asset::parse(&r.asset, r.asset_scale).map_err(asset_error)?;
@@ -239,7 +239,7 @@ impl WalletService for WalletGrpc {
         &self,
         request: Request<pb::GetWalletRequest>,
     ) -> Result<Response<pb::Wallet>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsRead)?;
+        let principal = self.authorize(&request, Scope::Read)?;
         let r = request.into_inner();
         let wallet_id = parse_uuid(&r.wallet_id, "wallet_id")?;
         let row = self
@@ -252,7 +252,7 @@ impl WalletService for WalletGrpc {
         &self,
         request: Request<pb::ListWalletsRequest>,
     ) -> Result<Response<pb::ListWalletsResponse>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsRead)?;
+        let principal = self.authorize(&request, Scope::Read)?;
         let r = request.into_inner();
         if r.owner.is_empty() {
             return Err(ApiError::invalid("owner", "MISSING_FIELD", "owner is required").into());
@@ -276,7 +276,7 @@ impl WalletService for WalletGrpc {
         &self,
         request: Request<pb::UpdateLimitsRequest>,
     ) -> Result<Response<pb::MutationResponse>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsAdmin)?;
+        let principal = self.authorize(&request, Scope::Admin)?;
         let r = request.into_inner();
         let action = || {
             Ok(WalletAction::UpdateLimits {
@@ -293,7 +293,7 @@ impl WalletService for WalletGrpc {
         &self,
         request: Request<pb::SuspendWalletRequest>,
     ) -> Result<Response<pb::MutationResponse>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsAdmin)?;
+        let principal = self.authorize(&request, Scope::Admin)?;
         let r = request.into_inner();
         let action = || {
             Ok(WalletAction::Suspend {
@@ -310,7 +310,7 @@ impl WalletService for WalletGrpc {
         &self,
         request: Request<pb::ReactivateWalletRequest>,
     ) -> Result<Response<pb::MutationResponse>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsAdmin)?;
+        let principal = self.authorize(&request, Scope::Admin)?;
         let r = request.into_inner();
         let action = || Ok(WalletAction::Reactivate);
         Ok(Response::new(
@@ -323,7 +323,7 @@ impl WalletService for WalletGrpc {
         &self,
         request: Request<pb::CloseWalletRequest>,
     ) -> Result<Response<pb::MutationResponse>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsAdmin)?;
+        let principal = self.authorize(&request, Scope::Admin)?;
         let r = request.into_inner();
         let action = || Ok(WalletAction::Close);
         Ok(Response::new(
@@ -336,7 +336,7 @@ impl WalletService for WalletGrpc {
         &self,
         request: Request<pb::CreditRequest>,
     ) -> Result<Response<pb::MutationResponse>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsWrite)?;
+        let principal = self.authorize(&request, Scope::Write)?;
         let r = request.into_inner();
         Ok(Response::new(
             self.mutate(&principal, &r.wallet_id, &r.idempotency_key, || {
@@ -350,7 +350,7 @@ impl WalletService for WalletGrpc {
         &self,
         request: Request<pb::DebitRequest>,
     ) -> Result<Response<pb::MutationResponse>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsWrite)?;
+        let principal = self.authorize(&request, Scope::Write)?;
         let r = request.into_inner();
         Ok(Response::new(
             self.mutate(&principal, &r.wallet_id, &r.idempotency_key, || {
@@ -364,7 +364,7 @@ impl WalletService for WalletGrpc {
         &self,
         request: Request<pb::RefundRequest>,
     ) -> Result<Response<pb::MutationResponse>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsWrite)?;
+        let principal = self.authorize(&request, Scope::Write)?;
         let r = request.into_inner();
         Ok(Response::new(
             self.mutate(&principal, &r.wallet_id, &r.idempotency_key, || {
@@ -378,7 +378,7 @@ impl WalletService for WalletGrpc {
         &self,
         request: Request<pb::PlaceHoldRequest>,
     ) -> Result<Response<pb::MutationResponse>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsWrite)?;
+        let principal = self.authorize(&request, Scope::Write)?;
         let r = request.into_inner();
         Ok(Response::new(
             self.mutate(&principal, &r.wallet_id, &r.idempotency_key, || {
@@ -392,7 +392,7 @@ impl WalletService for WalletGrpc {
         &self,
         request: Request<pb::CaptureHoldRequest>,
     ) -> Result<Response<pb::MutationResponse>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsWrite)?;
+        let principal = self.authorize(&request, Scope::Write)?;
         let r = request.into_inner();
         Ok(Response::new(
             self.mutate(&principal, &r.wallet_id, &r.idempotency_key, || {
@@ -406,7 +406,7 @@ impl WalletService for WalletGrpc {
         &self,
         request: Request<pb::VoidHoldRequest>,
     ) -> Result<Response<pb::MutationResponse>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsWrite)?;
+        let principal = self.authorize(&request, Scope::Write)?;
         let r = request.into_inner();
         Ok(Response::new(
             self.mutate(&principal, &r.wallet_id, &r.idempotency_key, || {
@@ -420,7 +420,7 @@ impl WalletService for WalletGrpc {
         &self,
         request: Request<pb::GetBalanceRequest>,
     ) -> Result<Response<pb::Balance>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsRead)?;
+        let principal = self.authorize(&request, Scope::Read)?;
         let r = request.into_inner();
         let wallet_id = parse_uuid(&r.wallet_id, "wallet_id")?;
         let wallet = self
@@ -454,7 +454,7 @@ impl WalletService for WalletGrpc {
         &self,
         request: Request<pb::ListTransactionsRequest>,
     ) -> Result<Response<pb::ListTransactionsResponse>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsRead)?;
+        let principal = self.authorize(&request, Scope::Read)?;
         let r = request.into_inner();
         let wallet_id = parse_uuid(&r.wallet_id, "wallet_id")?;
         self.visible_wallet(&principal, wallet_id, r.min_sequence)
@@ -484,7 +484,7 @@ impl WalletService for WalletGrpc {
         &self,
         request: Request<pb::BatchExecuteRequest>,
     ) -> Result<Response<pb::BatchExecuteResponse>, Status> {
-        let principal = self.authorize(&request, Scope::WalletsWrite)?;
+        let principal = self.authorize(&request, Scope::Write)?;
         let operations = request.into_inner().operations;
         if operations.len() > self.settings.batch_execute_max_operations {
             let max = self.settings.batch_execute_max_operations;

@@ -1,5 +1,6 @@
 //! Everything that can make `purse` exit non-zero, and the exit code each maps to.
 
+use purse_proto::status_code_name as code_name;
 use std::path::PathBuf;
 
 use tonic::Code;
@@ -121,30 +122,6 @@ impl CliError {
 /// have happened, and a retry with the same idempotency key is the way to find out.
 pub(crate) fn is_retryable(code: Code) -> bool {
     matches!(code, Code::Unavailable | Code::DeadlineExceeded)
-}
-
-/// The canonical upper-case name of a gRPC status code (`FAILED_PRECONDITION`), as the gRPC
-/// specification spells it; tonic only offers prose descriptions.
-pub(crate) fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
 }
 
 fn display_path(path: &std::path::Path) -> String {

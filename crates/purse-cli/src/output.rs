@@ -14,7 +14,9 @@ use serde_json::{Map, Value, json};
 use tonic_types::StatusExt;
 
 use crate::commands::{BatchItem, IdempotencyKey, Outcome};
-use crate::error::{CliError, code_name};
+use purse_proto::status_code_name as code_name;
+
+use crate::error::CliError;
 
 /// Characters of a lot id shown in the history table. UUIDv7 ids start with their creation
 /// time, so lots made in the same minute share a prefix; the random tail tells them apart.

@@ -1,5 +1,5 @@
 //! Generated protobuf and gRPC code for Purse. Conversions to domain types live at the edges
-//! (each service's `grpc.rs` and `purse-runtime`'s event codec), never here.
+//! (each service's `grpc.rs` and `purse-streams`' event codecs), never here.
 
 #![allow(unreachable_pub, clippy::all, missing_docs)]
 
@@ -33,3 +33,28 @@ pub mod event {
 
 /// Encoded file descriptor set of every Purse proto, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("purse_descriptor");
+
+/// The canonical upper-case name of a gRPC status code (`FAILED_PRECONDITION`), as the gRPC
+/// specification spells it; tonic only offers prose descriptions.
+pub fn status_code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}

@@ -496,23 +496,24 @@ async fn stale_writer(cluster: Cluster) {
         acknowledged.entry(wallet).or_default().extend(keys);
     }
     acknowledged.insert(target.clone(), paused_keys);
-    // a's expiry of the hold lost: every reader skips it (the projector counts it), and a dropped
-    // its state on finding it lost.
-    let conflicts = counter_above_zero(
-        &projector,
-        "purse_stream_conflicts_total",
-        "reader=\"projector\"",
-    )
-    .await;
+    // a's expiry of the hold lost, one of two ways: its record landed and every reader skips it
+    // (the projector counts it), or the log refused it (with transactions: a's transaction
+    // aborted because the broker had moved on, and nothing of it is visible). Either way a
+    // dropped its state.
+    let (conflicts, append_failures) = losing_write_of(&projector, &a).await;
     let reloads = counter_above_zero(&a, "purse_shard_reloads_total", "").await;
     eprintln!(
         "stale writer: paused {} ms with {jam_at_pause} of {JAM_DEBITS} burst debits answered; \
-         projector conflicts {conflicts}, instance a reloads {reloads}, a's shard conflicts {}",
+         projector conflicts {conflicts}, a's refused appends {append_failures}, instance a \
+         reloads {reloads}, a's shard conflicts {}",
         resumed_ms - paused_ms,
         a.counter("purse_stream_conflicts_total", "reader=\"shard\"")
             .await
     );
-    assert!(conflicts > 0, "the projector ignored a's losing record");
+    assert!(
+        conflicts + append_failures > 0,
+        "a's late expiry neither lost to the projector nor was refused by the log"
+    );
     assert!(reloads > 0, "a dropped its state after losing");
     assert_exactly_once(&mut setup, &acknowledged).await;
     // The read model released the hold once (b's expiry won; a's copy counts nowhere).
@@ -522,17 +523,32 @@ async fn stale_writer(cluster: Cluster) {
         .filter(|t| t.entry_type == pb::EntryType::HoldReleased as i32)
         .count();
     assert_eq!(released, 1, "the hold on {target} released once");
-    a_jvm_consumer_reads_what_the_catalogue_promises(&cluster, wallets.len(), conflicts);
+    a_jvm_consumer_reads_what_the_catalogue_promises(&cluster, wallets.len(), &projector).await;
+}
+
+/// The projector's conflicts and a's refused appends, once either is above zero (or 30 s on).
+async fn losing_write_of(projector: &Service, a: &Service) -> (u64, u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let conflicts = projector
+            .counter("purse_stream_conflicts_total", "reader=\"projector\"")
+            .await;
+        let append_failures = a.counter("purse_shard_append_failures_total", "").await;
+        if conflicts + append_failures > 0 || tokio::time::Instant::now() >= deadline {
+            return (conflicts, append_failures);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A Kafka consumer outside Purse (`tests/jvm`, Java on `kafka-clients`) reads the whole run's
 /// `purse.wallet.events`: every record decodes and keeps the catalogue's promises, each wallet's
-/// sequence is gapless from 1, and a's losing record is recognised by the first-writer-wins rule,
-/// as the projector recognised it (`projector_conflicts` of them by then).
-fn a_jvm_consumer_reads_what_the_catalogue_promises(
+/// sequence is gapless from 1, and it recognises as losers, by the first-writer-wins rule, exactly
+/// the records the projector skipped (none when the log refused a's late write).
+async fn a_jvm_consumer_reads_what_the_catalogue_promises(
     cluster: &Cluster,
     wallets: usize,
-    projector_conflicts: u64,
+    projector: &Service,
 ) {
     let report = check_wallet_events(&cluster.broker.bootstrap(), wallets);
     eprintln!("JVM consumer: {}", report.summary);
@@ -543,9 +559,13 @@ fn a_jvm_consumer_reads_what_the_catalogue_promises(
     );
     assert_eq!(report.count("streams"), wallets as u64, "{}", report.output);
     assert_eq!(report.count("gaps"), 0, "{}", report.output);
-    assert!(
-        report.count("losers") >= 1,
-        "the JVM consumer saw no loser; the projector saw {projector_conflicts}: {}",
+    let projector_conflicts = projector
+        .counter("purse_stream_conflicts_total", "reader=\"projector\"")
+        .await;
+    assert_eq!(
+        report.count("losers"),
+        projector_conflicts,
+        "the JVM consumer and the projector disagree on losers: {}",
         report.output
     );
     assert_eq!(report.events_of("WalletOpened"), wallets as u64);

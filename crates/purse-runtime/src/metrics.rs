@@ -52,6 +52,9 @@ const PROJECTED_HELP: &str =
 const RELOADS: &str = "purse_shard_reloads_total";
 const RELOADS_HELP: &str =
     "Times a shard worker dropped its state and re-read its partition (lost or unknown append).";
+const APPEND_FAILURES: &str = "purse_shard_append_failures_total";
+const APPEND_FAILURES_HELP: &str = "Appends the log did not confirm (aborted transaction, fenced \
+     producer, timeout); the worker answered from what it read back and re-read its partition.";
 const REACTOR_HANDLED_NAME: &str = "purse_reactor_handled_total";
 const REACTOR_HANDLED_HELP: &str =
     "Reactor steps that succeeded (reactions to winning events and caught-up hooks).";
@@ -75,6 +78,8 @@ pub static COMMANDS_RETRY: Counter = Counter::new(COMMANDS, COMMANDS_HELP, "outc
 pub static PROJECTED_RECORDS: Counter = Counter::new(PROJECTED, PROJECTED_HELP, "");
 /// Shard reloads.
 pub static SHARD_RELOADS: Counter = Counter::new(RELOADS, RELOADS_HELP, "");
+/// Unconfirmed appends.
+pub static SHARD_APPEND_FAILURES: Counter = Counter::new(APPEND_FAILURES, APPEND_FAILURES_HELP, "");
 /// Losing records ignored by reactors (saga coordinator and other event reactions).
 pub static REACTOR_CONFLICTS: Counter =
     Counter::new(CONFLICTS, CONFLICTS_HELP, "reader=\"reactor\"");
@@ -141,6 +146,7 @@ static ALL: &[&Counter] = &[
     &COMMANDS_RETRY,
     &PROJECTED_RECORDS,
     &SHARD_RELOADS,
+    &SHARD_APPEND_FAILURES,
     &REACTOR_HANDLED,
     &REACTOR_RETRIES,
     &SAGA_DISPATCHES[0][0],

@@ -437,6 +437,7 @@ impl<D: ShardDecider> ShardWorker<D> {
             Err(err) => {
                 // Unknown outcome: read whatever is there, answer from what we find, then reload.
                 warn!(topic = %self.topic, partition = self.partition, error = %err, "append failed; re-reading partition");
+                metrics::SHARD_APPEND_FAILURES.add(1);
                 must_reload = true;
                 self.end_offset().await?
             }

@@ -534,22 +534,6 @@ async fn every_rpc_names_the_wire_field_and_reason_of_a_bad_request() {
             },
         ),
         case(
-            "CapturePaymentIntent",
-            Invalid,
-            "INVALID_ID",
-            Some("payment_id"),
-            {
-                let mut c = p.clone();
-                async move {
-                    c.capture_payment_intent(pay::CapturePaymentIntentRequest {
-                        payment_id: "x".into(),
-                    })
-                    .await
-                    .map(drop)
-                }
-            },
-        ),
-        case(
             "CancelPaymentIntent",
             Invalid,
             "INVALID_ENUM",

@@ -28,10 +28,6 @@ pub(crate) enum ApiError {
     /// NOT_FOUND `PAYMENT_NOT_FOUND`: no intent in the read model for this tenant.
     #[error("payment not found")]
     PaymentNotFound,
-    /// FAILED_PRECONDITION `PAYMENT_NOT_CAPTURED`: a capture asked of an intent that has not
-    /// been captured (captures happen with the charge).
-    #[error("payment is {status}, not captured")]
-    NotCaptured { status: String },
     /// The command path's answer.
     #[error(transparent)]
     Command(#[from] CommandError<PaymentError>),
@@ -75,12 +71,6 @@ impl From<ApiError> for Status {
             ApiError::PaymentNotFound => {
                 with_reason(Code::NotFound, "PAYMENT_NOT_FOUND", message, &[])
             }
-            ApiError::NotCaptured { status } => with_reason(
-                Code::FailedPrecondition,
-                "PAYMENT_NOT_CAPTURED",
-                message,
-                &[("status", status)],
-            ),
             ApiError::Command(command) => command_status(command, rejection_status),
             ApiError::Store(store) => store_status(store),
         }

@@ -129,21 +129,6 @@ impl PaymentsService for PaymentsGrpc {
         Ok(Response::new(intent_message(row)))
     }
 
-    async fn capture_payment_intent(
-        &self,
-        request: Request<pb::CapturePaymentIntentRequest>,
-    ) -> Result<Response<pb::PaymentIntent>, Status> {
-        let principal = self.authorize(&request, Scope::Write)?;
-        let r = request.into_inner();
-        let row = self.visible_payment(&principal, &r.payment_id).await?;
-        // Captures happen with the charge (the simulator and every adapter here capture at
-        // once), so there is nothing left to capture: confirm a captured intent, refuse others.
-        if row.status != PaymentStatus::Succeeded.as_str() {
-            return Err(ApiError::NotCaptured { status: row.status }.into());
-        }
-        Ok(Response::new(intent_message(row)))
-    }
-
     async fn cancel_payment_intent(
         &self,
         request: Request<pb::CancelPaymentIntentRequest>,

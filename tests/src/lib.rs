@@ -1,6 +1,7 @@
 //! Harness for end-to-end tests: builds and starts the real binaries on loopback ports they pick,
 //! talks to them over gRPC or through the `purse` CLI, and stops them (or kills them -9).
 
+pub mod auto_top_up_log;
 pub mod browser;
 pub mod cluster;
 pub mod embedded_log;

@@ -7,6 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use hyper::Method;
+use purse_e2e::auto_top_up_log::{AutoTopUpLog, auto_top_up_log};
 use purse_e2e::browser::Browser;
 use purse_e2e::requests::{balance, create_wallet, credit, debit};
 use purse_e2e::topups::{
@@ -360,6 +361,14 @@ async fn a_saved_card_pays_later_top_ups_and_the_auto_top_up_rule_starts_exactly
     };
     assert_eq!(auto[0].amount, "25.00");
     assert_eq!(balance(&mut wallets, &wallet_id, 0).await.balance, "33.00");
+    // The log, not only the read model: one auto top-up created, one credit for it.
+    assert_eq!(
+        auto_top_up_log(dir.path(), &wallet_id),
+        AutoTopUpLog {
+            created: 1,
+            credits: 1
+        }
+    );
 }
 
 /// Crash attempts in the pursed kill test: each pays a top-up and kills pursed the moment the
@@ -658,6 +667,13 @@ async fn a_saved_card_that_declines_later_fails_one_auto_top_up_per_back_off() {
     );
     let events = saga_events_with(data_dir, "AutoTopUpFailed", 1).await;
     assert_eq!(of_type(&events, "AutoTopUpStarted").len(), 1);
+    assert_eq!(
+        auto_top_up_log(data_dir, &wallet_id),
+        AutoTopUpLog {
+            created: 1,
+            credits: 0
+        }
+    );
     let failure = of_type(&events, "AutoTopUpFailed")[0];
     assert_eq!(failure.body["top_up_id"], autos[0].top_up_id.as_str());
     assert_eq!(failure.body["consecutive_failures"], 1);
@@ -742,8 +758,15 @@ async fn a_saved_card_that_declines_later_fails_one_auto_top_up_per_back_off() {
         rule.last_failure.expect("the last failure").top_up_id,
         second.body["top_up_id"].as_str().expect("top_up_id")
     );
-    // Nothing was credited by either attempt.
+    // Nothing was credited by either attempt, and the log holds exactly the two top-ups.
     assert_eq!(balance(&mut wallets, &wallet_id, 0).await.balance, "12.00");
+    assert_eq!(
+        auto_top_up_log(data_dir, &wallet_id),
+        AutoTopUpLog {
+            created: 2,
+            credits: 0
+        }
+    );
 }
 
 /// The checkout page answers as soon as CreateTopUp has replied (it reads a row the projection

@@ -1,0 +1,61 @@
+//! Counts what a wallet's auto top-ups left in the embedded event log, so an "exactly once" test
+//! fails on a duplicate record even when the read model deduplicated it.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use purse_proto::event::v1::event_envelope::Payload;
+use purse_proto::event::v1::wallet_event::Event as WalletEvent;
+use purse_runtime::codec::decode_record;
+use purse_streams::topics;
+
+use crate::embedded_log;
+
+/// What the log holds for one wallet's auto top-ups, every record counted (no deduplication).
+#[derive(Debug, PartialEq, Eq)]
+pub struct AutoTopUpLog {
+    /// `TopUpCreated` events of kind `auto` for the wallet.
+    pub created: usize,
+    /// `FundsCredited` events on the wallet's stream referencing one of those top-ups.
+    pub credits: usize,
+}
+
+/// Reads `data_dir`'s embedded log and counts `wallet_id`'s auto top-ups and their credits.
+pub fn auto_top_up_log(data_dir: &Path, wallet_id: &str) -> AutoTopUpLog {
+    let mut created = 0;
+    let mut auto_ids = HashSet::new();
+    for record in embedded_log::records(data_dir, topics::TOP_UPS.events) {
+        for envelope in decode_record(&record.payload)
+            .expect("top-up record")
+            .events
+        {
+            let Some(Payload::Json(json)) = &envelope.payload else {
+                panic!("top-up events are JSON");
+            };
+            let body: serde_json::Value = serde_json::from_str(&json.body).expect("JSON body");
+            let event = &body["TopUpCreated"];
+            if event["wallet_id"] == wallet_id && event["kind"] == "auto" {
+                created += 1;
+                auto_ids.insert(event["top_up_id"].as_str().expect("top_up_id").to_owned());
+            }
+        }
+    }
+    let mut credits = 0;
+    for record in embedded_log::records(data_dir, topics::WALLETS.events) {
+        if record.key != wallet_id.as_bytes() {
+            continue;
+        }
+        for envelope in decode_record(&record.payload)
+            .expect("wallet record")
+            .events
+        {
+            if let Some(Payload::Wallet(wallet)) = envelope.payload
+                && let Some(WalletEvent::FundsCredited(credit)) = wallet.event
+                && auto_ids.contains(&credit.reference)
+            {
+                credits += 1;
+            }
+        }
+    }
+    AutoTopUpLog { created, credits }
+}

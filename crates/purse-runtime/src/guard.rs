@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use tracing::error;
 
-use crate::metrics::Counter;
+use crate::metrics::{self, Event, Reader};
 
 /// The last accepted event of a stream.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -62,15 +62,15 @@ pub struct SequenceGuard {
     losers: HashSet<String>,
     halted: HashSet<String>,
     conflicts: u64,
-    /// Process-wide counter that also counts this guard's conflicts, for `/metrics`.
-    exported: Option<&'static Counter>,
+    /// The reader whose conflicts are also recorded for `/metrics`.
+    exported: Option<Reader>,
 }
 
 impl SequenceGuard {
-    /// A guard whose conflicts are also added to `counter`.
-    pub fn exporting_to(counter: &'static Counter) -> Self {
+    /// A guard whose conflicts are also recorded as `reader`'s ([`Event::StreamConflict`]).
+    pub fn exporting_to(reader: Reader) -> Self {
         Self {
-            exported: Some(counter),
+            exported: Some(reader),
             ..Self::default()
         }
     }
@@ -125,8 +125,8 @@ impl SequenceGuard {
         }
         if record.first_sequence <= next || builds_on_loser {
             self.conflicts += 1;
-            if let Some(counter) = self.exported {
-                counter.add(1);
+            if let Some(reader) = self.exported {
+                metrics::record(Event::StreamConflict { reader });
             }
             self.losers
                 .extend(record.event_ids.iter().map(|id| (*id).to_owned()));

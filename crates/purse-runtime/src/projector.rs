@@ -26,9 +26,10 @@ use tokio::task::JoinSet;
 use tracing::{error, warn};
 use uuid::Uuid;
 
+use crate::clock;
 use crate::codec::{self, CodecError, EventCodec};
 use crate::guard::{SequenceGuard, StreamHead, Verdict};
-use crate::metrics;
+use crate::metrics::{self, Event, Reader};
 use crate::retry::while_transient;
 
 /// Why a projector partition stopped.
@@ -229,7 +230,7 @@ async fn project_partition<D: EventCodec>(
         .checkpoint(&settings.name, &topic, partition)
         .await?
         .unwrap_or(0);
-    let mut guard = SequenceGuard::exporting_to(&metrics::PROJECTOR_CONFLICTS);
+    let mut guard = SequenceGuard::exporting_to(Reader::Projector);
     loop {
         let stored = tokio::select! {
             read = while_transient("projector read", || log.read(&topic, partition, next_offset, settings.read_batch_max_records, settings.read_wait_ms)) => read?,
@@ -253,6 +254,7 @@ async fn project_partition<D: EventCodec>(
         .await?;
         let conflicts_before = guard.conflicts();
         let mut writes = Vec::new();
+        let mut occurred_at_ms = Vec::new();
         for (offset, record) in &records {
             if guard.admit(&codec::header(record)) != Verdict::Accepted {
                 continue;
@@ -264,6 +266,7 @@ async fn project_partition<D: EventCodec>(
             let stream_id =
                 codec::uuid_field(&record.events[0].stream_id, "stream_id").map_err(codec_error)?;
             for envelope in &record.events {
+                occurred_at_ms.push(envelope.occurred_at_ms);
                 let event = D::from_envelope(envelope).map_err(codec_error)?;
                 writes.extend((projection.rows)(
                     stream_id,
@@ -299,7 +302,17 @@ async fn project_partition<D: EventCodec>(
             error!(topic, partition, error = %err, "projection write failed");
             return Err(err.into());
         }
-        metrics::PROJECTED_RECORDS.add(records.len() as u64);
+        metrics::record(Event::Projected {
+            records: records.len(),
+        });
+        let written_ms = clock::now().as_millis();
+        for occurred in occurred_at_ms {
+            // An event stamped ahead of this host's clock (skew) counts as no lag, not negative.
+            let lag_ms = u64::try_from(written_ms.saturating_sub(occurred)).unwrap_or(0);
+            metrics::record(Event::EventProjected {
+                lag: Duration::from_millis(lag_ms),
+            });
+        }
         next_offset = last_offset + 1;
         watch.advance();
     }

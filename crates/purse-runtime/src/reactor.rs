@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use crate::codec::{self, CodecError};
 use crate::guard::{SequenceGuard, Verdict};
-use crate::metrics;
+use crate::metrics::{self, Event, Reader};
 use crate::retry::while_transient;
 use crate::shard::ShardDecider;
 
@@ -163,7 +163,7 @@ pub fn spawn_reactor<D: ShardDecider>(
             partition,
             reaction: reaction.clone(),
             stop: stop.clone(),
-            guard: SequenceGuard::exporting_to(&metrics::REACTOR_CONFLICTS),
+            guard: SequenceGuard::exporting_to(Reader::Reactor),
             states: HashMap::new(),
         };
         tasks.spawn(partition_reactor.run());
@@ -372,12 +372,12 @@ impl<D: ShardDecider> PartitionReactor<D> {
         loop {
             match attempt().await {
                 Ok(()) => {
-                    metrics::REACTOR_HANDLED.add(1);
+                    metrics::record(Event::ReactorHandled);
                     return Ok(Flow::Continue);
                 }
                 Err(ReactionError::Transient(reason)) => {
                     attempts += 1;
-                    metrics::REACTOR_RETRIES.add(1);
+                    metrics::record(Event::ReactorRetried);
                     if attempts >= STALLED_AFTER_ATTEMPTS {
                         error!(reactor = %self.settings.name, partition = self.partition, what, attempts, reason, "reaction keeps failing; partition stalled, still retrying");
                     } else {

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prost::Message;
 use purse_domain::idempotency::{Fingerprint, IdempotencyCheck, IdempotencyKey, IdempotencyLedger};
@@ -27,7 +27,7 @@ use uuid::Uuid;
 use crate::clock;
 use crate::codec::{self, CodecError, EventCodec, EventMeta};
 use crate::guard::{SequenceGuard, StreamHead, Verdict};
-use crate::metrics;
+use crate::metrics::{self, Event, Outcome, Reader};
 use crate::retry::while_transient;
 
 pub use purse_domain::TimerSettings;
@@ -193,7 +193,7 @@ impl<D: ShardDecider> ShardWorker<D> {
             partition,
             settings,
             streams: HashMap::new(),
-            guard: SequenceGuard::exporting_to(&metrics::SHARD_CONFLICTS),
+            guard: SequenceGuard::exporting_to(Reader::Shard),
             next_offset: 0,
             deadlines: BTreeSet::new(),
             deadline_of: HashMap::new(),
@@ -256,6 +256,7 @@ impl<D: ShardDecider> ShardWorker<D> {
         batch: Vec<CommandRequest<D>>,
         now: Timestamp,
     ) -> Result<(), ShardError> {
+        let started = Instant::now();
         let mut records: Vec<PendingRecord> = Vec::new();
         let mut planned: Vec<(ReplyTo<D>, Planned<D>, Span)> = Vec::with_capacity(batch.len());
         let batch_commands = batch.len();
@@ -267,7 +268,7 @@ impl<D: ShardDecider> ShardWorker<D> {
         let won = if records.is_empty() {
             Vec::new()
         } else {
-            self.append_and_read_back(&records).await?
+            self.append_and_read_back(&records, batch_commands).await?
         };
         for (reply, plan, span) in planned {
             let result = match plan {
@@ -276,13 +277,17 @@ impl<D: ShardDecider> ShardWorker<D> {
                 Planned::AwaitRecord { .. } => Err(CommandError::Retry),
             };
             record_outcome::<D>(&span, &result);
-            match &result {
-                Ok(_) => metrics::COMMANDS_OK.add(1),
-                Err(CommandError::Rejected(_) | CommandError::IdempotencyKeyReused) => {
-                    metrics::COMMANDS_REJECTED.add(1);
-                }
-                Err(_) => metrics::COMMANDS_RETRY.add(1),
-            }
+            metrics::record(Event::CommandAnswered {
+                command: command_type::<D>(),
+                outcome: match &result {
+                    Ok(_) => Outcome::Ok,
+                    Err(CommandError::Rejected(_) | CommandError::IdempotencyKeyReused) => {
+                        Outcome::Rejected
+                    }
+                    Err(_) => Outcome::Retry,
+                },
+                elapsed: started.elapsed(),
+            });
             // The span ends before the caller sees the reply.
             drop(span);
             if let Some(sender) = reply {
@@ -407,10 +412,12 @@ impl<D: ShardDecider> ShardWorker<D> {
         }
     }
 
-    /// Appends the batch's records, reads the partition back and says which of ours won.
+    /// Appends the records of a batch of `commands`, reads the partition back and says which of
+    /// ours won.
     async fn append_and_read_back(
         &mut self,
         records: &[PendingRecord],
+        commands: usize,
     ) -> Result<Vec<bool>, ShardError> {
         let log_records = records
             .iter()
@@ -420,7 +427,14 @@ impl<D: ShardDecider> ShardWorker<D> {
                 payload: pending.record.encode_to_vec(),
             })
             .collect();
+        let append_started = Instant::now();
         let appended = self.log.append(&self.topic, log_records).await;
+        if appended.is_ok() {
+            metrics::record(Event::BatchAppended {
+                commands,
+                elapsed: append_started.elapsed(),
+            });
+        }
         let ours: HashMap<&str, usize> = records
             .iter()
             .enumerate()
@@ -437,7 +451,7 @@ impl<D: ShardDecider> ShardWorker<D> {
             Err(err) => {
                 // Unknown outcome: read whatever is there, answer from what we find, then reload.
                 warn!(topic = %self.topic, partition = self.partition, error = %err, "append failed; re-reading partition");
-                metrics::SHARD_APPEND_FAILURES.add(1);
+                metrics::record(Event::AppendFailed);
                 must_reload = true;
                 self.end_offset().await?
             }
@@ -483,8 +497,8 @@ impl<D: ShardDecider> ShardWorker<D> {
     async fn reload(&mut self) -> Result<(), ShardError> {
         warn!(topic = %self.topic, partition = self.partition, "dropping shard state and re-reading the partition");
         self.streams.clear();
-        self.guard = SequenceGuard::exporting_to(&metrics::SHARD_CONFLICTS);
-        metrics::SHARD_RELOADS.add(1);
+        self.guard = SequenceGuard::exporting_to(Reader::Shard);
+        metrics::record(Event::ShardReloaded);
         self.next_offset = 0;
         self.deadlines.clear();
         self.deadline_of.clear();

@@ -28,7 +28,7 @@ use tracing::{info, warn};
 
 use crate::gateway::Gateway;
 use crate::grpc::PaymentsGrpc;
-use crate::http::{HttpState, WebhookCounters, router};
+use crate::http::{HttpState, router};
 use crate::processor::{PAYMENT_PROCESSOR, PaymentProcessor, STORED_CARDS, StoredCards};
 use crate::provider::PaymentProvider;
 use crate::simulator::pending::{PendingWebhookError, PendingWebhooks};
@@ -205,7 +205,6 @@ impl PaymentsApp {
             store: store.clone(),
             secret,
             tolerance_ms: config.payments.webhook_tolerance_ms,
-            counters: Arc::new(WebhookCounters::default()),
         };
         let (stop_http, mut http_stopped) = watch::channel(false);
         let http = tokio::spawn(async move {

@@ -6,7 +6,6 @@
 //! `processing`, `expired`, `preparing` or `unavailable`; form errors show in `error`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -19,6 +18,7 @@ use purse_domain::payment::{
     CardDetails, DeclineReason, PaymentAction, PaymentError, PaymentStatus, ProviderEventId,
     RefundFailureReason,
 };
+use purse_runtime::metrics::{self, Event, WebhookOutcome};
 use purse_runtime::shard::CommandError;
 use purse_store::{PaymentRow, ReadStore, TopUpRow};
 use tracing::{info, warn};
@@ -40,35 +40,6 @@ const PAYMENT_ROW_POLL_MS: u64 = 50;
 /// Refresh period of the "preparing" and "processing" pages, in seconds.
 const REFRESH_S: u32 = 2;
 
-/// Webhooks by outcome, for `/metrics` (no ids in labels).
-#[derive(Debug, Default)]
-pub struct WebhookCounters {
-    recorded: AtomicU64,
-    duplicate: AtomicU64,
-    rejected_signature: AtomicU64,
-    rejected_other: AtomicU64,
-}
-
-impl WebhookCounters {
-    fn render(&self) -> String {
-        let mut text = String::from(
-            "# HELP purse_webhooks_total Provider webhooks received, by outcome.\n# TYPE purse_webhooks_total counter\n",
-        );
-        for (outcome, counter) in [
-            ("recorded", &self.recorded),
-            ("duplicate", &self.duplicate),
-            ("rejected_signature", &self.rejected_signature),
-            ("rejected_other", &self.rejected_other),
-        ] {
-            text.push_str(&format!(
-                "purse_webhooks_total{{outcome=\"{outcome}\"}} {}\n",
-                counter.load(Ordering::Relaxed)
-            ));
-        }
-        text
-    }
-}
-
 /// What the HTTP handlers share.
 #[derive(Clone)]
 pub(crate) struct HttpState {
@@ -76,7 +47,6 @@ pub(crate) struct HttpState {
     pub(crate) store: Arc<dyn ReadStore>,
     pub(crate) secret: WebhookSecret,
     pub(crate) tolerance_ms: i64,
-    pub(crate) counters: Arc<WebhookCounters>,
 }
 
 /// The router: `GET|POST /checkout/{session_id}`, `POST /webhooks/{provider}`, `GET /healthz`,
@@ -94,14 +64,8 @@ pub(crate) fn router(state: HttpState) -> Router {
             axum::routing::post(webhook).layer(DefaultBodyLimit::max(WEBHOOK_BODY_MAX_BYTES)),
         )
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics::handler))
         .with_state(state)
-}
-
-async fn metrics(State(state): State<HttpState>) -> String {
-    let mut text = purse_runtime::metrics::render();
-    text.push_str(&state.counters.render());
-    text
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -550,10 +514,9 @@ async fn webhook(
         .secret
         .verify(header, &body, now_ms(), state.tolerance_ms)
     {
-        state
-            .counters
-            .rejected_signature
-            .fetch_add(1, Ordering::Relaxed);
+        metrics::record(Event::WebhookReceived {
+            outcome: WebhookOutcome::RejectedSignature,
+        });
         warn!(provider = %provider, error = %err, "webhook rejected");
         let status = match err {
             SignatureError::Malformed => StatusCode::BAD_REQUEST,
@@ -564,10 +527,9 @@ async fn webhook(
     let event: WebhookEvent = match serde_json::from_slice(&body) {
         Ok(event) => event,
         Err(err) => {
-            state
-                .counters
-                .rejected_other
-                .fetch_add(1, Ordering::Relaxed);
+            metrics::record(Event::WebhookReceived {
+                outcome: WebhookOutcome::RejectedOther,
+            });
             return (
                 StatusCode::BAD_REQUEST,
                 format!("unreadable event: {err}\n"),
@@ -576,55 +538,54 @@ async fn webhook(
         }
     };
     let Ok(provider_event_id) = ProviderEventId::parse(&event.id) else {
-        state
-            .counters
-            .rejected_other
-            .fetch_add(1, Ordering::Relaxed);
+        metrics::record(Event::WebhookReceived {
+            outcome: WebhookOutcome::RejectedOther,
+        });
         return (StatusCode::BAD_REQUEST, "invalid event id\n").into_response();
     };
     let (tenant, payment_id, action) = match webhook_action(event.kind, provider_event_id) {
         Ok(parts) => parts,
         Err(message) => {
-            state
-                .counters
-                .rejected_other
-                .fetch_add(1, Ordering::Relaxed);
+            metrics::record(Event::WebhookReceived {
+                outcome: WebhookOutcome::RejectedOther,
+            });
             return (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response();
         }
     };
     match state.gateway.record(&tenant, payment_id, action).await {
         Ok(reply) if reply.outcome.provider_repeat || reply.replayed => {
-            state.counters.duplicate.fetch_add(1, Ordering::Relaxed);
+            metrics::record(Event::WebhookReceived {
+                outcome: WebhookOutcome::Duplicate,
+            });
             info!(provider_event = %event.id, %payment_id, "webhook repeated; nothing changed");
             (StatusCode::OK, "duplicate\n").into_response()
         }
         Ok(_) => {
-            state.counters.recorded.fetch_add(1, Ordering::Relaxed);
+            metrics::record(Event::WebhookReceived {
+                outcome: WebhookOutcome::Recorded,
+            });
             info!(provider_event = %event.id, %payment_id, "webhook recorded");
             (StatusCode::OK, "recorded\n").into_response()
         }
         Err(CommandError::Rejected(PaymentError::NotFound)) => {
-            state
-                .counters
-                .rejected_other
-                .fetch_add(1, Ordering::Relaxed);
+            metrics::record(Event::WebhookReceived {
+                outcome: WebhookOutcome::RejectedOther,
+            });
             (StatusCode::NOT_FOUND, "payment not found\n").into_response()
         }
         // The provider's report contradicts the intent (a second capture, another amount...):
         // retrying will not help; it is logged for someone to look at.
         Err(CommandError::Rejected(rejection)) => {
-            state
-                .counters
-                .rejected_other
-                .fetch_add(1, Ordering::Relaxed);
+            metrics::record(Event::WebhookReceived {
+                outcome: WebhookOutcome::RejectedOther,
+            });
             warn!(provider_event = %event.id, %payment_id, error = %rejection, "webhook contradicts the payment");
             (StatusCode::CONFLICT, format!("{rejection}\n")).into_response()
         }
         Err(CommandError::IdempotencyKeyReused) => {
-            state
-                .counters
-                .rejected_other
-                .fetch_add(1, Ordering::Relaxed);
+            metrics::record(Event::WebhookReceived {
+                outcome: WebhookOutcome::RejectedOther,
+            });
             warn!(provider_event = %event.id, %payment_id, "provider reused an event id for another event");
             (StatusCode::CONFLICT, "event id reused\n").into_response()
         }

@@ -40,7 +40,7 @@ use uuid::Uuid;
 
 use purse_runtime::bus::CommandBus;
 use purse_runtime::config::Config;
-use purse_runtime::metrics::{self, Counter};
+use purse_runtime::metrics::{self, Event, Saga, SagaOutcome, SagaTarget};
 use purse_runtime::reactor::{
     Reacted, Reaction, ReactionError, ReactorError, ReactorSettings, spawn_reactor,
 };
@@ -186,32 +186,6 @@ enum SagaRef {
     Auto(Uuid),
 }
 
-/// Target index in [`metrics::SAGA_DISPATCHES`].
-#[derive(Clone, Copy, Debug)]
-enum Target {
-    Wallet = 0,
-    TopUp = 1,
-    Payment = 2,
-    PaymentMethod = 3,
-}
-
-impl Target {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Wallet => "wallet",
-            Self::TopUp => "top_up",
-            Self::Payment => "payment",
-            Self::PaymentMethod => "payment_method",
-        }
-    }
-}
-
-/// Outcome index in [`metrics::SAGA_DISPATCHES`] and [`metrics::SAGA_INPUTS`].
-const OK: usize = 0;
-const REJECTED: usize = 1;
-const FAILED: usize = 2;
-const RETRIED: usize = 3;
-
 /// Sends saga inputs and dispatches over the process's buses.
 struct Sender {
     buses: Buses,
@@ -226,7 +200,7 @@ impl Sender {
         command: D::Command,
         key: Option<IdempotencyKey>,
         correlation_id: &str,
-        counters: &'static [Counter; 4],
+        observed: impl Fn(SagaOutcome) -> Event,
         what: &'static str,
     ) -> Result<Option<Result<CommandReply<D::Outcome>, D::Error>>, ReactionError> {
         // A child of the reaction's span; the shard's `command` span carries the same id.
@@ -255,16 +229,16 @@ impl Sender {
         );
         match sent {
             Ok(reply) => {
-                counters[OK].add(1);
+                metrics::record(observed(SagaOutcome::Ok));
                 Ok(Some(Ok(reply)))
             }
             Err(CommandError::Rejected(rejection)) => {
-                counters[REJECTED].add(1);
+                metrics::record(observed(SagaOutcome::Rejected));
                 warn!(what, correlation_id, reason = %rejection, "saga command rejected; the saga decides what that means");
                 Ok(Some(Err(rejection)))
             }
             Err(err @ (CommandError::IdempotencyKeyReused | CommandError::StreamHalted)) => {
-                counters[FAILED].add(1);
+                metrics::record(observed(SagaOutcome::Failed));
                 error!(what, correlation_id, error = %err, "saga command cannot be executed; skipping it (an operator must look)");
                 Ok(None)
             }
@@ -273,7 +247,7 @@ impl Sender {
                 | CommandError::Unavailable(_)
                 | CommandError::Timeout { .. }),
             ) => {
-                counters[RETRIED].add(1);
+                metrics::record(observed(SagaOutcome::Retried));
                 Err(ReactionError::Transient(format!("{what}: {err}")))
             }
         }
@@ -290,7 +264,10 @@ impl Sender {
             input,
             None,
             correlation_id,
-            &metrics::SAGA_INPUTS[0],
+            |outcome| Event::SagaInput {
+                saga: Saga::TopUp,
+                outcome,
+            },
             "top-up saga input",
         )
         .await
@@ -308,7 +285,10 @@ impl Sender {
             input,
             None,
             correlation_id,
-            &metrics::SAGA_INPUTS[1],
+            |outcome| Event::SagaInput {
+                saga: Saga::AutoTopUp,
+                outcome,
+            },
             "auto top-up saga input",
         )
         .await
@@ -323,7 +303,8 @@ impl Sender {
         correlation_id: &str,
     ) -> Result<(), ReactionError> {
         let key = Some(dispatch.idempotency_key.clone());
-        let counters = |target: Target| &metrics::SAGA_DISPATCHES[target as usize];
+        let dispatched =
+            |target: SagaTarget| move |outcome| Event::SagaDispatched { target, outcome };
         match &dispatch.command {
             DispatchCommand::WalletCredit(credit) => {
                 let reply = Self::command(
@@ -331,8 +312,8 @@ impl Sender {
                     credit.to_command(),
                     key,
                     correlation_id,
-                    counters(Target::Wallet),
-                    Target::Wallet.name(),
+                    dispatched(SagaTarget::Wallet),
+                    SagaTarget::Wallet.as_str(),
                 )
                 .await?;
                 let (SagaRef::TopUp(top_up_id), Some(reply)) = (saga, reply) else {
@@ -362,8 +343,8 @@ impl Sender {
                     command.clone(),
                     key,
                     correlation_id,
-                    counters(Target::TopUp),
-                    Target::TopUp.name(),
+                    dispatched(SagaTarget::TopUp),
+                    SagaTarget::TopUp.as_str(),
                 )
                 .await?;
                 match (saga, reply) {
@@ -381,8 +362,8 @@ impl Sender {
                 command.clone(),
                 key,
                 correlation_id,
-                counters(Target::Payment),
-                Target::Payment.name(),
+                dispatched(SagaTarget::Payment),
+                SagaTarget::Payment.as_str(),
             )
             .await
             .map(drop),
@@ -391,8 +372,8 @@ impl Sender {
                 command.clone(),
                 key,
                 correlation_id,
-                counters(Target::PaymentMethod),
-                Target::PaymentMethod.name(),
+                dispatched(SagaTarget::PaymentMethod),
+                SagaTarget::PaymentMethod.as_str(),
             )
             .await
             .map(drop),

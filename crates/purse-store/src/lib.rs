@@ -12,6 +12,7 @@
 
 pub mod contract;
 mod page;
+pub mod schema;
 mod sqlite;
 
 use std::collections::{BTreeMap, HashMap};

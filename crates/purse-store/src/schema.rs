@@ -1,0 +1,518 @@
+//! The read-model tables, declared once for both stores (ADR 0015).
+//!
+//! A read-model row is written in *groups*: the columns one kind of write updates together, under
+//! one version (the event's stream sequence), so that a late or replayed write never moves a
+//! group backwards while other groups of the row move on. Each store keeps its own physical shape
+//! of a group, and that shape is data here rather than a second hand-written column list:
+//!
+//! - SQLite (this crate): the group's columns in the row, plus a version column; an upsert writes
+//!   them only `WHERE` the stored version is older ([`Group::sqlite_upsert`]).
+//! - CQL (`purse-store-scylla`): one frozen UDT cell of the CQL table, written `USING TIMESTAMP`
+//!   = version; the UDT's leading fields are `precedence` and `version`, then the group's columns.
+//!
+//! The shapes are the ones the released migrations create (SQLite `MIGRATIONS`, the CQL files of
+//! `deploy/scylla/`); each store's tests check every declaration against them.
+
+/// What a column holds, whichever store holds it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ColumnType {
+    /// A string.
+    Text,
+    /// A UUID: `uuid` in CQL, its hyphenated text in SQLite.
+    Uuid,
+    /// A 64-bit integer.
+    BigInt,
+    /// A 32-bit integer (CQL `int`).
+    Int,
+    /// An exact decimal: CQL `decimal`, its text in SQLite (never a float).
+    Decimal,
+    /// A flag: CQL `boolean`, 0 or 1 in SQLite.
+    Bool,
+    /// A string map: CQL `frozen<map<text, text>>`, a JSON object in SQLite.
+    TextMap,
+}
+
+impl ColumnType {
+    /// The type SQLite declares for the column (the tables are `STRICT`).
+    pub fn sqlite(self) -> &'static str {
+        match self {
+            ColumnType::Text | ColumnType::Uuid | ColumnType::Decimal | ColumnType::TextMap => {
+                "TEXT"
+            }
+            ColumnType::BigInt | ColumnType::Int | ColumnType::Bool => "INTEGER",
+        }
+    }
+
+    /// The CQL type of the column or UDT field.
+    pub fn cql(self) -> &'static str {
+        match self {
+            ColumnType::Text => "text",
+            ColumnType::Uuid => "uuid",
+            ColumnType::BigInt => "bigint",
+            ColumnType::Int => "int",
+            ColumnType::Decimal => "decimal",
+            ColumnType::Bool => "boolean",
+            ColumnType::TextMap => "frozen<map<text, text>>",
+        }
+    }
+}
+
+/// One column of a group.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Column {
+    /// The CQL UDT field name.
+    pub name: &'static str,
+    /// The SQLite column name: a group's columns share one SQLite row with the other groups', so
+    /// some carry a prefix (`card_brand`) where the UDT field needs none (`brand`).
+    pub sqlite: &'static str,
+    /// What it holds.
+    pub ty: ColumnType,
+}
+
+/// A column named the same in both stores.
+const fn col(name: &'static str, ty: ColumnType) -> Column {
+    Column {
+        name,
+        sqlite: name,
+        ty,
+    }
+}
+
+/// A column whose SQLite name differs from its UDT field name.
+const fn renamed(name: &'static str, sqlite: &'static str, ty: ColumnType) -> Column {
+    Column { name, sqlite, ty }
+}
+
+/// The columns one kind of write updates together, under one version.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    /// SQLite: the column holding the group's version (NULL until the group is first written).
+    pub sqlite_version: &'static str,
+    /// CQL: the frozen UDT cell that holds the group.
+    pub cql_cell: &'static str,
+    /// CQL: the cell's UDT.
+    pub cql_udt: &'static str,
+    /// The group's columns, in the UDT's field order (after `precedence` and `version`).
+    pub columns: &'static [Column],
+}
+
+impl Group {
+    /// The SQLite upsert of this group into `table`: binds the key columns, then the group's
+    /// columns, then the version (`?1`, `?2`, … in that order), creating the row if needed and
+    /// updating it only if the stored version of the group is older (NULL, for a row created by
+    /// another group, counts as older than anything).
+    pub fn sqlite_upsert(&self, table: &Table) -> String {
+        let keys: Vec<&str> = table.keys.iter().map(|c| c.sqlite).collect();
+        let written: Vec<&str> = self
+            .columns
+            .iter()
+            .map(|c| c.sqlite)
+            .chain(std::iter::once(self.sqlite_version))
+            .collect();
+        let placeholders: Vec<String> = (1..=keys.len() + written.len())
+            .map(|i| format!("?{i}"))
+            .collect();
+        let updates: Vec<String> = written
+            .iter()
+            .map(|name| format!("{name} = excluded.{name}"))
+            .collect();
+        format!(
+            "INSERT INTO {table} ({keys}, {written}) VALUES ({placeholders}) \
+             ON CONFLICT ({keys}) DO UPDATE SET {updates} \
+             WHERE IFNULL({table}.{version}, -1) < excluded.{version}",
+            table = table.sqlite,
+            keys = keys.join(", "),
+            written = written.join(", "),
+            placeholders = placeholders.join(", "),
+            updates = updates.join(", "),
+            version = self.sqlite_version,
+        )
+    }
+}
+
+/// A read-model table written in groups.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Table {
+    /// The SQLite table.
+    pub sqlite: &'static str,
+    /// The primary key columns, partition key first.
+    pub keys: &'static [Column],
+    /// Every group of the row.
+    pub groups: &'static [&'static Group],
+}
+
+use ColumnType::{BigInt, Bool, Decimal, Int, Text, TextMap, Uuid};
+
+/// When a top-up or payment row last changed: its own group, so the newest event sets it.
+pub const TOUCH: Group = Group {
+    sqlite_version: "updated_version",
+    cql_cell: "touched",
+    cql_udt: "row_touch",
+    columns: &[col("updated_at_ms", BigInt)],
+};
+
+/// Whether a payment method or auto top-up rule was removed.
+pub const REMOVAL: Group = Group {
+    sqlite_version: "removal_version",
+    cql_cell: "removal",
+    cql_udt: "row_removal",
+    columns: &[col("removed", Bool)],
+};
+
+/// A wallet's identity, written once at creation.
+pub const WALLET_IDENTITY: Group = Group {
+    sqlite_version: "row_version",
+    cql_cell: "identity",
+    cql_udt: "wallet_identity",
+    columns: &[
+        col("tenant", Text),
+        col("owner", Text),
+        col("kind", Text),
+        col("asset", Text),
+        col("asset_scale", Int),
+        col("metadata", TextMap),
+        col("created_at_ms", BigInt),
+    ],
+};
+
+/// A wallet's status.
+pub const WALLET_STATUS: Group = Group {
+    sqlite_version: "status_version",
+    cql_cell: "status",
+    cql_udt: "wallet_status",
+    columns: &[col("status", Text)],
+};
+
+/// A wallet's limits.
+pub const WALLET_LIMITS: Group = Group {
+    sqlite_version: "limits_version",
+    cql_cell: "limits",
+    cql_udt: "wallet_limits",
+    columns: &[
+        col("max_balance", Decimal),
+        col("daily_debit_limit", Decimal),
+        col("per_transaction_max", Decimal),
+        col("velocity_max_operations", BigInt),
+        col("velocity_window_ms", BigInt),
+        col("low_balance_threshold", Decimal),
+    ],
+};
+
+/// Wallets by id.
+pub const WALLETS: Table = Table {
+    sqlite: "wallets",
+    keys: &[col("wallet_id", Uuid)],
+    groups: &[&WALLET_IDENTITY, &WALLET_STATUS, &WALLET_LIMITS],
+};
+
+/// A wallet's balance and held amount.
+pub const BALANCE: Group = Group {
+    sqlite_version: "version",
+    cql_cell: "state",
+    cql_udt: "balance_state",
+    columns: &[col("balance", Decimal), col("held", Decimal)],
+};
+
+/// Balances by wallet.
+pub const BALANCES: Table = Table {
+    sqlite: "balances",
+    keys: &[col("wallet_id", Uuid)],
+    groups: &[&BALANCE],
+};
+
+/// A lot as created.
+pub const LOT: Group = Group {
+    sqlite_version: "row_version",
+    cql_cell: "lot",
+    cql_udt: "lot_state",
+    columns: &[
+        col("source", Text),
+        col("amount", Decimal),
+        col("expires_at_ms", BigInt),
+        col("created_at_ms", BigInt),
+    ],
+};
+
+/// What is left of a lot.
+pub const LOT_REMAINING: Group = Group {
+    sqlite_version: "remaining_version",
+    cql_cell: "remaining",
+    cql_udt: "lot_remaining",
+    columns: &[col("remaining", Decimal)],
+};
+
+/// Lots by wallet.
+pub const LOTS: Table = Table {
+    sqlite: "lots",
+    keys: &[col("wallet_id", Uuid), col("lot_id", Uuid)],
+    groups: &[&LOT, &LOT_REMAINING],
+};
+
+/// A hold as placed.
+pub const HOLD: Group = Group {
+    sqlite_version: "row_version",
+    cql_cell: "hold",
+    cql_udt: "hold_state",
+    columns: &[col("amount", Decimal), col("expires_at_ms", BigInt)],
+};
+
+/// How a hold ended (or that it is still active).
+pub const HOLD_RESOLUTION: Group = Group {
+    sqlite_version: "resolution_version",
+    cql_cell: "resolution",
+    cql_udt: "hold_resolution",
+    columns: &[col("status", Text), col("captured", Decimal)],
+};
+
+/// Holds by wallet.
+pub const HOLDS: Table = Table {
+    sqlite: "holds",
+    keys: &[col("wallet_id", Uuid), col("hold_id", Uuid)],
+    groups: &[&HOLD, &HOLD_RESOLUTION],
+};
+
+/// A top-up as requested.
+pub const TOP_UP_REQUEST: Group = Group {
+    sqlite_version: "row_version",
+    cql_cell: "request",
+    cql_udt: "top_up_request",
+    columns: &[
+        col("tenant", Text),
+        col("wallet_id", Uuid),
+        col("owner", Text),
+        col("kind", Text),
+        col("asset", Text),
+        col("amount", Decimal),
+        col("wallet_amount", Decimal),
+        col("fee", Decimal),
+        col("payment_id", Uuid),
+        col("checkout_session_id", Uuid),
+        col("payment_method_id", Uuid),
+        col("expires_at_ms", BigInt),
+        col("lots_expire_at_ms", BigInt),
+        col("created_at_ms", BigInt),
+    ],
+};
+
+/// A top-up's status.
+pub const TOP_UP_STATE: Group = Group {
+    sqlite_version: "status_version",
+    cql_cell: "status",
+    cql_udt: "top_up_state",
+    columns: &[col("status", Text), col("failure_reason", Text)],
+};
+
+/// What a top-up credited.
+pub const TOP_UP_CREDIT: Group = Group {
+    sqlite_version: "credited_version",
+    cql_cell: "credit",
+    cql_udt: "top_up_credit",
+    columns: &[col("credited", Decimal)],
+};
+
+/// A capture that arrived after the top-up expired.
+pub const TOP_UP_LATE_CAPTURE: Group = Group {
+    sqlite_version: "late_capture_version",
+    cql_cell: "late_capture",
+    cql_udt: "top_up_late_capture",
+    columns: &[col("late_capture", Decimal)],
+};
+
+/// Top-ups by id.
+pub const TOP_UPS: Table = Table {
+    sqlite: "top_ups",
+    keys: &[col("top_up_id", Uuid)],
+    groups: &[
+        &TOP_UP_REQUEST,
+        &TOP_UP_STATE,
+        &TOP_UP_CREDIT,
+        &TOP_UP_LATE_CAPTURE,
+        &TOUCH,
+    ],
+};
+
+/// A payment as created.
+pub const PAYMENT_CREATED: Group = Group {
+    sqlite_version: "row_version",
+    cql_cell: "intent",
+    cql_udt: "payment_created",
+    columns: &[
+        col("tenant", Text),
+        col("owner", Text),
+        col("asset", Text),
+        col("amount", Decimal),
+        col("top_up_id", Uuid),
+        renamed("payment_method_id", "created_payment_method_id", Uuid),
+        col("created_at_ms", BigInt),
+    ],
+};
+
+/// A payment's status and captured amount.
+pub const PAYMENT_STATE: Group = Group {
+    sqlite_version: "status_version",
+    cql_cell: "status",
+    cql_udt: "payment_state",
+    columns: &[col("status", Text), col("captured", Decimal)],
+};
+
+/// The card a payment was submitted with.
+pub const PAYMENT_CARD: Group = Group {
+    sqlite_version: "card_version",
+    cql_cell: "card",
+    cql_udt: "payment_card",
+    columns: &[
+        renamed("brand", "card_brand", Text),
+        renamed("last4", "card_last4", Text),
+        renamed("exp_month", "card_exp_month", Int),
+        renamed("exp_year", "card_exp_year", Int),
+        renamed("payment_method_id", "card_payment_method_id", Uuid),
+    ],
+};
+
+/// Why a payment was declined or cancelled.
+pub const PAYMENT_RESOLUTION: Group = Group {
+    sqlite_version: "resolution_version",
+    cql_cell: "resolution",
+    cql_udt: "payment_resolution",
+    columns: &[col("decline_reason", Text), col("cancel_reason", Text)],
+};
+
+/// What was refunded of a payment.
+pub const PAYMENT_REFUNDS: Group = Group {
+    sqlite_version: "refunded_version",
+    cql_cell: "refunds",
+    cql_udt: "payment_refunds",
+    columns: &[col("refunded", Decimal)],
+};
+
+/// Payments by id (`payment_intents` in CQL).
+pub const PAYMENTS: Table = Table {
+    sqlite: "payments",
+    keys: &[col("payment_id", Uuid)],
+    groups: &[
+        &PAYMENT_CREATED,
+        &PAYMENT_STATE,
+        &PAYMENT_CARD,
+        &PAYMENT_RESOLUTION,
+        &PAYMENT_REFUNDS,
+        &TOUCH,
+    ],
+};
+
+/// A stored card.
+pub const PAYMENT_METHOD_CARD: Group = Group {
+    sqlite_version: "row_version",
+    cql_cell: "method",
+    cql_udt: "payment_method_card",
+    columns: &[
+        col("tenant", Text),
+        col("owner", Text),
+        col("brand", Text),
+        col("last4", Text),
+        col("exp_month", Int),
+        col("exp_year", Int),
+        col("created_at_ms", BigInt),
+    ],
+};
+
+/// Stored payment methods by id.
+pub const PAYMENT_METHODS: Table = Table {
+    sqlite: "payment_methods",
+    keys: &[col("payment_method_id", Uuid)],
+    groups: &[&PAYMENT_METHOD_CARD, &REMOVAL],
+};
+
+/// An auto top-up rule as last set.
+pub const AUTO_TOP_UP_RULE: Group = Group {
+    sqlite_version: "row_version",
+    cql_cell: "rule",
+    cql_udt: "auto_top_up_rule",
+    columns: &[
+        col("tenant", Text),
+        col("owner", Text),
+        col("asset", Text),
+        col("threshold", Decimal),
+        col("amount", Decimal),
+        col("target_balance", Decimal),
+        col("payment_method_id", Uuid),
+        col("daily_max_count", Int),
+        col("daily_max_amount", Decimal),
+        col("backoff_ms", BigInt),
+        col("fee_rate", Decimal),
+        col("timeout_ms", BigInt),
+        col("updated_at_ms", BigInt),
+    ],
+};
+
+/// The latest failed automatic top-up (CQL: `auto_top_up_activity`).
+pub const AUTO_TOP_UP_FAILURE: Group = Group {
+    sqlite_version: "failure_version",
+    cql_cell: "failure",
+    cql_udt: "auto_top_up_failure",
+    columns: &[
+        renamed("top_up_id", "last_failure_top_up_id", Uuid),
+        renamed("reason", "last_failure_reason", Text),
+        renamed("failed_at_ms", "last_failed_at_ms", BigInt),
+    ],
+};
+
+/// The failure streak and back-off (CQL: `auto_top_up_activity`).
+pub const AUTO_TOP_UP_BACKOFF: Group = Group {
+    sqlite_version: "backoff_version",
+    cql_cell: "backoff",
+    cql_udt: "auto_top_up_backoff",
+    columns: &[
+        col("consecutive_failures", Int),
+        col("backoff_until_ms", BigInt),
+    ],
+};
+
+/// Until when the daily cap stops automatic top-ups (CQL: `auto_top_up_activity`).
+pub const AUTO_TOP_UP_CAP: Group = Group {
+    sqlite_version: "cap_version",
+    cql_cell: "cap",
+    cql_udt: "auto_top_up_cap",
+    columns: &[renamed("reached_until_ms", "cap_reached_until_ms", BigInt)],
+};
+
+/// Auto top-up rules by wallet, with what the saga last reported (one SQLite row; two CQL
+/// tables, `auto_top_up_rules` and `auto_top_up_activity`).
+pub const AUTO_TOP_UP_RULES: Table = Table {
+    sqlite: "auto_top_up_rules",
+    keys: &[col("wallet_id", Uuid)],
+    groups: &[
+        &AUTO_TOP_UP_RULE,
+        &REMOVAL,
+        &AUTO_TOP_UP_FAILURE,
+        &AUTO_TOP_UP_BACKOFF,
+        &AUTO_TOP_UP_CAP,
+    ],
+};
+
+/// Every table written in groups.
+pub const GROUPED_TABLES: [&Table; 8] = [
+    &WALLETS,
+    &BALANCES,
+    &LOTS,
+    &HOLDS,
+    &TOP_UPS,
+    &PAYMENTS,
+    &PAYMENT_METHODS,
+    &AUTO_TOP_UP_RULES,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_upsert_binds_keys_then_columns_then_the_version_and_guards_by_version() {
+        assert_eq!(
+            BALANCE.sqlite_upsert(&BALANCES),
+            "INSERT INTO balances (wallet_id, balance, held, version) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (wallet_id) DO UPDATE SET balance = excluded.balance, \
+             held = excluded.held, version = excluded.version \
+             WHERE IFNULL(balances.version, -1) < excluded.version"
+        );
+    }
+}

@@ -56,3 +56,79 @@ macro_rules! json_codec {
 }
 
 pub(crate) use json_codec;
+
+#[cfg(test)]
+mod tests {
+    use purse_domain::Decider;
+    use purse_proto::event::v1::{EventEnvelope, JsonEvent, event_envelope::Payload};
+    use purse_runtime::codec::EventCodec;
+
+    use crate::auto_top_up::AutoTopUpStream;
+    use crate::payment::PaymentStream;
+    use crate::payment_methods::PaymentMethodsStream;
+    use crate::top_up::TopUpStream;
+    use crate::top_up_saga::TopUpSagaStream;
+
+    /// One body of each event type the JSON-era release wrote, as its log holds them:
+    /// `topic event_type body` lines taken from the `tests/fixtures/json-era` data directory.
+    const BODIES: &str = include_str!("../../../tests/fixtures/json-era/bodies.txt");
+
+    fn envelope(stream_kind: &str, body: &str) -> EventEnvelope {
+        EventEnvelope {
+            occurred_at_ms: 1_796_641_929_161,
+            payload: Some(Payload::Json(JsonEvent {
+                stream_kind: stream_kind.to_owned(),
+                body: body.to_owned(),
+            })),
+            ..Default::default()
+        }
+    }
+
+    /// Decodes a JSON-era body with `D`'s codec, checks its event type, and checks that what the
+    /// codec writes for it today reads back as the same event.
+    fn reads<D: EventCodec>(event_type: &str, body: &str)
+    where
+        <D as Decider>::Event: PartialEq + std::fmt::Debug,
+    {
+        let event = D::from_envelope(&envelope(D::STREAM_KIND, body))
+            .unwrap_or_else(|error| panic!("{event_type}: {error}"));
+        assert_eq!(D::event_type(&event), event_type);
+        assert_eq!(D::occurred_at(&event).as_millis(), 1_796_641_929_161);
+        let rewritten = EventEnvelope {
+            occurred_at_ms: 1_796_641_929_161,
+            payload: Some(D::to_payload(&event)),
+            ..Default::default()
+        };
+        assert_eq!(D::from_envelope(&rewritten).unwrap(), event);
+    }
+
+    #[test]
+    fn every_json_era_event_type_of_every_stream_kind_still_reads() {
+        let mut kinds = std::collections::BTreeSet::new();
+        for line in BODIES.lines() {
+            let mut fields = line.splitn(3, ' ');
+            let (topic, event_type, body) = (
+                fields.next().unwrap(),
+                fields.next().unwrap(),
+                fields.next().unwrap(),
+            );
+            match topic {
+                "purse.topup.events" => reads::<TopUpStream>(event_type, body),
+                "purse.payment.events" => reads::<PaymentStream>(event_type, body),
+                "purse.payment_method.events" => reads::<PaymentMethodsStream>(event_type, body),
+                "purse.saga.topup.events" => reads::<TopUpSagaStream>(event_type, body),
+                "purse.saga.auto_topup.events" => reads::<AutoTopUpStream>(event_type, body),
+                other => panic!("unexpected topic {other}"),
+            }
+            kinds.insert(topic);
+        }
+        assert_eq!(kinds.len(), 5, "a body of every stream kind: {kinds:?}");
+    }
+
+    #[test]
+    fn a_json_body_under_another_stream_kind_is_refused() {
+        let body = r#"{"PaymentMethodRemoved":{"payment_method_id":"01a25034-3814-715f-82ac-67eea82b63b8"}}"#;
+        assert!(PaymentMethodsStream::from_envelope(&envelope("payment_methods", body)).is_ok());
+        assert!(PaymentMethodsStream::from_envelope(&envelope("payment", body)).is_err());
+    }
+}

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use purse_store::schema::{self, Group};
 use purse_store::{
     AutoTopUpActivityRow, AutoTopUpFailureRow, AutoTopUpRuleRow, BalanceRow, Checkpoint, Decimal,
     EntryType, HistoryRow, HoldRow, LimitsRow, LotRow, PaymentMethodRow, PaymentRow, RowWrite,
@@ -470,44 +471,46 @@ fn udt(keyspace: &str, name: &str, fields: Vec<(&str, Option<CqlValue>)>) -> Cql
     }
 }
 
-/// The leading fields of every versioned group.
+/// A versioned group's UDT cell: `precedence` and `version`, then `values` in the order of the
+/// group's declared columns.
 fn group(
     keyspace: &str,
-    name: &str,
+    group: &Group,
     precedence: i64,
     version: i64,
-    fields: Vec<(&'static str, Option<CqlValue>)>,
+    values: Vec<Option<CqlValue>>,
 ) -> CqlValue {
-    let mut all = vec![
+    debug_assert_eq!(
+        values.len(),
+        group.columns.len(),
+        "columns of {}",
+        group.cql_udt
+    );
+    let leading = [
         ("precedence", Some(bigint(precedence))),
         ("version", Some(bigint(version))),
     ];
-    all.extend(fields);
-    udt(keyspace, name, all)
+    let fields = group.columns.iter().map(|column| column.name).zip(values);
+    udt(
+        keyspace,
+        group.cql_udt,
+        leading.into_iter().chain(fields).collect(),
+    )
 }
 
 fn limits_udt(keyspace: &str, precedence: i64, version: i64, limits: &LimitsRow) -> CqlValue {
     group(
         keyspace,
-        "wallet_limits",
+        &schema::WALLET_LIMITS,
         precedence,
         version,
         vec![
-            ("max_balance", limits.max_balance.map(decimal)),
-            ("daily_debit_limit", limits.daily_debit_limit.map(decimal)),
-            (
-                "per_transaction_max",
-                limits.per_transaction_max.map(decimal),
-            ),
-            (
-                "velocity_max_operations",
-                limits.velocity_max_operations.map(|n| bigint(n.into())),
-            ),
-            ("velocity_window_ms", limits.velocity_window_ms.map(bigint)),
-            (
-                "low_balance_threshold",
-                limits.low_balance_threshold.map(decimal),
-            ),
+            limits.max_balance.map(decimal),
+            limits.daily_debit_limit.map(decimal),
+            limits.per_transaction_max.map(decimal),
+            limits.velocity_max_operations.map(|n| bigint(n.into())),
+            limits.velocity_window_ms.map(bigint),
+            limits.low_balance_threshold.map(decimal),
         ],
     )
 }
@@ -515,10 +518,10 @@ fn limits_udt(keyspace: &str, precedence: i64, version: i64, limits: &LimitsRow)
 fn status_udt(keyspace: &str, precedence: i64, version: i64, status: &str) -> CqlValue {
     group(
         keyspace,
-        "wallet_status",
+        &schema::WALLET_STATUS,
         precedence,
         version,
-        vec![("status", Some(text(status)))],
+        vec![Some(text(status))],
     )
 }
 
@@ -530,10 +533,10 @@ fn lot_remaining_udt(
 ) -> CqlValue {
     group(
         keyspace,
-        "lot_remaining",
+        &schema::LOT_REMAINING,
         precedence,
         version,
-        vec![("remaining", Some(decimal(remaining)))],
+        vec![Some(decimal(remaining))],
     )
 }
 
@@ -546,13 +549,10 @@ fn hold_resolution_udt(
 ) -> CqlValue {
     group(
         keyspace,
-        "hold_resolution",
+        &schema::HOLD_RESOLUTION,
         precedence,
         version,
-        vec![
-            ("status", Some(text(status))),
-            ("captured", Some(decimal(captured))),
-        ],
+        vec![Some(text(status)), Some(decimal(captured))],
     )
 }
 
@@ -572,20 +572,20 @@ fn int(value: u32) -> Result<CqlValue, StoreError> {
 fn touch_udt(keyspace: &str, precedence: i64, version: i64, updated_at_ms: i64) -> CqlValue {
     group(
         keyspace,
-        "row_touch",
+        &schema::TOUCH,
         precedence,
         version,
-        vec![("updated_at_ms", Some(bigint(updated_at_ms)))],
+        vec![Some(bigint(updated_at_ms))],
     )
 }
 
 fn removal_udt(keyspace: &str, precedence: i64, version: i64, removed: bool) -> CqlValue {
     group(
         keyspace,
-        "row_removal",
+        &schema::REMOVAL,
         precedence,
         version,
-        vec![("removed", Some(boolean(removed)))],
+        vec![Some(boolean(removed))],
     )
 }
 
@@ -598,23 +598,20 @@ fn top_up_state_udt(
 ) -> CqlValue {
     group(
         keyspace,
-        "top_up_state",
+        &schema::TOP_UP_STATE,
         precedence,
         version,
-        vec![
-            ("status", Some(text(status))),
-            ("failure_reason", failure_reason.map(|r| text(r))),
-        ],
+        vec![Some(text(status)), failure_reason.map(|r| text(r))],
     )
 }
 
 fn top_up_credit_udt(keyspace: &str, precedence: i64, version: i64, credited: Decimal) -> CqlValue {
     group(
         keyspace,
-        "top_up_credit",
+        &schema::TOP_UP_CREDIT,
         precedence,
         version,
-        vec![("credited", Some(decimal(credited)))],
+        vec![Some(decimal(credited))],
     )
 }
 
@@ -626,10 +623,10 @@ fn top_up_late_capture_udt(
 ) -> CqlValue {
     group(
         keyspace,
-        "top_up_late_capture",
+        &schema::TOP_UP_LATE_CAPTURE,
         precedence,
         version,
-        vec![("late_capture", late_capture.map(decimal))],
+        vec![late_capture.map(decimal)],
     )
 }
 
@@ -642,13 +639,10 @@ fn payment_state_udt(
 ) -> CqlValue {
     group(
         keyspace,
-        "payment_state",
+        &schema::PAYMENT_STATE,
         precedence,
         version,
-        vec![
-            ("status", Some(text(status))),
-            ("captured", captured.map(decimal)),
-        ],
+        vec![Some(text(status)), captured.map(decimal)],
     )
 }
 
@@ -661,12 +655,12 @@ fn payment_resolution_udt(
 ) -> CqlValue {
     group(
         keyspace,
-        "payment_resolution",
+        &schema::PAYMENT_RESOLUTION,
         precedence,
         version,
         vec![
-            ("decline_reason", decline_reason.map(|r| text(r))),
-            ("cancel_reason", cancel_reason.map(|r| text(r))),
+            decline_reason.map(|r| text(r)),
+            cancel_reason.map(|r| text(r)),
         ],
     )
 }
@@ -679,10 +673,10 @@ fn payment_refunds_udt(
 ) -> CqlValue {
     group(
         keyspace,
-        "payment_refunds",
+        &schema::PAYMENT_REFUNDS,
         precedence,
         version,
-        vec![("refunded", refunded.map(decimal))],
+        vec![refunded.map(decimal)],
     )
 }
 
@@ -695,12 +689,12 @@ fn backoff_udt(
 ) -> Result<CqlValue, StoreError> {
     Ok(group(
         keyspace,
-        "auto_top_up_backoff",
+        &schema::AUTO_TOP_UP_BACKOFF,
         precedence,
         version,
         vec![
-            ("consecutive_failures", Some(int(consecutive_failures)?)),
-            ("backoff_until_ms", backoff_until_ms.map(bigint)),
+            Some(int(consecutive_failures)?),
+            backoff_until_ms.map(bigint),
         ],
     ))
 }
@@ -753,17 +747,17 @@ pub(crate) fn plan_write(
             );
             let identity = group(
                 ks,
-                "wallet_identity",
+                &schema::WALLET_IDENTITY,
                 p,
                 ts,
                 vec![
-                    ("tenant", Some(text(&wallet.tenant))),
-                    ("owner", Some(text(&wallet.owner))),
-                    ("kind", Some(text(&wallet.kind))),
-                    ("asset", Some(text(&wallet.asset))),
-                    ("asset_scale", Some(CqlValue::Int(asset_scale))),
-                    ("metadata", Some(metadata)),
-                    ("created_at_ms", Some(bigint(wallet.created_at_ms))),
+                    Some(text(&wallet.tenant)),
+                    Some(text(&wallet.owner)),
+                    Some(text(&wallet.kind)),
+                    Some(text(&wallet.asset)),
+                    Some(CqlValue::Int(asset_scale)),
+                    Some(metadata),
+                    Some(bigint(wallet.created_at_ms)),
                 ],
             );
             vec![
@@ -821,13 +815,10 @@ pub(crate) fn plan_write(
             let ts = write_timestamp(balance.version)?;
             let state = group(
                 ks,
-                "balance_state",
+                &schema::BALANCE,
                 p,
                 ts,
-                vec![
-                    ("balance", Some(decimal(balance.balance))),
-                    ("held", Some(decimal(balance.held))),
-                ],
+                vec![Some(decimal(balance.balance)), Some(decimal(balance.held))],
             );
             vec![CqlWrite {
                 statement: Statement::UpdateBalance,
@@ -880,14 +871,14 @@ pub(crate) fn plan_write(
             let ts = write_timestamp(lot.version)?;
             let state = group(
                 ks,
-                "lot_state",
+                &schema::LOT,
                 p,
                 ts,
                 vec![
-                    ("source", Some(text(&lot.source))),
-                    ("amount", Some(decimal(lot.amount))),
-                    ("expires_at_ms", lot.expires_at_ms.map(bigint)),
-                    ("created_at_ms", Some(bigint(lot.created_at_ms))),
+                    Some(text(&lot.source)),
+                    Some(decimal(lot.amount)),
+                    lot.expires_at_ms.map(bigint),
+                    Some(bigint(lot.created_at_ms)),
                 ],
             );
             vec![CqlWrite {
@@ -924,13 +915,10 @@ pub(crate) fn plan_write(
             let ts = write_timestamp(hold.version)?;
             let state = group(
                 ks,
-                "hold_state",
+                &schema::HOLD,
                 p,
                 ts,
-                vec![
-                    ("amount", Some(decimal(hold.amount))),
-                    ("expires_at_ms", Some(bigint(hold.expires_at_ms))),
-                ],
+                vec![Some(decimal(hold.amount)), Some(bigint(hold.expires_at_ms))],
             );
             vec![CqlWrite {
                 statement: Statement::UpdateHold,
@@ -986,24 +974,24 @@ pub(crate) fn plan_write(
             let ts = write_timestamp(top_up.version)?;
             let request = group(
                 ks,
-                "top_up_request",
+                &schema::TOP_UP_REQUEST,
                 p,
                 ts,
                 vec![
-                    ("tenant", Some(text(&top_up.tenant))),
-                    ("wallet_id", Some(uuid(top_up.wallet_id))),
-                    ("owner", Some(text(&top_up.owner))),
-                    ("kind", Some(text(&top_up.kind))),
-                    ("asset", Some(text(&top_up.asset))),
-                    ("amount", Some(decimal(top_up.amount))),
-                    ("wallet_amount", Some(decimal(top_up.wallet_amount))),
-                    ("fee", Some(decimal(top_up.fee))),
-                    ("payment_id", Some(uuid(top_up.payment_id))),
-                    ("checkout_session_id", top_up.checkout_session_id.map(uuid)),
-                    ("payment_method_id", top_up.payment_method_id.map(uuid)),
-                    ("expires_at_ms", Some(bigint(top_up.expires_at_ms))),
-                    ("lots_expire_at_ms", top_up.lots_expire_at_ms.map(bigint)),
-                    ("created_at_ms", Some(bigint(top_up.created_at_ms))),
+                    Some(text(&top_up.tenant)),
+                    Some(uuid(top_up.wallet_id)),
+                    Some(text(&top_up.owner)),
+                    Some(text(&top_up.kind)),
+                    Some(text(&top_up.asset)),
+                    Some(decimal(top_up.amount)),
+                    Some(decimal(top_up.wallet_amount)),
+                    Some(decimal(top_up.fee)),
+                    Some(uuid(top_up.payment_id)),
+                    top_up.checkout_session_id.map(uuid),
+                    top_up.payment_method_id.map(uuid),
+                    Some(bigint(top_up.expires_at_ms)),
+                    top_up.lots_expire_at_ms.map(bigint),
+                    Some(bigint(top_up.created_at_ms)),
                 ],
             );
             let mut writes = vec![
@@ -1095,32 +1083,32 @@ pub(crate) fn plan_write(
             let ts = write_timestamp(payment.version)?;
             let intent = group(
                 ks,
-                "payment_created",
+                &schema::PAYMENT_CREATED,
                 p,
                 ts,
                 vec![
-                    ("tenant", Some(text(&payment.tenant))),
-                    ("owner", Some(text(&payment.owner))),
-                    ("asset", Some(text(&payment.asset))),
-                    ("amount", Some(decimal(payment.amount))),
-                    ("top_up_id", payment.top_up_id.map(uuid)),
-                    ("payment_method_id", payment.payment_method_id.map(uuid)),
-                    ("created_at_ms", Some(bigint(payment.created_at_ms))),
+                    Some(text(&payment.tenant)),
+                    Some(text(&payment.owner)),
+                    Some(text(&payment.asset)),
+                    Some(decimal(payment.amount)),
+                    payment.top_up_id.map(uuid),
+                    payment.payment_method_id.map(uuid),
+                    Some(bigint(payment.created_at_ms)),
                 ],
             );
             // The intent's stored card lives in `intent`; `card.payment_method_id` holds only what
             // a submission names, so it is left null here.
             let card = group(
                 ks,
-                "payment_card",
+                &schema::PAYMENT_CARD,
                 p,
                 ts,
                 vec![
-                    ("brand", payment.card_brand.as_deref().map(text)),
-                    ("last4", payment.card_last4.as_deref().map(text)),
-                    ("exp_month", payment.card_exp_month.map(int).transpose()?),
-                    ("exp_year", payment.card_exp_year.map(int).transpose()?),
-                    ("payment_method_id", None),
+                    payment.card_brand.as_deref().map(text),
+                    payment.card_last4.as_deref().map(text),
+                    payment.card_exp_month.map(int).transpose()?,
+                    payment.card_exp_year.map(int).transpose()?,
+                    None,
                 ],
             );
             vec![CqlWrite {
@@ -1176,15 +1164,15 @@ pub(crate) fn plan_write(
             let ts = write_timestamp(*version)?;
             let card = group(
                 ks,
-                "payment_card",
+                &schema::PAYMENT_CARD,
                 p,
                 ts,
                 vec![
-                    ("brand", Some(text(brand))),
-                    ("last4", Some(text(last4))),
-                    ("exp_month", Some(int(*exp_month)?)),
-                    ("exp_year", Some(int(*exp_year)?)),
-                    ("payment_method_id", payment_method_id.map(uuid)),
+                    Some(text(brand)),
+                    Some(text(last4)),
+                    Some(int(*exp_month)?),
+                    Some(int(*exp_year)?),
+                    payment_method_id.map(uuid),
                 ],
             );
             vec![CqlWrite {
@@ -1245,17 +1233,17 @@ pub(crate) fn plan_write(
             let ts = write_timestamp(method.version)?;
             let card = group(
                 ks,
-                "payment_method_card",
+                &schema::PAYMENT_METHOD_CARD,
                 p,
                 ts,
                 vec![
-                    ("tenant", Some(text(&method.tenant))),
-                    ("owner", Some(text(&method.owner))),
-                    ("brand", Some(text(&method.brand))),
-                    ("last4", Some(text(&method.last4))),
-                    ("exp_month", Some(int(method.exp_month)?)),
-                    ("exp_year", Some(int(method.exp_year)?)),
-                    ("created_at_ms", Some(bigint(method.created_at_ms))),
+                    Some(text(&method.tenant)),
+                    Some(text(&method.owner)),
+                    Some(text(&method.brand)),
+                    Some(text(&method.last4)),
+                    Some(int(method.exp_month)?),
+                    Some(int(method.exp_year)?),
+                    Some(bigint(method.created_at_ms)),
                 ],
             );
             vec![
@@ -1303,23 +1291,23 @@ pub(crate) fn plan_write(
             let ts = write_timestamp(rule.version)?;
             let state = group(
                 ks,
-                "auto_top_up_rule",
+                &schema::AUTO_TOP_UP_RULE,
                 p,
                 ts,
                 vec![
-                    ("tenant", Some(text(&rule.tenant))),
-                    ("owner", Some(text(&rule.owner))),
-                    ("asset", Some(text(&rule.asset))),
-                    ("threshold", Some(decimal(rule.threshold))),
-                    ("amount", rule.amount.map(decimal)),
-                    ("target_balance", rule.target_balance.map(decimal)),
-                    ("payment_method_id", Some(uuid(rule.payment_method_id))),
-                    ("daily_max_count", Some(int(rule.daily_max_count)?)),
-                    ("daily_max_amount", rule.daily_max_amount.map(decimal)),
-                    ("backoff_ms", Some(bigint(rule.backoff_ms))),
-                    ("fee_rate", Some(decimal(rule.fee_rate))),
-                    ("timeout_ms", Some(bigint(rule.timeout_ms))),
-                    ("updated_at_ms", Some(bigint(rule.updated_at_ms))),
+                    Some(text(&rule.tenant)),
+                    Some(text(&rule.owner)),
+                    Some(text(&rule.asset)),
+                    Some(decimal(rule.threshold)),
+                    rule.amount.map(decimal),
+                    rule.target_balance.map(decimal),
+                    Some(uuid(rule.payment_method_id)),
+                    Some(int(rule.daily_max_count)?),
+                    rule.daily_max_amount.map(decimal),
+                    Some(bigint(rule.backoff_ms)),
+                    Some(decimal(rule.fee_rate)),
+                    Some(bigint(rule.timeout_ms)),
+                    Some(bigint(rule.updated_at_ms)),
                 ],
             );
             vec![CqlWrite {
@@ -1351,13 +1339,13 @@ pub(crate) fn plan_write(
             let ts = write_timestamp(*version)?;
             let failure = group(
                 ks,
-                "auto_top_up_failure",
+                &schema::AUTO_TOP_UP_FAILURE,
                 p,
                 ts,
                 vec![
-                    ("top_up_id", Some(uuid(failure.top_up_id))),
-                    ("reason", Some(text(&failure.reason))),
-                    ("failed_at_ms", Some(bigint(failure.failed_at_ms))),
+                    Some(uuid(failure.top_up_id)),
+                    Some(text(&failure.reason)),
+                    Some(bigint(failure.failed_at_ms)),
                 ],
             );
             vec![CqlWrite {
@@ -1391,10 +1379,10 @@ pub(crate) fn plan_write(
             let ts = write_timestamp(*version)?;
             let cap = group(
                 ks,
-                "auto_top_up_cap",
+                &schema::AUTO_TOP_UP_CAP,
                 p,
                 ts,
-                vec![("reached_until_ms", Some(bigint(*until_ms)))],
+                vec![Some(bigint(*until_ms))],
             );
             vec![CqlWrite {
                 statement: Statement::UpdateAutoTopUpCap,

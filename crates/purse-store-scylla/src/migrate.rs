@@ -666,6 +666,61 @@ pub enum MigrateError {
 mod tests {
     use super::*;
 
+    /// The fields of `CREATE TYPE {keyspace}.udt` in the migrations, one a line as the files
+    /// write them.
+    fn migrated_udt_fields(udt: &str) -> Vec<(String, String)> {
+        let opening = format!("CREATE TYPE IF NOT EXISTS {KEYSPACE_PLACEHOLDER}.{udt} (\n");
+        let text = MIGRATIONS
+            .iter()
+            .find_map(|migration| {
+                let start = migration.cql.find(&opening)? + opening.len();
+                let length = migration.cql[start..].find("\n);")?;
+                Some(&migration.cql[start..start + length])
+            })
+            .unwrap_or_else(|| panic!("no migration creates type {udt}"));
+        text.lines()
+            .map(|line| line.trim().trim_end_matches(','))
+            .filter(|line| !line.is_empty() && !line.starts_with("--"))
+            .map(|line| {
+                let (name, ty) = line.split_once(' ').expect("a field and its type");
+                (name.to_owned(), ty.to_owned())
+            })
+            .collect()
+    }
+
+    /// The shared declarations (`purse_store::schema`) describe exactly the UDT cells the
+    /// released migrations create, so existing keyspaces need no migration.
+    #[test]
+    fn the_declared_groups_are_the_migrated_udts() {
+        for table in purse_store::schema::GROUPED_TABLES {
+            for group in table.groups {
+                let declared: Vec<(String, String)> = ["precedence", "version"]
+                    .into_iter()
+                    .map(|leading| (leading.to_owned(), "bigint".to_owned()))
+                    .chain(
+                        group
+                            .columns
+                            .iter()
+                            .map(|column| (column.name.to_owned(), column.ty.cql().to_owned())),
+                    )
+                    .collect();
+                assert_eq!(
+                    declared,
+                    migrated_udt_fields(group.cql_udt),
+                    "{}",
+                    group.cql_udt
+                );
+                let cell = format!("    {} frozen<{}>", group.cql_cell, group.cql_udt);
+                assert!(
+                    MIGRATIONS
+                        .iter()
+                        .any(|migration| migration.cql.contains(&cell)),
+                    "no table has the cell {cell:?}"
+                );
+            }
+        }
+    }
+
     fn settings(replication: &[(&str, u32)]) -> ScyllaSettings {
         ScyllaSettings::new(
             vec!["scylla:9042".to_owned()],

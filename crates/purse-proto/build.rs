@@ -7,6 +7,7 @@ const PROTO_ROOT: &str = "../../proto";
 const PROTO_FILES: &[&str] = &[
     "../../proto/purse/wallet/v1/wallet.proto",
     "../../proto/purse/event/v1/event.proto",
+    "../../proto/purse/event/v1/payment_method_events.proto",
     "../../proto/purse/topup/v1/topup.proto",
     "../../proto/purse/payment/v1/payment.proto",
 ];

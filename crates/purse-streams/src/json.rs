@@ -1,13 +1,29 @@
-//! Top-up, payment, stored-card and saga events ↔ `purse.event.v1.JsonEvent` (ADR 0008).
-//!
-//! These streams carry their event kinds as JSON (externally tagged by event type) inside the
-//! same protobuf envelope as wallet events, so the guard, the idempotency ledger and every reader
-//! treat all streams alike. The time lives in the envelope, not in the body.
+//! The event codec of the streams other than wallets: each writes its own `purse.event.v1`
+//! message (ADR 0013) or, until converted, `JsonEvent` (ADR 0008); each reads `JsonEvent` records
+//! of earlier releases. The time lives in the envelope, not in the body.
 
 /// `impl EventCodec` for a stream binding whose events are `$event { occurred_at, kind }` with a
 /// serde-serialisable `kind`, under the stream kind `$kind`.
+///
+/// With `proto: $variant`, events are written as the `EventEnvelope.payload` variant `$variant`
+/// (converted by `to_proto` and `from_proto` of the invoking module: the orphan rule forbids
+/// `From` between a domain type and a proto type here), and the JSON payloads of earlier releases
+/// still read (ADR 0013). Without it, events are written as JSON (ADR 0008).
 macro_rules! json_codec {
-    ($binding:ty, $event:ident, $kind:literal) => {
+    (@payload $kind:literal, $event_kind:expr) => {
+        purse_proto::event::v1::event_envelope::Payload::Json(purse_proto::event::v1::JsonEvent {
+            stream_kind: $kind.to_owned(),
+            body: match serde_json::to_string($event_kind) {
+                Ok(body) => body,
+                // Every field is a string, number, bool, map or sequence: serialising cannot fail.
+                Err(error) => panic!("{} event does not serialise: {error}", $kind),
+            },
+        })
+    };
+    (@payload $kind:literal, $event_kind:expr, $variant:ident) => {
+        purse_proto::event::v1::event_envelope::Payload::$variant(to_proto($event_kind))
+    };
+    ($binding:ty, $event:ident, $kind:literal $(, proto: $variant:ident)?) => {
         impl purse_runtime::codec::EventCodec for $binding {
             const STREAM_KIND: &'static str = $kind;
 
@@ -20,35 +36,41 @@ macro_rules! json_codec {
             }
 
             fn to_payload(event: &$event) -> purse_proto::event::v1::event_envelope::Payload {
-                let body = match serde_json::to_string(&event.kind) {
-                    Ok(body) => body,
-                    // Every field is a string, number, bool, map or sequence: serialising cannot fail.
-                    Err(error) => panic!("{} event does not serialise: {error}", $kind),
-                };
-                purse_proto::event::v1::event_envelope::Payload::Json(
-                    purse_proto::event::v1::JsonEvent {
-                        stream_kind: $kind.to_owned(),
-                        body,
-                    },
-                )
+                crate::json::json_codec!(@payload $kind, &event.kind $(, $variant)?)
             }
 
             fn from_envelope(
                 envelope: &purse_proto::event::v1::EventEnvelope,
             ) -> Result<$event, purse_runtime::codec::CodecError> {
-                use purse_proto::event::v1::event_envelope;
-                use purse_runtime::codec::CodecError;
-                let Some(event_envelope::Payload::Json(json)) = &envelope.payload else {
-                    return Err(CodecError::WrongPayload { expected: $kind });
-                };
-                if json.stream_kind != $kind {
-                    return Err(CodecError::WrongPayload { expected: $kind });
-                }
-                let kind = serde_json::from_str(&json.body)
-                    .map_err(|_| CodecError::Field { field: "json.body" })?;
+                $(
+                    if let Some(purse_proto::event::v1::event_envelope::Payload::$variant(
+                        message,
+                    )) = &envelope.payload
+                    {
+                        return Ok($event {
+                            occurred_at: purse_domain::Timestamp::from_millis(
+                                envelope.occurred_at_ms,
+                            ),
+                            kind: from_proto(message)?,
+                        });
+                    }
+                )?
                 Ok($event {
                     occurred_at: purse_domain::Timestamp::from_millis(envelope.occurred_at_ms),
-                    kind,
+                    kind: match &envelope.payload {
+                        Some(purse_proto::event::v1::event_envelope::Payload::Json(json))
+                            if json.stream_kind == $kind =>
+                        {
+                            serde_json::from_str(&json.body).map_err(|_| {
+                                purse_runtime::codec::CodecError::Field { field: "json.body" }
+                            })?
+                        }
+                        _ => {
+                            return Err(purse_runtime::codec::CodecError::WrongPayload {
+                                expected: $kind,
+                            });
+                        }
+                    },
                 })
             }
         }

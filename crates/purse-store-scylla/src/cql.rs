@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use purse_store::schema::{self, Group};
+use purse_store::schema::{self, Group, Table};
 use purse_store::{
     AutoTopUpActivityRow, AutoTopUpFailureRow, AutoTopUpRuleRow, BalanceRow, Checkpoint, Decimal,
     EntryType, HistoryRow, HoldRow, LimitsRow, LotRow, PaymentMethodRow, PaymentRow, RowWrite,
@@ -139,208 +139,202 @@ impl Statement {
         self as usize
     }
 
-    /// The template, with the keyspace as `{ks}`. `USING TIMESTAMP ?` is always the first bound
-    /// value of an UPDATE and the last of an INSERT.
-    pub(crate) fn template(self) -> &'static str {
+    /// The statement: generated from the declared groups it writes, or a template naming the
+    /// keyspace as `{ks}`. `USING TIMESTAMP ?` is always the first bound value of an UPDATE and
+    /// the last of an INSERT.
+    fn text(self) -> Text {
+        use schema::{
+            AUTO_TOP_UP_BACKOFF, AUTO_TOP_UP_CAP, AUTO_TOP_UP_FAILURE, AUTO_TOP_UP_RULE,
+            AUTO_TOP_UP_RULES, BALANCE, BALANCES, HOLD, HOLD_RESOLUTION, HOLDS, LOT, LOT_REMAINING,
+            LOTS, PAYMENT_CARD, PAYMENT_CREATED, PAYMENT_METHOD_CARD, PAYMENT_METHODS,
+            PAYMENT_REFUNDS, PAYMENT_RESOLUTION, PAYMENT_STATE, PAYMENTS, REMOVAL, TOP_UP_CREDIT,
+            TOP_UP_LATE_CAPTURE, TOP_UP_REQUEST, TOP_UP_STATE, TOP_UPS, TOUCH, WALLET_IDENTITY,
+            WALLET_LIMITS, WALLET_STATUS, WALLETS,
+        };
         match self {
-            Statement::UpdateWallet => {
-                "UPDATE {ks}.wallets USING TIMESTAMP ? SET identity = ?, status = ?, limits = ? \
-                 WHERE wallet_id = ?"
-            }
-            Statement::InsertWalletByOwner => {
+            Statement::UpdateWallet => Text::Grouped(
+                &WALLETS,
+                &[&WALLET_IDENTITY, &WALLET_STATUS, &WALLET_LIMITS],
+            ),
+            Statement::InsertWalletByOwner => Text::Literal(
                 "INSERT INTO {ks}.wallets_by_owner (tenant, owner, wallet_id) VALUES (?, ?, ?) \
-                 USING TIMESTAMP ?"
-            }
-            Statement::UpdateWalletStatus => {
-                "UPDATE {ks}.wallets USING TIMESTAMP ? SET status = ? WHERE wallet_id = ?"
-            }
-            Statement::UpdateWalletLimits => {
-                "UPDATE {ks}.wallets USING TIMESTAMP ? SET limits = ? WHERE wallet_id = ?"
-            }
-            Statement::UpdateBalance => {
-                "UPDATE {ks}.balances USING TIMESTAMP ? SET state = ? WHERE wallet_id = ?"
-            }
-            Statement::UpdateHistory => {
+                 USING TIMESTAMP ?",
+            ),
+            Statement::UpdateWalletStatus => Text::Grouped(&WALLETS, &[&WALLET_STATUS]),
+            Statement::UpdateWalletLimits => Text::Grouped(&WALLETS, &[&WALLET_LIMITS]),
+            Statement::UpdateBalance => Text::Grouped(&BALANCES, &[&BALANCE]),
+            Statement::UpdateHistory => Text::Literal(
                 "UPDATE {ks}.history USING TIMESTAMP ? SET entry = ? \
-                 WHERE wallet_id = ? AND sequence = ?"
-            }
-            Statement::UpdateLot => {
-                "UPDATE {ks}.lots USING TIMESTAMP ? SET lot = ?, remaining = ? \
-                 WHERE wallet_id = ? AND lot_id = ?"
-            }
-            Statement::UpdateLotRemaining => {
-                "UPDATE {ks}.lots USING TIMESTAMP ? SET remaining = ? \
-                 WHERE wallet_id = ? AND lot_id = ?"
-            }
-            Statement::UpdateHold => {
-                "UPDATE {ks}.holds USING TIMESTAMP ? SET hold = ?, resolution = ? \
-                 WHERE wallet_id = ? AND hold_id = ?"
-            }
-            Statement::UpdateHoldResolution => {
-                "UPDATE {ks}.holds USING TIMESTAMP ? SET resolution = ? \
-                 WHERE wallet_id = ? AND hold_id = ?"
-            }
-            Statement::UpdateStreamPosition => {
+                 WHERE wallet_id = ? AND sequence = ?",
+            ),
+            Statement::UpdateLot => Text::Grouped(&LOTS, &[&LOT, &LOT_REMAINING]),
+            Statement::UpdateLotRemaining => Text::Grouped(&LOTS, &[&LOT_REMAINING]),
+            Statement::UpdateHold => Text::Grouped(&HOLDS, &[&HOLD, &HOLD_RESOLUTION]),
+            Statement::UpdateHoldResolution => Text::Grouped(&HOLDS, &[&HOLD_RESOLUTION]),
+            Statement::UpdateStreamPosition => Text::Literal(
                 "UPDATE {ks}.stream_positions USING TIMESTAMP ? SET position = ? \
-                 WHERE stream_id = ?"
-            }
-            Statement::UpdateCheckpoint => {
+                 WHERE stream_id = ?",
+            ),
+            Statement::UpdateCheckpoint => Text::Literal(
                 "UPDATE {ks}.checkpoints USING TIMESTAMP ? SET next_offset = ? \
-                 WHERE projector = ? AND topic = ? AND log_partition = ?"
-            }
-            Statement::SelectWallet => {
-                "SELECT identity, status, limits FROM {ks}.wallets WHERE wallet_id = ?"
-            }
-            Statement::SelectWalletIdsByOwner => {
+                 WHERE projector = ? AND topic = ? AND log_partition = ?",
+            ),
+            Statement::SelectWallet => Text::Literal(
+                "SELECT identity, status, limits FROM {ks}.wallets WHERE wallet_id = ?",
+            ),
+            Statement::SelectWalletIdsByOwner => Text::Literal(
                 "SELECT wallet_id FROM {ks}.wallets_by_owner WHERE tenant = ? AND owner = ? \
-                 LIMIT ?"
-            }
-            Statement::SelectWalletIdsByOwnerAfter => {
+                 LIMIT ?",
+            ),
+            Statement::SelectWalletIdsByOwnerAfter => Text::Literal(
                 "SELECT wallet_id FROM {ks}.wallets_by_owner WHERE tenant = ? AND owner = ? \
-                 AND wallet_id > ? LIMIT ?"
+                 AND wallet_id > ? LIMIT ?",
+            ),
+            Statement::SelectBalance => {
+                Text::Literal("SELECT state FROM {ks}.balances WHERE wallet_id = ?")
             }
-            Statement::SelectBalance => "SELECT state FROM {ks}.balances WHERE wallet_id = ?",
-            Statement::SelectHistory => {
-                "SELECT sequence, entry FROM {ks}.history WHERE wallet_id = ? LIMIT ?"
-            }
-            Statement::SelectHistoryBefore => {
+            Statement::SelectHistory => Text::Literal(
+                "SELECT sequence, entry FROM {ks}.history WHERE wallet_id = ? LIMIT ?",
+            ),
+            Statement::SelectHistoryBefore => Text::Literal(
                 "SELECT sequence, entry FROM {ks}.history WHERE wallet_id = ? AND sequence < ? \
-                 LIMIT ?"
-            }
+                 LIMIT ?",
+            ),
             Statement::SelectLots => {
-                "SELECT lot_id, lot, remaining FROM {ks}.lots WHERE wallet_id = ?"
+                Text::Literal("SELECT lot_id, lot, remaining FROM {ks}.lots WHERE wallet_id = ?")
             }
-            Statement::SelectHolds => {
-                "SELECT hold_id, hold, resolution FROM {ks}.holds WHERE wallet_id = ?"
-            }
-            Statement::SelectStreamPositions => {
-                "SELECT stream_id, position FROM {ks}.stream_positions WHERE stream_id IN ?"
-            }
-            Statement::SelectCheckpoint => {
+            Statement::SelectHolds => Text::Literal(
+                "SELECT hold_id, hold, resolution FROM {ks}.holds WHERE wallet_id = ?",
+            ),
+            Statement::SelectStreamPositions => Text::Literal(
+                "SELECT stream_id, position FROM {ks}.stream_positions WHERE stream_id IN ?",
+            ),
+            Statement::SelectCheckpoint => Text::Literal(
                 "SELECT next_offset FROM {ks}.checkpoints \
-                 WHERE projector = ? AND topic = ? AND log_partition = ?"
-            }
-            Statement::UpdateTopUp => {
-                "UPDATE {ks}.top_ups USING TIMESTAMP ? SET request = ?, status = ?, credit = ?, \
-                 late_capture = ?, touched = ? WHERE top_up_id = ?"
-            }
-            Statement::InsertTopUpByWalletCreated => {
+                 WHERE projector = ? AND topic = ? AND log_partition = ?",
+            ),
+            Statement::UpdateTopUp => Text::Grouped(
+                &TOP_UPS,
+                &[
+                    &TOP_UP_REQUEST,
+                    &TOP_UP_STATE,
+                    &TOP_UP_CREDIT,
+                    &TOP_UP_LATE_CAPTURE,
+                    &TOUCH,
+                ],
+            ),
+            Statement::InsertTopUpByWalletCreated => Text::Literal(
                 "INSERT INTO {ks}.top_ups_by_wallet_created (wallet_id, created_at_ms, top_up_id) \
-                 VALUES (?, ?, ?) USING TIMESTAMP ?"
-            }
-            Statement::InsertTopUpByCheckoutSession => {
+                 VALUES (?, ?, ?) USING TIMESTAMP ?",
+            ),
+            Statement::InsertTopUpByCheckoutSession => Text::Literal(
                 "INSERT INTO {ks}.top_ups_by_checkout_session (checkout_session_id, top_up_id) \
-                 VALUES (?, ?) USING TIMESTAMP ?"
-            }
-            Statement::UpdateTopUpStatus => {
-                "UPDATE {ks}.top_ups USING TIMESTAMP ? SET status = ?, touched = ? \
-                 WHERE top_up_id = ?"
-            }
+                 VALUES (?, ?) USING TIMESTAMP ?",
+            ),
+            Statement::UpdateTopUpStatus => Text::Grouped(&TOP_UPS, &[&TOP_UP_STATE, &TOUCH]),
             Statement::UpdateTopUpStatusCredited => {
-                "UPDATE {ks}.top_ups USING TIMESTAMP ? SET status = ?, credit = ?, touched = ? \
-                 WHERE top_up_id = ?"
+                Text::Grouped(&TOP_UPS, &[&TOP_UP_STATE, &TOP_UP_CREDIT, &TOUCH])
             }
             Statement::UpdateTopUpLateCapture => {
-                "UPDATE {ks}.top_ups USING TIMESTAMP ? SET late_capture = ?, touched = ? \
-                 WHERE top_up_id = ?"
+                Text::Grouped(&TOP_UPS, &[&TOP_UP_LATE_CAPTURE, &TOUCH])
             }
-            Statement::UpdatePayment => {
-                "UPDATE {ks}.payment_intents USING TIMESTAMP ? SET intent = ?, status = ?, \
-                 card = ?, resolution = ?, refunds = ?, touched = ? WHERE payment_id = ?"
-            }
-            Statement::UpdatePaymentStatus => {
-                "UPDATE {ks}.payment_intents USING TIMESTAMP ? SET status = ?, touched = ? \
-                 WHERE payment_id = ?"
-            }
-            Statement::UpdatePaymentCard => {
-                "UPDATE {ks}.payment_intents USING TIMESTAMP ? SET card = ?, touched = ? \
-                 WHERE payment_id = ?"
-            }
+            Statement::UpdatePayment => Text::Grouped(
+                &PAYMENTS,
+                &[
+                    &PAYMENT_CREATED,
+                    &PAYMENT_STATE,
+                    &PAYMENT_CARD,
+                    &PAYMENT_RESOLUTION,
+                    &PAYMENT_REFUNDS,
+                    &TOUCH,
+                ],
+            ),
+            Statement::UpdatePaymentStatus => Text::Grouped(&PAYMENTS, &[&PAYMENT_STATE, &TOUCH]),
+            Statement::UpdatePaymentCard => Text::Grouped(&PAYMENTS, &[&PAYMENT_CARD, &TOUCH]),
             Statement::UpdatePaymentResolution => {
-                "UPDATE {ks}.payment_intents USING TIMESTAMP ? SET resolution = ?, touched = ? \
-                 WHERE payment_id = ?"
+                Text::Grouped(&PAYMENTS, &[&PAYMENT_RESOLUTION, &TOUCH])
             }
             Statement::UpdatePaymentRefunds => {
-                "UPDATE {ks}.payment_intents USING TIMESTAMP ? SET refunds = ?, touched = ? \
-                 WHERE payment_id = ?"
+                Text::Grouped(&PAYMENTS, &[&PAYMENT_REFUNDS, &TOUCH])
             }
             Statement::UpdatePaymentMethod => {
-                "UPDATE {ks}.payment_methods USING TIMESTAMP ? SET method = ?, removal = ? \
-                 WHERE payment_method_id = ?"
+                Text::Grouped(&PAYMENT_METHODS, &[&PAYMENT_METHOD_CARD, &REMOVAL])
             }
-            Statement::InsertPaymentMethodByOwner => {
+            Statement::InsertPaymentMethodByOwner => Text::Literal(
                 "INSERT INTO {ks}.payment_methods_by_owner (tenant, owner, payment_method_id) \
-                 VALUES (?, ?, ?) USING TIMESTAMP ?"
-            }
-            Statement::UpdatePaymentMethodRemoval => {
-                "UPDATE {ks}.payment_methods USING TIMESTAMP ? SET removal = ? \
-                 WHERE payment_method_id = ?"
-            }
+                 VALUES (?, ?, ?) USING TIMESTAMP ?",
+            ),
+            Statement::UpdatePaymentMethodRemoval => Text::Grouped(&PAYMENT_METHODS, &[&REMOVAL]),
             Statement::UpdateAutoTopUpRule => {
-                "UPDATE {ks}.auto_top_up_rules USING TIMESTAMP ? SET rule = ?, removal = ? \
-                 WHERE wallet_id = ?"
+                Text::Grouped(&AUTO_TOP_UP_RULES, &[&AUTO_TOP_UP_RULE, &REMOVAL])
             }
-            Statement::UpdateAutoTopUpRuleRemoval => {
-                "UPDATE {ks}.auto_top_up_rules USING TIMESTAMP ? SET removal = ? \
-                 WHERE wallet_id = ?"
-            }
-            Statement::UpdateAutoTopUpFailure => {
-                "UPDATE {ks}.auto_top_up_activity USING TIMESTAMP ? SET failure = ?, backoff = ? \
-                 WHERE wallet_id = ?"
-            }
+            Statement::UpdateAutoTopUpRuleRemoval => Text::Grouped(&AUTO_TOP_UP_RULES, &[&REMOVAL]),
+            Statement::UpdateAutoTopUpFailure => Text::Grouped(
+                &AUTO_TOP_UP_RULES,
+                &[&AUTO_TOP_UP_FAILURE, &AUTO_TOP_UP_BACKOFF],
+            ),
             Statement::UpdateAutoTopUpBackoff => {
-                "UPDATE {ks}.auto_top_up_activity USING TIMESTAMP ? SET backoff = ? \
-                 WHERE wallet_id = ?"
+                Text::Grouped(&AUTO_TOP_UP_RULES, &[&AUTO_TOP_UP_BACKOFF])
             }
-            Statement::UpdateAutoTopUpCap => {
-                "UPDATE {ks}.auto_top_up_activity USING TIMESTAMP ? SET cap = ? WHERE wallet_id = ?"
-            }
-            Statement::SelectTopUp => {
+            Statement::UpdateAutoTopUpCap => Text::Grouped(&AUTO_TOP_UP_RULES, &[&AUTO_TOP_UP_CAP]),
+            Statement::SelectTopUp => Text::Literal(
                 "SELECT request, status, credit, late_capture, touched FROM {ks}.top_ups \
-                 WHERE top_up_id = ?"
-            }
-            Statement::SelectTopUpKeysByWallet => {
+                 WHERE top_up_id = ?",
+            ),
+            Statement::SelectTopUpKeysByWallet => Text::Literal(
                 "SELECT created_at_ms, top_up_id FROM {ks}.top_ups_by_wallet_created \
-                 WHERE wallet_id = ? LIMIT ?"
-            }
+                 WHERE wallet_id = ? LIMIT ?",
+            ),
             // A multi-column slice: the clustering order's (created_at_ms, top_up_id) after the
             // last row returned, so a page may end between two top-ups of the same instant.
-            Statement::SelectTopUpKeysByWalletBefore => {
+            Statement::SelectTopUpKeysByWalletBefore => Text::Literal(
                 "SELECT created_at_ms, top_up_id FROM {ks}.top_ups_by_wallet_created \
-                 WHERE wallet_id = ? AND (created_at_ms, top_up_id) < (?, ?) LIMIT ?"
-            }
-            Statement::SelectTopUpIdByCheckoutSession => {
+                 WHERE wallet_id = ? AND (created_at_ms, top_up_id) < (?, ?) LIMIT ?",
+            ),
+            Statement::SelectTopUpIdByCheckoutSession => Text::Literal(
                 "SELECT top_up_id FROM {ks}.top_ups_by_checkout_session \
-                 WHERE checkout_session_id = ?"
-            }
-            Statement::SelectPayment => {
+                 WHERE checkout_session_id = ?",
+            ),
+            Statement::SelectPayment => Text::Literal(
                 "SELECT intent, status, card, resolution, refunds, touched \
-                 FROM {ks}.payment_intents WHERE payment_id = ?"
-            }
-            Statement::SelectPaymentMethod => {
-                "SELECT method, removal FROM {ks}.payment_methods WHERE payment_method_id = ?"
-            }
-            Statement::SelectPaymentMethodIdsByOwner => {
+                 FROM {ks}.payment_intents WHERE payment_id = ?",
+            ),
+            Statement::SelectPaymentMethod => Text::Literal(
+                "SELECT method, removal FROM {ks}.payment_methods WHERE payment_method_id = ?",
+            ),
+            Statement::SelectPaymentMethodIdsByOwner => Text::Literal(
                 "SELECT payment_method_id FROM {ks}.payment_methods_by_owner \
-                 WHERE tenant = ? AND owner = ? LIMIT ?"
-            }
-            Statement::SelectPaymentMethodIdsByOwnerAfter => {
+                 WHERE tenant = ? AND owner = ? LIMIT ?",
+            ),
+            Statement::SelectPaymentMethodIdsByOwnerAfter => Text::Literal(
                 "SELECT payment_method_id FROM {ks}.payment_methods_by_owner \
-                 WHERE tenant = ? AND owner = ? AND payment_method_id > ? LIMIT ?"
-            }
-            Statement::SelectAutoTopUpRule => {
-                "SELECT rule, removal FROM {ks}.auto_top_up_rules WHERE wallet_id = ?"
-            }
-            Statement::SelectAutoTopUpActivity => {
-                "SELECT failure, backoff, cap FROM {ks}.auto_top_up_activity WHERE wallet_id = ?"
-            }
+                 WHERE tenant = ? AND owner = ? AND payment_method_id > ? LIMIT ?",
+            ),
+            Statement::SelectAutoTopUpRule => Text::Literal(
+                "SELECT rule, removal FROM {ks}.auto_top_up_rules WHERE wallet_id = ?",
+            ),
+            Statement::SelectAutoTopUpActivity => Text::Literal(
+                "SELECT failure, backoff, cap FROM {ks}.auto_top_up_activity WHERE wallet_id = ?",
+            ),
         }
     }
 
     /// The CQL text for `keyspace`.
     pub(crate) fn cql(self, keyspace: &str) -> String {
-        self.template().replace(KEYSPACE, keyspace)
+        match self.text() {
+            Text::Grouped(table, groups) => table.cql_update(keyspace, groups),
+            Text::Literal(template) => template.replace(KEYSPACE, keyspace),
+        }
     }
+}
+
+/// Where a statement's text comes from.
+enum Text {
+    /// The UPDATE of these groups of a row of the table ([`Table::cql_update`]).
+    Grouped(&'static Table, &'static [&'static Group]),
+    /// A hand-written template, for the statements that are not a group write (index tables,
+    /// selects, history, positions, checkpoints).
+    Literal(&'static str),
 }
 
 /// One partition of one table: writes to the same one travel in one single-partition batch,

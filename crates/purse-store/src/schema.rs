@@ -92,6 +92,9 @@ pub struct Group {
     pub cql_cell: &'static str,
     /// CQL: the cell's UDT.
     pub cql_udt: &'static str,
+    /// CQL: the table holding the cell when it is not the row's [`Table::cql`] (what the auto
+    /// top-up saga reports lives apart from the rule it reports on).
+    pub cql_table: Option<&'static str>,
     /// The group's columns, in the UDT's field order (after `precedence` and `version`).
     pub columns: &'static [Column],
 }
@@ -135,10 +138,43 @@ impl Group {
 pub struct Table {
     /// The SQLite table.
     pub sqlite: &'static str,
+    /// The CQL table.
+    pub cql: &'static str,
     /// The primary key columns, partition key first.
     pub keys: &'static [Column],
     /// Every group of the row.
     pub groups: &'static [&'static Group],
+}
+
+impl Table {
+    /// The CQL write of `groups` (one cell each) of a row of this table in `keyspace`: binds the
+    /// write timestamp (the version), then each group's cell, then the key columns, in that order.
+    pub fn cql_update(&self, keyspace: &str, groups: &[&Group]) -> String {
+        let table = groups
+            .first()
+            .and_then(|group| group.cql_table)
+            .unwrap_or(self.cql);
+        debug_assert!(
+            groups
+                .iter()
+                .all(|group| group.cql_table.unwrap_or(self.cql) == table),
+            "one statement writes one CQL table"
+        );
+        let cells: Vec<String> = groups
+            .iter()
+            .map(|group| format!("{} = ?", group.cql_cell))
+            .collect();
+        let keys: Vec<String> = self
+            .keys
+            .iter()
+            .map(|key| format!("{} = ?", key.name))
+            .collect();
+        format!(
+            "UPDATE {keyspace}.{table} USING TIMESTAMP ? SET {} WHERE {}",
+            cells.join(", "),
+            keys.join(" AND "),
+        )
+    }
 }
 
 use ColumnType::{BigInt, Bool, Decimal, Int, Text, TextMap, Uuid};
@@ -148,6 +184,7 @@ pub const TOUCH: Group = Group {
     sqlite_version: "updated_version",
     cql_cell: "touched",
     cql_udt: "row_touch",
+    cql_table: None,
     columns: &[col("updated_at_ms", BigInt)],
 };
 
@@ -156,6 +193,7 @@ pub const REMOVAL: Group = Group {
     sqlite_version: "removal_version",
     cql_cell: "removal",
     cql_udt: "row_removal",
+    cql_table: None,
     columns: &[col("removed", Bool)],
 };
 
@@ -164,6 +202,7 @@ pub const WALLET_IDENTITY: Group = Group {
     sqlite_version: "row_version",
     cql_cell: "identity",
     cql_udt: "wallet_identity",
+    cql_table: None,
     columns: &[
         col("tenant", Text),
         col("owner", Text),
@@ -180,6 +219,7 @@ pub const WALLET_STATUS: Group = Group {
     sqlite_version: "status_version",
     cql_cell: "status",
     cql_udt: "wallet_status",
+    cql_table: None,
     columns: &[col("status", Text)],
 };
 
@@ -188,6 +228,7 @@ pub const WALLET_LIMITS: Group = Group {
     sqlite_version: "limits_version",
     cql_cell: "limits",
     cql_udt: "wallet_limits",
+    cql_table: None,
     columns: &[
         col("max_balance", Decimal),
         col("daily_debit_limit", Decimal),
@@ -201,6 +242,7 @@ pub const WALLET_LIMITS: Group = Group {
 /// Wallets by id.
 pub const WALLETS: Table = Table {
     sqlite: "wallets",
+    cql: "wallets",
     keys: &[col("wallet_id", Uuid)],
     groups: &[&WALLET_IDENTITY, &WALLET_STATUS, &WALLET_LIMITS],
 };
@@ -210,12 +252,14 @@ pub const BALANCE: Group = Group {
     sqlite_version: "version",
     cql_cell: "state",
     cql_udt: "balance_state",
+    cql_table: None,
     columns: &[col("balance", Decimal), col("held", Decimal)],
 };
 
 /// Balances by wallet.
 pub const BALANCES: Table = Table {
     sqlite: "balances",
+    cql: "balances",
     keys: &[col("wallet_id", Uuid)],
     groups: &[&BALANCE],
 };
@@ -225,6 +269,7 @@ pub const LOT: Group = Group {
     sqlite_version: "row_version",
     cql_cell: "lot",
     cql_udt: "lot_state",
+    cql_table: None,
     columns: &[
         col("source", Text),
         col("amount", Decimal),
@@ -238,12 +283,14 @@ pub const LOT_REMAINING: Group = Group {
     sqlite_version: "remaining_version",
     cql_cell: "remaining",
     cql_udt: "lot_remaining",
+    cql_table: None,
     columns: &[col("remaining", Decimal)],
 };
 
 /// Lots by wallet.
 pub const LOTS: Table = Table {
     sqlite: "lots",
+    cql: "lots",
     keys: &[col("wallet_id", Uuid), col("lot_id", Uuid)],
     groups: &[&LOT, &LOT_REMAINING],
 };
@@ -253,6 +300,7 @@ pub const HOLD: Group = Group {
     sqlite_version: "row_version",
     cql_cell: "hold",
     cql_udt: "hold_state",
+    cql_table: None,
     columns: &[col("amount", Decimal), col("expires_at_ms", BigInt)],
 };
 
@@ -261,12 +309,14 @@ pub const HOLD_RESOLUTION: Group = Group {
     sqlite_version: "resolution_version",
     cql_cell: "resolution",
     cql_udt: "hold_resolution",
+    cql_table: None,
     columns: &[col("status", Text), col("captured", Decimal)],
 };
 
 /// Holds by wallet.
 pub const HOLDS: Table = Table {
     sqlite: "holds",
+    cql: "holds",
     keys: &[col("wallet_id", Uuid), col("hold_id", Uuid)],
     groups: &[&HOLD, &HOLD_RESOLUTION],
 };
@@ -276,6 +326,7 @@ pub const TOP_UP_REQUEST: Group = Group {
     sqlite_version: "row_version",
     cql_cell: "request",
     cql_udt: "top_up_request",
+    cql_table: None,
     columns: &[
         col("tenant", Text),
         col("wallet_id", Uuid),
@@ -299,6 +350,7 @@ pub const TOP_UP_STATE: Group = Group {
     sqlite_version: "status_version",
     cql_cell: "status",
     cql_udt: "top_up_state",
+    cql_table: None,
     columns: &[col("status", Text), col("failure_reason", Text)],
 };
 
@@ -307,6 +359,7 @@ pub const TOP_UP_CREDIT: Group = Group {
     sqlite_version: "credited_version",
     cql_cell: "credit",
     cql_udt: "top_up_credit",
+    cql_table: None,
     columns: &[col("credited", Decimal)],
 };
 
@@ -315,12 +368,14 @@ pub const TOP_UP_LATE_CAPTURE: Group = Group {
     sqlite_version: "late_capture_version",
     cql_cell: "late_capture",
     cql_udt: "top_up_late_capture",
+    cql_table: None,
     columns: &[col("late_capture", Decimal)],
 };
 
 /// Top-ups by id.
 pub const TOP_UPS: Table = Table {
     sqlite: "top_ups",
+    cql: "top_ups",
     keys: &[col("top_up_id", Uuid)],
     groups: &[
         &TOP_UP_REQUEST,
@@ -336,6 +391,7 @@ pub const PAYMENT_CREATED: Group = Group {
     sqlite_version: "row_version",
     cql_cell: "intent",
     cql_udt: "payment_created",
+    cql_table: None,
     columns: &[
         col("tenant", Text),
         col("owner", Text),
@@ -352,6 +408,7 @@ pub const PAYMENT_STATE: Group = Group {
     sqlite_version: "status_version",
     cql_cell: "status",
     cql_udt: "payment_state",
+    cql_table: None,
     columns: &[col("status", Text), col("captured", Decimal)],
 };
 
@@ -360,6 +417,7 @@ pub const PAYMENT_CARD: Group = Group {
     sqlite_version: "card_version",
     cql_cell: "card",
     cql_udt: "payment_card",
+    cql_table: None,
     columns: &[
         renamed("brand", "card_brand", Text),
         renamed("last4", "card_last4", Text),
@@ -374,6 +432,7 @@ pub const PAYMENT_RESOLUTION: Group = Group {
     sqlite_version: "resolution_version",
     cql_cell: "resolution",
     cql_udt: "payment_resolution",
+    cql_table: None,
     columns: &[col("decline_reason", Text), col("cancel_reason", Text)],
 };
 
@@ -382,12 +441,14 @@ pub const PAYMENT_REFUNDS: Group = Group {
     sqlite_version: "refunded_version",
     cql_cell: "refunds",
     cql_udt: "payment_refunds",
+    cql_table: None,
     columns: &[col("refunded", Decimal)],
 };
 
 /// Payments by id (`payment_intents` in CQL).
 pub const PAYMENTS: Table = Table {
     sqlite: "payments",
+    cql: "payment_intents",
     keys: &[col("payment_id", Uuid)],
     groups: &[
         &PAYMENT_CREATED,
@@ -404,6 +465,7 @@ pub const PAYMENT_METHOD_CARD: Group = Group {
     sqlite_version: "row_version",
     cql_cell: "method",
     cql_udt: "payment_method_card",
+    cql_table: None,
     columns: &[
         col("tenant", Text),
         col("owner", Text),
@@ -418,6 +480,7 @@ pub const PAYMENT_METHOD_CARD: Group = Group {
 /// Stored payment methods by id.
 pub const PAYMENT_METHODS: Table = Table {
     sqlite: "payment_methods",
+    cql: "payment_methods",
     keys: &[col("payment_method_id", Uuid)],
     groups: &[&PAYMENT_METHOD_CARD, &REMOVAL],
 };
@@ -427,6 +490,7 @@ pub const AUTO_TOP_UP_RULE: Group = Group {
     sqlite_version: "row_version",
     cql_cell: "rule",
     cql_udt: "auto_top_up_rule",
+    cql_table: None,
     columns: &[
         col("tenant", Text),
         col("owner", Text),
@@ -449,6 +513,7 @@ pub const AUTO_TOP_UP_FAILURE: Group = Group {
     sqlite_version: "failure_version",
     cql_cell: "failure",
     cql_udt: "auto_top_up_failure",
+    cql_table: Some("auto_top_up_activity"),
     columns: &[
         renamed("top_up_id", "last_failure_top_up_id", Uuid),
         renamed("reason", "last_failure_reason", Text),
@@ -461,6 +526,7 @@ pub const AUTO_TOP_UP_BACKOFF: Group = Group {
     sqlite_version: "backoff_version",
     cql_cell: "backoff",
     cql_udt: "auto_top_up_backoff",
+    cql_table: Some("auto_top_up_activity"),
     columns: &[
         col("consecutive_failures", Int),
         col("backoff_until_ms", BigInt),
@@ -472,6 +538,7 @@ pub const AUTO_TOP_UP_CAP: Group = Group {
     sqlite_version: "cap_version",
     cql_cell: "cap",
     cql_udt: "auto_top_up_cap",
+    cql_table: Some("auto_top_up_activity"),
     columns: &[renamed("reached_until_ms", "cap_reached_until_ms", BigInt)],
 };
 
@@ -479,6 +546,7 @@ pub const AUTO_TOP_UP_CAP: Group = Group {
 /// tables, `auto_top_up_rules` and `auto_top_up_activity`).
 pub const AUTO_TOP_UP_RULES: Table = Table {
     sqlite: "auto_top_up_rules",
+    cql: "auto_top_up_rules",
     keys: &[col("wallet_id", Uuid)],
     groups: &[
         &AUTO_TOP_UP_RULE,

@@ -16,7 +16,10 @@ fn proto_messages_and_events() -> (BTreeSet<String>, BTreeSet<String>) {
     let mut events = BTreeSet::new();
     for entry in std::fs::read_dir(Path::new(EVENT_PROTOS)).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_none_or(|extension| extension != "proto") {
+        if path
+            .extension()
+            .is_none_or(|extension| extension != "proto")
+        {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
@@ -57,7 +60,13 @@ fn the_catalogue_names_every_event_message_and_only_messages_that_exist() {
     assert!(events.contains("FundsCredited") && events.contains("PaymentMethodSaved"));
     let named = catalogue_names();
     let missing: Vec<_> = events.difference(&named).collect();
-    assert!(missing.is_empty(), "events missing from the catalogue: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "events missing from the catalogue: {missing:?}"
+    );
     let unknown: Vec<_> = named.difference(&messages).collect();
-    assert!(unknown.is_empty(), "catalogue names no such message: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "catalogue names no such message: {unknown:?}"
+    );
 }

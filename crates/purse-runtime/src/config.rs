@@ -181,7 +181,6 @@ impl KafkaConfig {
 
 impl Default for Config {
     fn default() -> Self {
-        const DAY_MS: i64 = 86_400_000;
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             data_dir: PathBuf::from("purse-data"),
@@ -190,8 +189,8 @@ impl Default for Config {
             command_queue_capacity: 4096,
             reply_timeout_ms: 10_000,
             read_your_writes_timeout_ms: 5_000,
-            idempotency_retention_ms: 7 * DAY_MS,
-            expiring_notice_lead_ms: 7 * DAY_MS,
+            idempotency_retention_ms: purse_domain::idempotency::DEFAULT_IDEMPOTENCY_RETENTION_MS,
+            expiring_notice_lead_ms: 7 * purse_domain::time::MILLIS_PER_DAY,
             max_request_bytes: 4 * 1024 * 1024,
             batch_execute_max_operations: 1000,
             log: "info".to_owned(),

@@ -19,6 +19,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .file_descriptor_set_path(out_dir.join("purse_descriptor.bin"))
         .compile_with_config(prost_config, PROTO_FILES, &[PROTO_ROOT])?;
+    // Proto3 JSON mapping (lowerCamelCase names, 64-bit integers as strings, enums by name) from
+    // the same descriptors, so every JSON form of a message follows the schema. Fields at their
+    // default value are written too: a script reading `replayed` or `next_page_token` finds them.
+    let descriptors = std::fs::read(out_dir.join("purse_descriptor.bin"))?;
+    pbjson_build::Builder::new()
+        .register_descriptors(&descriptors)?
+        .emit_fields()
+        .build(&[".purse"])?;
     println!("cargo:rerun-if-changed={PROTO_ROOT}");
     Ok(())
 }

@@ -1,5 +1,6 @@
-//! Generated protobuf and gRPC code for Purse. Conversions to domain types live at the edges
-//! (each service's `grpc.rs` and `purse-streams`' event codecs), never here.
+//! Generated protobuf and gRPC code for Purse, with serde impls in the proto3 JSON mapping
+//! (pbjson). Conversions to domain types live at the edges (each service's `grpc.rs` and
+//! `purse-streams`' event codecs), never here.
 
 #![allow(unreachable_pub, clippy::all, missing_docs)]
 
@@ -7,6 +8,7 @@
 pub mod wallet {
     pub mod v1 {
         tonic::include_proto!("purse.wallet.v1");
+        include!(concat!(env!("OUT_DIR"), "/purse.wallet.v1.serde.rs"));
     }
 }
 
@@ -14,6 +16,7 @@ pub mod wallet {
 pub mod topup {
     pub mod v1 {
         tonic::include_proto!("purse.topup.v1");
+        include!(concat!(env!("OUT_DIR"), "/purse.topup.v1.serde.rs"));
     }
 }
 
@@ -21,6 +24,7 @@ pub mod topup {
 pub mod payment {
     pub mod v1 {
         tonic::include_proto!("purse.payment.v1");
+        include!(concat!(env!("OUT_DIR"), "/purse.payment.v1.serde.rs"));
     }
 }
 
@@ -28,6 +32,7 @@ pub mod payment {
 pub mod event {
     pub mod v1 {
         tonic::include_proto!("purse.event.v1");
+        include!(concat!(env!("OUT_DIR"), "/purse.event.v1.serde.rs"));
     }
 }
 

@@ -7,15 +7,14 @@
 //! that one kind of write updates is one frozen UDT cell written `USING TIMESTAMP` = its version,
 //! and every such UDT starts with `precedence` so that at an equal version the earlier write wins.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use purse_store::schema::{self, Group, Table};
+use purse_store::decode::{Stored, StoredRow};
+use purse_store::schema::{self, Column, ColumnType, Group, Table};
 use purse_store::{
-    AutoTopUpActivityRow, AutoTopUpFailureRow, AutoTopUpRuleRow, BalanceRow, Checkpoint, Decimal,
-    EntryType, HistoryRow, HoldRow, LimitsRow, LotRow, PaymentMethodRow, PaymentRow, RowWrite,
-    StoreError, StreamPosition, TopUpRow, Uuid, WalletRow,
+    Checkpoint, Decimal, EntryType, HistoryRow, LimitsRow, RowWrite, StoreError, StreamPosition,
+    Uuid,
 };
 use scylla::value::{CqlDecimal, CqlValue};
 
@@ -179,8 +178,10 @@ impl Statement {
                 "UPDATE {ks}.checkpoints USING TIMESTAMP ? SET next_offset = ? \
                  WHERE projector = ? AND topic = ? AND log_partition = ?",
             ),
-            Statement::SelectWallet => Text::Literal(
-                "SELECT identity, status, limits FROM {ks}.wallets WHERE wallet_id = ?",
+            Statement::SelectWallet => Text::Select(
+                &WALLETS,
+                &[&WALLET_IDENTITY, &WALLET_STATUS, &WALLET_LIMITS],
+                1,
             ),
             Statement::SelectWalletIdsByOwner => Text::Literal(
                 "SELECT wallet_id FROM {ks}.wallets_by_owner WHERE tenant = ? AND owner = ? \
@@ -190,9 +191,7 @@ impl Statement {
                 "SELECT wallet_id FROM {ks}.wallets_by_owner WHERE tenant = ? AND owner = ? \
                  AND wallet_id > ? LIMIT ?",
             ),
-            Statement::SelectBalance => {
-                Text::Literal("SELECT state FROM {ks}.balances WHERE wallet_id = ?")
-            }
+            Statement::SelectBalance => Text::Select(&BALANCES, &[&BALANCE], 1),
             Statement::SelectHistory => Text::Literal(
                 "SELECT sequence, entry FROM {ks}.history WHERE wallet_id = ? LIMIT ?",
             ),
@@ -200,12 +199,8 @@ impl Statement {
                 "SELECT sequence, entry FROM {ks}.history WHERE wallet_id = ? AND sequence < ? \
                  LIMIT ?",
             ),
-            Statement::SelectLots => {
-                Text::Literal("SELECT lot_id, lot, remaining FROM {ks}.lots WHERE wallet_id = ?")
-            }
-            Statement::SelectHolds => Text::Literal(
-                "SELECT hold_id, hold, resolution FROM {ks}.holds WHERE wallet_id = ?",
-            ),
+            Statement::SelectLots => Text::Select(&LOTS, &[&LOT, &LOT_REMAINING], 1),
+            Statement::SelectHolds => Text::Select(&HOLDS, &[&HOLD, &HOLD_RESOLUTION], 1),
             Statement::SelectStreamPositions => Text::Literal(
                 "SELECT stream_id, position FROM {ks}.stream_positions WHERE stream_id IN ?",
             ),
@@ -277,10 +272,7 @@ impl Statement {
                 Text::Grouped(&AUTO_TOP_UP_RULES, &[&AUTO_TOP_UP_BACKOFF])
             }
             Statement::UpdateAutoTopUpCap => Text::Grouped(&AUTO_TOP_UP_RULES, &[&AUTO_TOP_UP_CAP]),
-            Statement::SelectTopUp => Text::Literal(
-                "SELECT request, status, credit, late_capture, touched FROM {ks}.top_ups \
-                 WHERE top_up_id = ?",
-            ),
+            Statement::SelectTopUp => Text::Select(&TOP_UPS, TOP_UPS.groups, 1),
             Statement::SelectTopUpKeysByWallet => Text::Literal(
                 "SELECT created_at_ms, top_up_id FROM {ks}.top_ups_by_wallet_created \
                  WHERE wallet_id = ? LIMIT ?",
@@ -295,13 +287,10 @@ impl Statement {
                 "SELECT top_up_id FROM {ks}.top_ups_by_checkout_session \
                  WHERE checkout_session_id = ?",
             ),
-            Statement::SelectPayment => Text::Literal(
-                "SELECT intent, status, card, resolution, refunds, touched \
-                 FROM {ks}.payment_intents WHERE payment_id = ?",
-            ),
-            Statement::SelectPaymentMethod => Text::Literal(
-                "SELECT method, removal FROM {ks}.payment_methods WHERE payment_method_id = ?",
-            ),
+            Statement::SelectPayment => Text::Select(&PAYMENTS, PAYMENTS.groups, 1),
+            Statement::SelectPaymentMethod => {
+                Text::Select(&PAYMENT_METHODS, PAYMENT_METHODS.groups, 1)
+            }
             Statement::SelectPaymentMethodIdsByOwner => Text::Literal(
                 "SELECT payment_method_id FROM {ks}.payment_methods_by_owner \
                  WHERE tenant = ? AND owner = ? LIMIT ?",
@@ -310,11 +299,13 @@ impl Statement {
                 "SELECT payment_method_id FROM {ks}.payment_methods_by_owner \
                  WHERE tenant = ? AND owner = ? AND payment_method_id > ? LIMIT ?",
             ),
-            Statement::SelectAutoTopUpRule => Text::Literal(
-                "SELECT rule, removal FROM {ks}.auto_top_up_rules WHERE wallet_id = ?",
-            ),
-            Statement::SelectAutoTopUpActivity => Text::Literal(
-                "SELECT failure, backoff, cap FROM {ks}.auto_top_up_activity WHERE wallet_id = ?",
+            Statement::SelectAutoTopUpRule => {
+                Text::Select(&AUTO_TOP_UP_RULES, &[&AUTO_TOP_UP_RULE, &REMOVAL], 1)
+            }
+            Statement::SelectAutoTopUpActivity => Text::Select(
+                &AUTO_TOP_UP_RULES,
+                &[&AUTO_TOP_UP_FAILURE, &AUTO_TOP_UP_BACKOFF, &AUTO_TOP_UP_CAP],
+                1,
             ),
         }
     }
@@ -323,7 +314,18 @@ impl Statement {
     pub(crate) fn cql(self, keyspace: &str) -> String {
         match self.text() {
             Text::Grouped(table, groups) => table.cql_update(keyspace, groups),
+            Text::Select(table, groups, bound_keys) => {
+                table.cql_select(keyspace, groups, bound_keys)
+            }
             Text::Literal(template) => template.replace(KEYSPACE, keyspace),
+        }
+    }
+
+    /// The table and groups a generated select reads, in its column order after the keys.
+    pub(crate) fn reads(self) -> Option<(&'static Table, &'static [&'static Group])> {
+        match self.text() {
+            Text::Select(table, groups, _) => Some((table, groups)),
+            Text::Grouped(..) | Text::Literal(_) => None,
         }
     }
 }
@@ -332,6 +334,9 @@ impl Statement {
 enum Text {
     /// The UPDATE of these groups of a row of the table ([`Table::cql_update`]).
     Grouped(&'static Table, &'static [&'static Group]),
+    /// The read of these groups of the rows with the first `n` key columns bound
+    /// ([`Table::cql_select`]).
+    Select(&'static Table, &'static [&'static Group], usize),
     /// A hand-written template, for the statements that are not a group write (index tables,
     /// selects, history, positions, checkpoints).
     Literal(&'static str),
@@ -363,8 +368,8 @@ pub(crate) fn write_timestamp(version: u64) -> Result<i64, StoreError> {
     i64::try_from(version).map_err(|_| StoreError::OutOfRange { value: version })
 }
 
-fn version_from(value: i64, column: &'static str) -> Result<u64, StoreError> {
-    u64::try_from(value).map_err(|_| corrupt(column, format!("version {value}")))
+fn version_from(value: i64, table: &'static str, column: &'static str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| corrupt(table, column, format!("version {value}")))
 }
 
 /// The last stamp handed out in this process (microseconds since the Unix epoch).
@@ -414,16 +419,12 @@ pub(crate) fn decimal_to_cql(value: Decimal) -> CqlDecimal {
     CqlDecimal::from_signed_be_bytes_slice_and_exponent(&bytes[start..], scale)
 }
 
-/// A CQL `decimal` that a [`Decimal`] can hold exactly; anything else (scale outside 0..=28,
-/// mantissa beyond 96 bits) is corrupt for us.
-pub(crate) fn decimal_from_cql(
-    value: &CqlDecimal,
-    column: &'static str,
-) -> Result<Decimal, StoreError> {
+/// A CQL `decimal` that a [`Decimal`] can hold exactly; `None` for anything else (scale outside
+/// 0..=28, mantissa beyond 96 bits), which is corrupt for us.
+pub(crate) fn decimal_from_cql(value: &CqlDecimal) -> Option<Decimal> {
     let (bytes, scale) = value.as_signed_be_bytes_slice_and_exponent();
-    let bad = || corrupt(column, format!("decimal {bytes:02x?} scale {scale}"));
     if bytes.is_empty() || bytes.len() > 16 {
-        return Err(bad());
+        return None;
     }
     let mut buf = if bytes[0] & 0x80 != 0 {
         [0xff; 16]
@@ -432,8 +433,8 @@ pub(crate) fn decimal_from_cql(
     };
     buf[16 - bytes.len()..].copy_from_slice(bytes);
     let mantissa = i128::from_be_bytes(buf);
-    let scale = u32::try_from(scale).map_err(|_| bad())?;
-    Decimal::try_from_i128_with_scale(mantissa, scale).map_err(|_| bad())
+    let scale = u32::try_from(scale).ok()?;
+    Decimal::try_from_i128_with_scale(mantissa, scale).ok()
 }
 
 // ---- encoding ---------------------------------------------------------------------------------
@@ -703,7 +704,8 @@ pub(crate) fn top_up_id_blob(top_up_id: Uuid) -> CqlValue {
 pub(crate) fn top_up_id_from_blob(bytes: &[u8]) -> Result<Uuid, StoreError> {
     Uuid::from_slice(bytes).map_err(|_| {
         corrupt(
-            "top_ups_by_wallet_created.top_up_id",
+            "top_ups_by_wallet_created",
+            "top_up_id",
             format!("{bytes:02x?}"),
         )
     })
@@ -1441,25 +1443,39 @@ pub(crate) fn plan_apply(
 
 // ---- decoding ---------------------------------------------------------------------------------
 
-pub(crate) fn corrupt(column: &'static str, value: impl Into<String>) -> StoreError {
+pub(crate) fn corrupt(
+    table: &'static str,
+    column: &'static str,
+    value: impl Into<String>,
+) -> StoreError {
     StoreError::Corrupt {
+        table,
         column,
         value: value.into(),
     }
 }
 
-/// The fields of a UDT cell, looked up by name so that fields added by later migrations are
-/// ignored.
+/// The fields of a UDT cell of a table not declared in [`schema`] (history, stream positions),
+/// looked up by name so that fields added by later migrations are ignored.
 struct Fields<'a> {
+    table: &'static str,
     column: &'static str,
     fields: &'a [(String, Option<CqlValue>)],
 }
 
 impl<'a> Fields<'a> {
-    fn of(value: &'a CqlValue, column: &'static str) -> Result<Fields<'a>, StoreError> {
+    fn of(
+        value: &'a CqlValue,
+        table: &'static str,
+        column: &'static str,
+    ) -> Result<Fields<'a>, StoreError> {
         match value {
-            CqlValue::UserDefinedType { fields, .. } => Ok(Fields { column, fields }),
-            other => Err(corrupt(column, format!("not a UDT: {other:?}"))),
+            CqlValue::UserDefinedType { fields, .. } => Ok(Fields {
+                table,
+                column,
+                fields,
+            }),
+            other => Err(corrupt(table, column, format!("not a UDT: {other:?}"))),
         }
     }
 
@@ -1471,7 +1487,7 @@ impl<'a> Fields<'a> {
     }
 
     fn bad(&self, name: &str, found: Option<&CqlValue>) -> StoreError {
-        corrupt(self.column, format!("field {name}: {found:?}"))
+        corrupt(self.table, self.column, format!("field {name}: {found:?}"))
     }
 
     fn required(&self, name: &str) -> Result<&'a CqlValue, StoreError> {
@@ -1490,10 +1506,6 @@ impl<'a> Fields<'a> {
         self.opt_bigint(name)?.ok_or_else(|| self.bad(name, None))
     }
 
-    fn version(&self) -> Result<u64, StoreError> {
-        version_from(self.bigint("version")?, self.column)
-    }
-
     fn text(&self, name: &str) -> Result<String, StoreError> {
         match self.required(name)? {
             CqlValue::Text(value) | CqlValue::Ascii(value) => Ok(value.clone()),
@@ -1504,7 +1516,9 @@ impl<'a> Fields<'a> {
     fn opt_decimal(&self, name: &str) -> Result<Option<Decimal>, StoreError> {
         match self.get(name) {
             None => Ok(None),
-            Some(CqlValue::Decimal(value)) => decimal_from_cql(value, self.column).map(Some),
+            Some(CqlValue::Decimal(value)) => decimal_from_cql(value)
+                .map(Some)
+                .ok_or_else(|| self.bad(name, self.get(name))),
             found => Err(self.bad(name, found)),
         }
     }
@@ -1526,88 +1540,6 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// A wallet from its three groups; `None` until the opening write (identity) has arrived.
-pub(crate) fn decode_wallet(
-    wallet_id: Uuid,
-    identity: Option<&CqlValue>,
-    status: Option<&CqlValue>,
-    limits: Option<&CqlValue>,
-) -> Result<Option<WalletRow>, StoreError> {
-    let Some(identity) = identity else {
-        return Ok(None);
-    };
-    let identity = Fields::of(identity, "wallets.identity")?;
-    let status = Fields::of(
-        status.ok_or_else(|| corrupt("wallets.status", "missing beside identity"))?,
-        "wallets.status",
-    )?;
-    let limits = Fields::of(
-        limits.ok_or_else(|| corrupt("wallets.limits", "missing beside identity"))?,
-        "wallets.limits",
-    )?;
-    let asset_scale = match identity.required("asset_scale")? {
-        CqlValue::Int(scale) => u32::try_from(*scale).ok(),
-        _ => None,
-    }
-    .ok_or_else(|| identity.bad("asset_scale", identity.get("asset_scale")))?;
-    let metadata = match identity.get("metadata") {
-        None => BTreeMap::new(),
-        Some(CqlValue::Map(pairs)) => pairs
-            .iter()
-            .map(|pair| match pair {
-                (CqlValue::Text(key), CqlValue::Text(value)) => Ok((key.clone(), value.clone())),
-                other => Err(corrupt("wallets.identity", format!("metadata: {other:?}"))),
-            })
-            .collect::<Result<_, _>>()?,
-        found => return Err(identity.bad("metadata", found)),
-    };
-    let velocity_max_operations = limits
-        .opt_bigint("velocity_max_operations")?
-        .map(|n| u32::try_from(n).map_err(|_| corrupt("wallets.limits", format!("velocity {n}"))))
-        .transpose()?;
-    let version = identity
-        .version()?
-        .max(status.version()?)
-        .max(limits.version()?);
-    Ok(Some(WalletRow {
-        wallet_id,
-        tenant: identity.text("tenant")?,
-        owner: identity.text("owner")?,
-        kind: identity.text("kind")?,
-        asset: identity.text("asset")?,
-        asset_scale,
-        status: status.text("status")?,
-        limits: LimitsRow {
-            max_balance: limits.opt_decimal("max_balance")?,
-            daily_debit_limit: limits.opt_decimal("daily_debit_limit")?,
-            per_transaction_max: limits.opt_decimal("per_transaction_max")?,
-            velocity_max_operations,
-            velocity_window_ms: limits.opt_bigint("velocity_window_ms")?,
-            low_balance_threshold: limits.opt_decimal("low_balance_threshold")?,
-        },
-        metadata,
-        created_at_ms: identity.bigint("created_at_ms")?,
-        version,
-    }))
-}
-
-/// A balance from its group.
-pub(crate) fn decode_balance(
-    wallet_id: Uuid,
-    state: Option<&CqlValue>,
-) -> Result<Option<BalanceRow>, StoreError> {
-    let Some(state) = state else {
-        return Ok(None);
-    };
-    let state = Fields::of(state, "balances.state")?;
-    Ok(Some(BalanceRow {
-        wallet_id,
-        balance: state.decimal("balance")?,
-        held: state.decimal("held")?,
-        version: state.version()?,
-    }))
-}
-
 /// A history entry at `sequence`.
 pub(crate) fn decode_history(
     wallet_id: Uuid,
@@ -1617,16 +1549,16 @@ pub(crate) fn decode_history(
     let Some(entry) = entry else {
         return Ok(None);
     };
-    let entry = Fields::of(entry, "history.entry")?;
+    let entry = Fields::of(entry, "history", "entry")?;
     let entry_type = entry.text("entry_type")?;
     let entry_type = EntryType::parse(&entry_type)
-        .map_err(|_| corrupt("history.entry", format!("entry_type {entry_type:?}")))?;
+        .map_err(|_| corrupt("history", "entry", format!("entry_type {entry_type:?}")))?;
     let lots = match entry.get("lots") {
         None => Vec::new(),
         Some(CqlValue::List(lots)) => lots
             .iter()
             .map(|lot| {
-                let lot = Fields::of(lot, "history.entry")?;
+                let lot = Fields::of(lot, "history", "entry")?;
                 Ok((lot.uuid("lot_id")?, lot.decimal("amount")?))
             })
             .collect::<Result<_, StoreError>>()?,
@@ -1634,7 +1566,7 @@ pub(crate) fn decode_history(
     };
     Ok(Some(HistoryRow {
         wallet_id,
-        sequence: version_from(sequence, "history.sequence")?,
+        sequence: version_from(sequence, "history", "sequence")?,
         entry_id: entry.uuid("entry_id")?,
         entry_type,
         amount: entry.decimal("amount")?,
@@ -1648,59 +1580,6 @@ pub(crate) fn decode_history(
     }))
 }
 
-/// A lot; `None` while only its remaining amount has arrived.
-pub(crate) fn decode_lot(
-    wallet_id: Uuid,
-    lot_id: Uuid,
-    lot: Option<&CqlValue>,
-    remaining: Option<&CqlValue>,
-) -> Result<Option<LotRow>, StoreError> {
-    let Some(lot) = lot else {
-        return Ok(None);
-    };
-    let lot = Fields::of(lot, "lots.lot")?;
-    let remaining = Fields::of(
-        remaining.ok_or_else(|| corrupt("lots.remaining", "missing beside lot"))?,
-        "lots.remaining",
-    )?;
-    Ok(Some(LotRow {
-        wallet_id,
-        lot_id,
-        source: lot.text("source")?,
-        amount: lot.decimal("amount")?,
-        remaining: remaining.decimal("remaining")?,
-        expires_at_ms: lot.opt_bigint("expires_at_ms")?,
-        created_at_ms: lot.bigint("created_at_ms")?,
-        version: lot.version()?.max(remaining.version()?),
-    }))
-}
-
-/// A hold; `None` while only its resolution has arrived.
-pub(crate) fn decode_hold(
-    wallet_id: Uuid,
-    hold_id: Uuid,
-    hold: Option<&CqlValue>,
-    resolution: Option<&CqlValue>,
-) -> Result<Option<HoldRow>, StoreError> {
-    let Some(hold) = hold else {
-        return Ok(None);
-    };
-    let hold = Fields::of(hold, "holds.hold")?;
-    let resolution = Fields::of(
-        resolution.ok_or_else(|| corrupt("holds.resolution", "missing beside hold"))?,
-        "holds.resolution",
-    )?;
-    Ok(Some(HoldRow {
-        wallet_id,
-        hold_id,
-        amount: hold.decimal("amount")?,
-        captured: resolution.decimal("captured")?,
-        status: resolution.text("status")?,
-        expires_at_ms: hold.bigint("expires_at_ms")?,
-        version: hold.version()?.max(resolution.version()?),
-    }))
-}
-
 /// A stream's guard state.
 pub(crate) fn decode_stream_position(
     stream_id: String,
@@ -1709,277 +1588,161 @@ pub(crate) fn decode_stream_position(
     let Some(position) = position else {
         return Ok(None);
     };
-    let position = Fields::of(position, "stream_positions.position")?;
+    let position = Fields::of(position, "stream_positions", "position")?;
     Ok(Some(StreamPosition {
         stream_id,
-        sequence: version_from(position.bigint("sequence")?, "stream_positions.position")?,
+        sequence: version_from(position.bigint("sequence")?, "stream_positions", "position")?,
         event_id: position.text("event_id")?,
     }))
 }
 
 /// A stored checkpoint offset.
 pub(crate) fn decode_checkpoint(next_offset: i64) -> Result<u64, StoreError> {
-    version_from(next_offset, "checkpoints.next_offset")
+    version_from(next_offset, "checkpoints", "next_offset")
 }
 
-impl Fields<'_> {
-    fn opt_text(&self, name: &str) -> Result<Option<String>, StoreError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(CqlValue::Text(value) | CqlValue::Ascii(value)) => Ok(Some(value.clone())),
-            found => Err(self.bad(name, found)),
+/// A field of a UDT value, as the driver returns it.
+type UdtField = (String, Option<CqlValue>);
+
+/// A row read by a [`Statement`] that [`Table::cql_select`] generates: the table's key columns,
+/// then the cells of the groups it reads, decoded by their declarations ([`purse_store::decode`]).
+pub(crate) struct CqlRow<'a> {
+    table: &'static Table,
+    keys: &'a [Option<CqlValue>],
+    cells: Vec<(&'static Group, Option<&'a CqlValue>)>,
+}
+
+impl<'a> CqlRow<'a> {
+    /// The row of `table` whose select read `groups`, as the columns it returned.
+    pub(crate) fn new(
+        table: &'static Table,
+        groups: &[&'static Group],
+        columns: &'a [Option<CqlValue>],
+    ) -> Result<CqlRow<'a>, StoreError> {
+        let mut row = CqlRow {
+            table,
+            keys: &[],
+            cells: Vec::with_capacity(groups.len()),
+        };
+        if columns.len() != table.keys.len() + groups.len() {
+            return Err(corrupt(
+                table.cql,
+                "*",
+                format!(
+                    "{} columns, not {}",
+                    columns.len(),
+                    table.keys.len() + groups.len()
+                ),
+            ));
         }
+        let (keys, cells) = columns.split_at(table.keys.len());
+        row.keys = keys;
+        row.also(groups, cells);
+        Ok(row)
     }
 
-    fn opt_u32(&self, name: &str) -> Result<Option<u32>, StoreError> {
-        match self.get(name) {
+    /// Adds the cells of `groups` that another select of the same row read (a group kept in
+    /// its own CQL table), without its key columns.
+    pub(crate) fn also(&mut self, groups: &[&'static Group], cells: &'a [Option<CqlValue>]) {
+        self.cells
+            .extend(groups.iter().copied().zip(cells.iter().map(Option::as_ref)));
+    }
+
+    fn cell(&self, group: &Group) -> Option<&'a CqlValue> {
+        self.cells
+            .iter()
+            .find(|(read, _)| *read == group)
+            .and_then(|(_, cell)| *cell)
+    }
+
+    /// The fields of `group`'s cell, `None` when never written.
+    fn fields(&self, group: &Group) -> Result<Option<&'a [UdtField]>, StoreError> {
+        match self.cell(group) {
             None => Ok(None),
-            Some(CqlValue::Int(value)) => u32::try_from(*value)
+            Some(CqlValue::UserDefinedType { fields, .. }) => Ok(Some(fields)),
+            Some(other) => Err(self.corrupt(Some(group), None, format!("not a UDT: {other:?}"))),
+        }
+    }
+}
+
+impl StoredRow for CqlRow<'_> {
+    fn table(&self) -> &'static Table {
+        self.table
+    }
+
+    fn value(&self, group: Option<&Group>, column: &Column) -> Result<Option<Stored>, StoreError> {
+        let value = match group {
+            None => self
+                .table
+                .keys
+                .iter()
+                .position(|key| key == column)
+                .and_then(|index| self.keys.get(index))
+                .and_then(Option::as_ref),
+            Some(group) => self.fields(group)?.and_then(|fields| {
+                fields
+                    .iter()
+                    .find(|(field, _)| field == column.name)
+                    .and_then(|(_, value)| value.as_ref())
+            }),
+        };
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        let bad = || self.corrupt(group, Some(column), format!("{value:?}"));
+        Ok(Some(match (column.ty, value) {
+            (ColumnType::Text, CqlValue::Text(text) | CqlValue::Ascii(text)) => {
+                Stored::Text(text.clone())
+            }
+            (ColumnType::Uuid, CqlValue::Uuid(id)) => Stored::Uuid(*id),
+            (ColumnType::BigInt, CqlValue::BigInt(n)) => Stored::Int(*n),
+            (ColumnType::Int, CqlValue::Int(n)) => Stored::Int((*n).into()),
+            (ColumnType::Decimal, CqlValue::Decimal(d)) => {
+                Stored::Decimal(decimal_from_cql(d).ok_or_else(bad)?)
+            }
+            (ColumnType::Bool, CqlValue::Boolean(b)) => Stored::Bool(*b),
+            (ColumnType::TextMap, CqlValue::Map(pairs)) => Stored::TextMap(
+                pairs
+                    .iter()
+                    .map(|pair| match pair {
+                        (CqlValue::Text(key), CqlValue::Text(value)) => {
+                            Ok((key.clone(), value.clone()))
+                        }
+                        _ => Err(bad()),
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            _ => return Err(bad()),
+        }))
+    }
+
+    fn version(&self, group: &Group) -> Result<Option<u64>, StoreError> {
+        let Some(fields) = self.fields(group)? else {
+            return Ok(None);
+        };
+        match fields.iter().find(|(field, _)| field == "version") {
+            Some((_, Some(CqlValue::BigInt(version)))) => u64::try_from(*version)
                 .map(Some)
-                .map_err(|_| self.bad(name, self.get(name))),
-            found => Err(self.bad(name, found)),
+                .map_err(|_| self.corrupt(Some(group), None, format!("version {version}"))),
+            found => Err(self.corrupt(Some(group), None, format!("version: {found:?}"))),
         }
     }
 
-    fn u32(&self, name: &str) -> Result<u32, StoreError> {
-        self.opt_u32(name)?.ok_or_else(|| self.bad(name, None))
-    }
-
-    fn boolean(&self, name: &str) -> Result<bool, StoreError> {
-        match self.required(name)? {
-            CqlValue::Boolean(value) => Ok(*value),
-            found => Err(self.bad(name, Some(found))),
+    fn corrupt(&self, group: Option<&Group>, column: Option<&Column>, found: String) -> StoreError {
+        let table = group
+            .and_then(|group| group.cql_table)
+            .unwrap_or(self.table.cql);
+        match (group, column) {
+            (Some(group), Some(column)) => corrupt(
+                table,
+                group.cql_cell,
+                format!("field {}: {found}", column.name),
+            ),
+            (Some(group), None) => corrupt(table, group.cql_cell, found),
+            (None, Some(column)) => corrupt(table, column.name, found),
+            (None, None) => corrupt(table, "*", found),
         }
     }
-}
-
-/// A group that must accompany the row's creating group (written with it).
-fn companion<'a>(
-    value: Option<&'a CqlValue>,
-    column: &'static str,
-) -> Result<Fields<'a>, StoreError> {
-    Fields::of(
-        value.ok_or_else(|| corrupt(column, "missing beside the row"))?,
-        column,
-    )
-}
-
-/// The cells of one `top_ups` row, in [`Statement::SelectTopUp`]'s column order.
-pub(crate) struct TopUpCells {
-    pub(crate) request: Option<CqlValue>,
-    pub(crate) status: Option<CqlValue>,
-    pub(crate) credit: Option<CqlValue>,
-    pub(crate) late_capture: Option<CqlValue>,
-    pub(crate) touched: Option<CqlValue>,
-}
-
-/// A top-up from its groups; `None` until the creating write (request) has arrived.
-pub(crate) fn decode_top_up(
-    top_up_id: Uuid,
-    cells: &TopUpCells,
-) -> Result<Option<TopUpRow>, StoreError> {
-    let Some(request) = &cells.request else {
-        return Ok(None);
-    };
-    let request = Fields::of(request, "top_ups.request")?;
-    let status = companion(cells.status.as_ref(), "top_ups.status")?;
-    let credit = companion(cells.credit.as_ref(), "top_ups.credit")?;
-    let late = companion(cells.late_capture.as_ref(), "top_ups.late_capture")?;
-    let touched = companion(cells.touched.as_ref(), "top_ups.touched")?;
-    let version = [&request, &status, &credit, &late, &touched]
-        .iter()
-        .map(|group| group.version())
-        .try_fold(0, |max, version| version.map(|v| max.max(v)))?;
-    Ok(Some(TopUpRow {
-        top_up_id,
-        tenant: request.text("tenant")?,
-        wallet_id: request.uuid("wallet_id")?,
-        owner: request.text("owner")?,
-        kind: request.text("kind")?,
-        asset: request.text("asset")?,
-        amount: request.decimal("amount")?,
-        wallet_amount: request.decimal("wallet_amount")?,
-        fee: request.decimal("fee")?,
-        status: status.text("status")?,
-        failure_reason: status.opt_text("failure_reason")?,
-        payment_id: request.uuid("payment_id")?,
-        checkout_session_id: request.opt_uuid("checkout_session_id")?,
-        payment_method_id: request.opt_uuid("payment_method_id")?,
-        expires_at_ms: request.bigint("expires_at_ms")?,
-        lots_expire_at_ms: request.opt_bigint("lots_expire_at_ms")?,
-        credited: credit.decimal("credited")?,
-        late_capture: late.opt_decimal("late_capture")?,
-        created_at_ms: request.bigint("created_at_ms")?,
-        updated_at_ms: touched.bigint("updated_at_ms")?,
-        version,
-    }))
-}
-
-/// The cells of one `payment_intents` row, in [`Statement::SelectPayment`]'s column order.
-pub(crate) struct PaymentCells {
-    pub(crate) intent: Option<CqlValue>,
-    pub(crate) status: Option<CqlValue>,
-    pub(crate) card: Option<CqlValue>,
-    pub(crate) resolution: Option<CqlValue>,
-    pub(crate) refunds: Option<CqlValue>,
-    pub(crate) touched: Option<CqlValue>,
-}
-
-/// A payment from its groups; `None` until the creating write (intent) has arrived.
-pub(crate) fn decode_payment(
-    payment_id: Uuid,
-    cells: &PaymentCells,
-) -> Result<Option<PaymentRow>, StoreError> {
-    let Some(intent) = &cells.intent else {
-        return Ok(None);
-    };
-    let intent = Fields::of(intent, "payment_intents.intent")?;
-    let status = companion(cells.status.as_ref(), "payment_intents.status")?;
-    let card = companion(cells.card.as_ref(), "payment_intents.card")?;
-    let resolution = companion(cells.resolution.as_ref(), "payment_intents.resolution")?;
-    let refunds = companion(cells.refunds.as_ref(), "payment_intents.refunds")?;
-    let touched = companion(cells.touched.as_ref(), "payment_intents.touched")?;
-    let version = [&intent, &status, &card, &resolution, &refunds, &touched]
-        .iter()
-        .map(|group| group.version())
-        .try_fold(0, |max, version| version.map(|v| max.max(v)))?;
-    Ok(Some(PaymentRow {
-        payment_id,
-        tenant: intent.text("tenant")?,
-        owner: intent.text("owner")?,
-        asset: intent.text("asset")?,
-        amount: intent.decimal("amount")?,
-        status: status.text("status")?,
-        top_up_id: intent.opt_uuid("top_up_id")?,
-        // A submission that names a stored card says which one was charged.
-        payment_method_id: card
-            .opt_uuid("payment_method_id")?
-            .or(intent.opt_uuid("payment_method_id")?),
-        card_brand: card.opt_text("brand")?,
-        card_last4: card.opt_text("last4")?,
-        card_exp_month: card.opt_u32("exp_month")?,
-        card_exp_year: card.opt_u32("exp_year")?,
-        decline_reason: resolution.opt_text("decline_reason")?,
-        cancel_reason: resolution.opt_text("cancel_reason")?,
-        captured: status.opt_decimal("captured")?,
-        refunded: refunds.opt_decimal("refunded")?,
-        created_at_ms: intent.bigint("created_at_ms")?,
-        updated_at_ms: touched.bigint("updated_at_ms")?,
-        version,
-    }))
-}
-
-/// A stored card; `None` while only its removal has arrived.
-pub(crate) fn decode_payment_method(
-    payment_method_id: Uuid,
-    method: Option<&CqlValue>,
-    removal: Option<&CqlValue>,
-) -> Result<Option<PaymentMethodRow>, StoreError> {
-    let Some(method) = method else {
-        return Ok(None);
-    };
-    let method = Fields::of(method, "payment_methods.method")?;
-    let removal = companion(removal, "payment_methods.removal")?;
-    Ok(Some(PaymentMethodRow {
-        tenant: method.text("tenant")?,
-        owner: method.text("owner")?,
-        payment_method_id,
-        brand: method.text("brand")?,
-        last4: method.text("last4")?,
-        exp_month: method.u32("exp_month")?,
-        exp_year: method.u32("exp_year")?,
-        created_at_ms: method.bigint("created_at_ms")?,
-        removed: removal.boolean("removed")?,
-        version: method.version()?.max(removal.version()?),
-    }))
-}
-
-/// The cells of one wallet's auto top-up: `auto_top_up_rules` ([`Statement::SelectAutoTopUpRule`])
-/// and `auto_top_up_activity` ([`Statement::SelectAutoTopUpActivity`]), in their column order.
-#[derive(Default)]
-pub(crate) struct AutoTopUpCells {
-    pub(crate) rule: Option<CqlValue>,
-    pub(crate) removal: Option<CqlValue>,
-    pub(crate) failure: Option<CqlValue>,
-    pub(crate) backoff: Option<CqlValue>,
-    pub(crate) cap: Option<CqlValue>,
-}
-
-/// An auto top-up rule with its activity; `None` while only its removal or activity has arrived.
-/// An activity group never written reads as nothing recorded.
-pub(crate) fn decode_auto_top_up_rule(
-    wallet_id: Uuid,
-    cells: &AutoTopUpCells,
-) -> Result<Option<AutoTopUpRuleRow>, StoreError> {
-    let Some(rule) = &cells.rule else {
-        return Ok(None);
-    };
-    let rule = Fields::of(rule, "auto_top_up_rules.rule")?;
-    let removal = companion(cells.removal.as_ref(), "auto_top_up_rules.removal")?;
-    let failure = cells
-        .failure
-        .as_ref()
-        .map(|cell| Fields::of(cell, "auto_top_up_activity.failure"))
-        .transpose()?;
-    let backoff = cells
-        .backoff
-        .as_ref()
-        .map(|cell| Fields::of(cell, "auto_top_up_activity.backoff"))
-        .transpose()?;
-    let cap = cells
-        .cap
-        .as_ref()
-        .map(|cell| Fields::of(cell, "auto_top_up_activity.cap"))
-        .transpose()?;
-    let mut version = rule.version()?.max(removal.version()?);
-    for group in [&failure, &backoff, &cap].into_iter().flatten() {
-        version = version.max(group.version()?);
-    }
-    let activity = AutoTopUpActivityRow {
-        consecutive_failures: backoff
-            .as_ref()
-            .map(|b| b.u32("consecutive_failures"))
-            .transpose()?
-            .unwrap_or(0),
-        backoff_until_ms: backoff
-            .as_ref()
-            .map(|b| b.opt_bigint("backoff_until_ms"))
-            .transpose()?
-            .flatten(),
-        last_failure: failure
-            .as_ref()
-            .map(|f| {
-                Ok::<_, StoreError>(AutoTopUpFailureRow {
-                    top_up_id: f.uuid("top_up_id")?,
-                    reason: f.text("reason")?,
-                    failed_at_ms: f.bigint("failed_at_ms")?,
-                })
-            })
-            .transpose()?,
-        daily_cap_reached_until_ms: cap
-            .as_ref()
-            .map(|c| c.bigint("reached_until_ms"))
-            .transpose()?,
-    };
-    Ok(Some(AutoTopUpRuleRow {
-        wallet_id,
-        tenant: rule.text("tenant")?,
-        owner: rule.text("owner")?,
-        asset: rule.text("asset")?,
-        threshold: rule.decimal("threshold")?,
-        amount: rule.opt_decimal("amount")?,
-        target_balance: rule.opt_decimal("target_balance")?,
-        payment_method_id: rule.uuid("payment_method_id")?,
-        daily_max_count: rule.u32("daily_max_count")?,
-        daily_max_amount: rule.opt_decimal("daily_max_amount")?,
-        backoff_ms: rule.bigint("backoff_ms")?,
-        fee_rate: rule.decimal("fee_rate")?,
-        timeout_ms: rule.bigint("timeout_ms")?,
-        removed: removal.boolean("removed")?,
-        updated_at_ms: rule.bigint("updated_at_ms")?,
-        activity,
-        version,
-    }))
 }
 
 #[cfg(test)]

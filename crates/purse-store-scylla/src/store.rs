@@ -5,6 +5,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
+use purse_store::decode::{self, StoredRow};
 use purse_store::{
     AutoTopUpRuleRow, BalanceRow, Checkpoint, HistoryFilter, HistoryRow, HoldRow, LotRow, Page,
     PageRequest, PageToken, PaymentMethodRow, PaymentRow, ReadStore, RowWrite, StoreError,
@@ -23,10 +24,10 @@ use scylla::response::query_result::QueryResult;
 use scylla::serialize::row::SerializeRow;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
-use scylla::value::CqlValue;
+use scylla::value::{CqlValue, Row};
 use tokio::task::JoinSet;
 
-use crate::cql::{self, AutoTopUpCells, CqlWrite, Partition, PaymentCells, Statement, TopUpCells};
+use crate::cql::{self, CqlRow, CqlWrite, Partition, Statement};
 use crate::migrate::{self, SCHEMA_VERSION_TABLE};
 use crate::settings::{ScyllaSettings, SettingsError};
 
@@ -346,17 +347,19 @@ impl Inner {
         Ok(())
     }
 
-    /// Every row of one wallet's partition of `statement`, page by page.
-    async fn whole_partition<R>(
+    /// Every row of one wallet's partition that `statement` (a generated select) reads, page by
+    /// page, decoded by `decode` (rows not yet created are skipped).
+    async fn partition_rows<T>(
         &self,
         statement: Statement,
-        table: &'static str,
         wallet_id: Uuid,
-    ) -> Result<Vec<R>, StoreError>
-    where
-        R: for<'frame, 'metadata> scylla::deserialize::row::DeserializeRow<'frame, 'metadata>,
-    {
+        decode: fn(&dyn StoredRow) -> Result<Option<T>, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let Some((table, groups)) = statement.reads() else {
+            unreachable!("{statement:?} is not a generated select");
+        };
         let mut rows = Vec::new();
+        let mut read = 0;
         let mut paging = PagingState::start();
         loop {
             let (result, next) = self
@@ -365,14 +368,16 @@ impl Inner {
                 .await
                 .map_err(client)?;
             let result = result.into_rows_result().map_err(client)?;
-            for row in result.rows::<R>().map_err(client)? {
-                rows.push(row.map_err(client)?);
-                if rows.len() > PARTITION_ROWS_MAX {
+            for row in result.rows::<Row>().map_err(client)? {
+                read += 1;
+                if read > PARTITION_ROWS_MAX {
                     return Err(client(ScyllaError::PartitionTooLarge {
-                        table,
+                        table: table.cql,
                         rows_max: PARTITION_ROWS_MAX,
                     }));
                 }
+                let row = row.map_err(client)?;
+                rows.extend(decode(&CqlRow::new(table, groups, &row.columns)?)?);
             }
             match next.into_paging_control_flow() {
                 ControlFlow::Break(()) => return Ok(rows),
@@ -382,71 +387,48 @@ impl Inner {
     }
 
     async fn get_wallet(&self, wallet_id: Uuid) -> Result<Option<WalletRow>, StoreError> {
+        self.read_row(Statement::SelectWallet, (wallet_id,), decode::wallet)
+            .await
+    }
+
+    /// The row that `statement` (a generated select of one row) finds, decoded by `decode`.
+    async fn read_row<T>(
+        &self,
+        statement: Statement,
+        values: impl SerializeRow,
+        decode: fn(&dyn StoredRow) -> Result<Option<T>, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let Some((table, groups)) = statement.reads() else {
+            unreachable!("{statement:?} is not a generated select");
+        };
         let row = self
-            .execute(Statement::SelectWallet, (wallet_id,))
+            .execute(statement, values)
             .await?
             .into_rows_result()
             .map_err(client)?
-            .maybe_first_row::<(Option<CqlValue>, Option<CqlValue>, Option<CqlValue>)>()
+            .maybe_first_row::<Row>()
             .map_err(client)?;
         match row {
             None => Ok(None),
-            Some((identity, status, limits)) => cql::decode_wallet(
-                wallet_id,
-                identity.as_ref(),
-                status.as_ref(),
-                limits.as_ref(),
-            ),
+            Some(row) => decode(&CqlRow::new(table, groups, &row.columns)?),
         }
     }
 
     async fn get_top_up(&self, top_up_id: Uuid) -> Result<Option<TopUpRow>, StoreError> {
-        type Cells = (
-            Option<CqlValue>,
-            Option<CqlValue>,
-            Option<CqlValue>,
-            Option<CqlValue>,
-            Option<CqlValue>,
-        );
-        let row = self
-            .execute(Statement::SelectTopUp, (top_up_id,))
-            .await?
-            .into_rows_result()
-            .map_err(client)?
-            .maybe_first_row::<Cells>()
-            .map_err(client)?;
-        match row {
-            None => Ok(None),
-            Some((request, status, credit, late_capture, touched)) => cql::decode_top_up(
-                top_up_id,
-                &TopUpCells {
-                    request,
-                    status,
-                    credit,
-                    late_capture,
-                    touched,
-                },
-            ),
-        }
+        self.read_row(Statement::SelectTopUp, (top_up_id,), decode::top_up)
+            .await
     }
 
     async fn get_payment_method(
         &self,
         payment_method_id: Uuid,
     ) -> Result<Option<PaymentMethodRow>, StoreError> {
-        let row = self
-            .execute(Statement::SelectPaymentMethod, (payment_method_id,))
-            .await?
-            .into_rows_result()
-            .map_err(client)?
-            .maybe_first_row::<(Option<CqlValue>, Option<CqlValue>)>()
-            .map_err(client)?;
-        match row {
-            None => Ok(None),
-            Some((method, removal)) => {
-                cql::decode_payment_method(payment_method_id, method.as_ref(), removal.as_ref())
-            }
-        }
+        self.read_row(
+            Statement::SelectPaymentMethod,
+            (payment_method_id,),
+            decode::payment_method,
+        )
+        .await
     }
 
     /// Up to `limit` payment method ids of an owner's index after `after` (from the start when
@@ -648,18 +630,9 @@ impl ReadStore for ScyllaStore {
     }
 
     async fn get_balance(&self, wallet_id: Uuid) -> Result<Option<BalanceRow>, StoreError> {
-        let row = self
-            .inner
-            .execute(Statement::SelectBalance, (wallet_id,))
-            .await?
-            .into_rows_result()
-            .map_err(client)?
-            .maybe_first_row::<(Option<CqlValue>,)>()
-            .map_err(client)?;
-        match row {
-            None => Ok(None),
-            Some((state,)) => cql::decode_balance(wallet_id, state.as_ref()),
-        }
+        self.inner
+            .read_row(Statement::SelectBalance, (wallet_id,), decode::balance)
+            .await
     }
 
     async fn list_history(
@@ -706,7 +679,7 @@ impl ReadStore for ScyllaStore {
                 break;
             };
             let last = u64::try_from(last)
-                .map_err(|_| cql::corrupt("history.sequence", last.to_string()))?;
+                .map_err(|_| cql::corrupt("history", "sequence", last.to_string()))?;
             before = Some(last);
             if scanned >= HISTORY_SCAN_ROWS_MAX {
                 resume_before = Some(last);
@@ -733,42 +706,19 @@ impl ReadStore for ScyllaStore {
     }
 
     async fn list_lots(&self, wallet_id: Uuid) -> Result<Vec<LotRow>, StoreError> {
-        let rows = self
+        let mut lots = self
             .inner
-            .whole_partition::<(Uuid, Option<CqlValue>, Option<CqlValue>)>(
-                Statement::SelectLots,
-                "lots",
-                wallet_id,
-            )
+            .partition_rows(Statement::SelectLots, wallet_id, decode::lot)
             .await?;
-        let mut lots = Vec::with_capacity(rows.len());
-        for (lot_id, lot, remaining) in rows {
-            if let Some(lot) = cql::decode_lot(wallet_id, lot_id, lot.as_ref(), remaining.as_ref())?
-            {
-                lots.push(lot);
-            }
-        }
         lots.sort_by_key(|lot| (lot.created_at_ms, lot.lot_id));
         Ok(lots)
     }
 
     async fn list_holds(&self, wallet_id: Uuid) -> Result<Vec<HoldRow>, StoreError> {
-        let rows = self
+        let mut holds = self
             .inner
-            .whole_partition::<(Uuid, Option<CqlValue>, Option<CqlValue>)>(
-                Statement::SelectHolds,
-                "holds",
-                wallet_id,
-            )
+            .partition_rows(Statement::SelectHolds, wallet_id, decode::hold)
             .await?;
-        let mut holds = Vec::with_capacity(rows.len());
-        for (hold_id, hold, resolution) in rows {
-            if let Some(hold) =
-                cql::decode_hold(wallet_id, hold_id, hold.as_ref(), resolution.as_ref())?
-            {
-                holds.push(hold);
-            }
-        }
         // ScyllaDB orders `uuid` clustering keys by version nibble first; the contract orders by
         // id bytes (which for the UUIDv7 ids we issue is the same, and cheap to make certain).
         holds.sort_by_key(|hold| hold.hold_id);
@@ -867,36 +817,9 @@ impl ReadStore for ScyllaStore {
     }
 
     async fn get_payment(&self, payment_id: Uuid) -> Result<Option<PaymentRow>, StoreError> {
-        type Cells = (
-            Option<CqlValue>,
-            Option<CqlValue>,
-            Option<CqlValue>,
-            Option<CqlValue>,
-            Option<CqlValue>,
-            Option<CqlValue>,
-        );
-        let row = self
-            .inner
-            .execute(Statement::SelectPayment, (payment_id,))
-            .await?
-            .into_rows_result()
-            .map_err(client)?
-            .maybe_first_row::<Cells>()
-            .map_err(client)?;
-        match row {
-            None => Ok(None),
-            Some((intent, status, card, resolution, refunds, touched)) => cql::decode_payment(
-                payment_id,
-                &PaymentCells {
-                    intent,
-                    status,
-                    card,
-                    resolution,
-                    refunds,
-                    touched,
-                },
-            ),
-        }
+        self.inner
+            .read_row(Statement::SelectPayment, (payment_id,), decode::payment)
+            .await
     }
 
     async fn list_payment_methods(
@@ -969,30 +892,32 @@ impl ReadStore for ScyllaStore {
             self.inner
                 .execute(Statement::SelectAutoTopUpActivity, (wallet_id,)),
         )?;
-        let Some((rule, removal)) = rule
-            .into_rows_result()
-            .map_err(client)?
-            .maybe_first_row::<(Option<CqlValue>, Option<CqlValue>)>()
-            .map_err(client)?
-        else {
+        let first_row = |result: QueryResult| {
+            result
+                .into_rows_result()
+                .map_err(client)?
+                .maybe_first_row::<Row>()
+                .map_err(client)
+        };
+        let Some(rule) = first_row(rule)? else {
             return Ok(None);
         };
-        let (failure, backoff, cap) = activity
-            .into_rows_result()
-            .map_err(client)?
-            .maybe_first_row::<(Option<CqlValue>, Option<CqlValue>, Option<CqlValue>)>()
-            .map_err(client)?
-            .unwrap_or_default();
-        cql::decode_auto_top_up_rule(
-            wallet_id,
-            &AutoTopUpCells {
-                rule,
-                removal,
-                failure,
-                backoff,
-                cap,
-            },
-        )
+        let activity = first_row(activity)?;
+        let reads = |statement: Statement| match statement.reads() {
+            Some(reads) => reads,
+            None => unreachable!("{statement:?} is not a generated select"),
+        };
+        let (table, groups) = reads(Statement::SelectAutoTopUpRule);
+        let mut row = CqlRow::new(table, groups, &rule.columns)?;
+        if let Some(activity) = &activity {
+            // The activity's own table has the same key; its cells follow it.
+            let (_, groups) = reads(Statement::SelectAutoTopUpActivity);
+            row.also(
+                groups,
+                activity.columns.get(table.keys.len()..).unwrap_or(&[]),
+            );
+        }
+        decode::auto_top_up_rule(&row)
     }
 }
 

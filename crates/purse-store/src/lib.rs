@@ -11,6 +11,7 @@
 //! and the ScyllaDB store in `purse-store-scylla`.
 
 pub mod contract;
+pub mod decode;
 mod page;
 pub mod schema;
 mod sqlite;
@@ -811,9 +812,11 @@ pub enum StoreError {
         value: u64,
     },
     /// A stored value that no valid write produces.
-    #[error("corrupt read model: {column} holds {value:?}")]
+    #[error("corrupt read model: {table}.{column} holds {value:?}")]
     Corrupt {
-        /// Which column.
+        /// Which table.
+        table: &'static str,
+        /// Which column (in CQL, the cell or the column of a cell's row).
         column: &'static str,
         /// The value found.
         value: String,

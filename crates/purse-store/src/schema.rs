@@ -147,6 +147,100 @@ pub struct Table {
 }
 
 impl Table {
+    /// The group whose write creates the row: until it is written, the row is not shown (its
+    /// other groups may arrive first).
+    pub fn creating_group(&self) -> &'static Group {
+        self.groups[0]
+    }
+
+    /// Every SQLite column of a row, in the order [`Table::sqlite_select`] returns them: the keys,
+    /// then each group's columns followed by its version column.
+    pub fn sqlite_columns(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.keys
+            .iter()
+            .map(|key| key.sqlite)
+            .chain(self.groups.iter().flat_map(|group| {
+                group
+                    .columns
+                    .iter()
+                    .map(|column| column.sqlite)
+                    .chain(std::iter::once(group.sqlite_version))
+            }))
+    }
+
+    /// Where [`Table::sqlite_select`] returns the `index`-th column of `group` (of the keys when
+    /// `group` is `None`), or, with `index` = the group's column count, the group's version.
+    pub fn sqlite_position(&self, group: Option<&Group>, index: usize) -> Option<usize> {
+        let Some(group) = group else {
+            return (index < self.keys.len()).then_some(index);
+        };
+        let mut start = self.keys.len();
+        for declared in self.groups {
+            if **declared == *group {
+                return (index <= group.columns.len()).then_some(start + index);
+            }
+            start += declared.columns.len() + 1;
+        }
+        None
+    }
+
+    /// The SQLite select of every column of the rows that match `filter` (a condition on this
+    /// table's columns, with its own placeholders) and are created, followed by `rest` (an
+    /// order and a limit).
+    pub fn sqlite_select(&self, filter: &str, rest: &str) -> String {
+        let columns: Vec<&str> = self.sqlite_columns().collect();
+        let mut sql = format!(
+            "SELECT {} FROM {} WHERE {filter} AND {} IS NOT NULL",
+            columns.join(", "),
+            self.sqlite,
+            self.creating_group().sqlite_version,
+        );
+        if !rest.is_empty() {
+            sql.push(' ');
+            sql.push_str(rest);
+        }
+        sql
+    }
+
+    /// [`Table::sqlite_select`] of the row with the given key (bound as `?1`, `?2`, …).
+    pub fn sqlite_select_by_key(&self) -> String {
+        let keys: Vec<String> = (1..)
+            .zip(self.keys)
+            .map(|(i, key)| format!("{} = ?{i}", key.sqlite))
+            .collect();
+        self.sqlite_select(&keys.join(" AND "), "")
+    }
+
+    /// The CQL read of the key columns and `groups`' cells (one CQL table) of the rows whose
+    /// first `bound_keys` key columns are bound, in that order.
+    pub fn cql_select(&self, keyspace: &str, groups: &[&Group], bound_keys: usize) -> String {
+        let table = groups
+            .first()
+            .and_then(|group| group.cql_table)
+            .unwrap_or(self.cql);
+        debug_assert!(
+            groups
+                .iter()
+                .all(|group| group.cql_table.unwrap_or(self.cql) == table),
+            "one statement reads one CQL table"
+        );
+        let columns: Vec<&str> = self
+            .keys
+            .iter()
+            .map(|key| key.name)
+            .chain(groups.iter().map(|group| group.cql_cell))
+            .collect();
+        let bound: Vec<String> = self.keys[..bound_keys]
+            .iter()
+            .map(|key| format!("{} = ?", key.name))
+            .collect();
+        format!(
+            "SELECT {} FROM {keyspace}.{table} WHERE {}",
+            columns.join(", "),
+            bound.join(" AND "),
+        )
+    }
+
     /// The CQL write of `groups` (one cell each) of a row of this table in `keyspace`: binds the
     /// write timestamp (the version), then each group's cell, then the key columns, in that order.
     pub fn cql_update(&self, keyspace: &str, groups: &[&Group]) -> String {
@@ -572,6 +666,51 @@ pub const GROUPED_TABLES: [&Table; 8] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn selects_list_keys_then_each_group_and_its_version_and_hide_rows_not_created() {
+        assert_eq!(
+            LOTS.sqlite_select_by_key(),
+            "SELECT wallet_id, lot_id, source, amount, expires_at_ms, created_at_ms, row_version, \
+             remaining, remaining_version FROM lots \
+             WHERE wallet_id = ?1 AND lot_id = ?2 AND row_version IS NOT NULL"
+        );
+        assert_eq!(
+            LOTS.cql_select("purse", &[&LOT, &LOT_REMAINING], 1),
+            "SELECT wallet_id, lot_id, lot, remaining FROM purse.lots WHERE wallet_id = ?"
+        );
+        assert_eq!(
+            AUTO_TOP_UP_RULES.cql_select("ks", &[&AUTO_TOP_UP_CAP], 1),
+            "SELECT wallet_id, cap FROM ks.auto_top_up_activity WHERE wallet_id = ?"
+        );
+    }
+
+    /// A reader finds a column where the generated select put it, whatever the declaration's
+    /// order: positions come from the same declaration as the column list.
+    #[test]
+    fn every_declared_column_is_read_where_the_select_lists_it() {
+        for table in GROUPED_TABLES {
+            let listed: Vec<&str> = table.sqlite_columns().collect();
+            for (index, key) in table.keys.iter().enumerate() {
+                let position = table.sqlite_position(None, index).expect("key");
+                assert_eq!(listed[position], key.sqlite, "{}", table.sqlite);
+            }
+            for group in table.groups {
+                for (index, column) in group.columns.iter().enumerate() {
+                    let position = table.sqlite_position(Some(group), index).expect("column");
+                    assert_eq!(listed[position], column.sqlite, "{}", table.sqlite);
+                }
+                let version = table
+                    .sqlite_position(Some(group), group.columns.len())
+                    .expect("version");
+                assert_eq!(listed[version], group.sqlite_version, "{}", table.sqlite);
+            }
+            assert_eq!(
+                table.sqlite_position(Some(&BALANCE), 0).is_some(),
+                *table == BALANCES
+            );
+        }
+    }
 
     #[test]
     fn the_upsert_binds_keys_then_columns_then_the_version_and_guards_by_version() {

@@ -14,13 +14,16 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
 use uuid::Uuid;
 
+use crate::decode::{self, Stored, StoredRow};
 use crate::page::{PageToken, resolve_page_size};
-use crate::schema::{self, Group, Table};
+use crate::schema::{
+    self, AUTO_TOP_UP_RULES, BALANCES, Column, ColumnType, Group, HOLDS, LOTS, PAYMENT_METHODS,
+    PAYMENTS, TOP_UPS, Table, WALLETS,
+};
 use crate::{
-    AutoTopUpActivityRow, AutoTopUpFailureRow, AutoTopUpRuleRow, BalanceRow, Checkpoint, Decimal,
-    EntryType, HistoryFilter, HistoryRow, HoldRow, LimitsRow, LotRow, Page, PageRequest,
-    PaymentMethodRow, PaymentRow, ReadStore, RowWrite, StoreError, StreamPosition, TopUpRow,
-    WalletRow,
+    AutoTopUpRuleRow, BalanceRow, Checkpoint, Decimal, EntryType, HistoryFilter, HistoryRow,
+    HoldRow, LimitsRow, LotRow, Page, PageRequest, PaymentMethodRow, PaymentRow, ReadStore,
+    RowWrite, StoreError, StreamPosition, TopUpRow, WalletRow,
 };
 
 /// Schema version this build writes (`PRAGMA user_version`): the number of [`MIGRATIONS`].
@@ -392,8 +395,9 @@ fn metadata_json(metadata: &std::collections::BTreeMap<String, String>) -> Strin
 
 // ---- decoding -------------------------------------------------------------------------------
 
-fn corrupt(column: &'static str, value: impl std::fmt::Debug) -> StoreError {
+fn corrupt(table: &'static str, column: &'static str, value: impl std::fmt::Debug) -> StoreError {
     StoreError::Corrupt {
+        table,
         column,
         value: format!("{value:?}"),
     }
@@ -402,82 +406,49 @@ fn corrupt(column: &'static str, value: impl std::fmt::Debug) -> StoreError {
 fn get_required<T: rusqlite::types::FromSql>(
     row: &Row<'_>,
     index: usize,
+    table: &'static str,
     column: &'static str,
 ) -> Result<T, StoreError> {
     row.get::<_, Option<T>>(index)?
-        .ok_or_else(|| corrupt(column, "NULL"))
+        .ok_or_else(|| corrupt(table, column, "NULL"))
 }
 
-fn parse_uuid(value: &str, column: &'static str) -> Result<Uuid, StoreError> {
-    Uuid::parse_str(value).map_err(|_| corrupt(column, value))
+fn parse_uuid(value: &str, table: &'static str, column: &'static str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(value).map_err(|_| corrupt(table, column, value))
 }
 
-fn parse_decimal(value: &str, column: &'static str) -> Result<Decimal, StoreError> {
-    value.parse().map_err(|_| corrupt(column, value))
+fn parse_decimal(
+    value: &str,
+    table: &'static str,
+    column: &'static str,
+) -> Result<Decimal, StoreError> {
+    value.parse().map_err(|_| corrupt(table, column, value))
 }
 
-fn get_uuid(row: &Row<'_>, index: usize, column: &'static str) -> Result<Uuid, StoreError> {
-    parse_uuid(&get_required::<String>(row, index, column)?, column)
-}
-
-fn get_decimal(row: &Row<'_>, index: usize, column: &'static str) -> Result<Decimal, StoreError> {
-    parse_decimal(&get_required::<String>(row, index, column)?, column)
-}
-
-fn get_opt_decimal(
+fn get_uuid(
     row: &Row<'_>,
     index: usize,
+    table: &'static str,
     column: &'static str,
-) -> Result<Option<Decimal>, StoreError> {
-    row.get::<_, Option<String>>(index)?
-        .map(|v| parse_decimal(&v, column))
-        .transpose()
+) -> Result<Uuid, StoreError> {
+    parse_uuid(
+        &get_required::<String>(row, index, table, column)?,
+        table,
+        column,
+    )
 }
 
-fn get_u64(row: &Row<'_>, index: usize, column: &'static str) -> Result<u64, StoreError> {
-    let value: i64 = get_required(row, index, column)?;
-    u64::try_from(value).map_err(|_| corrupt(column, value))
-}
-
-/// The largest of the non-NULL version columns at `indexes`.
-fn max_version(row: &Row<'_>, indexes: &[usize]) -> Result<u64, StoreError> {
-    let mut max = 0;
-    for &index in indexes {
-        if let Some(version) = row.get::<_, Option<i64>>(index)? {
-            max = max.max(u64::try_from(version).map_err(|_| corrupt("version", version))?);
-        }
-    }
-    Ok(max)
-}
-
-const WALLET_COLUMNS: &str = "wallet_id, tenant, owner, kind, asset, asset_scale, metadata, \
-     created_at_ms, status, max_balance, daily_debit_limit, per_transaction_max, \
-     velocity_max_operations, velocity_window_ms, low_balance_threshold, \
-     row_version, status_version, limits_version";
-
-fn wallet_from_row(row: &Row<'_>) -> Result<WalletRow, StoreError> {
-    let metadata: String = get_required(row, 6, "wallets.metadata")?;
-    Ok(WalletRow {
-        wallet_id: get_uuid(row, 0, "wallets.wallet_id")?,
-        tenant: get_required(row, 1, "wallets.tenant")?,
-        owner: get_required(row, 2, "wallets.owner")?,
-        kind: get_required(row, 3, "wallets.kind")?,
-        asset: get_required(row, 4, "wallets.asset")?,
-        asset_scale: get_required(row, 5, "wallets.asset_scale")?,
-        metadata: serde_json::from_str(&metadata)
-            .map_err(|_| corrupt("wallets.metadata", &metadata))?,
-        created_at_ms: get_required(row, 7, "wallets.created_at_ms")?,
-        status: get_required(row, 8, "wallets.status")?,
-        limits: LimitsRow {
-            max_balance: get_opt_decimal(row, 9, "wallets.max_balance")?,
-            daily_debit_limit: get_opt_decimal(row, 10, "wallets.daily_debit_limit")?,
-            per_transaction_max: get_opt_decimal(row, 11, "wallets.per_transaction_max")?,
-            velocity_max_operations: row.get(12)?,
-            velocity_window_ms: row.get(13)?,
-            low_balance_threshold: get_opt_decimal(row, 14, "wallets.low_balance_threshold")?,
-        },
-        version: max_version(row, &[15, 16, 17])?,
-    })
+fn get_decimal(
+    row: &Row<'_>,
+    index: usize,
+    table: &'static str,
+    column: &'static str,
+) -> Result<Decimal, StoreError> {
+    parse_decimal(
+        &get_required::<String>(row, index, table, column)?,
+        table,
+        column,
+    )
 }
 
 const HISTORY_COLUMNS: &str = "wallet_id, sequence, entry_id, entry_type, amount, \
@@ -488,225 +459,127 @@ fn history_from_row(row: &Row<'_>) -> Result<HistoryRow, StoreError> {
     let lots: String = row.get(6)?;
     let hold_id: Option<String> = row.get(10)?;
     Ok(HistoryRow {
-        wallet_id: get_uuid(row, 0, "history.wallet_id")?,
-        sequence: get_u64(row, 1, "history.sequence")?,
-        entry_id: get_uuid(row, 2, "history.entry_id")?,
+        wallet_id: get_uuid(row, 0, "history", "wallet_id")?,
+        sequence: get_u64(row, 1, "history", "sequence")?,
+        entry_id: get_uuid(row, 2, "history", "entry_id")?,
         entry_type: EntryType::parse(&entry_type)
-            .map_err(|_| corrupt("history.entry_type", &entry_type))?,
-        amount: get_decimal(row, 4, "history.amount")?,
-        balance_after: get_decimal(row, 5, "history.balance_after")?,
+            .map_err(|_| corrupt("history", "entry_type", &entry_type))?,
+        amount: get_decimal(row, 4, "history", "amount")?,
+        balance_after: get_decimal(row, 5, "history", "balance_after")?,
         lots: parse_lots(&lots)?,
         reference: row.get(7)?,
         description: row.get(8)?,
         detail: row.get(9)?,
         hold_id: hold_id
-            .map(|id| parse_uuid(&id, "history.hold_id"))
+            .map(|id| parse_uuid(&id, "history", "hold_id"))
             .transpose()?,
         occurred_at_ms: row.get(11)?,
     })
 }
 
+fn get_u64(
+    row: &Row<'_>,
+    index: usize,
+    table: &'static str,
+    column: &'static str,
+) -> Result<u64, StoreError> {
+    let value: i64 = get_required(row, index, table, column)?;
+    u64::try_from(value).map_err(|_| corrupt(table, column, value))
+}
+
 fn parse_lots(json: &str) -> Result<Vec<(Uuid, Decimal)>, StoreError> {
     let pairs: Vec<(String, String)> =
-        serde_json::from_str(json).map_err(|_| corrupt("history.lots", json))?;
+        serde_json::from_str(json).map_err(|_| corrupt("history", "lots", json))?;
     pairs
         .into_iter()
         .map(|(lot, amount)| {
             Ok((
-                parse_uuid(&lot, "history.lots")?,
-                parse_decimal(&amount, "history.lots")?,
+                parse_uuid(&lot, "history", "lots")?,
+                parse_decimal(&amount, "history", "lots")?,
             ))
         })
         .collect()
 }
 
-fn lot_from_row(row: &Row<'_>) -> Result<LotRow, StoreError> {
-    Ok(LotRow {
-        wallet_id: get_uuid(row, 0, "lots.wallet_id")?,
-        lot_id: get_uuid(row, 1, "lots.lot_id")?,
-        source: get_required(row, 2, "lots.source")?,
-        amount: get_decimal(row, 3, "lots.amount")?,
-        remaining: get_decimal(row, 4, "lots.remaining")?,
-        expires_at_ms: row.get(5)?,
-        created_at_ms: get_required(row, 6, "lots.created_at_ms")?,
-        version: max_version(row, &[7, 8])?,
-    })
+/// A result row of a [`Table::sqlite_select`], read by the table's declaration.
+struct SqliteRow<'a, 'r> {
+    table: &'static Table,
+    row: &'a Row<'r>,
 }
 
-fn hold_from_row(row: &Row<'_>) -> Result<HoldRow, StoreError> {
-    Ok(HoldRow {
-        wallet_id: get_uuid(row, 0, "holds.wallet_id")?,
-        hold_id: get_uuid(row, 1, "holds.hold_id")?,
-        amount: get_decimal(row, 2, "holds.amount")?,
-        captured: get_decimal(row, 3, "holds.captured")?,
-        status: get_required(row, 4, "holds.status")?,
-        expires_at_ms: get_required(row, 5, "holds.expires_at_ms")?,
-        version: max_version(row, &[6, 7])?,
-    })
-}
-
-const TOP_UP_COLUMNS: &str = "top_up_id, tenant, wallet_id, owner, kind, asset, amount, \
-     wallet_amount, fee, status, failure_reason, payment_id, checkout_session_id, \
-     payment_method_id, expires_at_ms, lots_expire_at_ms, credited, late_capture, created_at_ms, \
-     updated_at_ms, row_version, status_version, credited_version, late_capture_version, \
-     updated_version";
-
-fn get_opt_uuid(
-    row: &Row<'_>,
-    index: usize,
-    column: &'static str,
-) -> Result<Option<Uuid>, StoreError> {
-    row.get::<_, Option<String>>(index)?
-        .map(|v| parse_uuid(&v, column))
-        .transpose()
-}
-
-fn get_opt_u32(
-    row: &Row<'_>,
-    index: usize,
-    column: &'static str,
-) -> Result<Option<u32>, StoreError> {
-    row.get::<_, Option<i64>>(index)?
-        .map(|v| u32::try_from(v).map_err(|_| corrupt(column, v)))
-        .transpose()
-}
-
-fn get_u32(row: &Row<'_>, index: usize, column: &'static str) -> Result<u32, StoreError> {
-    get_opt_u32(row, index, column)?.ok_or_else(|| corrupt(column, "NULL"))
-}
-
-fn get_bool(row: &Row<'_>, index: usize, column: &'static str) -> Result<bool, StoreError> {
-    match get_required::<i64>(row, index, column)? {
-        0 => Ok(false),
-        1 => Ok(true),
-        other => Err(corrupt(column, other)),
+impl SqliteRow<'_, '_> {
+    /// Where the select put the `index`-th declared column of `group` (the version at
+    /// `index` = the column count).
+    fn position(&self, group: Option<&Group>, index: usize) -> usize {
+        match self.table.sqlite_position(group, index) {
+            Some(position) => position,
+            None => panic!("{}: a group of another table", self.table.sqlite),
+        }
     }
 }
 
-fn top_up_from_row(row: &Row<'_>) -> Result<TopUpRow, StoreError> {
-    Ok(TopUpRow {
-        top_up_id: get_uuid(row, 0, "top_ups.top_up_id")?,
-        tenant: get_required(row, 1, "top_ups.tenant")?,
-        wallet_id: get_uuid(row, 2, "top_ups.wallet_id")?,
-        owner: get_required(row, 3, "top_ups.owner")?,
-        kind: get_required(row, 4, "top_ups.kind")?,
-        asset: get_required(row, 5, "top_ups.asset")?,
-        amount: get_decimal(row, 6, "top_ups.amount")?,
-        wallet_amount: get_decimal(row, 7, "top_ups.wallet_amount")?,
-        fee: get_decimal(row, 8, "top_ups.fee")?,
-        status: get_required(row, 9, "top_ups.status")?,
-        failure_reason: row.get(10)?,
-        payment_id: get_uuid(row, 11, "top_ups.payment_id")?,
-        checkout_session_id: get_opt_uuid(row, 12, "top_ups.checkout_session_id")?,
-        payment_method_id: get_opt_uuid(row, 13, "top_ups.payment_method_id")?,
-        expires_at_ms: get_required(row, 14, "top_ups.expires_at_ms")?,
-        lots_expire_at_ms: row.get(15)?,
-        credited: get_decimal(row, 16, "top_ups.credited")?,
-        late_capture: get_opt_decimal(row, 17, "top_ups.late_capture")?,
-        created_at_ms: get_required(row, 18, "top_ups.created_at_ms")?,
-        updated_at_ms: get_required(row, 19, "top_ups.updated_at_ms")?,
-        version: max_version(row, &[20, 21, 22, 23, 24])?,
-    })
+impl StoredRow for SqliteRow<'_, '_> {
+    fn table(&self) -> &'static Table {
+        self.table
+    }
+
+    fn value(&self, group: Option<&Group>, column: &Column) -> Result<Option<Stored>, StoreError> {
+        let columns = group.map_or(self.table.keys, |group| group.columns);
+        let index = columns
+            .iter()
+            .position(|declared| declared == column)
+            .unwrap_or(columns.len());
+        let raw: Value = self.row.get(self.position(group, index))?;
+        let bad = |raw: &dyn std::fmt::Debug| self.corrupt(group, Some(column), format!("{raw:?}"));
+        Ok(Some(match (column.ty, raw) {
+            (_, Value::Null) => return Ok(None),
+            (ColumnType::Text, Value::Text(value)) => Stored::Text(value),
+            (ColumnType::Uuid, Value::Text(value)) => {
+                Stored::Uuid(Uuid::parse_str(&value).map_err(|_| bad(&value))?)
+            }
+            (ColumnType::Decimal, Value::Text(value)) => {
+                Stored::Decimal(value.parse().map_err(|_| bad(&value))?)
+            }
+            (ColumnType::BigInt | ColumnType::Int, Value::Integer(value)) => Stored::Int(value),
+            (ColumnType::Bool, Value::Integer(value @ (0 | 1))) => Stored::Bool(value == 1),
+            (ColumnType::TextMap, Value::Text(json)) => {
+                Stored::TextMap(serde_json::from_str(&json).map_err(|_| bad(&json))?)
+            }
+            (_, other) => return Err(bad(&other)),
+        }))
+    }
+
+    fn version(&self, group: &Group) -> Result<Option<u64>, StoreError> {
+        let version: Option<i64> = self
+            .row
+            .get(self.position(Some(group), group.columns.len()))?;
+        version
+            .map(|v| u64::try_from(v).map_err(|_| self.corrupt(Some(group), None, v.to_string())))
+            .transpose()
+    }
+
+    fn corrupt(&self, group: Option<&Group>, column: Option<&Column>, found: String) -> StoreError {
+        StoreError::Corrupt {
+            table: self.table.sqlite,
+            column: column
+                .map(|column| column.sqlite)
+                .or(group.map(|group| group.sqlite_version))
+                .unwrap_or(self.table.sqlite),
+            value: found,
+        }
+    }
 }
 
-const PAYMENT_COLUMNS: &str = "payment_id, tenant, owner, asset, amount, status, top_up_id, \
-     created_payment_method_id, card_payment_method_id, card_brand, card_last4, card_exp_month, \
-     card_exp_year, decline_reason, cancel_reason, captured, refunded, created_at_ms, \
-     updated_at_ms, row_version, status_version, card_version, resolution_version, \
-     refunded_version, updated_version";
-
-fn payment_from_row(row: &Row<'_>) -> Result<PaymentRow, StoreError> {
-    let created_method = get_opt_uuid(row, 7, "payments.created_payment_method_id")?;
-    let card_method = get_opt_uuid(row, 8, "payments.card_payment_method_id")?;
-    Ok(PaymentRow {
-        payment_id: get_uuid(row, 0, "payments.payment_id")?,
-        tenant: get_required(row, 1, "payments.tenant")?,
-        owner: get_required(row, 2, "payments.owner")?,
-        asset: get_required(row, 3, "payments.asset")?,
-        amount: get_decimal(row, 4, "payments.amount")?,
-        status: get_required(row, 5, "payments.status")?,
-        top_up_id: get_opt_uuid(row, 6, "payments.top_up_id")?,
-        // A submission that names a stored card says which one was charged.
-        payment_method_id: card_method.or(created_method),
-        card_brand: row.get(9)?,
-        card_last4: row.get(10)?,
-        card_exp_month: get_opt_u32(row, 11, "payments.card_exp_month")?,
-        card_exp_year: get_opt_u32(row, 12, "payments.card_exp_year")?,
-        decline_reason: row.get(13)?,
-        cancel_reason: row.get(14)?,
-        captured: get_opt_decimal(row, 15, "payments.captured")?,
-        refunded: get_opt_decimal(row, 16, "payments.refunded")?,
-        created_at_ms: get_required(row, 17, "payments.created_at_ms")?,
-        updated_at_ms: get_required(row, 18, "payments.updated_at_ms")?,
-        version: max_version(row, &[19, 20, 21, 22, 23, 24])?,
-    })
-}
-
-const PAYMENT_METHOD_COLUMNS: &str = "tenant, owner, payment_method_id, brand, last4, \
-     exp_month, exp_year, created_at_ms, removed, row_version, removal_version";
-
-fn payment_method_from_row(row: &Row<'_>) -> Result<PaymentMethodRow, StoreError> {
-    Ok(PaymentMethodRow {
-        tenant: get_required(row, 0, "payment_methods.tenant")?,
-        owner: get_required(row, 1, "payment_methods.owner")?,
-        payment_method_id: get_uuid(row, 2, "payment_methods.payment_method_id")?,
-        brand: get_required(row, 3, "payment_methods.brand")?,
-        last4: get_required(row, 4, "payment_methods.last4")?,
-        exp_month: get_u32(row, 5, "payment_methods.exp_month")?,
-        exp_year: get_u32(row, 6, "payment_methods.exp_year")?,
-        created_at_ms: get_required(row, 7, "payment_methods.created_at_ms")?,
-        removed: get_bool(row, 8, "payment_methods.removed")?,
-        version: max_version(row, &[9, 10])?,
-    })
-}
-
-const AUTO_TOP_UP_RULE_COLUMNS: &str = "wallet_id, tenant, owner, asset, threshold, amount, \
-     target_balance, payment_method_id, daily_max_count, daily_max_amount, backoff_ms, fee_rate, \
-     timeout_ms, removed, updated_at_ms, row_version, removal_version, last_failure_top_up_id, \
-     last_failure_reason, last_failed_at_ms, failure_version, consecutive_failures, \
-     backoff_until_ms, backoff_version, cap_reached_until_ms, cap_version";
-
-fn auto_top_up_rule_from_row(row: &Row<'_>) -> Result<AutoTopUpRuleRow, StoreError> {
-    Ok(AutoTopUpRuleRow {
-        wallet_id: get_uuid(row, 0, "auto_top_up_rules.wallet_id")?,
-        tenant: get_required(row, 1, "auto_top_up_rules.tenant")?,
-        owner: get_required(row, 2, "auto_top_up_rules.owner")?,
-        asset: get_required(row, 3, "auto_top_up_rules.asset")?,
-        threshold: get_decimal(row, 4, "auto_top_up_rules.threshold")?,
-        amount: get_opt_decimal(row, 5, "auto_top_up_rules.amount")?,
-        target_balance: get_opt_decimal(row, 6, "auto_top_up_rules.target_balance")?,
-        payment_method_id: get_uuid(row, 7, "auto_top_up_rules.payment_method_id")?,
-        daily_max_count: get_u32(row, 8, "auto_top_up_rules.daily_max_count")?,
-        daily_max_amount: get_opt_decimal(row, 9, "auto_top_up_rules.daily_max_amount")?,
-        backoff_ms: get_required(row, 10, "auto_top_up_rules.backoff_ms")?,
-        fee_rate: get_decimal(row, 11, "auto_top_up_rules.fee_rate")?,
-        timeout_ms: get_required(row, 12, "auto_top_up_rules.timeout_ms")?,
-        removed: get_bool(row, 13, "auto_top_up_rules.removed")?,
-        updated_at_ms: get_required(row, 14, "auto_top_up_rules.updated_at_ms")?,
-        activity: auto_top_up_activity_from_row(row)?,
-        version: max_version(row, &[15, 16, 20, 23, 25])?,
-    })
-}
-
-/// The activity groups of an `auto_top_up_rules` row; a group never written reads as nothing
-/// recorded (no failure, no back-off, no cap).
-fn auto_top_up_activity_from_row(row: &Row<'_>) -> Result<AutoTopUpActivityRow, StoreError> {
-    let failure_version: Option<i64> = row.get(20)?;
-    let last_failure = match failure_version {
-        None => None,
-        Some(_) => Some(AutoTopUpFailureRow {
-            top_up_id: get_uuid(row, 17, "auto_top_up_rules.last_failure_top_up_id")?,
-            reason: get_required(row, 18, "auto_top_up_rules.last_failure_reason")?,
-            failed_at_ms: get_required(row, 19, "auto_top_up_rules.last_failed_at_ms")?,
-        }),
-    };
-    Ok(AutoTopUpActivityRow {
-        consecutive_failures: get_opt_u32(row, 21, "auto_top_up_rules.consecutive_failures")?
-            .unwrap_or(0),
-        backoff_until_ms: row.get(22)?,
-        last_failure,
-        daily_cap_reached_until_ms: row.get(24)?,
-    })
+/// Runs a [`Table::sqlite_select`] and decodes the created rows with `decode`.
+fn query_rows<T>(
+    conn: &Connection,
+    table: &'static Table,
+    sql: &str,
+    params: impl rusqlite::Params,
+    decode: fn(&dyn StoredRow) -> Result<Option<T>, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let rows = query_all(conn, sql, params, |row| decode(&SqliteRow { table, row }))?;
+    Ok(rows.into_iter().flatten().collect())
 }
 
 /// Runs a query and decodes every row.
@@ -1427,7 +1300,7 @@ impl ReadStore for SqliteStore {
                 )?
                 .query_row(params![projector, topic, partition], |row| row.get(0))
                 .optional()?;
-            next.map(|n| u64::try_from(n).map_err(|_| corrupt("checkpoints.next_offset", n)))
+            next.map(|n| u64::try_from(n).map_err(|_| corrupt("checkpoints", "next_offset", n)))
                 .transpose()
         })
         .await
@@ -1449,7 +1322,7 @@ impl ReadStore for SqliteStore {
                 let found = query_all(conn, &sql, params_from_iter(chunk), |row| {
                     Ok(StreamPosition {
                         stream_id: row.get(0)?,
-                        sequence: get_u64(row, 1, "stream_positions.sequence")?,
+                        sequence: get_u64(row, 1, "stream_positions", "sequence")?,
                         event_id: row.get(2)?,
                     })
                 })?;
@@ -1462,11 +1335,15 @@ impl ReadStore for SqliteStore {
 
     async fn get_wallet(&self, wallet_id: Uuid) -> Result<Option<WalletRow>, StoreError> {
         self.read(move |conn| {
-            let sql = format!(
-                "SELECT {WALLET_COLUMNS} FROM wallets
-                 WHERE wallet_id = ?1 AND row_version IS NOT NULL"
-            );
-            Ok(query_all(conn, &sql, [wallet_id.to_string()], wallet_from_row)?.pop())
+            let sql = WALLETS.sqlite_select_by_key();
+            Ok(query_rows(
+                conn,
+                &WALLETS,
+                &sql,
+                [wallet_id.to_string()],
+                decode::wallet,
+            )?
+            .pop())
         })
         .await
     }
@@ -1484,17 +1361,17 @@ impl ReadStore for SqliteStore {
             // Hyphenated lower-case UUID text sorts like the UUID bytes, and every id sorts
             // after the empty string.
             let after = after.map(|id| id.to_string()).unwrap_or_default();
-            let sql = format!(
-                "SELECT {WALLET_COLUMNS} FROM wallets
-                 WHERE tenant = ?1 AND owner = ?2 AND wallet_id > ?3 AND row_version IS NOT NULL
-                 ORDER BY wallet_id LIMIT ?4"
+            let sql = WALLETS.sqlite_select(
+                "tenant = ?1 AND owner = ?2 AND wallet_id > ?3",
+                "ORDER BY wallet_id LIMIT ?4",
             );
             // One extra row says whether another page exists, so the last page has no token.
-            let items = query_all(
+            let items = query_rows(
                 conn,
+                &WALLETS,
                 &sql,
                 params![tenant, owner, after, i64::from(page_size) + 1],
-                wallet_from_row,
+                decode::wallet,
             )?;
             Ok(paginate(items, page_size, |last| PageToken::WalletsAfter {
                 wallet_id: last.wallet_id,
@@ -1505,20 +1382,15 @@ impl ReadStore for SqliteStore {
 
     async fn get_balance(&self, wallet_id: Uuid) -> Result<Option<BalanceRow>, StoreError> {
         self.read(move |conn| {
-            let found = query_all(
+            let sql = BALANCES.sqlite_select_by_key();
+            Ok(query_rows(
                 conn,
-                "SELECT wallet_id, balance, held, version FROM balances WHERE wallet_id = ?1",
+                &BALANCES,
+                &sql,
                 [wallet_id.to_string()],
-                |row| {
-                    Ok(BalanceRow {
-                        wallet_id: get_uuid(row, 0, "balances.wallet_id")?,
-                        balance: get_decimal(row, 1, "balances.balance")?,
-                        held: get_decimal(row, 2, "balances.held")?,
-                        version: get_u64(row, 3, "balances.version")?,
-                    })
-                },
-            )?;
-            Ok(found.into_iter().next())
+                decode::balance,
+            )?
+            .pop())
         })
         .await
     }
@@ -1566,41 +1438,31 @@ impl ReadStore for SqliteStore {
 
     async fn list_lots(&self, wallet_id: Uuid) -> Result<Vec<LotRow>, StoreError> {
         self.read(move |conn| {
-            query_all(
-                conn,
-                "SELECT wallet_id, lot_id, source, amount, remaining, expires_at_ms,
-                        created_at_ms, row_version, remaining_version
-                 FROM lots WHERE wallet_id = ?1 AND row_version IS NOT NULL
-                 ORDER BY created_at_ms, lot_id",
-                [wallet_id.to_string()],
-                lot_from_row,
-            )
+            let sql = LOTS.sqlite_select("wallet_id = ?1", "ORDER BY created_at_ms, lot_id");
+            query_rows(conn, &LOTS, &sql, [wallet_id.to_string()], decode::lot)
         })
         .await
     }
 
     async fn list_holds(&self, wallet_id: Uuid) -> Result<Vec<HoldRow>, StoreError> {
         self.read(move |conn| {
-            query_all(
-                conn,
-                "SELECT wallet_id, hold_id, amount, captured, status, expires_at_ms,
-                        row_version, resolution_version
-                 FROM holds WHERE wallet_id = ?1 AND row_version IS NOT NULL
-                 ORDER BY hold_id",
-                [wallet_id.to_string()],
-                hold_from_row,
-            )
+            let sql = HOLDS.sqlite_select("wallet_id = ?1", "ORDER BY hold_id");
+            query_rows(conn, &HOLDS, &sql, [wallet_id.to_string()], decode::hold)
         })
         .await
     }
 
     async fn get_top_up(&self, top_up_id: Uuid) -> Result<Option<TopUpRow>, StoreError> {
         self.read(move |conn| {
-            let sql = format!(
-                "SELECT {TOP_UP_COLUMNS} FROM top_ups
-                 WHERE top_up_id = ?1 AND row_version IS NOT NULL"
-            );
-            Ok(query_all(conn, &sql, [top_up_id.to_string()], top_up_from_row)?.pop())
+            let sql = TOP_UPS.sqlite_select_by_key();
+            Ok(query_rows(
+                conn,
+                &TOP_UPS,
+                &sql,
+                [top_up_id.to_string()],
+                decode::top_up,
+            )?
+            .pop())
         })
         .await
     }
@@ -1612,16 +1474,14 @@ impl ReadStore for SqliteStore {
         self.read(move |conn| {
             // A session belongs to one top-up (a fresh id per top-up); LIMIT only bounds a
             // corrupt store.
-            let sql = format!(
-                "SELECT {TOP_UP_COLUMNS} FROM top_ups
-                 WHERE checkout_session_id = ?1 AND row_version IS NOT NULL
-                 ORDER BY top_up_id LIMIT 1"
-            );
-            Ok(query_all(
+            let sql =
+                TOP_UPS.sqlite_select("checkout_session_id = ?1", "ORDER BY top_up_id LIMIT 1");
+            Ok(query_rows(
                 conn,
+                &TOP_UPS,
                 &sql,
                 [checkout_session_id.to_string()],
-                top_up_from_row,
+                decode::top_up,
             )?
             .pop())
         })
@@ -1636,22 +1496,28 @@ impl ReadStore for SqliteStore {
         let page_size = resolve_page_size(page.page_size)?;
         let before = PageToken::top_ups_before(page.page_token.as_deref(), wallet_id)?;
         self.read(move |conn| {
-            let mut sql = format!(
-                "SELECT {TOP_UP_COLUMNS} FROM top_ups
-                 WHERE wallet_id = ? AND row_version IS NOT NULL"
-            );
+            let mut filter = "wallet_id = ?".to_owned();
             let mut values = vec![text(wallet_id)];
             if let Some((created_at_ms, top_up_id)) = before {
                 // A row value compares column by column, as the order below sorts; the index
                 // (wallet_id, created_at_ms, top_up_id) serves it. Hyphenated lower-case UUID
                 // text sorts like the UUID bytes.
-                sql.push_str(" AND (created_at_ms, top_up_id) < (?, ?)");
+                filter.push_str(" AND (created_at_ms, top_up_id) < (?, ?)");
                 values.push(Value::Integer(created_at_ms));
                 values.push(text(top_up_id));
             }
-            sql.push_str(" ORDER BY created_at_ms DESC, top_up_id DESC LIMIT ?");
+            let sql = TOP_UPS.sqlite_select(
+                &filter,
+                "ORDER BY created_at_ms DESC, top_up_id DESC LIMIT ?",
+            );
             values.push(Value::Integer(i64::from(page_size) + 1));
-            let items = query_all(conn, &sql, params_from_iter(values), top_up_from_row)?;
+            let items = query_rows(
+                conn,
+                &TOP_UPS,
+                &sql,
+                params_from_iter(values),
+                decode::top_up,
+            )?;
             Ok(paginate(items, page_size, |last| PageToken::TopUpsBefore {
                 wallet_id,
                 created_at_ms: last.created_at_ms,
@@ -1663,11 +1529,15 @@ impl ReadStore for SqliteStore {
 
     async fn get_payment(&self, payment_id: Uuid) -> Result<Option<PaymentRow>, StoreError> {
         self.read(move |conn| {
-            let sql = format!(
-                "SELECT {PAYMENT_COLUMNS} FROM payments
-                 WHERE payment_id = ?1 AND row_version IS NOT NULL"
-            );
-            Ok(query_all(conn, &sql, [payment_id.to_string()], payment_from_row)?.pop())
+            let sql = PAYMENTS.sqlite_select_by_key();
+            Ok(query_rows(
+                conn,
+                &PAYMENTS,
+                &sql,
+                [payment_id.to_string()],
+                decode::payment,
+            )?
+            .pop())
         })
         .await
     }
@@ -1683,17 +1553,16 @@ impl ReadStore for SqliteStore {
         let (tenant, owner) = (tenant.to_owned(), owner.to_owned());
         self.read(move |conn| {
             let after = after.map(|id| id.to_string()).unwrap_or_default();
-            let sql = format!(
-                "SELECT {PAYMENT_METHOD_COLUMNS} FROM payment_methods
-                 WHERE tenant = ?1 AND owner = ?2 AND payment_method_id > ?3
-                   AND row_version IS NOT NULL AND removed = 0
-                 ORDER BY payment_method_id LIMIT ?4"
+            let sql = PAYMENT_METHODS.sqlite_select(
+                "tenant = ?1 AND owner = ?2 AND payment_method_id > ?3 AND removed = 0",
+                "ORDER BY payment_method_id LIMIT ?4",
             );
-            let items = query_all(
+            let items = query_rows(
                 conn,
+                &PAYMENT_METHODS,
                 &sql,
                 params![tenant, owner, after, i64::from(page_size) + 1],
-                payment_method_from_row,
+                decode::payment_method,
             )?;
             Ok(paginate(items, page_size, |last| {
                 PageToken::PaymentMethodsAfter {
@@ -1709,15 +1578,13 @@ impl ReadStore for SqliteStore {
         wallet_id: Uuid,
     ) -> Result<Option<AutoTopUpRuleRow>, StoreError> {
         self.read(move |conn| {
-            let sql = format!(
-                "SELECT {AUTO_TOP_UP_RULE_COLUMNS} FROM auto_top_up_rules
-                 WHERE wallet_id = ?1 AND row_version IS NOT NULL"
-            );
-            Ok(query_all(
+            let sql = AUTO_TOP_UP_RULES.sqlite_select_by_key();
+            Ok(query_rows(
                 conn,
+                &AUTO_TOP_UP_RULES,
                 &sql,
                 [wallet_id.to_string()],
-                auto_top_up_rule_from_row,
+                decode::auto_top_up_rule,
             )?
             .pop())
         })

@@ -8,6 +8,10 @@ const PROTO_FILES: &[&str] = &[
     "../../proto/purse/wallet/v1/wallet.proto",
     "../../proto/purse/event/v1/event.proto",
     "../../proto/purse/event/v1/payment_method_events.proto",
+    "../../proto/purse/event/v1/top_up_events.proto",
+    "../../proto/purse/event/v1/payment_events.proto",
+    "../../proto/purse/event/v1/top_up_saga_events.proto",
+    "../../proto/purse/event/v1/auto_top_up_events.proto",
     "../../proto/purse/topup/v1/topup.proto",
     "../../proto/purse/payment/v1/payment.proto",
 ];

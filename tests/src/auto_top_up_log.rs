@@ -6,7 +6,8 @@ use std::path::Path;
 
 use purse_proto::event::v1::event_envelope::Payload;
 use purse_proto::event::v1::wallet_event::Event as WalletEvent;
-use purse_runtime::codec::decode_record;
+use purse_runtime::codec::{EventCodec, decode_record};
+use purse_streams::top_up::TopUpStream;
 use purse_streams::topics;
 
 use crate::embedded_log;
@@ -29,10 +30,9 @@ pub fn auto_top_up_log(data_dir: &Path, wallet_id: &str) -> AutoTopUpLog {
             .expect("top-up record")
             .events
         {
-            let Some(Payload::Json(json)) = &envelope.payload else {
-                panic!("top-up events are JSON");
-            };
-            let body: serde_json::Value = serde_json::from_str(&json.body).expect("JSON body");
+            let event = TopUpStream::from_envelope(&envelope).expect("top-up event");
+            // The domain event's serde form names its fields whichever payload the log holds.
+            let body = serde_json::to_value(&event.kind).expect("serialisable");
             let event = &body["TopUpCreated"];
             if event["wallet_id"] == wallet_id && event["kind"] == "auto" {
                 created += 1;

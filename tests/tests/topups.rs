@@ -447,8 +447,8 @@ async fn a_saved_card_that_declines_later_fails_one_auto_top_up_per_back_off() {
     use std::collections::HashSet;
 
     use purse_e2e::topups::DECLINE_AFTER_SAVE_CARD;
-    use purse_proto::event::v1::event_envelope::Payload;
-    use purse_runtime::codec::decode_record;
+    use purse_runtime::codec::{EventCodec, decode_record};
+    use purse_streams::auto_top_up::AutoTopUpStream;
 
     /// The shortest back-off a rule accepts.
     const BACKOFF_MS: i64 = 60_000;
@@ -472,10 +472,9 @@ async fn a_saved_card_that_declines_later_fails_one_auto_top_up_per_back_off() {
                 if !seen.insert(envelope.event_id.clone()) {
                     continue;
                 }
-                let Some(Payload::Json(json)) = &envelope.payload else {
-                    panic!("auto top-up events are JSON");
-                };
-                let body: serde_json::Value = serde_json::from_str(&json.body).expect("JSON body");
+                let event = AutoTopUpStream::from_envelope(&envelope).expect("saga event");
+                // The domain event's serde form names its fields whichever payload the log holds.
+                let body = serde_json::to_value(&event.kind).expect("serialisable");
                 events.push(SagaEvent {
                     body: body[&envelope.event_type].clone(),
                     event_type: envelope.event_type,

@@ -3,10 +3,14 @@
 //! Envelopes are checked at the boundary both ways (TIGER_STYLE: assert at the log boundary): a
 //! record must be non-empty, carry one stream, contiguous sequences from 1 and a known schema.
 
+use std::str::FromStr;
+
 use prost::Message;
 use purse_domain::idempotency::{Fingerprint, IdempotencyKey};
+use purse_domain::money::Asset;
 use purse_domain::{Decider, Timestamp};
 use purse_proto::event::v1::{EventEnvelope, EventRecord, event_envelope};
+use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::guard::RecordHeader;
@@ -187,4 +191,38 @@ pub fn idempotency_of(record: &EventRecord) -> Option<(IdempotencyKey, Fingerpri
 /// Parses a UUID field of an envelope.
 pub fn uuid_field(text: &str, field: &'static str) -> Result<Uuid, CodecError> {
     Uuid::parse_str(text).map_err(|_| CodecError::Field { field })
+}
+
+/// Parses an optional UUID field of an event: the empty string is "none" (proto3 strings have no
+/// absence of their own).
+pub fn optional_uuid_field(text: &str, field: &'static str) -> Result<Option<Uuid>, CodecError> {
+    if text.is_empty() {
+        Ok(None)
+    } else {
+        uuid_field(text, field).map(Some)
+    }
+}
+
+/// How an optional id is written: its text, or the empty string for none.
+pub fn optional_uuid_text(id: Option<Uuid>) -> String {
+    id.map(|id| id.to_string()).unwrap_or_default()
+}
+
+/// Parses a decimal string field of an event, keeping the scale it was written at (amounts are
+/// written at their asset's scale: "12.30").
+pub fn decimal_field(text: &str, field: &'static str) -> Result<Decimal, CodecError> {
+    Decimal::from_str(text).map_err(|_| CodecError::Field { field })
+}
+
+/// Parses an optional decimal string field (`optional string`: absent is none).
+pub fn optional_decimal_field(
+    text: Option<&str>,
+    field: &'static str,
+) -> Result<Option<Decimal>, CodecError> {
+    text.map(|text| decimal_field(text, field)).transpose()
+}
+
+/// The asset of an event's `asset` code and `asset_scale`, validated as when it was created.
+pub fn asset_field(code: &str, scale: u32, field: &'static str) -> Result<Asset, CodecError> {
+    Asset::parse(code, Some(scale)).map_err(|_| CodecError::Field { field })
 }

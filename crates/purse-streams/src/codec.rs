@@ -1,29 +1,14 @@
 //! The event codec of the streams other than wallets: each writes its own `purse.event.v1`
-//! message (ADR 0013) or, until converted, `JsonEvent` (ADR 0008); each reads `JsonEvent` records
-//! of earlier releases. The time lives in the envelope, not in the body.
+//! message and reads it, or the `JsonEvent` its stream kind wrote before ADR 0013 (ADR 0008), so
+//! logs written by earlier releases still read. The time lives in the envelope, not in the body.
 
-/// `impl EventCodec` for a stream binding whose events are `$event { occurred_at, kind }` with a
-/// serde-serialisable `kind`, under the stream kind `$kind`.
-///
-/// With `proto: $variant`, events are written as the `EventEnvelope.payload` variant `$variant`
-/// (converted by `to_proto` and `from_proto` of the invoking module: the orphan rule forbids
-/// `From` between a domain type and a proto type here), and the JSON payloads of earlier releases
-/// still read (ADR 0013). Without it, events are written as JSON (ADR 0008).
-macro_rules! json_codec {
-    (@payload $kind:literal, $event_kind:expr) => {
-        purse_proto::event::v1::event_envelope::Payload::Json(purse_proto::event::v1::JsonEvent {
-            stream_kind: $kind.to_owned(),
-            body: match serde_json::to_string($event_kind) {
-                Ok(body) => body,
-                // Every field is a string, number, bool, map or sequence: serialising cannot fail.
-                Err(error) => panic!("{} event does not serialise: {error}", $kind),
-            },
-        })
-    };
-    (@payload $kind:literal, $event_kind:expr, $variant:ident) => {
-        purse_proto::event::v1::event_envelope::Payload::$variant(to_proto($event_kind))
-    };
-    ($binding:ty, $event:ident, $kind:literal $(, proto: $variant:ident)?) => {
+/// `impl EventCodec` for a stream binding whose events are `$event { occurred_at, kind }`, under
+/// the stream kind `$kind`: events are written as the `EventEnvelope.payload` variant `$variant`,
+/// converted by `to_proto` and `from_proto` of the invoking module (the orphan rule forbids
+/// `From` between a domain type and a proto type here); a `JsonEvent` of `$kind` reads through
+/// the kind's serde form, which is what those releases wrote (ADR 0013).
+macro_rules! event_codec {
+    ($binding:ty, $event:ident, $kind:literal, proto: $variant:ident) => {
         impl purse_runtime::codec::EventCodec for $binding {
             const STREAM_KIND: &'static str = $kind;
 
@@ -36,48 +21,96 @@ macro_rules! json_codec {
             }
 
             fn to_payload(event: &$event) -> purse_proto::event::v1::event_envelope::Payload {
-                crate::json::json_codec!(@payload $kind, &event.kind $(, $variant)?)
+                purse_proto::event::v1::event_envelope::Payload::$variant(to_proto(&event.kind))
             }
 
             fn from_envelope(
                 envelope: &purse_proto::event::v1::EventEnvelope,
             ) -> Result<$event, purse_runtime::codec::CodecError> {
-                $(
-                    if let Some(purse_proto::event::v1::event_envelope::Payload::$variant(
-                        message,
-                    )) = &envelope.payload
-                    {
-                        return Ok($event {
-                            occurred_at: purse_domain::Timestamp::from_millis(
-                                envelope.occurred_at_ms,
-                            ),
-                            kind: from_proto(message)?,
+                use purse_proto::event::v1::event_envelope::Payload;
+                let kind = match &envelope.payload {
+                    Some(Payload::$variant(message)) => from_proto(message)?,
+                    Some(Payload::Json(json)) if json.stream_kind == $kind => {
+                        serde_json::from_str(&json.body).map_err(|_| {
+                            purse_runtime::codec::CodecError::Field { field: "json.body" }
+                        })?
+                    }
+                    _ => {
+                        return Err(purse_runtime::codec::CodecError::WrongPayload {
+                            expected: $kind,
                         });
                     }
-                )?
+                };
                 Ok($event {
                     occurred_at: purse_domain::Timestamp::from_millis(envelope.occurred_at_ms),
-                    kind: match &envelope.payload {
-                        Some(purse_proto::event::v1::event_envelope::Payload::Json(json))
-                            if json.stream_kind == $kind =>
-                        {
-                            serde_json::from_str(&json.body).map_err(|_| {
-                                purse_runtime::codec::CodecError::Field { field: "json.body" }
-                            })?
-                        }
-                        _ => {
-                            return Err(purse_runtime::codec::CodecError::WrongPayload {
-                                expected: $kind,
-                            });
-                        }
-                    },
+                    kind,
                 })
             }
         }
     };
 }
 
-pub(crate) use json_codec;
+pub(crate) use event_codec;
+
+/// Declares `$to` and `$from`, converting the fieldless domain enum `$domain` to and from the
+/// proto enum `$module::$proto`, whose variants bear the same names. `$from` refuses
+/// `_UNSPECIFIED` and values it does not know (a later release's) as a malformed `field`: an
+/// event never reads as a default it did not say.
+macro_rules! proto_enum {
+    (
+        $vis:vis $to:ident, $from:ident,
+        $domain:ident => $module:ident::$proto:ident { $($variant:ident),+ $(,)? }
+    ) => {
+        /// The proto value of a domain value.
+        $vis fn $to(value: $domain) -> i32 {
+            let value = match value {
+                $($domain::$variant => $module::$proto::$variant,)+
+            };
+            value as i32
+        }
+
+        /// The domain value of a proto value of field `field`.
+        $vis fn $from(
+            value: i32,
+            field: &'static str,
+        ) -> Result<$domain, purse_runtime::codec::CodecError> {
+            match $module::$proto::try_from(value) {
+                $(Ok($module::$proto::$variant) => Ok($domain::$variant),)+
+                _ => Err(purse_runtime::codec::CodecError::Field { field }),
+            }
+        }
+    };
+}
+
+pub(crate) use proto_enum;
+
+/// Writes `event` as a log record the way the engine does, encodes and decodes the record's
+/// bytes, and reads the event back: it must be the same event. The payload written is returned
+/// so a caller can check it is the stream's protobuf message.
+#[cfg(test)]
+pub(crate) fn round_trip<D: purse_runtime::codec::EventCodec>(
+    event: &D::Event,
+) -> purse_proto::event::v1::event_envelope::Payload
+where
+    D::Event: PartialEq + std::fmt::Debug,
+{
+    use prost::Message;
+    use purse_runtime::codec::{EventMeta, decode_record, encode_record};
+
+    let record = encode_record::<D>(
+        uuid::Uuid::from_u128(1),
+        1,
+        "",
+        &EventMeta::default(),
+        std::slice::from_ref(event),
+        &[uuid::Uuid::from_u128(2)],
+    );
+    let mut read = decode_record(&record.encode_to_vec()).expect("record decodes");
+    let envelope = read.events.remove(0);
+    assert_eq!(envelope.event_type, D::event_type(event));
+    assert_eq!(D::from_envelope(&envelope).as_ref(), Ok(event));
+    envelope.payload.expect("payload")
+}
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,7 @@
 
 pub mod auto_top_up;
 pub mod buses;
-mod json;
+mod codec;
 pub mod payment;
 pub mod payment_methods;
 mod payment_rows;

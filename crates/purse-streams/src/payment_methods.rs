@@ -22,7 +22,7 @@ pub const TOPICS: DeciderTopics = DeciderTopics {
     group: "purse-payment-methods",
 };
 
-crate::json::json_codec!(
+crate::codec::event_codec!(
     PaymentMethodsStream,
     PaymentMethodsEvent,
     "payment_methods",

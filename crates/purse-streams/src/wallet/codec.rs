@@ -1,9 +1,6 @@
 //! Wallet events ↔ `purse.event.v1` messages (the public event contracts).
 
-use std::str::FromStr;
-
 use purse_domain::Timestamp;
-use purse_domain::money::Asset;
 use purse_domain::wallet::{
     CreditSource, DebitKind, HoldReleaseReason, Limits, LotDraw, VelocityLimit, WalletEvent,
     WalletEventKind, WalletKind,
@@ -11,10 +8,10 @@ use purse_domain::wallet::{
 use purse_proto::event::v1 as pb;
 use purse_proto::event::v1::wallet_event::Event as E;
 use purse_proto::event::v1::{EventEnvelope, event_envelope};
-use rust_decimal::Decimal;
-use uuid::Uuid;
-
-use purse_runtime::codec::{CodecError, EventCodec, uuid_field};
+use purse_runtime::codec::{
+    CodecError, EventCodec, asset_field, decimal_field, optional_decimal_field,
+    optional_uuid_field, optional_uuid_text, uuid_field,
+};
 
 use super::WalletStream;
 
@@ -120,7 +117,7 @@ fn to_proto(kind: &WalletEventKind) -> E {
             expires_at_ms: expires_at.map(Timestamp::as_millis),
             reference: reference.clone(),
             description: description.clone(),
-            refund_of: refund_of.map(|id| id.to_string()).unwrap_or_default(),
+            refund_of: optional_uuid_text(*refund_of),
             balance_after: balance_after.to_string(),
             held_after: held_after.to_string(),
         }),
@@ -217,46 +214,27 @@ fn to_proto(kind: &WalletEventKind) -> E {
     }
 }
 
-fn decimal(text: &str, field: &'static str) -> Result<Decimal, CodecError> {
-    Decimal::from_str(text).map_err(|_| CodecError::Field { field })
-}
-
-fn optional_decimal(
-    text: Option<&String>,
-    field: &'static str,
-) -> Result<Option<Decimal>, CodecError> {
-    text.map(|t| decimal(t, field)).transpose()
-}
-
-fn optional_uuid(text: &str, field: &'static str) -> Result<Option<Uuid>, CodecError> {
-    if text.is_empty() {
-        Ok(None)
-    } else {
-        uuid_field(text, field).map(Some)
-    }
-}
-
 /// Domain limits of proto limits (amount syntax only; the decider validates against the asset).
 fn limits_from_proto(limits: Option<&pb::Limits>) -> Result<Limits, CodecError> {
     let Some(limits) = limits else {
         return Ok(Limits::default());
     };
     Ok(Limits {
-        max_balance: optional_decimal(limits.max_balance.as_ref(), "limits.max_balance")?,
-        daily_debit_limit: optional_decimal(
-            limits.daily_debit_limit.as_ref(),
+        max_balance: optional_decimal_field(limits.max_balance.as_deref(), "limits.max_balance")?,
+        daily_debit_limit: optional_decimal_field(
+            limits.daily_debit_limit.as_deref(),
             "limits.daily_debit_limit",
         )?,
-        per_transaction_max: optional_decimal(
-            limits.per_transaction_max.as_ref(),
+        per_transaction_max: optional_decimal_field(
+            limits.per_transaction_max.as_deref(),
             "limits.per_transaction_max",
         )?,
         velocity: limits.velocity.map(|v| VelocityLimit {
             max_operations: v.max_operations,
             window_ms: i64::try_from(v.window_ms).unwrap_or(i64::MAX),
         }),
-        low_balance_threshold: optional_decimal(
-            limits.low_balance_threshold.as_ref(),
+        low_balance_threshold: optional_decimal_field(
+            limits.low_balance_threshold.as_deref(),
             "limits.low_balance_threshold",
         )?,
     })
@@ -268,8 +246,8 @@ fn draws_from_proto(draws: &[pb::LotDraw]) -> Result<Vec<LotDraw>, CodecError> {
         .map(|draw| {
             Ok(LotDraw {
                 lot_id: uuid_field(&draw.lot_id, "draws.lot_id")?,
-                amount: decimal(&draw.amount, "draws.amount")?,
-                remaining_after: decimal(&draw.remaining_after, "draws.remaining_after")?,
+                amount: decimal_field(&draw.amount, "draws.amount")?,
+                remaining_after: decimal_field(&draw.remaining_after, "draws.remaining_after")?,
             })
         })
         .collect()
@@ -282,8 +260,7 @@ fn from_proto(envelope: &EventEnvelope, event: &E) -> Result<WalletEventKind, Co
             tenant: envelope.tenant.clone(),
             owner: e.owner.clone(),
             kind: WalletKind::parse(&e.kind).ok_or(CodecError::Field { field: "kind" })?,
-            asset: Asset::parse(&e.asset, Some(e.asset_scale))
-                .map_err(|_| CodecError::Field { field: "asset" })?,
+            asset: asset_field(&e.asset, e.asset_scale, "asset")?,
             limits: limits_from_proto(e.limits.as_ref())?,
             metadata: e.metadata.clone().into_iter().collect(),
         },
@@ -298,61 +275,61 @@ fn from_proto(envelope: &EventEnvelope, event: &E) -> Result<WalletEventKind, Co
         E::FundsCredited(e) => WalletEventKind::FundsCredited {
             lot_id: uuid_field(&e.lot_id, "lot_id")?,
             source: CreditSource::parse(&e.source).ok_or(CodecError::Field { field: "source" })?,
-            amount: decimal(&e.amount, "amount")?,
+            amount: decimal_field(&e.amount, "amount")?,
             expires_at: e.expires_at_ms.map(Timestamp::from_millis),
             reference: e.reference.clone(),
             description: e.description.clone(),
-            refund_of: optional_uuid(&e.refund_of, "refund_of")?,
-            balance_after: decimal(&e.balance_after, "balance_after")?,
-            held_after: decimal(&e.held_after, "held_after")?,
+            refund_of: optional_uuid_field(&e.refund_of, "refund_of")?,
+            balance_after: decimal_field(&e.balance_after, "balance_after")?,
+            held_after: decimal_field(&e.held_after, "held_after")?,
         },
         E::FundsDebited(e) => WalletEventKind::FundsDebited {
             debit_id: uuid_field(&e.debit_id, "debit_id")?,
             kind: DebitKind::parse(&e.kind).ok_or(CodecError::Field { field: "kind" })?,
-            amount: decimal(&e.amount, "amount")?,
+            amount: decimal_field(&e.amount, "amount")?,
             draws: draws_from_proto(&e.draws)?,
             reference: e.reference.clone(),
             description: e.description.clone(),
-            balance_after: decimal(&e.balance_after, "balance_after")?,
-            held_after: decimal(&e.held_after, "held_after")?,
+            balance_after: decimal_field(&e.balance_after, "balance_after")?,
+            held_after: decimal_field(&e.held_after, "held_after")?,
         },
         E::HoldPlaced(e) => WalletEventKind::HoldPlaced {
             hold_id: uuid_field(&e.hold_id, "hold_id")?,
-            amount: decimal(&e.amount, "amount")?,
+            amount: decimal_field(&e.amount, "amount")?,
             reservations: draws_from_proto(&e.reservations)?,
             expires_at: Timestamp::from_millis(e.expires_at_ms),
             reference: e.reference.clone(),
             description: e.description.clone(),
-            balance_after: decimal(&e.balance_after, "balance_after")?,
-            held_after: decimal(&e.held_after, "held_after")?,
+            balance_after: decimal_field(&e.balance_after, "balance_after")?,
+            held_after: decimal_field(&e.held_after, "held_after")?,
         },
         E::HoldCaptured(e) => WalletEventKind::HoldCaptured {
             hold_id: uuid_field(&e.hold_id, "hold_id")?,
             debit_id: uuid_field(&e.debit_id, "debit_id")?,
-            amount: decimal(&e.amount, "amount")?,
+            amount: decimal_field(&e.amount, "amount")?,
             draws: draws_from_proto(&e.draws)?,
-            released: decimal(&e.released, "released")?,
-            balance_after: decimal(&e.balance_after, "balance_after")?,
-            held_after: decimal(&e.held_after, "held_after")?,
+            released: decimal_field(&e.released, "released")?,
+            balance_after: decimal_field(&e.balance_after, "balance_after")?,
+            held_after: decimal_field(&e.held_after, "held_after")?,
         },
         E::HoldReleased(e) => WalletEventKind::HoldReleased {
             hold_id: uuid_field(&e.hold_id, "hold_id")?,
-            amount: decimal(&e.amount, "amount")?,
+            amount: decimal_field(&e.amount, "amount")?,
             reason: HoldReleaseReason::parse(&e.reason)
                 .ok_or(CodecError::Field { field: "reason" })?,
-            balance_after: decimal(&e.balance_after, "balance_after")?,
-            held_after: decimal(&e.held_after, "held_after")?,
+            balance_after: decimal_field(&e.balance_after, "balance_after")?,
+            held_after: decimal_field(&e.held_after, "held_after")?,
         },
         E::LotExpired(e) => WalletEventKind::LotExpired {
             lot_id: uuid_field(&e.lot_id, "lot_id")?,
-            amount: decimal(&e.amount, "amount")?,
-            remaining_after: decimal(&e.remaining_after, "remaining_after")?,
-            balance_after: decimal(&e.balance_after, "balance_after")?,
-            held_after: decimal(&e.held_after, "held_after")?,
+            amount: decimal_field(&e.amount, "amount")?,
+            remaining_after: decimal_field(&e.remaining_after, "remaining_after")?,
+            balance_after: decimal_field(&e.balance_after, "balance_after")?,
+            held_after: decimal_field(&e.held_after, "held_after")?,
         },
         E::LotExpiringSoon(e) => WalletEventKind::LotExpiringSoon {
             lot_id: uuid_field(&e.lot_id, "lot_id")?,
-            amount: decimal(&e.amount, "amount")?,
+            amount: decimal_field(&e.amount, "amount")?,
             expires_at: Timestamp::from_millis(e.expires_at_ms),
         },
     })

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use purse_store::decode::{Stored, StoredRow};
-use purse_store::schema::{self, Column, ColumnType, Group, Table};
+use purse_store::schema::{self, Column, ColumnType, Group, Index, Table};
 use purse_store::{
     Checkpoint, Decimal, EntryType, HistoryRow, LimitsRow, RowWrite, StoreError, StreamPosition,
     Uuid,
@@ -146,19 +146,17 @@ impl Statement {
             AUTO_TOP_UP_BACKOFF, AUTO_TOP_UP_CAP, AUTO_TOP_UP_FAILURE, AUTO_TOP_UP_RULE,
             AUTO_TOP_UP_RULES, BALANCE, BALANCES, HOLD, HOLD_RESOLUTION, HOLDS, LOT, LOT_REMAINING,
             LOTS, PAYMENT_CARD, PAYMENT_CREATED, PAYMENT_METHOD_CARD, PAYMENT_METHODS,
-            PAYMENT_REFUNDS, PAYMENT_RESOLUTION, PAYMENT_STATE, PAYMENTS, REMOVAL, TOP_UP_CREDIT,
-            TOP_UP_LATE_CAPTURE, TOP_UP_REQUEST, TOP_UP_STATE, TOP_UPS, TOUCH, WALLET_IDENTITY,
-            WALLET_LIMITS, WALLET_STATUS, WALLETS,
+            PAYMENT_METHODS_BY_OWNER, PAYMENT_REFUNDS, PAYMENT_RESOLUTION, PAYMENT_STATE, PAYMENTS,
+            REMOVAL, TOP_UP_CREDIT, TOP_UP_LATE_CAPTURE, TOP_UP_REQUEST, TOP_UP_STATE, TOP_UPS,
+            TOP_UPS_BY_CHECKOUT_SESSION, TOP_UPS_BY_WALLET_CREATED, TOUCH, WALLET_IDENTITY,
+            WALLET_LIMITS, WALLET_STATUS, WALLETS, WALLETS_BY_OWNER,
         };
         match self {
             Statement::UpdateWallet => Text::Grouped(
                 &WALLETS,
                 &[&WALLET_IDENTITY, &WALLET_STATUS, &WALLET_LIMITS],
             ),
-            Statement::InsertWalletByOwner => Text::Literal(
-                "INSERT INTO {ks}.wallets_by_owner (tenant, owner, wallet_id) VALUES (?, ?, ?) \
-                 USING TIMESTAMP ?",
-            ),
+            Statement::InsertWalletByOwner => Text::IndexInsert(&WALLETS_BY_OWNER),
             Statement::UpdateWalletStatus => Text::Grouped(&WALLETS, &[&WALLET_STATUS]),
             Statement::UpdateWalletLimits => Text::Grouped(&WALLETS, &[&WALLET_LIMITS]),
             Statement::UpdateBalance => Text::Grouped(&BALANCES, &[&BALANCE]),
@@ -183,14 +181,8 @@ impl Statement {
                 &[&WALLET_IDENTITY, &WALLET_STATUS, &WALLET_LIMITS],
                 1,
             ),
-            Statement::SelectWalletIdsByOwner => Text::Literal(
-                "SELECT wallet_id FROM {ks}.wallets_by_owner WHERE tenant = ? AND owner = ? \
-                 LIMIT ?",
-            ),
-            Statement::SelectWalletIdsByOwnerAfter => Text::Literal(
-                "SELECT wallet_id FROM {ks}.wallets_by_owner WHERE tenant = ? AND owner = ? \
-                 AND wallet_id > ? LIMIT ?",
-            ),
+            Statement::SelectWalletIdsByOwner => Text::IndexSelect(&WALLETS_BY_OWNER, false),
+            Statement::SelectWalletIdsByOwnerAfter => Text::IndexSelect(&WALLETS_BY_OWNER, true),
             Statement::SelectBalance => Text::Select(&BALANCES, &[&BALANCE], 1),
             Statement::SelectHistory => Text::Literal(
                 "SELECT sequence, entry FROM {ks}.history WHERE wallet_id = ? LIMIT ?",
@@ -218,14 +210,10 @@ impl Statement {
                     &TOUCH,
                 ],
             ),
-            Statement::InsertTopUpByWalletCreated => Text::Literal(
-                "INSERT INTO {ks}.top_ups_by_wallet_created (wallet_id, created_at_ms, top_up_id) \
-                 VALUES (?, ?, ?) USING TIMESTAMP ?",
-            ),
-            Statement::InsertTopUpByCheckoutSession => Text::Literal(
-                "INSERT INTO {ks}.top_ups_by_checkout_session (checkout_session_id, top_up_id) \
-                 VALUES (?, ?) USING TIMESTAMP ?",
-            ),
+            Statement::InsertTopUpByWalletCreated => Text::IndexInsert(&TOP_UPS_BY_WALLET_CREATED),
+            Statement::InsertTopUpByCheckoutSession => {
+                Text::IndexInsert(&TOP_UPS_BY_CHECKOUT_SESSION)
+            }
             Statement::UpdateTopUpStatus => Text::Grouped(&TOP_UPS, &[&TOP_UP_STATE, &TOUCH]),
             Statement::UpdateTopUpStatusCredited => {
                 Text::Grouped(&TOP_UPS, &[&TOP_UP_STATE, &TOP_UP_CREDIT, &TOUCH])
@@ -255,10 +243,7 @@ impl Statement {
             Statement::UpdatePaymentMethod => {
                 Text::Grouped(&PAYMENT_METHODS, &[&PAYMENT_METHOD_CARD, &REMOVAL])
             }
-            Statement::InsertPaymentMethodByOwner => Text::Literal(
-                "INSERT INTO {ks}.payment_methods_by_owner (tenant, owner, payment_method_id) \
-                 VALUES (?, ?, ?) USING TIMESTAMP ?",
-            ),
+            Statement::InsertPaymentMethodByOwner => Text::IndexInsert(&PAYMENT_METHODS_BY_OWNER),
             Statement::UpdatePaymentMethodRemoval => Text::Grouped(&PAYMENT_METHODS, &[&REMOVAL]),
             Statement::UpdateAutoTopUpRule => {
                 Text::Grouped(&AUTO_TOP_UP_RULES, &[&AUTO_TOP_UP_RULE, &REMOVAL])
@@ -273,32 +258,27 @@ impl Statement {
             }
             Statement::UpdateAutoTopUpCap => Text::Grouped(&AUTO_TOP_UP_RULES, &[&AUTO_TOP_UP_CAP]),
             Statement::SelectTopUp => Text::Select(&TOP_UPS, TOP_UPS.groups, 1),
-            Statement::SelectTopUpKeysByWallet => Text::Literal(
-                "SELECT created_at_ms, top_up_id FROM {ks}.top_ups_by_wallet_created \
-                 WHERE wallet_id = ? LIMIT ?",
-            ),
+            Statement::SelectTopUpKeysByWallet => {
+                Text::IndexSelect(&TOP_UPS_BY_WALLET_CREATED, false)
+            }
             // A multi-column slice: the clustering order's (created_at_ms, top_up_id) after the
             // last row returned, so a page may end between two top-ups of the same instant.
-            Statement::SelectTopUpKeysByWalletBefore => Text::Literal(
-                "SELECT created_at_ms, top_up_id FROM {ks}.top_ups_by_wallet_created \
-                 WHERE wallet_id = ? AND (created_at_ms, top_up_id) < (?, ?) LIMIT ?",
-            ),
-            Statement::SelectTopUpIdByCheckoutSession => Text::Literal(
-                "SELECT top_up_id FROM {ks}.top_ups_by_checkout_session \
-                 WHERE checkout_session_id = ?",
-            ),
+            Statement::SelectTopUpKeysByWalletBefore => {
+                Text::IndexSelect(&TOP_UPS_BY_WALLET_CREATED, true)
+            }
+            Statement::SelectTopUpIdByCheckoutSession => {
+                Text::IndexSelect(&TOP_UPS_BY_CHECKOUT_SESSION, false)
+            }
             Statement::SelectPayment => Text::Select(&PAYMENTS, PAYMENTS.groups, 1),
             Statement::SelectPaymentMethod => {
                 Text::Select(&PAYMENT_METHODS, PAYMENT_METHODS.groups, 1)
             }
-            Statement::SelectPaymentMethodIdsByOwner => Text::Literal(
-                "SELECT payment_method_id FROM {ks}.payment_methods_by_owner \
-                 WHERE tenant = ? AND owner = ? LIMIT ?",
-            ),
-            Statement::SelectPaymentMethodIdsByOwnerAfter => Text::Literal(
-                "SELECT payment_method_id FROM {ks}.payment_methods_by_owner \
-                 WHERE tenant = ? AND owner = ? AND payment_method_id > ? LIMIT ?",
-            ),
+            Statement::SelectPaymentMethodIdsByOwner => {
+                Text::IndexSelect(&PAYMENT_METHODS_BY_OWNER, false)
+            }
+            Statement::SelectPaymentMethodIdsByOwnerAfter => {
+                Text::IndexSelect(&PAYMENT_METHODS_BY_OWNER, true)
+            }
             Statement::SelectAutoTopUpRule => {
                 Text::Select(&AUTO_TOP_UP_RULES, &[&AUTO_TOP_UP_RULE, &REMOVAL], 1)
             }
@@ -317,6 +297,8 @@ impl Statement {
             Text::Select(table, groups, bound_keys) => {
                 table.cql_select(keyspace, groups, bound_keys)
             }
+            Text::IndexInsert(index) => index.cql_insert(keyspace),
+            Text::IndexSelect(index, after) => index.cql_select(keyspace, after),
             Text::Literal(template) => template.replace(KEYSPACE, keyspace),
         }
     }
@@ -325,7 +307,9 @@ impl Statement {
     pub(crate) fn reads(self) -> Option<(&'static Table, &'static [&'static Group])> {
         match self.text() {
             Text::Select(table, groups, _) => Some((table, groups)),
-            Text::Grouped(..) | Text::Literal(_) => None,
+            Text::Grouped(..) | Text::IndexInsert(_) | Text::IndexSelect(..) | Text::Literal(_) => {
+                None
+            }
         }
     }
 }
@@ -337,6 +321,10 @@ enum Text {
     /// The read of these groups of the rows with the first `n` key columns bound
     /// ([`Table::cql_select`]).
     Select(&'static Table, &'static [&'static Group], usize),
+    /// The write of an index row ([`Index::cql_insert`]).
+    IndexInsert(&'static Index),
+    /// A lookup in an index, continuing a page or not ([`Index::cql_select`]).
+    IndexSelect(&'static Index, bool),
     /// A hand-written template, for the statements that are not a group write (index tables,
     /// selects, history, positions, checkpoints).
     Literal(&'static str),
@@ -777,7 +765,7 @@ pub(crate) fn plan_write(
                         bigint(ts),
                     ],
                     partition: partition(
-                        "wallets_by_owner",
+                        schema::WALLETS_BY_OWNER.name,
                         format!("{:?}/{:?}", wallet.tenant, wallet.owner),
                     ),
                 },
@@ -1012,14 +1000,14 @@ pub(crate) fn plan_write(
                         top_up_id_blob(top_up.top_up_id),
                         bigint(ts),
                     ],
-                    partition: partition("top_ups_by_wallet_created", top_up.wallet_id),
+                    partition: partition(schema::TOP_UPS_BY_WALLET_CREATED.name, top_up.wallet_id),
                 },
             ];
             if let Some(session) = top_up.checkout_session_id {
                 writes.push(CqlWrite {
                     statement: Statement::InsertTopUpByCheckoutSession,
                     values: vec![uuid(session), uuid(top_up.top_up_id), bigint(ts)],
-                    partition: partition("top_ups_by_checkout_session", session),
+                    partition: partition(schema::TOP_UPS_BY_CHECKOUT_SESSION.name, session),
                 });
             }
             writes
@@ -1262,7 +1250,7 @@ pub(crate) fn plan_write(
                         bigint(ts),
                     ],
                     partition: partition(
-                        "payment_methods_by_owner",
+                        schema::PAYMENT_METHODS_BY_OWNER.name,
                         format!("{:?}/{:?}", method.tenant, method.owner),
                     ),
                 },

@@ -721,6 +721,69 @@ mod tests {
         }
     }
 
+    /// The CQL table of an index as the released migrations write it.
+    fn index_table_cql(index: &purse_store::schema::Index) -> String {
+        use purse_store::schema::Order;
+        let column = |c: &purse_store::schema::Column| format!("    {} {}", c.name, c.ty.cql());
+        let names = |columns: &[purse_store::schema::Column]| {
+            columns
+                .iter()
+                .map(|c| c.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let opening = format!(
+            "CREATE TABLE IF NOT EXISTS {KEYSPACE_PLACEHOLDER}.{} (\n",
+            index.name
+        );
+        let direction = match index.order {
+            Order::Single => {
+                let [lookup] = index.lookup else {
+                    panic!("{}: one looked-up column", index.name)
+                };
+                let columns: Vec<String> =
+                    std::iter::once(format!("{} PRIMARY KEY", column(lookup)))
+                        .chain(index.listed.iter().map(column))
+                        .collect();
+                return format!("{opening}{}\n);", columns.join(",\n"));
+            }
+            Order::Ascending => "ASC",
+            Order::Descending => "DESC",
+        };
+        let columns: Vec<String> = index
+            .lookup
+            .iter()
+            .chain(index.listed)
+            .map(column)
+            .collect();
+        let clustering: Vec<String> = index
+            .listed
+            .iter()
+            .map(|c| format!("{} {direction}", c.name))
+            .collect();
+        format!(
+            "{opening}{},\n    PRIMARY KEY (({}), {})\n) WITH CLUSTERING ORDER BY ({});",
+            columns.join(",\n"),
+            names(index.lookup),
+            names(index.listed),
+            clustering.join(", "),
+        )
+    }
+
+    /// The declared indexes are the index tables the released migrations create.
+    #[test]
+    fn the_declared_indexes_are_the_migrated_index_tables() {
+        for index in purse_store::schema::INDEXES {
+            let cql = index_table_cql(index);
+            assert!(
+                MIGRATIONS
+                    .iter()
+                    .any(|migration| migration.cql.contains(&cql)),
+                "no migration creates {cql}"
+            );
+        }
+    }
+
     fn settings(replication: &[(&str, u32)]) -> ScyllaSettings {
         ScyllaSettings::new(
             vec!["scylla:9042".to_owned()],

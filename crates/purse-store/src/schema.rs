@@ -30,15 +30,20 @@ pub enum ColumnType {
     Bool,
     /// A string map: CQL `frozen<map<text, text>>`, a JSON object in SQLite.
     TextMap,
+    /// A UUID as its 16 bytes: CQL `blob`, which compares bytewise as the contract orders ids
+    /// (a CQL `uuid` compares the version nibble first); its hyphenated text in SQLite.
+    UuidBytes,
 }
 
 impl ColumnType {
     /// The type SQLite declares for the column (the tables are `STRICT`).
     pub fn sqlite(self) -> &'static str {
         match self {
-            ColumnType::Text | ColumnType::Uuid | ColumnType::Decimal | ColumnType::TextMap => {
-                "TEXT"
-            }
+            ColumnType::Text
+            | ColumnType::Uuid
+            | ColumnType::Decimal
+            | ColumnType::TextMap
+            | ColumnType::UuidBytes => "TEXT",
             ColumnType::BigInt | ColumnType::Int | ColumnType::Bool => "INTEGER",
         }
     }
@@ -53,6 +58,7 @@ impl ColumnType {
             ColumnType::Decimal => "decimal",
             ColumnType::Bool => "boolean",
             ColumnType::TextMap => "frozen<map<text, text>>",
+            ColumnType::UuidBytes => "blob",
         }
     }
 }
@@ -271,7 +277,131 @@ impl Table {
     }
 }
 
-use ColumnType::{BigInt, Bool, Decimal, Int, Text, TextMap, Uuid};
+/// How an [`Index`] lists the rows of one partition.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// By the listed columns, ascending; a page continues after the last row returned.
+    Ascending,
+    /// By the listed columns, descending (newest first); a page continues below the last row.
+    Descending,
+    /// One row per looked-up value: no order, no paging.
+    Single,
+}
+
+/// A lookup of a table's rows by other columns. In CQL it is a table of its own (`name`), written
+/// beside the row under the row's version; in SQLite it is an index of the same name on the
+/// table's own columns (created by the migrations), which the listing queries follow.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Index {
+    /// The CQL table and the SQLite index.
+    pub name: &'static str,
+    /// The table whose rows it finds.
+    pub table: &'static Table,
+    /// The looked-up columns: the CQL partition key.
+    pub lookup: &'static [Column],
+    /// What a lookup returns, ending with the row's key: the CQL clustering key (a regular
+    /// column when [`Order::Single`]), in the listing order.
+    pub listed: &'static [Column],
+    /// How one lookup's rows are listed.
+    pub order: Order,
+}
+
+impl Index {
+    /// The CQL write of one index row: binds the lookup columns, the listed columns, then the
+    /// write timestamp (the row's version).
+    pub fn cql_insert(&self, keyspace: &str) -> String {
+        let columns: Vec<&str> = self
+            .lookup
+            .iter()
+            .chain(self.listed)
+            .map(|c| c.name)
+            .collect();
+        format!(
+            "INSERT INTO {keyspace}.{} ({}) VALUES ({}) USING TIMESTAMP ?",
+            self.name,
+            columns.join(", "),
+            vec!["?"; columns.len()].join(", "),
+        )
+    }
+
+    /// The CQL read of one lookup's listed columns: binds the lookup columns, then (`after`) the
+    /// listed columns of the last row of the previous page, then the row limit; an
+    /// [`Order::Single`] index binds only the lookup.
+    pub fn cql_select(&self, keyspace: &str, after: bool) -> String {
+        let listed: Vec<&str> = self.listed.iter().map(|c| c.name).collect();
+        let mut cql = format!(
+            "SELECT {} FROM {keyspace}.{} WHERE {}",
+            listed.join(", "),
+            self.name,
+            equal_to_placeholders(self.lookup.iter().map(|c| c.name)),
+        );
+        if self.order != Order::Single {
+            if after {
+                cql.push_str(" AND ");
+                cql.push_str(&self.continuation(&listed));
+            }
+            cql.push_str(" LIMIT ?");
+        }
+        cql
+    }
+
+    /// The filter and the order of [`Table::sqlite_select`] for one lookup of this index, bound
+    /// as in [`Index::cql_select`] (`?` placeholders, in that order).
+    pub fn sqlite_lookup(&self, after: bool) -> (String, String) {
+        let listed: Vec<&str> = self.listed.iter().map(|c| c.sqlite).collect();
+        let mut filter = equal_to_placeholders(self.lookup.iter().map(|c| c.sqlite));
+        if after && self.order != Order::Single {
+            filter.push_str(" AND ");
+            filter.push_str(&self.continuation(&listed));
+        }
+        let direction = if self.order == Order::Descending {
+            " DESC"
+        } else {
+            ""
+        };
+        let order: Vec<String> = listed
+            .iter()
+            .map(|name| format!("{name}{direction}"))
+            .collect();
+        let limit = if self.order == Order::Single {
+            "1"
+        } else {
+            "?"
+        };
+        (
+            filter,
+            format!("ORDER BY {} LIMIT {limit}", order.join(", ")),
+        )
+    }
+
+    /// The rows past `listed` = the previous page's last row, in the listing order (a row
+    /// value compares column by column, as the order sorts).
+    fn continuation(&self, listed: &[&str]) -> String {
+        let comparison = if self.order == Order::Descending {
+            "<"
+        } else {
+            ">"
+        };
+        match listed {
+            [single] => format!("{single} {comparison} ?"),
+            _ => format!(
+                "({}) {comparison} ({})",
+                listed.join(", "),
+                vec!["?"; listed.len()].join(", ")
+            ),
+        }
+    }
+}
+
+/// `a = ? AND b = ?`.
+fn equal_to_placeholders(names: impl Iterator<Item = &'static str>) -> String {
+    names
+        .map(|name| format!("{name} = ?"))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+use ColumnType::{BigInt, Bool, Decimal, Int, Text, TextMap, Uuid, UuidBytes};
 
 /// When a top-up or payment row last changed: its own group, so the newest event sets it.
 pub const TOUCH: Group = Group {
@@ -651,6 +781,50 @@ pub const AUTO_TOP_UP_RULES: Table = Table {
     ],
 };
 
+/// Wallets by tenant and owner, in id order.
+pub const WALLETS_BY_OWNER: Index = Index {
+    name: "wallets_by_owner",
+    table: &WALLETS,
+    lookup: &[col("tenant", Text), col("owner", Text)],
+    listed: &[col("wallet_id", Uuid)],
+    order: Order::Ascending,
+};
+
+/// A wallet's top-ups, newest first by creation time, then by id bytes.
+pub const TOP_UPS_BY_WALLET_CREATED: Index = Index {
+    name: "top_ups_by_wallet_created",
+    table: &TOP_UPS,
+    lookup: &[col("wallet_id", Uuid)],
+    listed: &[col("created_at_ms", BigInt), col("top_up_id", UuidBytes)],
+    order: Order::Descending,
+};
+
+/// The top-up of a checkout session (a fresh session per top-up).
+pub const TOP_UPS_BY_CHECKOUT_SESSION: Index = Index {
+    name: "top_ups_by_checkout_session",
+    table: &TOP_UPS,
+    lookup: &[col("checkout_session_id", Uuid)],
+    listed: &[col("top_up_id", Uuid)],
+    order: Order::Single,
+};
+
+/// Stored payment methods by tenant and owner, in id order (removed ones stay listed).
+pub const PAYMENT_METHODS_BY_OWNER: Index = Index {
+    name: "payment_methods_by_owner",
+    table: &PAYMENT_METHODS,
+    lookup: &[col("tenant", Text), col("owner", Text)],
+    listed: &[col("payment_method_id", Uuid)],
+    order: Order::Ascending,
+};
+
+/// Every index.
+pub const INDEXES: [&Index; 4] = [
+    &WALLETS_BY_OWNER,
+    &TOP_UPS_BY_WALLET_CREATED,
+    &TOP_UPS_BY_CHECKOUT_SESSION,
+    &PAYMENT_METHODS_BY_OWNER,
+];
+
 /// Every table written in groups.
 pub const GROUPED_TABLES: [&Table; 8] = [
     &WALLETS,
@@ -710,6 +884,33 @@ mod tests {
                 *table == BALANCES
             );
         }
+    }
+
+    #[test]
+    fn index_lookups_page_in_the_listing_order() {
+        assert_eq!(
+            TOP_UPS_BY_WALLET_CREATED.cql_select("ks", true),
+            "SELECT created_at_ms, top_up_id FROM ks.top_ups_by_wallet_created \
+             WHERE wallet_id = ? AND (created_at_ms, top_up_id) < (?, ?) LIMIT ?"
+        );
+        assert_eq!(
+            WALLETS_BY_OWNER.sqlite_lookup(true),
+            (
+                "tenant = ? AND owner = ? AND wallet_id > ?".to_owned(),
+                "ORDER BY wallet_id LIMIT ?".to_owned()
+            )
+        );
+        assert_eq!(
+            TOP_UPS_BY_WALLET_CREATED.sqlite_lookup(false).1,
+            "ORDER BY created_at_ms DESC, top_up_id DESC LIMIT ?"
+        );
+        assert_eq!(
+            TOP_UPS_BY_CHECKOUT_SESSION.sqlite_lookup(true),
+            (
+                "checkout_session_id = ?".to_owned(),
+                "ORDER BY top_up_id LIMIT 1".to_owned()
+            )
+        );
     }
 
     #[test]

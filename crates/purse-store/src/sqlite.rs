@@ -1361,10 +1361,8 @@ impl ReadStore for SqliteStore {
             // Hyphenated lower-case UUID text sorts like the UUID bytes, and every id sorts
             // after the empty string.
             let after = after.map(|id| id.to_string()).unwrap_or_default();
-            let sql = WALLETS.sqlite_select(
-                "tenant = ?1 AND owner = ?2 AND wallet_id > ?3",
-                "ORDER BY wallet_id LIMIT ?4",
-            );
+            let (filter, order) = schema::WALLETS_BY_OWNER.sqlite_lookup(true);
+            let sql = WALLETS.sqlite_select(&filter, &order);
             // One extra row says whether another page exists, so the last page has no token.
             let items = query_rows(
                 conn,
@@ -1474,8 +1472,8 @@ impl ReadStore for SqliteStore {
         self.read(move |conn| {
             // A session belongs to one top-up (a fresh id per top-up); LIMIT only bounds a
             // corrupt store.
-            let sql =
-                TOP_UPS.sqlite_select("checkout_session_id = ?1", "ORDER BY top_up_id LIMIT 1");
+            let (filter, order) = schema::TOP_UPS_BY_CHECKOUT_SESSION.sqlite_lookup(false);
+            let sql = TOP_UPS.sqlite_select(&filter, &order);
             Ok(query_rows(
                 conn,
                 &TOP_UPS,
@@ -1496,20 +1494,14 @@ impl ReadStore for SqliteStore {
         let page_size = resolve_page_size(page.page_size)?;
         let before = PageToken::top_ups_before(page.page_token.as_deref(), wallet_id)?;
         self.read(move |conn| {
-            let mut filter = "wallet_id = ?".to_owned();
             let mut values = vec![text(wallet_id)];
             if let Some((created_at_ms, top_up_id)) = before {
-                // A row value compares column by column, as the order below sorts; the index
-                // (wallet_id, created_at_ms, top_up_id) serves it. Hyphenated lower-case UUID
-                // text sorts like the UUID bytes.
-                filter.push_str(" AND (created_at_ms, top_up_id) < (?, ?)");
+                // Hyphenated lower-case UUID text sorts like the UUID bytes.
                 values.push(Value::Integer(created_at_ms));
                 values.push(text(top_up_id));
             }
-            let sql = TOP_UPS.sqlite_select(
-                &filter,
-                "ORDER BY created_at_ms DESC, top_up_id DESC LIMIT ?",
-            );
+            let (filter, order) = schema::TOP_UPS_BY_WALLET_CREATED.sqlite_lookup(before.is_some());
+            let sql = TOP_UPS.sqlite_select(&filter, &order);
             values.push(Value::Integer(i64::from(page_size) + 1));
             let items = query_rows(
                 conn,
@@ -1553,10 +1545,9 @@ impl ReadStore for SqliteStore {
         let (tenant, owner) = (tenant.to_owned(), owner.to_owned());
         self.read(move |conn| {
             let after = after.map(|id| id.to_string()).unwrap_or_default();
-            let sql = PAYMENT_METHODS.sqlite_select(
-                "tenant = ?1 AND owner = ?2 AND payment_method_id > ?3 AND removed = 0",
-                "ORDER BY payment_method_id LIMIT ?4",
-            );
+            let (filter, order) = schema::PAYMENT_METHODS_BY_OWNER.sqlite_lookup(true);
+            // The index lists removed cards too (the CQL store skips them as it reads).
+            let sql = PAYMENT_METHODS.sqlite_select(&format!("{filter} AND removed = 0"), &order);
             let items = query_rows(
                 conn,
                 &PAYMENT_METHODS,
@@ -1640,6 +1631,43 @@ mod tests {
                 .expect("rows");
             migrated.sort();
             assert_eq!(declared, migrated, "table {}", table.sqlite);
+        }
+    }
+
+    /// Each declared index is a migrated SQLite index of its table, on the looked-up columns and
+    /// then (when it lists in an order) the listed ones, so its lookups are served by it.
+    #[test]
+    fn the_declared_indexes_are_the_migrated_indexes() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        migrate(&mut conn).expect("migrate");
+        for index in schema::INDEXES {
+            let on: String = conn
+                .query_row(
+                    "SELECT tbl_name FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                    [index.name],
+                    |row| row.get(0),
+                )
+                .expect(index.name);
+            assert_eq!(on, index.table.sqlite, "{}", index.name);
+            let listed: &[Column] = if index.order == schema::Order::Single {
+                &[]
+            } else {
+                index.listed
+            };
+            let declared: Vec<&str> = index
+                .lookup
+                .iter()
+                .chain(listed)
+                .map(|c| c.sqlite)
+                .collect();
+            let migrated: Vec<String> = conn
+                .prepare(&format!("PRAGMA index_info({})", index.name))
+                .expect("prepare")
+                .query_map([], |row| row.get(2))
+                .expect("query")
+                .collect::<Result<_, _>>()
+                .expect("rows");
+            assert_eq!(declared, migrated, "index {}", index.name);
         }
     }
 }

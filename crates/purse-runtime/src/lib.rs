@@ -9,6 +9,7 @@ pub mod clock;
 pub mod cluster;
 pub mod codec;
 pub mod config;
+pub mod edge;
 pub mod env;
 pub mod guard;
 pub mod metrics;

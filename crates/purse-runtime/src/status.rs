@@ -3,12 +3,8 @@
 
 use std::collections::HashMap;
 
-use purse_store::StoreError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
-use tracing::error;
-
-use crate::shard::CommandError;
 
 /// Error domain in every ErrorInfo.
 pub const ERROR_DOMAIN: &str = "purse.dev";
@@ -39,22 +35,6 @@ pub fn invalid_argument(field: &str, reason: &str, description: impl Into<String
     )
 }
 
-/// INVALID_ARGUMENT like [`invalid_argument`], with more key/value details beside `field`.
-pub fn invalid_argument_with(
-    field: &str,
-    reason: &str,
-    description: impl Into<String>,
-    extra: &[(&str, String)],
-) -> Status {
-    bad_field(
-        Code::InvalidArgument,
-        field,
-        reason,
-        description.into(),
-        extra,
-    )
-}
-
 /// OUT_OF_RANGE naming the field whose value is past its limit (a page size above the most).
 pub fn out_of_range(field: &str, reason: &str, description: impl Into<String>) -> Status {
     bad_field(Code::OutOfRange, field, reason, description.into(), &[])
@@ -62,7 +42,7 @@ pub fn out_of_range(field: &str, reason: &str, description: impl Into<String>) -
 
 /// `code` with an ErrorInfo (`reason`, metadata `field` and `extra`) and a BadRequest violation
 /// of `field`.
-fn bad_field(
+pub(crate) fn bad_field(
     code: Code,
     field: &str,
     reason: &str,
@@ -96,54 +76,4 @@ pub fn error_info(status: &Status) -> Option<(String, HashMap<String, String>)> 
     status
         .get_details_error_info()
         .map(|info| (info.reason, info.metadata))
-}
-
-/// The status of a command that did not succeed; `rejection` maps the decider's own errors.
-pub fn command_status<E: std::error::Error>(
-    err: CommandError<E>,
-    rejection: impl FnOnce(E) -> Status,
-) -> Status {
-    let message = err.to_string();
-    match err {
-        CommandError::Rejected(rejected) => rejection(rejected),
-        CommandError::IdempotencyKeyReused => with_reason(
-            Code::FailedPrecondition,
-            "IDEMPOTENCY_KEY_REUSED",
-            message,
-            &[],
-        ),
-        CommandError::Retry => with_reason(Code::Aborted, "CONCURRENT_WRITE", message, &[]),
-        CommandError::StreamHalted => {
-            error!("command refused: stream halted after a sequence gap");
-            with_reason(Code::Internal, "STREAM_HALTED", message, &[])
-        }
-        CommandError::Unavailable(_) => {
-            with_reason(Code::Unavailable, "SHARD_UNAVAILABLE", message, &[])
-        }
-        CommandError::Timeout { .. } => {
-            with_reason(Code::DeadlineExceeded, "REPLY_TIMEOUT", message, &[])
-        }
-    }
-}
-
-/// The status of a failed read-model query: bad page arguments are the caller's, anything else
-/// is the store's (logged, UNAVAILABLE so clients retry).
-pub fn store_status(err: StoreError) -> Status {
-    match err {
-        StoreError::InvalidPageToken => {
-            invalid_argument("page_token", "INVALID_PAGE_TOKEN", err.to_string())
-        }
-        StoreError::PageSizeTooLarge { max } => {
-            out_of_range("page_size", "PAGE_SIZE_TOO_LARGE", format!("at most {max}"))
-        }
-        other => {
-            error!(error = %other, "read store failed");
-            with_reason(
-                Code::Unavailable,
-                "STORE_UNAVAILABLE",
-                other.to_string(),
-                &[],
-            )
-        }
-    }
 }

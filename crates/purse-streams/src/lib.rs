@@ -16,6 +16,7 @@ pub mod payment;
 pub mod payment_methods;
 mod payment_rows;
 pub mod projectors;
+mod rejections;
 pub mod top_up;
 pub mod top_up_saga;
 pub mod wallet;

@@ -6,11 +6,12 @@
 //! provider, and `simulator/pending.rs` keeps the webhooks it promised on disk until delivered;
 //! `webhook.rs` the HMAC signature scheme; `http.rs` the checkout page and webhook
 //! endpoint; `processor.rs` the reactions that charge stored cards, refund and cancel at the
-//! provider; `grpc.rs` and `errors.rs` the gRPC edge; `app.rs` the wiring. Rules live in
-//! `purse-domain`, machinery in `purse-runtime`.
+//! provider; `grpc.rs` (handlers) and `convert.rs` (proto ↔ domain) the gRPC edge, whose errors
+//! become statuses through the engine's one mapping (`purse_runtime::edge`); `app.rs` the
+//! wiring. Rules live in `purse-domain`, machinery in `purse-runtime`.
 
 pub mod app;
-mod errors;
+mod convert;
 mod gateway;
 pub mod grpc;
 pub mod http;

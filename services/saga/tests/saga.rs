@@ -199,6 +199,10 @@ impl World {
                 timeout_ms,
                 lots_expire_at: None,
                 payment_method_id: None,
+                facts: Some(purse_domain::topup::WalletFacts {
+                    wallet_status: purse_domain::wallet::WalletStatus::Open,
+                    payment_method_on_file: false,
+                }),
             },
         };
         let reply = self
@@ -463,6 +467,10 @@ async fn crossing_the_threshold_starts_one_auto_top_up_that_completes() {
             owner: OWNER.to_owned(),
             asset: usd(),
             rule,
+            facts: purse_domain::topup::WalletFacts {
+                wallet_status: purse_domain::wallet::WalletStatus::Open,
+                payment_method_on_file: true,
+            },
         },
     };
     world

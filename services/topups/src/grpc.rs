@@ -1,39 +1,41 @@
 //! `purse.topup.v1.TopUpService`: proto ↔ domain conversion, authentication and tenancy.
 //!
-//! Facts the deciders cannot look up themselves arrive here from the read store: the wallet
-//! (its tenant, owner, asset and status) and the owner's stored cards. The payer of a top-up is
-//! always the wallet's owner, so a client can never charge someone else's card to a wallet.
+//! Facts the deciders cannot look up themselves arrive here from the read store and go with the
+//! command: the wallet (its tenant, owner, asset and status) and whether the card named is one
+//! of the owner's stored cards. The payer of a top-up is always the wallet's owner, and the
+//! deciders refuse a card that is not theirs.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use purse_domain::Timestamp;
 use purse_domain::idempotency::IdempotencyKey;
-use purse_domain::money::{Asset, parse_decimal};
+use purse_domain::money::Asset;
 use purse_domain::saga::{
-    AutoTopUpAmount, AutoTopUpCommand, AutoTopUpInput, AutoTopUpRule,
-    DEFAULT_AUTO_TOP_UP_BACKOFF_MS, DEFAULT_AUTO_TOP_UPS_PER_DAY, DailyCap,
+    AutoTopUpCommand, AutoTopUpInput, AutoTopUpRule, DEFAULT_AUTO_TOP_UP_BACKOFF_MS,
+    DEFAULT_AUTO_TOP_UPS_PER_DAY, DailyCap,
 };
-use purse_domain::topup::{
-    FeeRate, TopUpAction, TopUpCommand, TopUpKind, TopUpOutcome, TopUpStatus,
-};
+use purse_domain::topup::{FeeRate, TopUpAction, TopUpCommand, TopUpOutcome, WalletFacts};
+use purse_domain::wallet::WalletStatus;
 use purse_proto::topup::v1 as pb;
 use purse_proto::topup::v1::top_up_service_server::TopUpService;
-use purse_runtime::auth::{Principal, Scope, TokenKey, bearer};
+use purse_runtime::auth::{Principal, Scope, TokenKey};
 use purse_runtime::bus::CommandBus;
+use purse_runtime::edge::{ApiError, Authorizer, page_request, parse_key, parse_required_uuid};
 use purse_store::{
     AutoTopUpRuleRow, MAX_PAGE_SIZE, PageRequest, ReadStore, StoreError, TopUpRow, WalletRow,
 };
 use purse_streams::auto_top_up::AutoTopUpStream;
 use purse_streams::top_up::TopUpStream;
-use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
 use tracing::warn;
 use uuid::Uuid;
 
-use crate::errors::ApiError;
+use crate::convert::{
+    RuleRequest, TopUpRequest, checkout_url, kind_message, rule_message, rule_row_message,
+    status_message, top_up_message, wallet_facts,
+};
 
 /// How often a query re-checks the store while waiting for `min_sequence`: the projector runs
 /// elsewhere (another task or process), so nothing wakes us.
@@ -62,11 +64,27 @@ pub struct TopUpGrpc {
     top_ups: Arc<dyn CommandBus<TopUpStream>>,
     auto_top_ups: Arc<dyn CommandBus<AutoTopUpStream>>,
     store: Arc<dyn ReadStore>,
-    token_key: TokenKey,
+    auth: Authorizer,
     settings: Arc<ApiSettings>,
 }
 
 type ApiResult<T> = Result<T, ApiError>;
+
+/// No wallet of that id for the caller's tenant (another tenant's is never revealed).
+const WALLET_NOT_FOUND: ApiError = ApiError::NotFound {
+    what: "wallet",
+    reason: "WALLET_NOT_FOUND",
+};
+/// No top-up of that id for the caller's tenant.
+const TOP_UP_NOT_FOUND: ApiError = ApiError::NotFound {
+    what: "top-up",
+    reason: "TOP_UP_NOT_FOUND",
+};
+/// The wallet has no (or no longer a) rule.
+const AUTO_TOP_UP_NOT_FOUND: ApiError = ApiError::NotFound {
+    what: "auto top-up rule",
+    reason: "AUTO_TOP_UP_NOT_FOUND",
+};
 
 impl TopUpGrpc {
     /// A front over the top-up and auto top-up command buses and the read store.
@@ -81,30 +99,17 @@ impl TopUpGrpc {
             top_ups,
             auto_top_ups,
             store,
-            token_key,
+            auth: Authorizer::new(token_key),
             settings: Arc::new(settings),
         }
     }
 
-    fn authorize<T>(&self, request: &Request<T>, scope: Scope) -> ApiResult<Principal> {
-        let token = bearer(request.metadata()).map_err(ApiError::Unauthenticated)?;
-        let principal = self
-            .token_key
-            .verify(token)
-            .map_err(ApiError::Unauthenticated)?;
-        if principal.has(scope) {
-            Ok(principal)
-        } else {
-            Err(ApiError::PermissionDenied(scope))
-        }
-    }
-
-    /// The wallet if it exists for this tenant, with its asset.
+    /// The wallet if it exists for this tenant, with its asset and status.
     async fn wallet(
         &self,
         principal: &Principal,
         wallet_id: Uuid,
-    ) -> ApiResult<(WalletRow, Asset)> {
+    ) -> ApiResult<(WalletRow, Asset, WalletStatus)> {
         // A wallet created a moment ago may not be projected yet: wait for it (bounded), so that
         // "create a wallet, then top it up" works right after the first reply.
         let store = self.store.clone();
@@ -120,24 +125,21 @@ impl TopUpGrpc {
             .await;
         let row = match row {
             Ok(Some(row)) if row.tenant == principal.tenant => row,
-            Ok(_) | Err(ApiError::NotVisibleYet { .. }) => return Err(ApiError::WalletNotFound),
+            Ok(_) | Err(ApiError::NotVisibleYet { .. }) => return Err(WALLET_NOT_FOUND),
             Err(err) => return Err(err),
         };
-        let asset =
-            Asset::parse(&row.asset, Some(row.asset_scale)).map_err(|_| ApiError::CorruptRow {
-                what: "wallet asset",
-            })?;
-        Ok((row, asset))
+        let (asset, status) = wallet_facts(&row)?;
+        Ok((row, asset, status))
     }
 
-    /// Refuses a card that is not a stored card of `owner` (or not visible yet: the projection
-    /// of a card saved a moment ago may lag; the client retries).
-    async fn require_payment_method(
+    /// Whether the card is a stored card of `owner`, not removed (false while not visible yet:
+    /// the projection of a card saved a moment ago may lag; the client retries).
+    async fn payment_method_on_file(
         &self,
         tenant: &str,
         owner: &str,
         payment_method_id: Uuid,
-    ) -> ApiResult<()> {
+    ) -> ApiResult<bool> {
         let mut page_token = None;
         for _ in 0..PAYMENT_METHOD_PAGES_MAX {
             let page = self
@@ -156,14 +158,14 @@ impl TopUpGrpc {
                 .iter()
                 .any(|m| m.payment_method_id == payment_method_id && !m.removed)
             {
-                return Ok(());
+                return Ok(true);
             }
             match page.next_page_token {
                 Some(token) => page_token = Some(token),
                 None => break,
             }
         }
-        Err(ApiError::PaymentMethodNotFound)
+        Ok(false)
     }
 
     /// Polls `fetch` until it returns a row at `min_sequence` or later (bounded); with
@@ -197,36 +199,6 @@ impl TopUpGrpc {
             .map(|session| checkout_url(&self.settings.checkout_base_url, session))
             .unwrap_or_default()
     }
-
-    fn top_up_message(&self, row: TopUpRow) -> pb::TopUp {
-        let kind = TopUpKind::parse(&row.kind).map_or(pb::TopUpKind::Unspecified, kind_message);
-        let status =
-            TopUpStatus::parse(&row.status).map_or(pb::TopUpStatus::Unspecified, status_message);
-        pb::TopUp {
-            top_up_id: row.top_up_id.to_string(),
-            wallet_id: row.wallet_id.to_string(),
-            owner: row.owner,
-            kind: kind as i32,
-            status: status as i32,
-            asset: row.asset,
-            amount: row.amount.to_string(),
-            wallet_amount: row.wallet_amount.to_string(),
-            fee: row.fee.to_string(),
-            url: self.checkout_url(row.checkout_session_id),
-            expires_at_ms: row.expires_at_ms,
-            lots_expire_at_ms: row.lots_expire_at_ms,
-            payment_id: row.payment_id.to_string(),
-            payment_method_id: row
-                .payment_method_id
-                .map(|id| id.to_string())
-                .unwrap_or_default(),
-            credited: row.credited.to_string(),
-            failure_reason: row.failure_reason.unwrap_or_default(),
-            late_capture: row.late_capture.map(|d| d.to_string()).unwrap_or_default(),
-            created_at_ms: row.created_at_ms,
-            sequence: row.version,
-        }
-    }
 }
 
 #[tonic::async_trait]
@@ -235,28 +207,24 @@ impl TopUpService for TopUpGrpc {
         &self,
         request: Request<pb::CreateTopUpRequest>,
     ) -> Result<Response<pb::CreateTopUpResponse>, Status> {
-        let principal = self.authorize(&request, Scope::Write)?;
-        let r = request.into_inner();
-        let key = parse_key(&r.idempotency_key)?;
-        let wallet_id = parse_uuid(&r.wallet_id, "wallet_id")?;
-        let kind = parse_kind(r.kind)?;
-        let amount = parse_amount(&r.amount, "amount")?;
-        let wallet_amount = match &r.wallet_amount {
-            Some(text) => parse_amount(text, "wallet_amount")?,
-            None => amount,
-        };
-        let payment_method_id = parse_optional_uuid(&r.payment_method_id, "payment_method_id")?;
-        let (wallet, asset) = self.wallet(&principal, wallet_id).await?;
-        if wallet.status != "open" {
-            return Err(ApiError::WalletNotOpen {
-                status: wallet.status,
+        let principal = self.auth.authorize(&request, Scope::Write)?;
+        let TopUpRequest {
+            key,
+            wallet_id,
+            kind,
+            amount,
+            wallet_amount,
+            payment_method_id,
+            lots_expire_at,
+        } = request.into_inner().try_into()?;
+        let (wallet, asset, wallet_status) = self.wallet(&principal, wallet_id).await?;
+        let payment_method_on_file = match payment_method_id {
+            Some(method) if kind.uses_stored_card() => {
+                self.payment_method_on_file(&principal.tenant, &wallet.owner, method)
+                    .await?
             }
-            .into());
-        }
-        if let (true, Some(method)) = (kind.uses_stored_card(), payment_method_id) {
-            self.require_payment_method(&principal.tenant, &wallet.owner, method)
-                .await?;
-        }
+            _ => false,
+        };
         let top_up_id = top_up_id_for(&principal.tenant, wallet_id, &key);
         let command = TopUpCommand {
             tenant: principal.tenant.clone(),
@@ -270,15 +238,19 @@ impl TopUpService for TopUpGrpc {
                 wallet_amount,
                 fee_rate: self.settings.fee_rate,
                 timeout_ms: self.settings.timeout_ms,
-                lots_expire_at: r.lots_expire_at_ms.map(Timestamp::from_millis),
+                lots_expire_at,
                 payment_method_id,
+                facts: Some(WalletFacts {
+                    wallet_status,
+                    payment_method_on_file,
+                }),
             },
         };
         let reply = self
             .top_ups
             .send(command, Some(key), Uuid::now_v7().to_string())
             .await
-            .map_err(ApiError::from)?;
+            .map_err(ApiError::command::<TopUpStream>)?;
         let outcome: &TopUpOutcome = &reply.outcome;
         // The checkout page (another service) reads the top-up's row: wait until the projection
         // has it, so that the URL answers as soon as the client has it. A projection slower than
@@ -316,7 +288,7 @@ impl TopUpService for TopUpGrpc {
             fee: asset.format(outcome.fee),
             url: self.checkout_url(outcome.checkout_session_id),
             expires_at_ms: outcome.expires_at.as_millis(),
-            lots_expire_at_ms: r.lots_expire_at_ms,
+            lots_expire_at_ms: lots_expire_at.map(|at| at.as_millis()),
             payment_id: outcome.payment_id.to_string(),
             payment_method_id: payment_method_id
                 .map(|id| id.to_string())
@@ -337,9 +309,9 @@ impl TopUpService for TopUpGrpc {
         &self,
         request: Request<pb::GetTopUpRequest>,
     ) -> Result<Response<pb::TopUp>, Status> {
-        let principal = self.authorize(&request, Scope::Read)?;
+        let principal = self.auth.authorize(&request, Scope::Read)?;
         let r = request.into_inner();
-        let top_up_id = parse_uuid(&r.top_up_id, "top_up_id")?;
+        let top_up_id = parse_required_uuid(&r.top_up_id, "top_up_id")?;
         let store = self.store.clone();
         let row = self
             .read_at_least(
@@ -352,11 +324,12 @@ impl TopUpService for TopUpGrpc {
             )
             .await?;
         match row {
-            Some(row) if row.tenant == principal.tenant => {
-                Ok(Response::new(self.top_up_message(row)))
-            }
+            Some(row) if row.tenant == principal.tenant => Ok(Response::new(top_up_message(
+                row,
+                &self.settings.checkout_base_url,
+            )?)),
             // Another tenant's top-up is not revealed, whatever min_sequence said.
-            _ => Err(ApiError::TopUpNotFound.into()),
+            _ => Err(TOP_UP_NOT_FOUND.into()),
         }
     }
 
@@ -364,19 +337,13 @@ impl TopUpService for TopUpGrpc {
         &self,
         request: Request<pb::ListTopUpsRequest>,
     ) -> Result<Response<pb::ListTopUpsResponse>, Status> {
-        let principal = self.authorize(&request, Scope::Read)?;
+        let principal = self.auth.authorize(&request, Scope::Read)?;
         let r = request.into_inner();
-        let wallet_id = parse_uuid(&r.wallet_id, "wallet_id")?;
+        let wallet_id = parse_required_uuid(&r.wallet_id, "wallet_id")?;
         self.wallet(&principal, wallet_id).await?;
         let page = self
             .store
-            .list_top_ups_by_wallet(
-                wallet_id,
-                PageRequest {
-                    page_size: r.page_size,
-                    page_token: (!r.page_token.is_empty()).then_some(r.page_token),
-                },
-            )
+            .list_top_ups_by_wallet(wallet_id, page_request(r.page_size, r.page_token))
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(pb::ListTopUpsResponse {
@@ -385,8 +352,8 @@ impl TopUpService for TopUpGrpc {
                 .into_iter()
                 // The wallet is the tenant's, so are its top-ups; checked again all the same.
                 .filter(|row| row.tenant == principal.tenant)
-                .map(|row| self.top_up_message(row))
-                .collect(),
+                .map(|row| top_up_message(row, &self.settings.checkout_base_url))
+                .collect::<ApiResult<_>>()?,
             next_page_token: page.next_page_token.unwrap_or_default(),
         }))
     }
@@ -395,53 +362,30 @@ impl TopUpService for TopUpGrpc {
         &self,
         request: Request<pb::SetAutoTopUpRequest>,
     ) -> Result<Response<pb::SetAutoTopUpResponse>, Status> {
-        let principal = self.authorize(&request, Scope::Admin)?;
-        let r = request.into_inner();
-        let key = parse_key(&r.idempotency_key)?;
-        let wallet_id = parse_uuid(&r.wallet_id, "wallet_id")?;
-        let threshold = parse_amount(&r.threshold, "threshold")?;
-        let amount = match &r.charge {
-            Some(pb::set_auto_top_up_request::Charge::Amount(text)) => AutoTopUpAmount::Fixed {
-                amount: parse_amount(text, "amount")?,
-            },
-            Some(pb::set_auto_top_up_request::Charge::TargetBalance(text)) => {
-                AutoTopUpAmount::TargetBalance {
-                    target: parse_amount(text, "target_balance")?,
-                }
-            }
-            None => {
-                return Err(ApiError::invalid(
-                    "amount",
-                    "MISSING_FIELD",
-                    "one of amount or target_balance is required",
-                )
-                .into());
-            }
-        };
-        let payment_method_id = parse_uuid(&r.payment_method_id, "payment_method_id")?;
-        let daily_max_amount = r
-            .daily_max_amount
-            .as_deref()
-            .map(|text| parse_amount(text, "daily_max_amount"))
-            .transpose()?;
-        let (wallet, asset) = self.wallet(&principal, wallet_id).await?;
-        if wallet.status == "closed" {
-            return Err(ApiError::WalletNotOpen {
-                status: wallet.status,
-            }
-            .into());
-        }
-        self.require_payment_method(&principal.tenant, &wallet.owner, payment_method_id)
+        let principal = self.auth.authorize(&request, Scope::Admin)?;
+        let RuleRequest {
+            key,
+            wallet_id,
+            threshold,
+            amount,
+            payment_method_id,
+            daily_max_count,
+            daily_max_amount,
+            backoff_ms,
+        } = request.into_inner().try_into()?;
+        let (wallet, asset, wallet_status) = self.wallet(&principal, wallet_id).await?;
+        let payment_method_on_file = self
+            .payment_method_on_file(&principal.tenant, &wallet.owner, payment_method_id)
             .await?;
         let rule = AutoTopUpRule {
             threshold,
             amount,
             payment_method_id,
             daily_cap: DailyCap {
-                max_count: r.daily_max_count.unwrap_or(DEFAULT_AUTO_TOP_UPS_PER_DAY),
+                max_count: daily_max_count.unwrap_or(DEFAULT_AUTO_TOP_UPS_PER_DAY),
                 max_amount: daily_max_amount,
             },
-            backoff_ms: r.backoff_ms.unwrap_or(DEFAULT_AUTO_TOP_UP_BACKOFF_MS),
+            backoff_ms: backoff_ms.unwrap_or(DEFAULT_AUTO_TOP_UP_BACKOFF_MS),
             fee_rate: self.settings.fee_rate,
             timeout_ms: self.settings.timeout_ms,
         };
@@ -452,13 +396,17 @@ impl TopUpService for TopUpGrpc {
                 owner: wallet.owner.clone(),
                 asset: asset.clone(),
                 rule,
+                facts: WalletFacts {
+                    wallet_status,
+                    payment_method_on_file,
+                },
             },
         };
         let reply = self
             .auto_top_ups
             .send(command, Some(key), Uuid::now_v7().to_string())
             .await
-            .map_err(ApiError::from)?;
+            .map_err(ApiError::command::<AutoTopUpStream>)?;
         Ok(Response::new(pb::SetAutoTopUpResponse {
             rule: Some(rule_message(
                 wallet_id,
@@ -475,9 +423,9 @@ impl TopUpService for TopUpGrpc {
         &self,
         request: Request<pb::GetAutoTopUpRequest>,
     ) -> Result<Response<pb::AutoTopUpRule>, Status> {
-        let principal = self.authorize(&request, Scope::Read)?;
+        let principal = self.auth.authorize(&request, Scope::Read)?;
         let r = request.into_inner();
-        let wallet_id = parse_uuid(&r.wallet_id, "wallet_id")?;
+        let wallet_id = parse_required_uuid(&r.wallet_id, "wallet_id")?;
         let store = self.store.clone();
         let row = self
             .read_at_least(
@@ -493,7 +441,7 @@ impl TopUpService for TopUpGrpc {
             Some(row) if row.tenant == principal.tenant && !row.removed => Ok(Response::new(
                 rule_row_message(row, purse_runtime::clock::now().as_millis()),
             )),
-            _ => Err(ApiError::AutoTopUpNotFound.into()),
+            _ => Err(AUTO_TOP_UP_NOT_FOUND.into()),
         }
     }
 
@@ -501,10 +449,10 @@ impl TopUpService for TopUpGrpc {
         &self,
         request: Request<pb::RemoveAutoTopUpRequest>,
     ) -> Result<Response<pb::RemoveAutoTopUpResponse>, Status> {
-        let principal = self.authorize(&request, Scope::Admin)?;
+        let principal = self.auth.authorize(&request, Scope::Admin)?;
         let r = request.into_inner();
         let key = parse_key(&r.idempotency_key)?;
-        let wallet_id = parse_uuid(&r.wallet_id, "wallet_id")?;
+        let wallet_id = parse_required_uuid(&r.wallet_id, "wallet_id")?;
         self.wallet(&principal, wallet_id).await?;
         let command = AutoTopUpCommand {
             wallet_id,
@@ -516,7 +464,7 @@ impl TopUpService for TopUpGrpc {
             .auto_top_ups
             .send(command, Some(key), Uuid::now_v7().to_string())
             .await
-            .map_err(ApiError::from)?;
+            .map_err(ApiError::command::<AutoTopUpStream>)?;
         Ok(Response::new(pb::RemoveAutoTopUpResponse {
             wallet_id: wallet_id.to_string(),
             sequence: reply.sequence,
@@ -541,155 +489,6 @@ pub fn top_up_id_for(tenant: &str, wallet_id: Uuid, key: &IdempotencyKey) -> Uui
     Uuid::new_v8(bytes)
 }
 
-/// The hosted checkout page of a session, as the payments gateway serves it.
-pub fn checkout_url(checkout_base_url: &str, checkout_session_id: Uuid) -> String {
-    format!(
-        "{}/checkout/{checkout_session_id}",
-        checkout_base_url.trim_end_matches('/')
-    )
-}
-
-fn parse_uuid(text: &str, field: &str) -> ApiResult<Uuid> {
-    if text.is_empty() {
-        return Err(ApiError::invalid(field, "MISSING_FIELD", "is required"));
-    }
-    Uuid::parse_str(text).map_err(|_| ApiError::invalid(field, "INVALID_ID", "must be a UUID"))
-}
-
-fn parse_optional_uuid(text: &str, field: &str) -> ApiResult<Option<Uuid>> {
-    (!text.is_empty())
-        .then(|| parse_uuid(text, field))
-        .transpose()
-}
-
-fn parse_key(text: &str) -> ApiResult<IdempotencyKey> {
-    IdempotencyKey::parse(text).map_err(|err| {
-        let reason = if text.is_empty() {
-            "MISSING_IDEMPOTENCY_KEY"
-        } else {
-            "INVALID_IDEMPOTENCY_KEY"
-        };
-        ApiError::invalid("idempotency_key", reason, err)
-    })
-}
-
-/// The syntax only; sign, scale and range against the wallet's asset are the deciders' rules.
-fn parse_amount(text: &str, field: &str) -> ApiResult<Decimal> {
-    parse_decimal(text).map_err(|err| ApiError::invalid(field, "INVALID_AMOUNT", err))
-}
-
-fn parse_kind(value: i32) -> ApiResult<TopUpKind> {
-    match pb::TopUpKind::try_from(value) {
-        Ok(pb::TopUpKind::Unspecified | pb::TopUpKind::Manual) => Ok(TopUpKind::Manual),
-        Ok(pb::TopUpKind::ManualWithPaymentMethod) => Ok(TopUpKind::ManualWithPaymentMethod),
-        // The auto top-up saga starts these itself, one at a time; a client-made one would
-        // bypass its daily cap and back-off.
-        Ok(pb::TopUpKind::Auto) => Err(ApiError::invalid(
-            "kind",
-            "KIND_NOT_ALLOWED",
-            "auto top-ups are started by the wallet's auto top-up rule (SetAutoTopUp)",
-        )),
-        Err(_) => Err(ApiError::invalid(
-            "kind",
-            "INVALID_ENUM",
-            "unknown top-up kind",
-        )),
-    }
-}
-
-fn kind_message(kind: TopUpKind) -> pb::TopUpKind {
-    match kind {
-        TopUpKind::Manual => pb::TopUpKind::Manual,
-        TopUpKind::ManualWithPaymentMethod => pb::TopUpKind::ManualWithPaymentMethod,
-        TopUpKind::Auto => pb::TopUpKind::Auto,
-    }
-}
-
-fn status_message(status: TopUpStatus) -> pb::TopUpStatus {
-    match status {
-        TopUpStatus::Created => pb::TopUpStatus::Created,
-        TopUpStatus::Completed => pb::TopUpStatus::Completed,
-        TopUpStatus::Expired => pb::TopUpStatus::Expired,
-        TopUpStatus::Failed => pb::TopUpStatus::Failed,
-    }
-}
-
-fn rule_message(
-    wallet_id: Uuid,
-    owner: &str,
-    asset: &Asset,
-    rule: &AutoTopUpRule,
-    sequence: u64,
-) -> pb::AutoTopUpRule {
-    use pb::auto_top_up_rule::Charge;
-    let charge = match rule.amount {
-        AutoTopUpAmount::Fixed { amount } => Charge::Amount(asset.format(amount)),
-        AutoTopUpAmount::TargetBalance { target } => Charge::TargetBalance(asset.format(target)),
-    };
-    pb::AutoTopUpRule {
-        wallet_id: wallet_id.to_string(),
-        owner: owner.to_owned(),
-        asset: asset.code().to_owned(),
-        threshold: asset.format(rule.threshold),
-        charge: Some(charge),
-        payment_method_id: rule.payment_method_id.to_string(),
-        daily_max_count: rule.daily_cap.max_count,
-        daily_max_amount: rule.daily_cap.max_amount.map(|d| asset.format(d)),
-        backoff_ms: rule.backoff_ms,
-        fee_percent: rule.fee_rate.as_percent().to_string(),
-        timeout_ms: rule.timeout_ms,
-        updated_at_ms: 0,
-        sequence,
-        // The saga's outcomes are in the read model only; GetAutoTopUp shows them.
-        consecutive_failures: 0,
-        backoff_until_ms: 0,
-        last_failure: None,
-        daily_cap_reached_until_ms: 0,
-    }
-}
-
-/// The rule as GetAutoTopUp shows it at `now_ms`: a back-off or cap that has ended reads 0, so a
-/// client need not compare instants with its own clock to know whether one holds now.
-fn rule_row_message(row: AutoTopUpRuleRow, now_ms: i64) -> pb::AutoTopUpRule {
-    use pb::auto_top_up_rule::Charge;
-    let charge = match (row.amount, row.target_balance) {
-        (Some(amount), _) => Some(Charge::Amount(amount.to_string())),
-        (None, Some(target)) => Some(Charge::TargetBalance(target.to_string())),
-        (None, None) => None,
-    };
-    pb::AutoTopUpRule {
-        wallet_id: row.wallet_id.to_string(),
-        owner: row.owner,
-        asset: row.asset,
-        threshold: row.threshold.to_string(),
-        charge,
-        payment_method_id: row.payment_method_id.to_string(),
-        daily_max_count: row.daily_max_count,
-        daily_max_amount: row.daily_max_amount.map(|d| d.to_string()),
-        backoff_ms: row.backoff_ms,
-        fee_percent: row.fee_rate.to_string(),
-        timeout_ms: row.timeout_ms,
-        updated_at_ms: row.updated_at_ms,
-        sequence: row.version,
-        consecutive_failures: row.activity.consecutive_failures,
-        backoff_until_ms: still_ahead(row.activity.backoff_until_ms, now_ms),
-        last_failure: row
-            .activity
-            .last_failure
-            .map(|failure| pb::AutoTopUpFailure {
-                top_up_id: failure.top_up_id.to_string(),
-                reason: failure.reason,
-                failed_at_ms: failure.failed_at_ms,
-            }),
-        daily_cap_reached_until_ms: still_ahead(row.activity.daily_cap_reached_until_ms, now_ms),
-    }
-}
-
-/// `until_ms` if it is after `now_ms`, else 0 (over, or never set).
-fn still_ahead(until_ms: Option<i64>, now_ms: i64) -> i64 {
-    until_ms.filter(|&until| until > now_ms).unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -707,104 +506,5 @@ mod tests {
         assert_ne!(id, top_up_id_for("other", wallet, &key("k1")));
         assert_ne!(id, top_up_id_for("acme", Uuid::now_v7(), &key("k1")));
         assert_ne!(id, top_up_id_for("acme", wallet, &key("k2")));
-    }
-
-    #[test]
-    fn checkout_urls_join_cleanly() {
-        let session = Uuid::nil();
-        assert_eq!(
-            checkout_url("http://127.0.0.1:8080/", session),
-            format!("http://127.0.0.1:8080/checkout/{session}")
-        );
-        assert_eq!(
-            checkout_url("https://pay.example", session),
-            format!("https://pay.example/checkout/{session}")
-        );
-    }
-
-    fn rule_row(activity: purse_store::AutoTopUpActivityRow) -> AutoTopUpRuleRow {
-        AutoTopUpRuleRow {
-            wallet_id: Uuid::nil(),
-            tenant: "acme".to_owned(),
-            owner: "alice".to_owned(),
-            asset: "USD".to_owned(),
-            threshold: Decimal::new(500, 2),
-            amount: Some(Decimal::new(2000, 2)),
-            target_balance: None,
-            payment_method_id: Uuid::nil(),
-            daily_max_count: 3,
-            daily_max_amount: None,
-            backoff_ms: 3_600_000,
-            fee_rate: Decimal::ZERO,
-            timeout_ms: 300_000,
-            removed: false,
-            updated_at_ms: 1_000,
-            activity,
-            version: 4,
-        }
-    }
-
-    #[test]
-    fn a_back_off_or_cap_shows_only_while_it_holds() {
-        let failure = purse_store::AutoTopUpFailureRow {
-            top_up_id: Uuid::from_u128(7),
-            reason: "declined:insufficient_funds".to_owned(),
-            failed_at_ms: 1_000,
-        };
-        let row = rule_row(purse_store::AutoTopUpActivityRow {
-            consecutive_failures: 2,
-            backoff_until_ms: Some(5_000),
-            last_failure: Some(failure),
-            daily_cap_reached_until_ms: Some(9_000),
-        });
-        let now = rule_row_message(row.clone(), 4_999);
-        assert_eq!(
-            (
-                now.consecutive_failures,
-                now.backoff_until_ms,
-                now.daily_cap_reached_until_ms
-            ),
-            (2, 5_000, 9_000)
-        );
-        assert_eq!(
-            now.last_failure,
-            Some(pb::AutoTopUpFailure {
-                top_up_id: Uuid::from_u128(7).to_string(),
-                reason: "declined:insufficient_funds".to_owned(),
-                failed_at_ms: 1_000,
-            })
-        );
-        // At its end the back-off is over; the failures in a row and the last failure stay.
-        let later = rule_row_message(row, 5_000);
-        assert_eq!(
-            (
-                later.consecutive_failures,
-                later.backoff_until_ms,
-                later.daily_cap_reached_until_ms
-            ),
-            (2, 0, 9_000)
-        );
-        assert!(later.last_failure.is_some());
-        let fresh = rule_row_message(rule_row(Default::default()), 0);
-        assert_eq!(
-            (
-                fresh.consecutive_failures,
-                fresh.backoff_until_ms,
-                fresh.last_failure,
-                fresh.daily_cap_reached_until_ms
-            ),
-            (0, 0, None, 0)
-        );
-    }
-
-    #[test]
-    fn kinds_default_to_manual_and_refuse_auto() {
-        assert_eq!(parse_kind(0).unwrap(), TopUpKind::Manual);
-        assert_eq!(
-            parse_kind(pb::TopUpKind::ManualWithPaymentMethod as i32).unwrap(),
-            TopUpKind::ManualWithPaymentMethod
-        );
-        assert!(parse_kind(pb::TopUpKind::Auto as i32).is_err());
-        assert!(parse_kind(42).is_err());
     }
 }

@@ -1,9 +1,10 @@
 //! The wallets service: `purse.wallet.v1.WalletService`.
 //!
-//! `grpc.rs` converts protocol messages to domain commands and every error to one precise
-//! `tonic::Status`; `app.rs` wires the shard workers, projector and queries together. Rules live in
-//! `purse-domain`, machinery in `purse-runtime`.
+//! `grpc.rs` holds the handlers (authorize → convert → send → convert back), `convert.rs` the
+//! proto ↔ domain conversions; errors become statuses through the engine's one mapping
+//! (`purse_runtime::edge`). `app.rs` wires the shard workers, projector and queries together.
+//! Rules live in `purse-domain`, machinery in `purse-runtime`.
 
 pub mod app;
-mod errors;
+mod convert;
 pub mod grpc;

@@ -8,6 +8,7 @@ use crate::idempotency::Fingerprint;
 use crate::money::Asset;
 use crate::support::Encoder;
 use crate::time::Timestamp;
+use crate::wallet::WalletStatus;
 
 /// A request to change one top-up, on behalf of one tenant.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -18,6 +19,17 @@ pub struct TopUpCommand {
     pub top_up_id: Uuid,
     /// What to do.
     pub action: TopUpAction,
+}
+
+/// Facts about the wallet credited and the stored card charged that a decider cannot look up:
+/// the service reads them from the read model and sends them with the command.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WalletFacts {
+    /// The wallet's status.
+    pub wallet_status: WalletStatus,
+    /// Whether the command's payment method is a stored card of the wallet's owner that was not
+    /// removed (false when the command names none).
+    pub payment_method_on_file: bool,
 }
 
 /// What a top-up command asks for. Only `Create` comes from clients; the others come from the
@@ -50,6 +62,11 @@ pub enum TopUpAction {
         /// The stored card charged: required for `manual_with_payment_method` and `auto`,
         /// refused for `manual`.
         payment_method_id: Option<Uuid>,
+        /// What the read model says of the wallet and the card when a client asks. `None` for the
+        /// auto top-up saga's own creation: its card and wallet were checked when the rule was
+        /// set, and a wallet closed since then refuses the credit.
+        #[serde(default)]
+        facts: Option<WalletFacts>,
     },
     /// The payment was captured: on time while `created`, late (refund needed) once expired or
     /// declined.
@@ -108,6 +125,9 @@ impl TopUpCommand {
                 timeout_ms,
                 lots_expire_at,
                 payment_method_id,
+                // Facts are not the request: a retry after the wallet changed is the same
+                // request, and replays.
+                facts: _,
             } => {
                 enc.str("create");
                 enc.uuid(*wallet_id);

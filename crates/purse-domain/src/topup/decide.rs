@@ -4,7 +4,7 @@
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::command::{TopUpAction, TopUpCommand};
+use super::command::{TopUpAction, TopUpCommand, WalletFacts};
 use super::error::{TopUpError, TopUpField};
 use super::event::{TopUpEvent, TopUpEventKind};
 use super::state::{TopUp, TopUpState};
@@ -14,7 +14,7 @@ use crate::decider::Context;
 use crate::money::{Asset, validate_amount};
 use crate::support::text_fits;
 use crate::time::Timestamp;
-use crate::wallet::{MAX_OWNER_BYTES, MAX_TENANT_BYTES};
+use crate::wallet::{MAX_OWNER_BYTES, MAX_TENANT_BYTES, WalletStatus};
 
 pub(crate) fn decide(
     state: &TopUpState,
@@ -34,6 +34,7 @@ pub(crate) fn decide(
                 timeout_ms,
                 lots_expire_at,
                 payment_method_id,
+                facts,
             } => create(
                 command,
                 ctx,
@@ -48,6 +49,7 @@ pub(crate) fn decide(
                     timeout_ms: *timeout_ms,
                     lots_expire_at: *lots_expire_at,
                     payment_method_id: *payment_method_id,
+                    facts: *facts,
                 },
             ),
             _ => Err(TopUpError::NotFound),
@@ -150,6 +152,7 @@ struct Create<'a> {
     timeout_ms: i64,
     lots_expire_at: Option<Timestamp>,
     payment_method_id: Option<Uuid>,
+    facts: Option<WalletFacts>,
 }
 
 fn create(
@@ -157,6 +160,20 @@ fn create(
     ctx: &Context,
     create: Create<'_>,
 ) -> Result<Vec<TopUpEvent>, TopUpError> {
+    // The payer is charged only for a credit the wallet can take, and only on their own card.
+    if let Some(facts) = create.facts {
+        if facts.wallet_status != WalletStatus::Open {
+            return Err(TopUpError::WalletNotOpen {
+                status: facts.wallet_status,
+            });
+        }
+        if create.kind.uses_stored_card()
+            && create.payment_method_id.is_some()
+            && !facts.payment_method_on_file
+        {
+            return Err(TopUpError::PaymentMethodNotFound);
+        }
+    }
     for (field, text, max_bytes) in [
         (
             TopUpField::Tenant,

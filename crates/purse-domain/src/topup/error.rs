@@ -7,6 +7,7 @@ use super::types::{TopUpKind, TopUpStatus};
 use crate::money::AmountError;
 use crate::support::named_enum;
 use crate::time::Timestamp;
+use crate::wallet::WalletStatus;
 
 named_enum! {
     /// A field of a top-up command named in an error.
@@ -32,6 +33,17 @@ pub enum TopUpError {
     /// ALREADY_EXISTS `TOP_UP_ALREADY_EXISTS`: create of an existing top-up id.
     #[error("top-up already exists")]
     AlreadyExists,
+    /// FAILED_PRECONDITION `WALLET_SUSPENDED` / `WALLET_CLOSED`: the wallet cannot receive a
+    /// credit, so nobody is asked to pay for one.
+    #[error("wallet is {status}")]
+    WalletNotOpen {
+        /// The wallet's status.
+        status: WalletStatus,
+    },
+    /// NOT_FOUND `PAYMENT_METHOD_NOT_FOUND`: not a stored card of the wallet's owner (or one
+    /// removed, or not visible yet: the client retries).
+    #[error("payment method not found for the wallet's owner")]
+    PaymentMethodNotFound,
     /// INVALID_ARGUMENT `INVALID_AMOUNT`: an amount is malformed or out of range.
     #[error("invalid {field}: {error}")]
     InvalidAmount {

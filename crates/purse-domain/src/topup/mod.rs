@@ -27,7 +27,7 @@ mod tests;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-pub use command::{TopUpAction, TopUpCommand};
+pub use command::{TopUpAction, TopUpCommand, WalletFacts};
 pub use error::{TopUpError, TopUpField};
 pub use event::{TopUpEvent, TopUpEventKind};
 pub use state::{TopUp, TopUpState};

@@ -15,8 +15,8 @@ use super::state::{AutoTopUp, AutoTopUpState};
 use crate::decider::Context;
 use crate::money::{Asset, validate_amount};
 use crate::support::text_fits;
-use crate::topup::{MAX_TOP_UP_TIMEOUT_MS, MIN_TOP_UP_TIMEOUT_MS, TopUpFailureReason};
-use crate::wallet::{MAX_OWNER_BYTES, MAX_TENANT_BYTES};
+use crate::topup::{MAX_TOP_UP_TIMEOUT_MS, MIN_TOP_UP_TIMEOUT_MS, TopUpFailureReason, WalletFacts};
+use crate::wallet::{MAX_OWNER_BYTES, MAX_TENANT_BYTES, WalletStatus};
 
 use AutoTopUpEventKind as Kind;
 
@@ -58,7 +58,9 @@ fn decide_kinds(
                 owner,
                 asset,
                 rule,
+                facts,
             } => {
+                check_facts(facts)?;
                 let rule = check_rule(tenant, owner, asset, rule)?;
                 Ok(vec![Kind::AutoTopUpRuleSet {
                     wallet_id: command.wallet_id,
@@ -84,10 +86,12 @@ fn decide_kinds(
             owner,
             asset,
             rule,
+            facts,
         } => {
             if *tenant != saga.tenant || *owner != saga.owner {
                 return Err(AutoTopUpError::NotFound);
             }
+            check_facts(facts)?;
             if *asset != saga.asset {
                 return Err(AutoTopUpError::AssetMismatch {
                     expected: saga.asset.code().to_owned(),
@@ -249,6 +253,19 @@ fn start(saga: &AutoTopUp, ctx: &Context) -> Option<Kind> {
         timeout_ms: rule.timeout_ms,
         day,
     })
+}
+
+/// A rule charges its owner's own card, for a wallet that can still take credit.
+fn check_facts(facts: &WalletFacts) -> Result<(), AutoTopUpError> {
+    if facts.wallet_status == WalletStatus::Closed {
+        return Err(AutoTopUpError::WalletNotOpen {
+            status: facts.wallet_status,
+        });
+    }
+    if !facts.payment_method_on_file {
+        return Err(AutoTopUpError::PaymentMethodNotFound);
+    }
+    Ok(())
 }
 
 /// Validates a rule and returns it with every amount at the asset's scale.

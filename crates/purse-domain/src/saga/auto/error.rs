@@ -5,6 +5,7 @@ use rust_decimal::Decimal;
 
 use crate::money::AmountError;
 use crate::support::named_enum;
+use crate::wallet::WalletStatus;
 
 named_enum! {
     /// A field of an auto top-up rule named in an error.
@@ -31,6 +32,17 @@ pub enum AutoTopUpError {
     /// NOT_FOUND `AUTO_TOP_UP_NOT_FOUND`: no rule to remove, or a wallet of another tenant.
     #[error("auto top-up rule not found")]
     NotFound,
+    /// FAILED_PRECONDITION `WALLET_CLOSED`: a closed wallet takes no credit, so it gets no rule
+    /// (a suspended one may: it can be reactivated).
+    #[error("wallet is {status}")]
+    WalletNotOpen {
+        /// The wallet's status.
+        status: WalletStatus,
+    },
+    /// NOT_FOUND `PAYMENT_METHOD_NOT_FOUND`: the rule's card is not a stored card of the wallet's
+    /// owner (or one removed, or not visible yet: the client retries).
+    #[error("payment method not found for the wallet's owner")]
+    PaymentMethodNotFound,
     /// INVALID_ARGUMENT `INVALID_TEXT`: an empty or over-long tenant or owner.
     #[error("{field} must be 1..={max_bytes} bytes")]
     InvalidText {

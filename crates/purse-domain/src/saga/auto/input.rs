@@ -10,6 +10,7 @@ use crate::money::Asset;
 use crate::support::Encoder;
 use crate::topup::{
     TopUp, TopUpError, TopUpEvent, TopUpEventKind, TopUpFailureReason, TopUpKind, TopUpOutcome,
+    WalletFacts,
 };
 use crate::wallet::{WalletEvent, WalletEventKind};
 
@@ -36,6 +37,8 @@ pub enum AutoTopUpInput {
         asset: Asset,
         /// The rule.
         rule: AutoTopUpRule,
+        /// What the read model says of the wallet and the rule's card.
+        facts: WalletFacts,
     },
     /// A client removes the wallet's rule; an auto top-up in flight still finishes.
     RemoveRule {
@@ -187,6 +190,8 @@ impl AutoTopUpCommand {
                 owner,
                 asset,
                 rule,
+                // Facts are not the request (see the top-up's fingerprint).
+                facts: _,
             } => {
                 enc.str("set_rule");
                 enc.str(tenant);

@@ -78,6 +78,7 @@ impl AutoTopUpState {
                     timeout_ms: in_flight.timeout_ms,
                     lots_expire_at: None,
                     payment_method_id: Some(in_flight.payment_method_id),
+                    facts: None,
                 },
             }),
         }]

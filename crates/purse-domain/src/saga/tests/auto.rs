@@ -51,6 +51,7 @@ fn set(rule: AutoTopUpRule) -> AutoTopUpCommand {
         owner: "customer-1".into(),
         asset: usd(),
         rule,
+        facts: ON_FILE,
     })
 }
 
@@ -151,6 +152,7 @@ fn create_dispatch(top_up: Uuid, amount: &str) -> Dispatch {
                 timeout_ms: DEFAULT_TOP_UP_TIMEOUT_MS,
                 lots_expire_at: None,
                 payment_method_id: Some(method_id()),
+                facts: None,
             },
         }),
     }
@@ -273,6 +275,46 @@ mod rules {
     }
 
     #[test]
+    fn a_rule_needs_a_wallet_that_takes_credit_and_the_owners_own_card() {
+        let with = |facts| {
+            acmd(AutoTopUpInput::SetRule {
+                tenant: TENANT.into(),
+                owner: "customer-1".into(),
+                asset: usd(),
+                rule: rule(),
+                facts,
+            })
+        };
+        let closed = WalletFacts {
+            wallet_status: WalletStatus::Closed,
+            ..ON_FILE
+        };
+        let card_elsewhere = WalletFacts {
+            payment_method_on_file: false,
+            ..ON_FILE
+        };
+        for given in [given::<AutoTopUpDecider>([]), given_rule([])] {
+            given
+                .when(with(closed))
+                .then_error(AutoTopUpError::WalletNotOpen {
+                    status: WalletStatus::Closed,
+                });
+        }
+        for given in [given::<AutoTopUpDecider>([]), given_rule([])] {
+            given
+                .when(with(card_elsewhere))
+                .then_error(AutoTopUpError::PaymentMethodNotFound);
+        }
+        // A suspended wallet may be reactivated: its rule may be set meanwhile.
+        given::<AutoTopUpDecider>([])
+            .when(with(WalletFacts {
+                wallet_status: WalletStatus::Suspended,
+                ..ON_FILE
+            }))
+            .then_outcome(vec![rule_set(rule(), false, false)]);
+    }
+
+    #[test]
     fn tenant_owner_and_asset_belong_to_the_wallet() {
         let other = |tenant: &str, owner: &str, asset| {
             acmd(AutoTopUpInput::SetRule {
@@ -280,6 +322,7 @@ mod rules {
                 owner: owner.into(),
                 asset,
                 rule: rule(),
+                facts: ON_FILE,
             })
         };
         given::<AutoTopUpDecider>([])

@@ -376,6 +376,7 @@ fn set_rule(rule: AutoTopUpRule) -> AutoTopUpInput {
         owner: "customer-1".into(),
         asset: usd(),
         rule,
+        facts: ON_FILE,
     }
 }
 

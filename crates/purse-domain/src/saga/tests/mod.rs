@@ -14,7 +14,14 @@ use uuid::Uuid;
 use super::*;
 use crate::support::harness::*;
 use crate::time::Timestamp;
-use crate::topup::TopUpKind;
+use crate::topup::{TopUpKind, WalletFacts};
+use crate::wallet::WalletStatus;
+
+/// A client's request for an open wallet and a stored card of its owner.
+pub(super) const ON_FILE: WalletFacts = WalletFacts {
+    wallet_status: WalletStatus::Open,
+    payment_method_on_file: true,
+};
 
 impl TestEvent for TopUpSagaEvent {
     type Kind = TopUpSagaEventKind;

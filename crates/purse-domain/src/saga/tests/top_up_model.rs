@@ -135,6 +135,7 @@ impl World {
                 timeout_ms: DEFAULT_TOP_UP_TIMEOUT_MS,
                 lots_expire_at: None,
                 payment_method_id: None,
+                facts: None,
             },
         };
         world

@@ -12,6 +12,7 @@ struct Create {
     timeout_ms: i64,
     lots_expire_at: Option<Timestamp>,
     payment_method_id: Option<Uuid>,
+    facts: Option<WalletFacts>,
 }
 
 impl Default for Create {
@@ -24,6 +25,7 @@ impl Default for Create {
             timeout_ms: DEFAULT_TOP_UP_TIMEOUT_MS,
             lots_expire_at: None,
             payment_method_id: None,
+            facts: Some(ON_FILE),
         }
     }
 }
@@ -41,6 +43,7 @@ impl Create {
             timeout_ms: self.timeout_ms,
             lots_expire_at: self.lots_expire_at,
             payment_method_id: self.payment_method_id,
+            facts: self.facts,
         })
     }
 }
@@ -85,6 +88,53 @@ fn create_records_amounts_fee_deadline_and_fresh_ids() {
     assert_eq!(top_up.granted_amount(), d("5"));
     assert_eq!((top_up.created_at(), top_up.captured()), (NOW, false));
     assert_eq!(state.next_deadline(), Some(now_plus(5 * MINUTE_MS)));
+}
+
+#[test]
+fn only_an_open_wallet_is_topped_up() {
+    for status in [WalletStatus::Suspended, WalletStatus::Closed] {
+        when_created(&Create {
+            facts: Some(WalletFacts {
+                wallet_status: status,
+                ..ON_FILE
+            }),
+            ..Create::default()
+        })
+        .then_error(TopUpError::WalletNotOpen { status });
+    }
+}
+
+#[test]
+fn a_stored_card_must_be_the_owners_and_not_removed() {
+    let elsewhere = Some(WalletFacts {
+        payment_method_on_file: false,
+        ..ON_FILE
+    });
+    when_created(&Create {
+        kind: TopUpKind::ManualWithPaymentMethod,
+        wallet_amount: "20",
+        payment_method_id: Some(id(0x3E7)),
+        facts: elsewhere,
+        ..Create::default()
+    })
+    .then_error(TopUpError::PaymentMethodNotFound);
+    // Without a card there is nothing to look up: a manual top-up pays on the checkout page.
+    let (_, state) = when_created(&Create {
+        facts: elsewhere,
+        ..Create::default()
+    })
+    .then_outcome_any();
+    assert!(state.top_up().is_some());
+    // The auto top-up saga's own creation carries no facts: its rule's card was checked when set.
+    let (_, state) = when_created(&Create {
+        kind: TopUpKind::Auto,
+        wallet_amount: "20",
+        payment_method_id: Some(id(0x3E7)),
+        facts: None,
+        ..Create::default()
+    })
+    .then_outcome_any();
+    assert!(state.top_up().is_some());
 }
 
 #[test]

@@ -11,6 +11,7 @@ use super::*;
 use crate::payment::DeclineReason;
 use crate::support::harness::*;
 use crate::time::Timestamp;
+use crate::wallet::WalletStatus;
 
 impl TestEvent for TopUpEvent {
     type Kind = TopUpEventKind;
@@ -27,6 +28,12 @@ impl TestEvent for TopUpEvent {
         Self { occurred_at, kind }
     }
 }
+
+/// A client's request for an open wallet and a stored card of its owner.
+pub(super) const ON_FILE: WalletFacts = WalletFacts {
+    wallet_status: WalletStatus::Open,
+    payment_method_on_file: true,
+};
 
 pub(super) fn top_up_id() -> Uuid {
     Uuid::from_u128(0x70B)
@@ -223,7 +230,7 @@ mod harness_checks {
                 reason: DeclineReason::Declined
             })
         );
-        let create = |amount: &str, rate_text: &str| {
+        let create_with = |amount: &str, rate_text: &str, facts| {
             command(TopUpAction::Create {
                 wallet_id: wallet_id(),
                 owner: "customer-1".into(),
@@ -235,9 +242,21 @@ mod harness_checks {
                 timeout_ms: DEFAULT_TOP_UP_TIMEOUT_MS,
                 lots_expire_at: None,
                 payment_method_id: None,
+                facts,
             })
             .fingerprint()
         };
+        let create = |amount: &str, rate_text: &str| create_with(amount, rate_text, Some(ON_FILE));
+        // The read model's facts are not the request: a retry after the wallet changed replays.
+        let suspended = WalletFacts {
+            wallet_status: WalletStatus::Suspended,
+            payment_method_on_file: false,
+        };
+        assert_eq!(
+            create("20", "2.9"),
+            create_with("20", "2.9", Some(suspended))
+        );
+        assert_eq!(create("20", "2.9"), create_with("20", "2.9", None));
         assert_eq!(create("20", "2.9"), create("20.00", "2.90"));
         assert_ne!(create("20", "2.9"), create("20", "3"));
         assert_ne!(create("20", "2.9"), create("21", "2.9"));

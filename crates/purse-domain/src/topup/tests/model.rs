@@ -66,6 +66,7 @@ impl Run {
             timeout_ms: DEFAULT_TOP_UP_TIMEOUT_MS,
             lots_expire_at: None,
             payment_method_id: None,
+            facts: Some(ON_FILE),
         })
         .expect("create");
         run.model.status = Some(TopUpStatus::Created);

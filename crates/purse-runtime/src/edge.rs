@@ -336,13 +336,22 @@ pub fn parse_uuid(text: &str, field: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text).map_err(|_| ApiError::invalid(field, "INVALID_ID", "must be a UUID"))
 }
 
+/// A text field that must be set (`MISSING_FIELD` when empty).
+pub fn required<'a>(text: &'a str, field: &str) -> Result<&'a str, ApiError> {
+    if text.is_empty() {
+        return Err(ApiError::invalid(
+            field,
+            "MISSING_FIELD",
+            format!("{field} is required"),
+        ));
+    }
+    Ok(text)
+}
+
 /// A UUID field that must be set: empty is `MISSING_FIELD`, anything else not a UUID
 /// `INVALID_ID`.
 pub fn parse_required_uuid(text: &str, field: &str) -> Result<Uuid, ApiError> {
-    if text.is_empty() {
-        return Err(ApiError::invalid(field, "MISSING_FIELD", "is required"));
-    }
-    parse_uuid(text, field)
+    parse_uuid(required(text, field)?, field)
 }
 
 /// The `idempotency_key` field.

@@ -6,11 +6,10 @@
 use std::sync::Arc;
 
 use purse_domain::idempotency::IdempotencyKey;
-use purse_domain::payment::PaymentAction;
 use purse_proto::payment::v1 as pb;
 use purse_proto::payment::v1::payments_service_server::PaymentsService;
 use purse_runtime::auth::{Principal, Scope, TokenKey};
-use purse_runtime::edge::{ApiError, Authorizer, page_request, parse_uuid};
+use purse_runtime::edge::{ApiError, Authorizer, page_request, parse_uuid, required};
 use purse_store::{PaymentRow, ReadStore};
 use purse_streams::payment::PaymentStream;
 use sha2::{Digest, Sha256};
@@ -48,10 +47,13 @@ impl PaymentsGrpc {
     async fn execute(
         &self,
         principal: &Principal,
-        payment_id: Uuid,
-        key: IdempotencyKey,
-        action: PaymentAction,
+        change: Change,
     ) -> ApiResult<pb::PaymentIntentResponse> {
+        let Change {
+            payment_id,
+            key,
+            action,
+        } = change;
         let reply = self
             .gateway
             .send(
@@ -88,10 +90,12 @@ impl PaymentsService for PaymentsGrpc {
     ) -> Result<Response<pb::PaymentIntentResponse>, Status> {
         let principal = self.auth.authorize(&request, Scope::Write)?;
         let Creation { key, action } = request.into_inner().try_into()?;
-        let payment_id = payment_id_for(&principal.tenant, &key);
-        Ok(Response::new(
-            self.execute(&principal, payment_id, key, action).await?,
-        ))
+        let change = Change {
+            payment_id: payment_id_for(&principal.tenant, &key),
+            key,
+            action,
+        };
+        Ok(Response::new(self.execute(&principal, change).await?))
     }
 
     async fn get_payment_intent(
@@ -109,14 +113,8 @@ impl PaymentsService for PaymentsGrpc {
         request: Request<pb::CancelPaymentIntentRequest>,
     ) -> Result<Response<pb::PaymentIntentResponse>, Status> {
         let principal = self.auth.authorize(&request, Scope::Write)?;
-        let Change {
-            payment_id,
-            key,
-            action,
-        } = request.into_inner().try_into()?;
-        Ok(Response::new(
-            self.execute(&principal, payment_id, key, action).await?,
-        ))
+        let change = request.into_inner().try_into()?;
+        Ok(Response::new(self.execute(&principal, change).await?))
     }
 
     async fn refund_payment(
@@ -124,14 +122,8 @@ impl PaymentsService for PaymentsGrpc {
         request: Request<pb::RefundPaymentRequest>,
     ) -> Result<Response<pb::PaymentIntentResponse>, Status> {
         let principal = self.auth.authorize(&request, Scope::Write)?;
-        let Change {
-            payment_id,
-            key,
-            action,
-        } = request.into_inner().try_into()?;
-        Ok(Response::new(
-            self.execute(&principal, payment_id, key, action).await?,
-        ))
+        let change = request.into_inner().try_into()?;
+        Ok(Response::new(self.execute(&principal, change).await?))
     }
 
     async fn list_payment_methods(
@@ -140,14 +132,12 @@ impl PaymentsService for PaymentsGrpc {
     ) -> Result<Response<pb::ListPaymentMethodsResponse>, Status> {
         let principal = self.auth.authorize(&request, Scope::Read)?;
         let r = request.into_inner();
-        if r.owner.is_empty() {
-            return Err(ApiError::invalid("owner", "MISSING_FIELD", "owner is required").into());
-        }
+        let owner = required(&r.owner, "owner")?;
         let page = self
             .store
             .list_payment_methods(
                 &principal.tenant,
-                &r.owner,
+                owner,
                 page_request(r.page_size, r.page_token),
             )
             .await

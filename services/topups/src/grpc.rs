@@ -208,38 +208,31 @@ impl TopUpService for TopUpGrpc {
         request: Request<pb::CreateTopUpRequest>,
     ) -> Result<Response<pb::CreateTopUpResponse>, Status> {
         let principal = self.auth.authorize(&request, Scope::Write)?;
-        let TopUpRequest {
-            key,
-            wallet_id,
-            kind,
-            amount,
-            wallet_amount,
-            payment_method_id,
-            lots_expire_at,
-        } = request.into_inner().try_into()?;
+        let r: TopUpRequest = request.into_inner().try_into()?;
+        let wallet_id = r.wallet_id;
         let (wallet, asset, wallet_status) = self.wallet(&principal, wallet_id).await?;
-        let payment_method_on_file = match payment_method_id {
-            Some(method) if kind.uses_stored_card() => {
+        let payment_method_on_file = match r.payment_method_id {
+            Some(method) if r.kind.uses_stored_card() => {
                 self.payment_method_on_file(&principal.tenant, &wallet.owner, method)
                     .await?
             }
             _ => false,
         };
-        let top_up_id = top_up_id_for(&principal.tenant, wallet_id, &key);
+        let top_up_id = top_up_id_for(&principal.tenant, wallet_id, &r.key);
         let command = TopUpCommand {
             tenant: principal.tenant.clone(),
             top_up_id,
             action: TopUpAction::Create {
                 wallet_id,
                 owner: wallet.owner.clone(),
-                kind,
+                kind: r.kind,
                 asset: asset.clone(),
-                amount,
-                wallet_amount,
+                amount: r.amount,
+                wallet_amount: r.wallet_amount,
                 fee_rate: self.settings.fee_rate,
                 timeout_ms: self.settings.timeout_ms,
-                lots_expire_at,
-                payment_method_id,
+                lots_expire_at: r.lots_expire_at,
+                payment_method_id: r.payment_method_id,
                 facts: Some(WalletFacts {
                     wallet_status,
                     payment_method_on_file,
@@ -248,7 +241,7 @@ impl TopUpService for TopUpGrpc {
         };
         let reply = self
             .top_ups
-            .send(command, Some(key), Uuid::now_v7().to_string())
+            .send(command, Some(r.key), Uuid::now_v7().to_string())
             .await
             .map_err(ApiError::command::<TopUpStream>)?;
         let outcome: &TopUpOutcome = &reply.outcome;
@@ -279,18 +272,19 @@ impl TopUpService for TopUpGrpc {
             top_up_id: top_up_id.to_string(),
             wallet_id: wallet_id.to_string(),
             owner: wallet.owner,
-            kind: kind_message(kind) as i32,
+            kind: kind_message(r.kind) as i32,
             status: status_message(outcome.status) as i32,
             asset: asset.code().to_owned(),
             // The decider accepted them, so they fit the asset's scale: rendered at exactly it.
-            amount: asset.format(amount),
-            wallet_amount: asset.format(wallet_amount),
+            amount: asset.format(r.amount),
+            wallet_amount: asset.format(r.wallet_amount),
             fee: asset.format(outcome.fee),
             url: self.checkout_url(outcome.checkout_session_id),
             expires_at_ms: outcome.expires_at.as_millis(),
-            lots_expire_at_ms: lots_expire_at.map(|at| at.as_millis()),
+            lots_expire_at_ms: r.lots_expire_at.map(|at| at.as_millis()),
             payment_id: outcome.payment_id.to_string(),
-            payment_method_id: payment_method_id
+            payment_method_id: r
+                .payment_method_id
                 .map(|id| id.to_string())
                 .unwrap_or_default(),
             credited: asset.format(outcome.credited),

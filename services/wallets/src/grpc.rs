@@ -9,7 +9,7 @@ use purse_proto::wallet::v1 as pb;
 use purse_proto::wallet::v1::wallet_service_server::WalletService;
 use purse_runtime::auth::{Principal, Scope, TokenKey};
 use purse_runtime::bus::CommandBus;
-use purse_runtime::edge::{ApiError, Authorizer, page_request, parse_uuid};
+use purse_runtime::edge::{ApiError, Authorizer, page_request, parse_uuid, required};
 use purse_runtime::projector::ProjectionWatch;
 use purse_runtime::shard::CommandReply;
 use purse_runtime::status::error_info;
@@ -183,14 +183,12 @@ impl WalletService for WalletGrpc {
     ) -> Result<Response<pb::ListWalletsResponse>, Status> {
         let principal = self.auth.authorize(&request, Scope::Read)?;
         let r = request.into_inner();
-        if r.owner.is_empty() {
-            return Err(ApiError::invalid("owner", "MISSING_FIELD", "owner is required").into());
-        }
+        let owner = required(&r.owner, "owner")?;
         let page = self
             .store
             .list_wallets_by_owner(
                 &principal.tenant,
-                &r.owner,
+                owner,
                 page_request(r.page_size, r.page_token),
             )
             .await

@@ -19,14 +19,7 @@ use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use purse_proto::payment::v1::payments_service_client::PaymentsServiceClient;
-use purse_proto::topup::v1::top_up_service_client::TopUpServiceClient;
-use purse_proto::wallet::v1::wallet_service_client::WalletServiceClient;
-use tonic::metadata::MetadataValue;
-use tonic::service::Interceptor;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
-use tonic::{Request, Status};
+use tonic::Status;
 
 /// How long a starting service may take to print its endpoint.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -192,29 +185,23 @@ async fn http_get(url: &str) -> String {
 
 /// A gRPC client for `endpoint` that sends `token`.
 pub async fn wallet_client(endpoint: &str, token: &str) -> WalletClient {
-    WalletServiceClient::with_interceptor(connect(endpoint).await, bearer(token))
+    connect(endpoint, token).await.wallets()
 }
 
 /// A top-up service client for `endpoint` that sends `token`.
 pub async fn top_up_client(endpoint: &str, token: &str) -> TopUpClient {
-    TopUpServiceClient::with_interceptor(connect(endpoint).await, bearer(token))
+    connect(endpoint, token).await.top_ups()
 }
 
 /// A payments service client for `endpoint` that sends `token`.
 pub async fn payments_client(endpoint: &str, token: &str) -> PaymentsClient {
-    PaymentsServiceClient::with_interceptor(connect(endpoint).await, bearer(token))
+    connect(endpoint, token).await.payments()
 }
 
-async fn connect(endpoint: &str) -> Channel {
-    Channel::from_shared(endpoint.to_owned())
-        .expect("valid endpoint")
-        .connect()
+async fn connect(endpoint: &str, token: &str) -> purse_client::Client {
+    purse_client::Client::connect(endpoint, Some(token))
         .await
         .expect("service accepts connections")
-}
-
-fn bearer(token: &str) -> Bearer {
-    Bearer(format!("Bearer {token}").parse().expect("ascii token"))
 }
 
 /// Runs the `purse` CLI against `endpoint` and returns its output.
@@ -309,25 +296,8 @@ impl Pursed {
     }
 }
 
-/// Adds the bearer token to every call.
-#[derive(Clone)]
-pub struct Bearer(MetadataValue<tonic::metadata::Ascii>);
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.0.clone());
-        Ok(request)
-    }
-}
-
-/// The wallet client type the tests use.
-pub type WalletClient = WalletServiceClient<InterceptedService<Channel, Bearer>>;
-/// The top-up client type the tests use.
-pub type TopUpClient = TopUpServiceClient<InterceptedService<Channel, Bearer>>;
-/// The payments client type the tests use.
-pub type PaymentsClient = PaymentsServiceClient<InterceptedService<Channel, Bearer>>;
+/// The client types the tests use: the bearer token on every call, no deadline.
+pub use purse_client::{PaymentsClient, TopUpClient, WalletClient};
 
 /// The machine-readable reason and metadata of an error status.
 pub fn reason(status: &Status) -> (String, std::collections::HashMap<String, String>) {

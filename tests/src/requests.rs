@@ -2,36 +2,31 @@
 
 use std::time::Duration;
 
+use purse_client::{Pager, RetryPolicy};
 use purse_proto::wallet::v1 as pb;
-use tonic::{Code, Status};
+use tonic::Status;
 
 use crate::WalletClient;
 
-/// How long [`until_answered`] keeps retrying a call whose outcome is unknown.
-const UNANSWERED_RETRY_DEADLINE: Duration = Duration::from_secs(60);
+/// How patiently [`until_answered`] retries a call whose outcome is unknown: about a minute
+/// (a cluster still settling its consumer groups, a first transactional producer starting).
+const UNANSWERED_RETRIES: RetryPolicy = RetryPolicy {
+    attempts_max: 120,
+    backoff_initial: Duration::from_millis(50),
+    backoff_max: Duration::from_millis(500),
+};
 
 /// Makes `call` until it is answered, as a careful client does: `DEADLINE_EXCEEDED` and
-/// `UNAVAILABLE` leave the outcome unknown (a cluster still settling its groups, a first
-/// transactional producer starting), and a retry with the same idempotency key is safe. Any other
-/// status is an answer and is returned.
-pub async fn until_answered<T, F, Fut>(mut call: F) -> Result<T, Status>
+/// `UNAVAILABLE` leave the outcome unknown, and a retry with the same idempotency key is safe.
+/// Any other status is an answer and is returned.
+pub async fn until_answered<T, F, Fut>(call: F) -> Result<T, Status>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<tonic::Response<T>, Status>>,
 {
-    let deadline = tokio::time::Instant::now() + UNANSWERED_RETRY_DEADLINE;
-    loop {
-        match call().await {
-            Ok(response) => return Ok(response.into_inner()),
-            Err(status)
-                if matches!(status.code(), Code::DeadlineExceeded | Code::Unavailable)
-                    && tokio::time::Instant::now() < deadline =>
-            {
-                continue;
-            }
-            Err(status) => return Err(status),
-        }
-    }
+    purse_client::retry(&UNANSWERED_RETRIES, call)
+        .await
+        .map(tonic::Response::into_inner)
 }
 
 /// Creates a wallet for `owner` in `asset` (key derived from both) and returns its id.
@@ -97,24 +92,16 @@ pub async fn history(
     wallet_id: &str,
     min_sequence: u64,
 ) -> Vec<pb::Transaction> {
-    let mut all = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = client
-            .list_transactions(pb::ListTransactionsRequest {
-                wallet_id: wallet_id.into(),
-                page_size: 100,
-                page_token: page_token.clone(),
-                min_sequence,
-                ..Default::default()
-            })
-            .await
-            .expect("history")
-            .into_inner();
-        all.extend(page.transactions);
-        if page.next_page_token.is_empty() {
-            return all;
-        }
-        page_token = page.next_page_token;
-    }
+    let request = pb::ListTransactionsRequest {
+        wallet_id: wallet_id.into(),
+        min_sequence,
+        ..Default::default()
+    };
+    Pager::new(request, 100, |request| {
+        let mut client = client.clone();
+        async move { client.list_transactions(request).await }
+    })
+    .collect()
+    .await
+    .expect("history")
 }

@@ -280,13 +280,14 @@ async fn two_instances_serve_wallets_on_every_partition_and_reads_see_the_writes
             "cli-1",
         ],
     );
-    let wallet_id = created["wallet"]["wallet_id"].as_str().unwrap().to_owned();
+    let wallet_id = created["wallet"]["walletId"].as_str().unwrap().to_owned();
     let credited = cli_json(
         via_b,
         &cluster.token,
         &["credit", &wallet_id, "12.00", "--source", "paid"],
     );
-    let sequence = credited["sequence"].to_string();
+    // int64 fields are strings in the proto3 JSON mapping.
+    let sequence = credited["sequence"].as_str().unwrap().to_owned();
     let shown = cli_json(
         via_a,
         &cluster.token,

@@ -560,7 +560,7 @@ async fn the_cli_tour_works_against_pursed() {
             "alice-usd",
         ],
     );
-    let wallet = created["wallet"]["wallet_id"].as_str().unwrap().to_owned();
+    let wallet = created["wallet"]["walletId"].as_str().unwrap().to_owned();
     let granted = cli_json(
         &pursed,
         &[
@@ -579,7 +579,8 @@ async fn the_cli_tour_works_against_pursed() {
         &["debit", &wallet, "30.00", "--reference", "order-42"],
     );
     assert_eq!(debited["balance"], "120.00");
-    let sequence = debited["sequence"].to_string();
+    // int64 fields are strings in the proto3 JSON mapping.
+    let sequence = debited["sequence"].as_str().unwrap().to_owned();
 
     let history = cli_json(
         &pursed,
@@ -595,7 +596,7 @@ async fn the_cli_tour_works_against_pursed() {
     let debit = &history["transactions"][0];
     assert_eq!(debit["reference"], "order-42");
     assert_eq!(
-        debit["lots"][0]["lot_id"], granted["entry_id"],
+        debit["lots"][0]["lotId"], granted["entryId"],
         "the debit took the granted lot"
     );
     assert_eq!(debit["lots"][0]["amount"], "30.00");

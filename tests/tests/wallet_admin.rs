@@ -1,6 +1,7 @@
 //! The wallet admin RPCs over the wire against a running `pursed`: SuspendWallet and
 //! ReactivateWallet, UpdateLimits, CloseWallet, and ListWallets paging and filtering.
 
+use purse_client::Pager;
 use purse_e2e::requests::{balance, create_wallet, credit, debit};
 use purse_e2e::{Pursed, WalletClient, bad_fields, reason};
 use purse_proto::wallet::v1 as pb;
@@ -37,28 +38,25 @@ async fn all_pages(
     owner: &str,
     page_size: u32,
 ) -> (Vec<pb::Wallet>, usize) {
-    let (mut wallets, mut pages, mut page_token) = (Vec::new(), 0, String::new());
-    loop {
-        let page = client
-            .list_wallets(pb::ListWalletsRequest {
-                owner: owner.into(),
-                page_size,
-                page_token,
-            })
-            .await
-            .expect("wallets")
-            .into_inner();
+    let request = pb::ListWalletsRequest {
+        owner: owner.into(),
+        ..Default::default()
+    };
+    let mut pager = Pager::new(request, page_size, |request| {
+        let mut client = client.clone();
+        async move { client.list_wallets(request).await }
+    });
+    let (mut wallets, mut pages) = (Vec::new(), 0);
+    while let Some(page) = pager.next_page().await {
+        let page = page.expect("wallets");
         pages += 1;
         assert!(
-            page_size == 0 || page.wallets.len() <= page_size as usize,
+            page_size == 0 || page.len() <= page_size as usize,
             "{page:?}"
         );
-        wallets.extend(page.wallets);
-        if page.next_page_token.is_empty() {
-            return (wallets, pages);
-        }
-        page_token = page.next_page_token;
+        wallets.extend(page);
     }
+    (wallets, pages)
 }
 
 #[tokio::test]

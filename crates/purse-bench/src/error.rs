@@ -90,3 +90,21 @@ impl BenchError {
         )
     }
 }
+
+impl From<purse_client::ClientError> for BenchError {
+    fn from(err: purse_client::ClientError) -> Self {
+        use purse_client::ClientError;
+        match err {
+            ClientError::InvalidEndpoint { endpoint, detail } => {
+                BenchError::Endpoint { endpoint, detail }
+            }
+            ClientError::InvalidToken => BenchError::Token,
+            ClientError::Connect { endpoint, detail } => BenchError::Connect { endpoint, detail },
+            // Connecting never waits for an answer to a call.
+            ClientError::Timeout { .. } | ClientError::Status(_) => BenchError::Connect {
+                endpoint: String::new(),
+                detail: err.to_string(),
+            },
+        }
+    }
+}

@@ -250,11 +250,7 @@ async fn unary_task(ctx: &LoadContext, work: &Work, task: usize) -> Tally {
     let mut rng = XorShift64Star::new(ctx.seed, task as u64);
     let mut tally = Tally::new();
     while let Some((index, _)) = work.claim(1) {
-        let request = ctx.rpc.request(debit(
-            ctx,
-            &mut rng,
-            format!("bench-{}-u-{index}", ctx.run_id),
-        ));
+        let request = debit(ctx, &mut rng, format!("bench-{}-u-{index}", ctx.run_id));
         let started = Instant::now();
         let result = ctx.rpc.finish(client.debit(request)).await;
         tally.record_call(started.elapsed());
@@ -280,7 +276,7 @@ async fn batch_task(ctx: &LoadContext, work: &Work, task: usize) -> Tally {
                 ))),
             })
             .collect();
-        let request = ctx.rpc.request(BatchExecuteRequest { operations });
+        let request = BatchExecuteRequest { operations };
         let started = Instant::now();
         let result = ctx.rpc.finish(client.batch_execute(request)).await;
         tally.record_call(started.elapsed());
@@ -309,7 +305,7 @@ async fn batch_task(ctx: &LoadContext, work: &Work, task: usize) -> Tally {
 
 fn no_result() -> Failure {
     Failure {
-        code: "UNKNOWN",
+        code: tonic::Code::Unknown,
         reason: Some("NO_RESULT".to_owned()),
         message: "the server returned no result for this operation".to_owned(),
     }
@@ -357,7 +353,7 @@ mod tests {
     #[test]
     fn tallies_merge() {
         let failure = Failure {
-            code: "FAILED_PRECONDITION",
+            code: tonic::Code::FailedPrecondition,
             reason: Some("INSUFFICIENT_FUNDS".into()),
             message: "first".into(),
         };

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use purse_client::{RetryPolicy, Retryable, retry};
 use purse_proto::wallet::v1::{
     BatchExecuteRequest, BatchExecuteResponse, BatchOperation, CreateWalletRequest,
     CreateWalletResponse, CreditRequest, CreditSource, WalletKind, batch_operation::Operation,
@@ -27,11 +28,9 @@ const TIMED_RUN_DEBITS_PER_S_MAX: u64 = 1_000_000;
 const FUNDING_PER_WALLET_MAX: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
 /// Funding calls in flight: each carries up to 1000 credits, so a few saturate the server.
 const FUND_CONCURRENCY_MAX: usize = 4;
-/// Retries of a setup call that failed transiently (UNAVAILABLE, DEADLINE_EXCEEDED,
-/// RESOURCE_EXHAUSTED). Safe: every retry carries the same idempotency key.
-const SETUP_RETRIES_MAX: u32 = 3;
-/// First retry delay; doubled on each further retry.
-const SETUP_RETRY_BACKOFF_MS: u64 = 200;
+/// Retries of a setup call whose outcome is unknown (UNAVAILABLE, DEADLINE_EXCEEDED): a few
+/// quick ones, then the run stops. Safe: every retry carries the same idempotency keys.
+const SETUP_RETRIES: RetryPolicy = RetryPolicy::BRIEF;
 
 /// What setup produced.
 #[derive(Debug, Clone)]
@@ -124,9 +123,9 @@ async fn create_wallets(
                     metadata: Default::default(),
                 };
                 let failed = |failure: String| BenchError::CreateWallet { index, failure };
-                let response: CreateWalletResponse = with_retries(|| {
+                let response: CreateWalletResponse = retry(&SETUP_RETRIES, || {
                     let mut client = rpc.client(task);
-                    let request = rpc.request(request.clone());
+                    let request = request.clone();
                     let rpc = &rpc;
                     async move { rpc.finish(client.create_wallet(request)).await }
                 })
@@ -184,16 +183,16 @@ async fn fund_wallets(
                     .collect();
                 let expected = range.len();
                 let request = BatchExecuteRequest { operations };
-                let response = with_retries(|| {
+                let response = retry(&SETUP_RETRIES, || {
                     let mut client = rpc.client(task);
-                    let request = rpc.request(request.clone());
+                    let request = request.clone();
                     let rpc = &rpc;
                     async move {
                         let response = rpc.finish(client.batch_execute(request)).await?;
-                        // A transient failure of one credit retries the whole call: the
+                        // One credit whose outcome is unknown retries the whole call: the
                         // credits that succeeded replay under their keys.
                         match first_failure(&response, expected) {
-                            Some((_, failure)) if failure.is_transient() => Err(failure),
+                            Some((_, failure)) if failure.is_retryable() => Err(failure),
                             _ => Ok(response),
                         }
                     }
@@ -222,31 +221,13 @@ fn first_failure(response: &BatchExecuteResponse, expected: usize) -> Option<(us
             None => Some((
                 i,
                 Failure {
-                    code: "UNKNOWN",
+                    code: tonic::Code::Unknown,
                     reason: Some("NO_RESULT".to_owned()),
                     message: "the server returned no result for this operation".to_owned(),
                 },
             )),
         },
     )
-}
-
-/// Runs `call` until it succeeds, fails for good, or [`SETUP_RETRIES_MAX`] retries are spent.
-async fn with_retries<T, F, Fut>(mut call: F) -> Result<T, Failure>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, Failure>>,
-{
-    let mut retries = 0;
-    loop {
-        match call().await {
-            Err(failure) if failure.is_transient() && retries < SETUP_RETRIES_MAX => {
-                tokio::time::sleep(Duration::from_millis(SETUP_RETRY_BACKOFF_MS << retries)).await;
-                retries += 1;
-            }
-            other => return other,
-        }
-    }
 }
 
 /// Waits for every task; on the first failure stops the others and returns it.
@@ -296,37 +277,5 @@ mod tests {
             funding_per_wallet(Budget::Count(u64::MAX), 2, u64::MAX).to_string(),
             "1000000000.00"
         );
-    }
-
-    #[tokio::test]
-    async fn retries_transient_failures_only_and_boundedly() {
-        let transient = || Failure {
-            code: "UNAVAILABLE",
-            reason: None,
-            message: String::new(),
-        };
-        let mut attempts = 0;
-        let result: Result<(), Failure> = with_retries(|| {
-            attempts += 1;
-            async { Err(transient()) }
-        })
-        .await;
-        assert!(result.is_err());
-        assert_eq!(attempts, 1 + SETUP_RETRIES_MAX);
-
-        let mut attempts = 0;
-        let result: Result<(), Failure> = with_retries(|| {
-            attempts += 1;
-            async {
-                Err(Failure {
-                    code: "FAILED_PRECONDITION",
-                    reason: None,
-                    message: String::new(),
-                })
-            }
-        })
-        .await;
-        assert!(result.is_err());
-        assert_eq!(attempts, 1);
     }
 }

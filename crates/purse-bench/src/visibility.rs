@@ -101,7 +101,7 @@ pub(crate) async fn probe(
         );
         let wallet_id = request.wallet_id.clone();
         let sent = Instant::now();
-        let reply = ctx.rpc.finish(client.debit(ctx.rpc.request(request))).await;
+        let reply = ctx.rpc.finish(client.debit(request)).await;
         let replied = Instant::now();
         visibility.debits.record_call(replied - sent);
         let sequence = match reply {
@@ -117,10 +117,10 @@ pub(crate) async fn probe(
         // No pause between polls: a pause would add up to its length to every figure.
         loop {
             visibility.polls += 1;
-            let request = ctx.rpc.request(GetBalanceRequest {
+            let request = GetBalanceRequest {
                 wallet_id: wallet_id.clone(),
                 min_sequence: 0,
-            });
+            };
             match ctx.rpc.finish(client.get_balance(request)).await {
                 Ok(balance) if balance.sequence >= sequence => {
                     visibility.record_visible(sent, replied, Instant::now());

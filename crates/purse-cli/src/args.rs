@@ -37,8 +37,9 @@ Amounts are decimal strings (\"12.34\"), never floating point. Every mutating co
 idempotency key; when --idempotency-key is omitted one is generated (UUIDv7) and shown, so the
 same command can be retried safely with --idempotency-key <KEY>.
 
-Output: short human-readable lines by default; with --json one JSON object per result on stdout
-(the response message fields, snake_case names, amounts as strings). Errors are one line on
+Output: short human-readable lines by default; with --json one JSON object per result on stdout:
+the response message in the proto3 JSON mapping (lowerCamelCase names, 64-bit integers and
+amounts as strings, enums by name), plus the idempotencyKey sent. Errors are one line on
 stderr (a JSON object with --json).
 
 Exit codes:

@@ -8,11 +8,10 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io::Read;
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use purse_proto::payment::v1::payments_service_client::PaymentsServiceClient;
+use purse_client::{Client, ClientError, outcome_unknown};
 use purse_proto::payment::v1::{ListPaymentMethodsRequest, ListPaymentMethodsResponse};
-use purse_proto::topup::v1::top_up_service_client::TopUpServiceClient;
 use purse_proto::topup::v1::{
     AutoTopUpRule, CreateTopUpRequest, CreateTopUpResponse, GetAutoTopUpRequest, GetTopUpRequest,
     ListTopUpsRequest, ListTopUpsResponse, RemoveAutoTopUpRequest, RemoveAutoTopUpResponse,
@@ -25,25 +24,21 @@ use purse_proto::wallet::v1::{
     DebitRequest, EntryType, GetBalanceRequest, GetWalletRequest, Limits, ListTransactionsRequest,
     ListWalletsRequest, MutationResponse, PlaceHoldRequest, ReactivateWalletRequest, RefundRequest,
     SuspendWalletRequest, UpdateLimitsRequest, VoidHoldRequest, WalletKind,
-    batch_operation::Operation, batch_result, wallet_service_client::WalletServiceClient,
+    batch_operation::Operation, batch_result,
 };
 use serde::Deserialize;
-use tonic::metadata::{AsciiMetadataValue, MetadataValue};
-use tonic::transport::{Channel, Endpoint};
-use tonic::{Request, Response, Status};
+use tonic::{Response, Status};
 
 use crate::args::{
     self, AutoTopupCommand, Command, ExpiryArgs, HoldCommand, KeyArg, LimitArgs, PageArgs,
     PaymentMethodCommand, TopupCommand, TopupKindArg, WalletCommand,
 };
-use crate::error::{CliError, is_retryable};
+use crate::error::CliError;
 
 /// Most operations one BatchExecute call may carry (API contract).
 pub(crate) const BATCH_OPERATIONS_MAX: usize = 1000;
 /// Largest batch file read: 1000 operations of generous size. Bounds memory on a wrong file.
 const BATCH_FILE_BYTES_MAX: u64 = 16 * 1024 * 1024;
-/// Largest response accepted: a full page of transactions with many lots fits comfortably.
-const RESPONSE_BYTES_MAX: usize = 16 * 1024 * 1024;
 
 /// The idempotency key a mutation is sent with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,7 +231,7 @@ impl Outcome {
                 Some(batch_result::Result::Ok(_)) => {}
                 Some(batch_result::Result::Error(error)) => {
                     failed += 1;
-                    retryable |= is_retryable(tonic::Code::from_i32(error.code));
+                    retryable |= outcome_unknown(tonic::Code::from_i32(error.code));
                 }
                 // No answer for this operation: it may or may not have been applied, so it is
                 // treated like a timeout (retry with the same key to find out).
@@ -872,167 +867,43 @@ fn debit_kind(name: &str) -> Result<DebitKind, String> {
     }
 }
 
-/// A connected client that adds the bearer token and deadline to every call.
-pub(crate) struct Client {
-    inner: WalletServiceClient<Channel>,
-    top_ups: TopUpServiceClient<Channel>,
-    payments: PaymentsServiceClient<Channel>,
-    authorization: Option<AsciiMetadataValue>,
-    timeout_ms: u64,
-}
-
-impl Client {
-    /// Validates the endpoint and token, then connects within `timeout_ms`.
-    pub(crate) async fn connect(
-        endpoint: &str,
-        token: Option<&str>,
-        timeout_ms: u64,
-    ) -> Result<Self, CliError> {
-        let authorization = authorization(token)?;
-        let timeout = Duration::from_millis(timeout_ms);
-        let target = Endpoint::from_shared(endpoint.to_owned())
-            .map_err(|err| CliError::Usage(format!("invalid --endpoint `{endpoint}`: {err}")))?;
-        check_scheme(target.uri().scheme_str()).map_err(|detail| {
-            CliError::Usage(format!("invalid --endpoint `{endpoint}`: {detail}"))
-        })?;
-        let target = target.connect_timeout(timeout).tcp_nodelay(true);
-        let connect_error = |detail: String| CliError::Connect {
-            endpoint: endpoint.to_owned(),
-            detail,
-        };
-        // connect_timeout covers the TCP handshake only; the outer bound covers the rest.
-        let channel = tokio::time::timeout(timeout, target.connect())
-            .await
-            .map_err(|_| connect_error(format!("no connection within {timeout_ms} ms")))?
-            .map_err(|err| connect_error(error_chain(&err)))?;
-        Ok(Client {
-            // One connection for every service: `pursed` serves them all on one port, and a
-            // cluster puts them behind one gateway address.
-            top_ups: TopUpServiceClient::new(channel.clone())
-                .max_decoding_message_size(RESPONSE_BYTES_MAX),
-            payments: PaymentsServiceClient::new(channel.clone())
-                .max_decoding_message_size(RESPONSE_BYTES_MAX),
-            inner: WalletServiceClient::new(channel).max_decoding_message_size(RESPONSE_BYTES_MAX),
-            authorization,
+/// Awaits `call` within the client's deadline. When the outcome is unknown (no answer in time,
+/// UNAVAILABLE, DEADLINE_EXCEEDED) and `purse` generated the key, the error carries the key so
+/// the user can retry with it.
+async fn finish<T>(
+    client: &Client,
+    key: Option<&IdempotencyKey>,
+    call: impl Future<Output = Result<Response<T>, Status>>,
+) -> Result<T, CliError> {
+    let retry_key = || key.filter(|k| k.generated).map(|k| k.value.clone());
+    client.call(call).await.map_err(|err| match err {
+        ClientError::Timeout { timeout_ms } => CliError::Timeout {
             timeout_ms,
-        })
-    }
-
-    fn request<T>(&self, message: T) -> Request<T> {
-        let mut request = Request::new(message);
-        // Sent as grpc-timeout so the server stops working on a call nobody waits for.
-        request.set_timeout(Duration::from_millis(self.timeout_ms));
-        if let Some(value) = &self.authorization {
-            request
-                .metadata_mut()
-                .insert("authorization", value.clone());
-        }
-        request
-    }
-
-    /// Awaits a call within the deadline and reports an expired deadline as
-    /// [`CliError::Timeout`] (exit 3). tonic reports expired deadlines as CANCELLED, on the
-    /// client (`Endpoint::timeout`) and on the server (grpc-timeout), which would otherwise read
-    /// as a rejection (exit 1).
-    async fn finish<T>(
-        &self,
-        key: Option<&IdempotencyKey>,
-        call: impl Future<Output = Result<Response<T>, Status>>,
-    ) -> Result<T, CliError> {
-        // The key matters only when the outcome is unknown and the user generated none.
-        let retry_key = || key.filter(|k| k.generated).map(|k| k.value.clone());
-        let timeout = Duration::from_millis(self.timeout_ms);
-        let started = Instant::now();
-        let timed_out = || CliError::Timeout {
-            timeout_ms: self.timeout_ms,
             idempotency_key: retry_key(),
-        };
-        match tokio::time::timeout(timeout, call).await {
-            Err(_elapsed) => Err(timed_out()),
-            // This client never cancels a call itself, so CANCELLED once the deadline has passed
-            // is the server enforcing our grpc-timeout.
-            Ok(Err(status))
-                if status.code() == tonic::Code::Cancelled && started.elapsed() >= timeout =>
-            {
-                Err(timed_out())
-            }
-            Ok(Err(status)) => {
-                let idempotency_key = if is_retryable(status.code()) {
-                    retry_key()
-                } else {
-                    None
-                };
-                Err(CliError::Status {
-                    status: Box::new(status),
-                    idempotency_key,
-                })
-            }
-            Ok(Ok(response)) => Ok(response.into_inner()),
-        }
-    }
-}
-
-/// Only plaintext `http://` is built in (tonic without a TLS feature); saying so up front beats
-/// a confusing transport error later.
-fn check_scheme(scheme: Option<&str>) -> Result<(), &'static str> {
-    match scheme {
-        Some("http") => Ok(()),
-        Some("https") => Err("TLS is not supported by this build; use http://"),
-        _ => Err("expected http://host:port"),
-    }
-}
-
-fn authorization(token: Option<&str>) -> Result<Option<AsciiMetadataValue>, CliError> {
-    match token {
-        // An empty PURSE_TOKEN means "no token", as if unset.
-        None | Some("") => Ok(None),
-        Some(token) => MetadataValue::try_from(format!("Bearer {token}"))
-            .map(Some)
-            .map_err(|_| {
-                CliError::Usage(
-                    "--token contains characters that cannot be sent in a header".to_owned(),
-                )
-            }),
-    }
-}
-
-/// The error and its causes on one line: tonic's transport error alone says only
-/// "transport error".
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut parts = vec![err.to_string()];
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let part = cause.to_string();
-        // Layers often wrap with the same words ("tcp connect error: tcp connect error").
-        if parts.last() != Some(&part) {
-            parts.push(part);
-        }
-        source = cause.source();
-    }
-    parts.join(": ")
+        },
+        ClientError::Status(status) => CliError::Status {
+            idempotency_key: retry_key().filter(|_| outcome_unknown(status.code())),
+            status,
+        },
+        other => CliError::from(other),
+    })
 }
 
 /// Sends a prepared call.
 pub(crate) async fn execute(client: &Client, call: Call) -> Result<Outcome, CliError> {
-    let mut rpc = client.inner.clone();
-    let mut top_ups = client.top_ups.clone();
+    let mut rpc = client.wallets();
+    let mut top_ups = client.top_ups();
     let outcome = match call {
         Call::CreateWallet(request, key) => {
-            let response = client
-                .finish(Some(&key), rpc.create_wallet(client.request(request)))
-                .await?;
+            let response = finish(client, Some(&key), rpc.create_wallet(request)).await?;
             Outcome::WalletCreated { response, key }
         }
-        Call::GetWallet(request) => Outcome::Wallet(
-            client
-                .finish(None, rpc.get_wallet(client.request(request)))
-                .await?,
-        ),
-        Call::ListWallets(request) => Outcome::Wallets(
-            client
-                .finish(None, rpc.list_wallets(client.request(request)))
-                .await?,
-        ),
+        Call::GetWallet(request) => {
+            Outcome::Wallet(finish(client, None, rpc.get_wallet(request)).await?)
+        }
+        Call::ListWallets(request) => {
+            Outcome::Wallets(finish(client, None, rpc.list_wallets(request)).await?)
+        }
         Call::Mutation {
             request,
             key,
@@ -1040,34 +911,16 @@ pub(crate) async fn execute(client: &Client, call: Call) -> Result<Outcome, CliE
         } => {
             let k = Some(&key);
             let response = match request {
-                MutationRequest::UpdateLimits(r) => {
-                    client.finish(k, rpc.update_limits(client.request(r))).await
-                }
-                MutationRequest::Suspend(r) => {
-                    client
-                        .finish(k, rpc.suspend_wallet(client.request(r)))
-                        .await
-                }
-                MutationRequest::Reactivate(r) => {
-                    client
-                        .finish(k, rpc.reactivate_wallet(client.request(r)))
-                        .await
-                }
-                MutationRequest::Close(r) => {
-                    client.finish(k, rpc.close_wallet(client.request(r))).await
-                }
-                MutationRequest::Credit(r) => client.finish(k, rpc.credit(client.request(r))).await,
-                MutationRequest::Debit(r) => client.finish(k, rpc.debit(client.request(r))).await,
-                MutationRequest::Refund(r) => client.finish(k, rpc.refund(client.request(r))).await,
-                MutationRequest::PlaceHold(r) => {
-                    client.finish(k, rpc.place_hold(client.request(r))).await
-                }
-                MutationRequest::CaptureHold(r) => {
-                    client.finish(k, rpc.capture_hold(client.request(r))).await
-                }
-                MutationRequest::VoidHold(r) => {
-                    client.finish(k, rpc.void_hold(client.request(r))).await
-                }
+                MutationRequest::UpdateLimits(r) => finish(client, k, rpc.update_limits(r)).await,
+                MutationRequest::Suspend(r) => finish(client, k, rpc.suspend_wallet(r)).await,
+                MutationRequest::Reactivate(r) => finish(client, k, rpc.reactivate_wallet(r)).await,
+                MutationRequest::Close(r) => finish(client, k, rpc.close_wallet(r)).await,
+                MutationRequest::Credit(r) => finish(client, k, rpc.credit(r)).await,
+                MutationRequest::Debit(r) => finish(client, k, rpc.debit(r)).await,
+                MutationRequest::Refund(r) => finish(client, k, rpc.refund(r)).await,
+                MutationRequest::PlaceHold(r) => finish(client, k, rpc.place_hold(r)).await,
+                MutationRequest::CaptureHold(r) => finish(client, k, rpc.capture_hold(r)).await,
+                MutationRequest::VoidHold(r) => finish(client, k, rpc.void_hold(r)).await,
             }?;
             Outcome::Mutation {
                 response,
@@ -1075,20 +928,14 @@ pub(crate) async fn execute(client: &Client, call: Call) -> Result<Outcome, CliE
                 computed_expires_at_ms,
             }
         }
-        Call::GetBalance(request) => Outcome::Balance(
-            client
-                .finish(None, rpc.get_balance(client.request(request)))
-                .await?,
-        ),
-        Call::ListTransactions(request) => Outcome::History(
-            client
-                .finish(None, rpc.list_transactions(client.request(request)))
-                .await?,
-        ),
+        Call::GetBalance(request) => {
+            Outcome::Balance(finish(client, None, rpc.get_balance(request)).await?)
+        }
+        Call::ListTransactions(request) => {
+            Outcome::History(finish(client, None, rpc.list_transactions(request)).await?)
+        }
         Call::Batch(request, lines) => {
-            let response = client
-                .finish(None, rpc.batch_execute(client.request(request)))
-                .await?;
+            let response = finish(client, None, rpc.batch_execute(request)).await?;
             Outcome::Batch(batch_items(lines, response.results))
         }
         Call::CreateTopUp {
@@ -1096,51 +943,34 @@ pub(crate) async fn execute(client: &Client, call: Call) -> Result<Outcome, CliE
             key,
             computed_lots_expire_at_ms,
         } => {
-            let response = client
-                .finish(Some(&key), top_ups.create_top_up(client.request(request)))
-                .await?;
+            let response = finish(client, Some(&key), top_ups.create_top_up(request)).await?;
             Outcome::TopUpCreated {
                 response,
                 key,
                 computed_lots_expire_at_ms,
             }
         }
-        Call::GetTopUp(request) => Outcome::TopUp(
-            client
-                .finish(None, top_ups.get_top_up(client.request(request)))
-                .await?,
-        ),
-        Call::ListTopUps(request) => Outcome::TopUps(
-            client
-                .finish(None, top_ups.list_top_ups(client.request(request)))
-                .await?,
-        ),
+        Call::GetTopUp(request) => {
+            Outcome::TopUp(finish(client, None, top_ups.get_top_up(request)).await?)
+        }
+        Call::ListTopUps(request) => {
+            Outcome::TopUps(finish(client, None, top_ups.list_top_ups(request)).await?)
+        }
         Call::SetAutoTopUp(request, key) => {
-            let response = client
-                .finish(Some(&key), top_ups.set_auto_top_up(client.request(request)))
-                .await?;
+            let response = finish(client, Some(&key), top_ups.set_auto_top_up(request)).await?;
             Outcome::AutoTopUpSet { response, key }
         }
-        Call::GetAutoTopUp(request) => Outcome::AutoTopUp(
-            client
-                .finish(None, top_ups.get_auto_top_up(client.request(request)))
-                .await?,
-        ),
+        Call::GetAutoTopUp(request) => {
+            Outcome::AutoTopUp(finish(client, None, top_ups.get_auto_top_up(request)).await?)
+        }
         Call::RemoveAutoTopUp(request, key) => {
-            let response = client
-                .finish(
-                    Some(&key),
-                    top_ups.remove_auto_top_up(client.request(request)),
-                )
-                .await?;
+            let response = finish(client, Some(&key), top_ups.remove_auto_top_up(request)).await?;
             Outcome::AutoTopUpRemoved { response, key }
         }
         Call::ListPaymentMethods(request) => {
-            let mut payments = client.payments.clone();
+            let mut payments = client.payments();
             Outcome::PaymentMethods(
-                client
-                    .finish(None, payments.list_payment_methods(client.request(request)))
-                    .await?,
+                finish(client, None, payments.list_payment_methods(request)).await?,
             )
         }
     };
@@ -1582,16 +1412,5 @@ mod tests {
             panic!("expected payment methods");
         };
         assert_eq!((request.owner.as_str(), request.page_size), ("alice", 0));
-    }
-
-    #[test]
-    fn tokens_become_bearer_headers() {
-        assert_eq!(authorization(None).unwrap(), None);
-        assert_eq!(authorization(Some("")).unwrap(), None);
-        assert_eq!(
-            authorization(Some("abc.def")).unwrap().unwrap(),
-            "Bearer abc.def"
-        );
-        assert!(authorization(Some("bad\ntoken")).is_err());
     }
 }

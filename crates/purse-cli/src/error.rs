@@ -1,9 +1,9 @@
 //! Everything that can make `purse` exit non-zero, and the exit code each maps to.
 
-use purse_proto::status_code_name as code_name;
 use std::path::PathBuf;
 
-use tonic::Code;
+use purse_client::{ClientError, outcome_unknown};
+use purse_proto::status_code_name as code_name;
 
 /// Exit code: success.
 pub(crate) const EXIT_OK: u8 = 0;
@@ -97,7 +97,7 @@ impl CliError {
             CliError::Usage(_) => EXIT_USAGE,
             CliError::Connect { .. } | CliError::Timeout { .. } => EXIT_UNREACHABLE,
             CliError::Status { status, .. } => {
-                if is_retryable(status.code()) {
+                if outcome_unknown(status.code()) {
                     EXIT_UNREACHABLE
                 } else {
                     EXIT_REJECTED
@@ -118,10 +118,26 @@ impl CliError {
     }
 }
 
-/// Whether a status means "the server was not reached or did not finish": the operation may not
-/// have happened, and a retry with the same idempotency key is the way to find out.
-pub(crate) fn is_retryable(code: Code) -> bool {
-    matches!(code, Code::Unavailable | Code::DeadlineExceeded)
+impl From<ClientError> for CliError {
+    fn from(err: ClientError) -> Self {
+        match err {
+            ClientError::InvalidEndpoint { endpoint, detail } => {
+                CliError::Usage(format!("invalid --endpoint `{endpoint}`: {detail}"))
+            }
+            ClientError::InvalidToken => CliError::Usage(
+                "--token contains characters that cannot be sent in a header".to_owned(),
+            ),
+            ClientError::Connect { endpoint, detail } => CliError::Connect { endpoint, detail },
+            ClientError::Timeout { timeout_ms } => CliError::Timeout {
+                timeout_ms,
+                idempotency_key: None,
+            },
+            ClientError::Status(status) => CliError::Status {
+                status,
+                idempotency_key: None,
+            },
+        }
+    }
 }
 
 fn display_path(path: &std::path::Path) -> String {
@@ -135,6 +151,7 @@ fn display_path(path: &std::path::Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tonic::Code;
 
     fn status_error(code: Code) -> CliError {
         CliError::Status {

@@ -9,11 +9,14 @@ mod output;
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 
 use crate::args::Cli;
-use crate::commands::{Client, Outcome};
+use purse_client::{Client, Target};
+
+use crate::commands::Outcome;
 use crate::error::{CliError, EXIT_OK};
 
 fn main() -> ExitCode {
@@ -41,13 +44,17 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<Outcome, CliError> {
     // Local input is checked before connecting: a bad file is reported even with no server.
     let call = commands::prepare(cli.command, commands::now_ms())?;
-    let client = Client::connect(&cli.endpoint, cli.token.as_deref(), cli.timeout_ms).await?;
+    let target = Target::parse(&cli.endpoint)?;
+    let timeout = Duration::from_millis(cli.timeout_ms);
+    let client = Client::connect_within(&target, cli.token.as_deref(), timeout).await?;
     commands::execute(&client, call).await
 }
 
 fn print(outcome: &Outcome, json: bool) -> Result<(), CliError> {
     let mut stdout = std::io::stdout().lock();
-    let written = output::render(outcome, json)
+    // A message this build cannot encode (an enum value from a newer server) fails like a write.
+    let lines = output::render(outcome, json).map_err(|err| CliError::Output(err.into()))?;
+    let written = lines
         .into_iter()
         .try_for_each(|line| writeln!(stdout, "{line}"))
         .and_then(|()| stdout.flush());

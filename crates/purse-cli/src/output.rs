@@ -1,16 +1,17 @@
 //! Rendering results and errors: short human lines by default, one JSON object per result with
-//! `--json`. Proto messages carry no serde derives (they stay plain generated code), so the JSON
-//! is built here field by field, with the proto's snake_case names and amounts kept as strings.
+//! `--json`. The JSON of a response is the proto3 JSON mapping generated from the protos
+//! (lowerCamelCase names, int64 as strings, enums by name, amounts as the strings they are), so
+//! any protobuf library parses it; `purse` adds only the key it sent (`idempotencyKey`).
 
 use std::collections::{BTreeMap, HashMap};
 
-use purse_proto::payment::v1::PaymentMethod;
 use purse_proto::topup::v1::{AutoTopUpRule, TopUp, TopUpKind, TopUpStatus, auto_top_up_rule};
 use purse_proto::wallet::v1::{
-    Balance, BatchError, EntryType, Limits, MutationResponse, Transaction, Wallet, WalletKind,
+    BatchError, BatchResult, EntryType, MutationResponse, Transaction, Wallet, WalletKind,
     WalletStatus, batch_result,
 };
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Value, json};
 use tonic_types::StatusExt;
 
 use crate::commands::{BatchItem, IdempotencyKey, Outcome};
@@ -23,14 +24,14 @@ use crate::error::CliError;
 const LOT_ID_SHOWN_CHARS: usize = 8;
 
 /// The lines to print on stdout for `outcome`.
-pub(crate) fn render(outcome: &Outcome, json: bool) -> Vec<String> {
+pub(crate) fn render(outcome: &Outcome, json: bool) -> Result<Vec<String>, serde_json::Error> {
     if json {
-        render_json(outcome)
+        Ok(render_json(outcome)?
             .into_iter()
             .map(|value| value.to_string())
-            .collect()
+            .collect())
     } else {
-        render_human(outcome)
+        Ok(render_human(outcome))
     }
 }
 
@@ -38,7 +39,7 @@ pub(crate) fn render(outcome: &Outcome, json: bool) -> Vec<String> {
 pub(crate) fn render_error(err: &CliError, json: bool) -> String {
     let report = ErrorReport::from(err);
     if json {
-        report.to_json().to_string()
+        json!({ "error": report }).to_string()
     } else {
         report.to_human()
     }
@@ -47,8 +48,10 @@ pub(crate) fn render_error(err: &CliError, json: bool) -> String {
 // ---------------------------------------------------------------------------------------------
 // Errors
 
-/// The parts of an error both renderings show.
-#[derive(Debug, Default, PartialEq)]
+/// The parts of an error both renderings show; its JSON uses lowerCamelCase names like the
+/// responses.
+#[derive(Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 struct ErrorReport {
     /// gRPC code name; `None` for errors that never reached the network.
     code: Option<&'static str>,
@@ -59,6 +62,7 @@ struct ErrorReport {
     /// Field names from a `google.rpc.BadRequest`.
     fields: Vec<String>,
     /// Key to retry with when the outcome is unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
     idempotency_key: Option<String>,
 }
 
@@ -161,20 +165,6 @@ impl ErrorReport {
         }
         line
     }
-
-    fn to_json(&self) -> Value {
-        let mut error = json!({
-            "code": self.code,
-            "reason": self.reason,
-            "message": self.message,
-            "metadata": self.metadata,
-            "fields": self.fields,
-        });
-        if let (Some(key), Value::Object(map)) = (&self.idempotency_key, &mut error) {
-            map.insert("idempotency_key".to_owned(), json!(key));
-        }
-        json!({ "error": error })
-    }
 }
 
 fn sorted(map: &HashMap<String, String>) -> BTreeMap<String, String> {
@@ -199,264 +189,81 @@ fn one_line(text: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // JSON
 
-fn render_json(outcome: &Outcome) -> Vec<Value> {
-    match outcome {
-        Outcome::WalletCreated { response, key } => vec![json!({
-            "wallet": response.wallet.as_ref().map(wallet_json),
-            "replayed": response.replayed,
-            "idempotency_key": key.value,
-        })],
-        Outcome::Wallet(wallet) => vec![wallet_json(wallet)],
-        Outcome::Wallets(page) => vec![json!({
-            "wallets": page.wallets.iter().map(wallet_json).collect::<Vec<_>>(),
-            "next_page_token": page.next_page_token,
-        })],
+fn render_json(outcome: &Outcome) -> Result<Vec<Value>, serde_json::Error> {
+    let value = match outcome {
+        Outcome::WalletCreated { response, key } => with_key(response, key, None)?,
+        Outcome::Wallet(wallet) => serde_json::to_value(wallet)?,
+        Outcome::Wallets(page) => serde_json::to_value(page)?,
         Outcome::Mutation {
             response,
             key,
             computed_expires_at_ms,
-        } => {
-            let mut map = mutation_map(response);
-            map.insert("idempotency_key".to_owned(), json!(key.value));
-            if let Some(at) = computed_expires_at_ms {
-                map.insert("expires_at_ms".to_owned(), json!(at));
-            }
-            vec![Value::Object(map)]
-        }
-        Outcome::Balance(balance) => vec![balance_json(balance)],
-        Outcome::History(page) => vec![json!({
-            "transactions": page.transactions.iter().map(transaction_json).collect::<Vec<_>>(),
-            "next_page_token": page.next_page_token,
-        })],
-        Outcome::Batch(items) => items.iter().map(batch_item_json).collect(),
+        } => with_key(
+            response,
+            key,
+            computed_expires_at_ms.map(|at| ("expiresAtMs", at)),
+        )?,
+        Outcome::Balance(balance) => serde_json::to_value(balance)?,
+        Outcome::History(page) => serde_json::to_value(page)?,
+        Outcome::Batch(items) => return items.iter().map(batch_item_json).collect(),
         Outcome::TopUpCreated {
             response,
             key,
             computed_lots_expire_at_ms,
-        } => {
-            let mut value = json!({
-                "top_up": response.top_up.as_ref().map(top_up_json),
-                "replayed": response.replayed,
-                "idempotency_key": key.value,
-            });
-            if let (Some(at), Value::Object(map)) = (computed_lots_expire_at_ms, &mut value) {
-                map.insert("lots_expire_at_ms".to_owned(), json!(at));
-            }
-            vec![value]
-        }
-        Outcome::TopUp(top_up) => vec![top_up_json(top_up)],
-        Outcome::TopUps(page) => vec![json!({
-            "top_ups": page.top_ups.iter().map(top_up_json).collect::<Vec<_>>(),
-            "next_page_token": page.next_page_token,
-        })],
-        Outcome::AutoTopUpSet { response, key } => vec![json!({
-            "rule": response.rule.as_ref().map(rule_json),
-            "replayed": response.replayed,
-            "idempotency_key": key.value,
-        })],
-        Outcome::AutoTopUp(rule) => vec![rule_json(rule)],
-        Outcome::AutoTopUpRemoved { response, key } => vec![json!({
-            "wallet_id": response.wallet_id,
-            "sequence": response.sequence,
-            "replayed": response.replayed,
-            "idempotency_key": key.value,
-        })],
-        Outcome::PaymentMethods(page) => vec![json!({
-            "payment_methods": page.payment_methods.iter().map(payment_method_json).collect::<Vec<_>>(),
-            "next_page_token": page.next_page_token,
-        })],
-    }
-}
-
-fn top_up_json(t: &TopUp) -> Value {
-    json!({
-        "top_up_id": t.top_up_id,
-        "wallet_id": t.wallet_id,
-        "owner": t.owner,
-        "kind": enum_json(t.kind, |k: TopUpKind| k.as_str_name()),
-        "status": enum_json(t.status, |s: TopUpStatus| s.as_str_name()),
-        "asset": t.asset,
-        "amount": t.amount,
-        "wallet_amount": t.wallet_amount,
-        "fee": t.fee,
-        "url": t.url,
-        "expires_at_ms": t.expires_at_ms,
-        "lots_expire_at_ms": t.lots_expire_at_ms,
-        "payment_id": t.payment_id,
-        "payment_method_id": t.payment_method_id,
-        "credited": t.credited,
-        "failure_reason": t.failure_reason,
-        "late_capture": t.late_capture,
-        "created_at_ms": t.created_at_ms,
-        "sequence": t.sequence,
-    })
-}
-
-fn rule_json(rule: &AutoTopUpRule) -> Value {
-    let (amount, target_balance) = charge_parts(rule);
-    json!({
-        "wallet_id": rule.wallet_id,
-        "owner": rule.owner,
-        "asset": rule.asset,
-        "threshold": rule.threshold,
-        "amount": amount,
-        "target_balance": target_balance,
-        "payment_method_id": rule.payment_method_id,
-        "daily_max_count": rule.daily_max_count,
-        "daily_max_amount": rule.daily_max_amount,
-        "backoff_ms": rule.backoff_ms,
-        "fee_percent": rule.fee_percent,
-        "timeout_ms": rule.timeout_ms,
-        "updated_at_ms": rule.updated_at_ms,
-        "sequence": rule.sequence,
-        "consecutive_failures": rule.consecutive_failures,
-        "backoff_until_ms": rule.backoff_until_ms,
-        "last_failure": rule.last_failure.as_ref().map(|f| json!({
-            "top_up_id": f.top_up_id,
-            "reason": f.reason,
-            "failed_at_ms": f.failed_at_ms,
-        })),
-        "daily_cap_reached_until_ms": rule.daily_cap_reached_until_ms,
-    })
-}
-
-/// The rule's charge as (fixed amount, target balance); exactly one is set by the server.
-fn charge_parts(rule: &AutoTopUpRule) -> (Option<&str>, Option<&str>) {
-    match &rule.charge {
-        Some(auto_top_up_rule::Charge::Amount(amount)) => (Some(amount), None),
-        Some(auto_top_up_rule::Charge::TargetBalance(target)) => (None, Some(target)),
-        None => (None, None),
-    }
-}
-
-fn payment_method_json(m: &PaymentMethod) -> Value {
-    json!({
-        "payment_method_id": m.payment_method_id,
-        "owner": m.owner,
-        "brand": m.brand,
-        "last4": m.last4,
-        "exp_month": m.exp_month,
-        "exp_year": m.exp_year,
-        "created_at_ms": m.created_at_ms,
-    })
-}
-
-/// An enum field as its proto name (`WALLET_STATUS_OPEN`); a value this client does not know
-/// (a newer server) stays visible as its number.
-fn enum_json<E: TryFrom<i32>>(value: i32, name: impl Fn(E) -> &'static str) -> Value {
-    match E::try_from(value) {
-        Ok(known) => json!(name(known)),
-        Err(_) => json!(value),
-    }
-}
-
-fn limits_json(limits: &Limits) -> Value {
-    let mut map = Map::new();
-    let mut put = |name: &str, value: &Option<String>| {
-        if let Some(v) = value {
-            map.insert(name.to_owned(), json!(v));
-        }
+        } => with_key(
+            response,
+            key,
+            computed_lots_expire_at_ms.map(|at| ("lotsExpireAtMs", at)),
+        )?,
+        Outcome::TopUp(top_up) => serde_json::to_value(top_up)?,
+        Outcome::TopUps(page) => serde_json::to_value(page)?,
+        Outcome::AutoTopUpSet { response, key } => with_key(response, key, None)?,
+        Outcome::AutoTopUp(rule) => serde_json::to_value(rule)?,
+        Outcome::AutoTopUpRemoved { response, key } => with_key(response, key, None)?,
+        Outcome::PaymentMethods(page) => serde_json::to_value(page)?,
     };
-    put("max_balance", &limits.max_balance);
-    put("daily_debit_limit", &limits.daily_debit_limit);
-    put("per_transaction_max", &limits.per_transaction_max);
-    put("low_balance_threshold", &limits.low_balance_threshold);
-    if let Some(v) = &limits.velocity {
+    Ok(vec![value])
+}
+
+/// A mutation's response with the key it was sent with and, when `purse` computed a time from
+/// a relative flag, that time (an int64, so a string like the message's own).
+fn with_key(
+    response: &impl Serialize,
+    key: &IdempotencyKey,
+    computed: Option<(&str, i64)>,
+) -> Result<Value, serde_json::Error> {
+    let mut value = serde_json::to_value(response)?;
+    if let Value::Object(map) = &mut value {
+        map.insert("idempotencyKey".to_owned(), json!(key.value));
+        if let Some((name, at)) = computed {
+            map.insert(name.to_owned(), json!(at.to_string()));
+        }
+    }
+    Ok(value)
+}
+
+/// One batch operation's `BatchResult` (`ok` or `error`) with its line and key. A missing
+/// result is shown as an error, so it cannot pass for a success.
+fn batch_item_json(item: &BatchItem) -> Result<Value, serde_json::Error> {
+    let result = BatchResult {
+        result: Some(item.result.clone().unwrap_or_else(|| {
+            batch_result::Result::Error(BatchError {
+                code: tonic::Code::Unknown as i32,
+                reason: "NO_RESULT".to_owned(),
+                message: MISSING_RESULT.to_owned(),
+                metadata: HashMap::new(),
+            })
+        })),
+    };
+    let mut value = serde_json::to_value(&result)?;
+    if let Value::Object(map) = &mut value {
+        map.insert("line".to_owned(), json!(item.source.line));
         map.insert(
-            "velocity".to_owned(),
-            json!({ "max_operations": v.max_operations, "window_ms": v.window_ms }),
+            "idempotencyKey".to_owned(),
+            json!(item.source.idempotency_key),
         );
     }
-    Value::Object(map)
-}
-
-fn wallet_json(wallet: &Wallet) -> Value {
-    json!({
-        "wallet_id": wallet.wallet_id,
-        "tenant": wallet.tenant,
-        "owner": wallet.owner,
-        "kind": enum_json(wallet.kind, |k: WalletKind| k.as_str_name()),
-        "asset": wallet.asset,
-        "asset_scale": wallet.asset_scale,
-        "status": enum_json(wallet.status, |s: WalletStatus| s.as_str_name()),
-        "limits": limits_json(&wallet.limits.clone().unwrap_or_default()),
-        "metadata": sorted(&wallet.metadata),
-        "created_at_ms": wallet.created_at_ms,
-        "sequence": wallet.sequence,
-    })
-}
-
-fn mutation_map(response: &MutationResponse) -> Map<String, Value> {
-    let mut map = Map::new();
-    map.insert("wallet_id".to_owned(), json!(response.wallet_id));
-    map.insert("entry_id".to_owned(), json!(response.entry_id));
-    map.insert("balance".to_owned(), json!(response.balance));
-    map.insert("held".to_owned(), json!(response.held));
-    map.insert("available".to_owned(), json!(response.available));
-    map.insert("sequence".to_owned(), json!(response.sequence));
-    map.insert("replayed".to_owned(), json!(response.replayed));
-    map
-}
-
-fn balance_json(balance: &Balance) -> Value {
-    json!({
-        "wallet_id": balance.wallet_id,
-        "asset": balance.asset,
-        "balance": balance.balance,
-        "held": balance.held,
-        "available": balance.available,
-        "sequence": balance.sequence,
-    })
-}
-
-fn transaction_json(tx: &Transaction) -> Value {
-    json!({
-        "entry_id": tx.entry_id,
-        "entry_type": enum_json(tx.entry_type, |t: EntryType| t.as_str_name()),
-        "amount": tx.amount,
-        "balance_after": tx.balance_after,
-        "lots": tx.lots.iter().map(|lot| json!({"lot_id": lot.lot_id, "amount": lot.amount})).collect::<Vec<_>>(),
-        "reference": tx.reference,
-        "description": tx.description,
-        "occurred_at_ms": tx.occurred_at_ms,
-        "sequence": tx.sequence,
-        "detail": tx.detail,
-        "hold_id": tx.hold_id,
-    })
-}
-
-fn batch_error_json(error: &BatchError) -> Value {
-    json!({
-        "code": code_name(tonic::Code::from_i32(error.code)),
-        "reason": Some(error.reason.as_str()).filter(|r| !r.is_empty()),
-        "message": error.message,
-        "metadata": sorted(&error.metadata),
-    })
-}
-
-fn batch_item_json(item: &BatchItem) -> Value {
-    let mut map = Map::new();
-    map.insert("line".to_owned(), json!(item.source.line));
-    map.insert(
-        "idempotency_key".to_owned(),
-        json!(item.source.idempotency_key),
-    );
-    let (key, result) = match &item.result {
-        Some(batch_result::Result::Ok(response)) => ("ok", Value::Object(mutation_map(response))),
-        Some(batch_result::Result::Error(error)) => ("error", batch_error_json(error)),
-        None => ("error", missing_result_json()),
-    };
-    map.insert(key.to_owned(), result);
-    Value::Object(map)
-}
-
-fn missing_result_json() -> Value {
-    json!({
-        "code": null,
-        "reason": "NO_RESULT",
-        "message": MISSING_RESULT,
-        "metadata": {},
-    })
+    Ok(value)
 }
 
 const MISSING_RESULT: &str =
@@ -700,10 +507,12 @@ fn top_ups_table(top_ups: &[TopUp]) -> Vec<String> {
 }
 
 fn rule_human(rule: &AutoTopUpRule) -> Vec<String> {
-    let charge = match charge_parts(rule) {
-        (Some(amount), _) => format!("{amount} {}", rule.asset),
-        (None, Some(target)) => format!("up to a balance of {target} {}", rule.asset),
-        (None, None) => "-".to_owned(),
+    let charge = match &rule.charge {
+        Some(auto_top_up_rule::Charge::Amount(amount)) => format!("{amount} {}", rule.asset),
+        Some(auto_top_up_rule::Charge::TargetBalance(target)) => {
+            format!("up to a balance of {target} {}", rule.asset)
+        }
+        None => "-".to_owned(),
     };
     let cap = match &rule.daily_max_amount {
         Some(amount) => format!("{} per day, at most {amount}", rule.daily_max_count),
@@ -1016,7 +825,8 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use purse_proto::wallet::v1::{LotAmount, VelocityLimit};
+    use purse_proto::payment::v1::PaymentMethod;
+    use purse_proto::wallet::v1::{Limits, LotAmount, VelocityLimit};
     use tonic::Code;
     use tonic_types::{ErrorDetails, FieldViolation};
 
@@ -1059,7 +869,7 @@ mod tests {
             computed_expires_at_ms: None,
         };
         assert_eq!(
-            render(&outcome, false),
+            render(&outcome, false).unwrap(),
             vec![
                 "wallet w1 balance 120.00 held 0.00 available 120.00 (sequence 4)",
                 "entry e1 (replayed)",
@@ -1075,15 +885,15 @@ mod tests {
             key: generated("k1"),
             computed_expires_at_ms: Some(5),
         };
-        let lines = render(&outcome, true);
+        let lines = render(&outcome, true).unwrap();
         assert_eq!(lines.len(), 1);
         let value: Value = serde_json::from_str(&lines[0]).unwrap();
         assert_eq!(value["balance"], json!("120.00"));
         assert_eq!(value["available"], json!("120.00"));
-        assert_eq!(value["sequence"], json!(4));
+        assert_eq!(value["sequence"], json!("4"));
         assert_eq!(value["replayed"], json!(false));
-        assert_eq!(value["idempotency_key"], json!("k1"));
-        assert_eq!(value["expires_at_ms"], json!(5));
+        assert_eq!(value["idempotencyKey"], json!("k1"));
+        assert_eq!(value["expiresAtMs"], json!("5"));
     }
 
     #[test]
@@ -1105,12 +915,12 @@ mod tests {
             }),
             ..Wallet::default()
         };
-        let value = wallet_json(&wallet);
+        let value = serde_json::to_value(&wallet).unwrap();
         assert_eq!(value["kind"], json!("WALLET_KIND_CUSTOMER"));
         assert_eq!(value["status"], json!("WALLET_STATUS_OPEN"));
-        assert_eq!(value["limits"]["max_balance"], json!("500.00"));
-        assert_eq!(value["limits"]["velocity"]["window_ms"], json!(60_000));
-        assert!(value["limits"].get("daily_debit_limit").is_none());
+        assert_eq!(value["limits"]["maxBalance"], json!("500.00"));
+        assert_eq!(value["limits"]["velocity"]["windowMs"], json!("60000"));
+        assert!(value["limits"].get("dailyDebitLimit").is_none());
         let human = wallet_human(&wallet).join("\n");
         assert!(human.contains("status   open"), "{human}");
         assert!(
@@ -1210,7 +1020,7 @@ mod tests {
         );
         let value: Value = serde_json::from_str(&render_error(&err, true)).unwrap();
         assert_eq!(value["error"]["reason"], Value::Null);
-        assert_eq!(value["error"]["idempotency_key"], json!("k9"));
+        assert_eq!(value["error"]["idempotencyKey"], json!("k9"));
     }
 
     #[test]
@@ -1251,19 +1061,22 @@ mod tests {
         ];
         let outcome = Outcome::Batch(items);
         assert_eq!(
-            render(&outcome, false),
+            render(&outcome, false).unwrap(),
             vec![
                 "line 1: ok wallet w1 balance 120.00 held 0.00 available 120.00 (sequence 4) entry e1",
                 "line 2: error FAILED_PRECONDITION INSUFFICIENT_FUNDS: insufficient funds (available=0.00)",
             ]
         );
-        let json_lines = render(&outcome, true);
+        let json_lines = render(&outcome, true).unwrap();
         let second: Value = serde_json::from_str(&json_lines[1]).unwrap();
         assert_eq!(second["line"], json!(2));
-        assert_eq!(second["error"]["code"], json!("FAILED_PRECONDITION"));
+        assert_eq!(
+            second["error"]["code"],
+            json!(Code::FailedPrecondition as i32)
+        );
         assert_eq!(second["error"]["metadata"]["available"], json!("0.00"));
         let first: Value = serde_json::from_str(&json_lines[0]).unwrap();
-        assert_eq!(first["ok"]["entry_id"], json!("e1"));
+        assert_eq!(first["ok"]["entryId"], json!("e1"));
     }
 
     fn top_up() -> TopUp {
@@ -1297,7 +1110,7 @@ mod tests {
             key: generated("k1"),
             computed_lots_expire_at_ms: Some(1_735_689_600_000),
         };
-        let lines = render(&outcome, false);
+        let lines = render(&outcome, false).unwrap();
         assert!(lines.contains(&"top-up   t1".to_owned()), "{lines:?}");
         assert!(lines.contains(&"kind     manual".to_owned()), "{lines:?}");
         assert!(
@@ -1324,19 +1137,19 @@ mod tests {
                 .any(|l| l.contains("--lots-expire-at-ms 1735689600000"))
         );
 
-        let json_lines = render(&outcome, true);
+        let json_lines = render(&outcome, true).unwrap();
         let value: Value = serde_json::from_str(&json_lines[0]).unwrap();
-        assert_eq!(value["top_up"]["kind"], json!("TOP_UP_KIND_MANUAL"));
-        assert_eq!(value["top_up"]["status"], json!("TOP_UP_STATUS_CREATED"));
-        assert_eq!(value["top_up"]["amount"], json!("20.00"));
-        assert_eq!(value["top_up"]["wallet_amount"], json!("22.00"));
+        assert_eq!(value["topUp"]["kind"], json!("TOP_UP_KIND_MANUAL"));
+        assert_eq!(value["topUp"]["status"], json!("TOP_UP_STATUS_CREATED"));
+        assert_eq!(value["topUp"]["amount"], json!("20.00"));
+        assert_eq!(value["topUp"]["walletAmount"], json!("22.00"));
         assert_eq!(
-            value["top_up"]["url"],
+            value["topUp"]["url"],
             json!("http://127.0.0.1:8080/checkout/s1")
         );
         assert_eq!(value["replayed"], json!(true));
-        assert_eq!(value["idempotency_key"], json!("k1"));
-        assert_eq!(value["lots_expire_at_ms"], json!(1_735_689_600_000_i64));
+        assert_eq!(value["idempotencyKey"], json!("k1"));
+        assert_eq!(value["lotsExpireAtMs"], json!("1735689600000"));
     }
 
     #[test]
@@ -1350,7 +1163,7 @@ mod tests {
             top_ups: vec![completed, top_up()],
             next_page_token: "next".into(),
         });
-        let lines = render(&outcome, false);
+        let lines = render(&outcome, false).unwrap();
         assert!(lines[0].starts_with("TOP-UP"));
         assert!(
             lines[1].contains("completed") && lines[1].contains("22.00"),
@@ -1360,7 +1173,7 @@ mod tests {
         assert_eq!(lines[3], "next page: --page-token next");
         assert!(lines.iter().all(|l| !l.ends_with(' ')));
         let empty = Outcome::TopUps(ListTopUpsResponse::default());
-        assert_eq!(render(&empty, false), vec!["no top-ups"]);
+        assert_eq!(render(&empty, false).unwrap(), vec!["no top-ups"]);
     }
 
     #[test]
@@ -1381,7 +1194,7 @@ mod tests {
             sequence: 2,
             ..AutoTopUpRule::default()
         };
-        let lines = render(&Outcome::AutoTopUp(rule.clone()), false);
+        let lines = render(&Outcome::AutoTopUp(rule.clone()), false).unwrap();
         assert!(
             lines.contains(&"charge    up to a balance of 50.00 USD".to_owned()),
             "{lines:?}"
@@ -1397,12 +1210,12 @@ mod tests {
                 || l.contains("cap reached")),
             "nothing failed: {lines:?}"
         );
-        let value = rule_json(&rule);
-        assert_eq!(value["target_balance"], json!("50.00"));
+        let value = serde_json::to_value(&rule).unwrap();
+        assert_eq!(value["targetBalance"], json!("50.00"));
         assert_eq!(value["amount"], Value::Null);
-        assert_eq!(value["daily_max_amount"], json!("100.00"));
-        assert_eq!(value["backoff_until_ms"], json!(0));
-        assert_eq!(value["last_failure"], Value::Null);
+        assert_eq!(value["dailyMaxAmount"], json!("100.00"));
+        assert_eq!(value["backoffUntilMs"], json!("0"));
+        assert_eq!(value["lastFailure"], Value::Null);
     }
 
     #[test]
@@ -1426,7 +1239,7 @@ mod tests {
             daily_cap_reached_until_ms: 1_735_776_000_000,
             ..AutoTopUpRule::default()
         };
-        let lines = render(&Outcome::AutoTopUp(rule.clone()), false);
+        let lines = render(&Outcome::AutoTopUp(rule.clone()), false).unwrap();
         for expected in [
             "backing off until 2025-01-01T01:00:00.000Z (2 failed in a row)",
             "last failure declined:insufficient_funds at 2025-01-01T00:00:00.000Z (top-up t7)",
@@ -1444,28 +1257,23 @@ mod tests {
             daily_cap_reached_until_ms: 0,
             ..rule.clone()
         };
-        let lines = render(&Outcome::AutoTopUp(over), false);
+        let lines = render(&Outcome::AutoTopUp(over), false).unwrap();
         assert!(
             lines.contains(&"failures  2 in a row (back-off over)".to_owned()),
             "{lines:?}"
         );
         let value: Value =
-            serde_json::from_str(&render(&Outcome::AutoTopUp(rule), true)[0]).expect("JSON");
-        assert_eq!(value["consecutive_failures"], json!(2));
-        assert_eq!(value["backoff_until_ms"], json!(1_735_693_200_000_i64));
-        assert_eq!(value["last_failure"]["top_up_id"], json!("t7"));
+            serde_json::from_str(&render(&Outcome::AutoTopUp(rule), true).unwrap()[0])
+                .expect("JSON");
+        assert_eq!(value["consecutiveFailures"], json!(2));
+        assert_eq!(value["backoffUntilMs"], json!("1735693200000"));
+        assert_eq!(value["lastFailure"]["topUpId"], json!("t7"));
         assert_eq!(
-            value["last_failure"]["reason"],
+            value["lastFailure"]["reason"],
             json!("declined:insufficient_funds")
         );
-        assert_eq!(
-            value["last_failure"]["failed_at_ms"],
-            json!(1_735_689_600_000_i64)
-        );
-        assert_eq!(
-            value["daily_cap_reached_until_ms"],
-            json!(1_735_776_000_000_i64)
-        );
+        assert_eq!(value["lastFailure"]["failedAtMs"], json!("1735689600000"));
+        assert_eq!(value["dailyCapReachedUntilMs"], json!("1735776000000"));
     }
 
     #[test]
@@ -1483,14 +1291,14 @@ mod tests {
             }],
             next_page_token: String::new(),
         });
-        let lines = render(&outcome, false);
+        let lines = render(&outcome, false).unwrap();
         assert_eq!(lines.len(), 2);
         assert!(
             lines[1].contains("visa") && lines[1].contains("4242") && lines[1].contains("04/2030")
         );
-        let value: Value = serde_json::from_str(&render(&outcome, true)[0]).unwrap();
-        assert_eq!(value["payment_methods"][0]["last4"], json!("4242"));
-        assert_eq!(value["payment_methods"][0]["exp_month"], json!(4));
+        let value: Value = serde_json::from_str(&render(&outcome, true).unwrap()[0]).unwrap();
+        assert_eq!(value["paymentMethods"][0]["last4"], json!("4242"));
+        assert_eq!(value["paymentMethods"][0]["expMonth"], json!(4));
     }
 
     #[test]

@@ -23,14 +23,9 @@ pub(crate) enum CliError {
     #[error("{0}")]
     Usage(String),
 
-    /// The connection could not be set up (exit 3).
-    #[error("could not connect to {endpoint}: {detail}")]
-    Connect {
-        /// The endpoint tried.
-        endpoint: String,
-        /// The transport error, flattened with its causes.
-        detail: String,
-    },
+    /// The connection could not be set up (exit 3): a [`ClientError::Connect`].
+    #[error("{0}")]
+    Connect(ClientError),
 
     /// No answer within `--timeout-ms` (exit 3). The outcome of a mutation is unknown.
     #[error("no answer within {timeout_ms} ms")]
@@ -95,7 +90,7 @@ impl CliError {
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => EXIT_USAGE,
-            CliError::Connect { .. } | CliError::Timeout { .. } => EXIT_UNREACHABLE,
+            CliError::Connect(_) | CliError::Timeout { .. } => EXIT_UNREACHABLE,
             CliError::Status { status, .. } => {
                 if outcome_unknown(status.code()) {
                     EXIT_UNREACHABLE
@@ -127,7 +122,7 @@ impl From<ClientError> for CliError {
             ClientError::InvalidToken => CliError::Usage(
                 "--token contains characters that cannot be sent in a header".to_owned(),
             ),
-            ClientError::Connect { endpoint, detail } => CliError::Connect { endpoint, detail },
+            ClientError::Connect { .. } => CliError::Connect(err),
             ClientError::Timeout { timeout_ms } => CliError::Timeout {
                 timeout_ms,
                 idempotency_key: None,

@@ -108,7 +108,7 @@ impl From<&CliError> for ErrorReport {
                 idempotency_key: idempotency_key.clone(),
                 ..ErrorReport::default()
             },
-            CliError::Connect { .. } => ErrorReport {
+            CliError::Connect(_) => ErrorReport {
                 code: Some("UNAVAILABLE"),
                 reason: Some("CONNECT_FAILED".to_owned()),
                 message: err.to_string(),

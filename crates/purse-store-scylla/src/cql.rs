@@ -10,16 +10,10 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use purse_store::decode::{Stored, StoredRow};
-use purse_store::schema::{self, Column, ColumnType, Group, Index, Table};
-use purse_store::{
-    Checkpoint, Decimal, EntryType, HistoryRow, LimitsRow, RowWrite, StoreError, StreamPosition,
-    Uuid,
-};
+use purse_store::decode::{Stored, StoredRecord, StoredRow};
+use purse_store::schema::{self, Column, ColumnType, Group, Index, Record, Table};
+use purse_store::{Checkpoint, Decimal, LimitsRow, RowWrite, StoreError, Uuid};
 use scylla::value::{CqlDecimal, CqlValue};
-
-/// Placeholder for the keyspace in statement templates.
-const KEYSPACE: &str = "{ks}";
 
 /// A statement prepared once at connect. Templates name the keyspace as `{ks}`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -144,12 +138,13 @@ impl Statement {
     fn text(self) -> Text {
         use schema::{
             AUTO_TOP_UP_BACKOFF, AUTO_TOP_UP_CAP, AUTO_TOP_UP_FAILURE, AUTO_TOP_UP_RULE,
-            AUTO_TOP_UP_RULES, BALANCE, BALANCES, HOLD, HOLD_RESOLUTION, HOLDS, LOT, LOT_REMAINING,
-            LOTS, PAYMENT_CARD, PAYMENT_CREATED, PAYMENT_METHOD_CARD, PAYMENT_METHODS,
-            PAYMENT_METHODS_BY_OWNER, PAYMENT_REFUNDS, PAYMENT_RESOLUTION, PAYMENT_STATE, PAYMENTS,
-            REMOVAL, TOP_UP_CREDIT, TOP_UP_LATE_CAPTURE, TOP_UP_REQUEST, TOP_UP_STATE, TOP_UPS,
-            TOP_UPS_BY_CHECKOUT_SESSION, TOP_UPS_BY_WALLET_CREATED, TOUCH, WALLET_IDENTITY,
-            WALLET_LIMITS, WALLET_STATUS, WALLETS, WALLETS_BY_OWNER,
+            AUTO_TOP_UP_RULES, BALANCE, BALANCES, CHECKPOINTS, HISTORY, HOLD, HOLD_RESOLUTION,
+            HOLDS, LOT, LOT_REMAINING, LOTS, PAYMENT_CARD, PAYMENT_CREATED, PAYMENT_METHOD_CARD,
+            PAYMENT_METHODS, PAYMENT_METHODS_BY_OWNER, PAYMENT_REFUNDS, PAYMENT_RESOLUTION,
+            PAYMENT_STATE, PAYMENTS, REMOVAL, STREAM_POSITIONS, TOP_UP_CREDIT, TOP_UP_LATE_CAPTURE,
+            TOP_UP_REQUEST, TOP_UP_STATE, TOP_UPS, TOP_UPS_BY_CHECKOUT_SESSION,
+            TOP_UPS_BY_WALLET_CREATED, TOUCH, WALLET_IDENTITY, WALLET_LIMITS, WALLET_STATUS,
+            WALLETS, WALLETS_BY_OWNER,
         };
         match self {
             Statement::UpdateWallet => Text::Grouped(
@@ -160,22 +155,13 @@ impl Statement {
             Statement::UpdateWalletStatus => Text::Grouped(&WALLETS, &[&WALLET_STATUS]),
             Statement::UpdateWalletLimits => Text::Grouped(&WALLETS, &[&WALLET_LIMITS]),
             Statement::UpdateBalance => Text::Grouped(&BALANCES, &[&BALANCE]),
-            Statement::UpdateHistory => Text::Literal(
-                "UPDATE {ks}.history USING TIMESTAMP ? SET entry = ? \
-                 WHERE wallet_id = ? AND sequence = ?",
-            ),
+            Statement::UpdateHistory => Text::RecordUpdate(&HISTORY),
             Statement::UpdateLot => Text::Grouped(&LOTS, &[&LOT, &LOT_REMAINING]),
             Statement::UpdateLotRemaining => Text::Grouped(&LOTS, &[&LOT_REMAINING]),
             Statement::UpdateHold => Text::Grouped(&HOLDS, &[&HOLD, &HOLD_RESOLUTION]),
             Statement::UpdateHoldResolution => Text::Grouped(&HOLDS, &[&HOLD_RESOLUTION]),
-            Statement::UpdateStreamPosition => Text::Literal(
-                "UPDATE {ks}.stream_positions USING TIMESTAMP ? SET position = ? \
-                 WHERE stream_id = ?",
-            ),
-            Statement::UpdateCheckpoint => Text::Literal(
-                "UPDATE {ks}.checkpoints USING TIMESTAMP ? SET next_offset = ? \
-                 WHERE projector = ? AND topic = ? AND log_partition = ?",
-            ),
+            Statement::UpdateStreamPosition => Text::RecordUpdate(&STREAM_POSITIONS),
+            Statement::UpdateCheckpoint => Text::RecordUpdate(&CHECKPOINTS),
             Statement::SelectWallet => Text::Select(
                 &WALLETS,
                 &[&WALLET_IDENTITY, &WALLET_STATUS, &WALLET_LIMITS],
@@ -184,22 +170,14 @@ impl Statement {
             Statement::SelectWalletIdsByOwner => Text::IndexSelect(&WALLETS_BY_OWNER, false),
             Statement::SelectWalletIdsByOwnerAfter => Text::IndexSelect(&WALLETS_BY_OWNER, true),
             Statement::SelectBalance => Text::Select(&BALANCES, &[&BALANCE], 1),
-            Statement::SelectHistory => Text::Literal(
-                "SELECT sequence, entry FROM {ks}.history WHERE wallet_id = ? LIMIT ?",
-            ),
-            Statement::SelectHistoryBefore => Text::Literal(
-                "SELECT sequence, entry FROM {ks}.history WHERE wallet_id = ? AND sequence < ? \
-                 LIMIT ?",
-            ),
+            Statement::SelectHistory => Text::RecordPage(&HISTORY, false),
+            Statement::SelectHistoryBefore => Text::RecordPage(&HISTORY, true),
             Statement::SelectLots => Text::Select(&LOTS, &[&LOT, &LOT_REMAINING], 1),
             Statement::SelectHolds => Text::Select(&HOLDS, &[&HOLD, &HOLD_RESOLUTION], 1),
-            Statement::SelectStreamPositions => Text::Literal(
-                "SELECT stream_id, position FROM {ks}.stream_positions WHERE stream_id IN ?",
-            ),
-            Statement::SelectCheckpoint => Text::Literal(
-                "SELECT next_offset FROM {ks}.checkpoints \
-                 WHERE projector = ? AND topic = ? AND log_partition = ?",
-            ),
+            Statement::SelectStreamPositions => {
+                Text::RecordWhere(&STREAM_POSITIONS, "stream_id IN ?")
+            }
+            Statement::SelectCheckpoint => Text::RecordByKey(&CHECKPOINTS),
             Statement::UpdateTopUp => Text::Grouped(
                 &TOP_UPS,
                 &[
@@ -299,7 +277,10 @@ impl Statement {
             }
             Text::IndexInsert(index) => index.cql_insert(keyspace),
             Text::IndexSelect(index, after) => index.cql_select(keyspace, after),
-            Text::Literal(template) => template.replace(KEYSPACE, keyspace),
+            Text::RecordUpdate(record) => record.cql_update(keyspace),
+            Text::RecordPage(record, after) => record.cql_page(keyspace, after),
+            Text::RecordWhere(record, condition) => record.cql_select(keyspace, condition),
+            Text::RecordByKey(record) => record.cql_select_by_key(keyspace),
         }
     }
 
@@ -307,9 +288,7 @@ impl Statement {
     pub(crate) fn reads(self) -> Option<(&'static Table, &'static [&'static Group])> {
         match self.text() {
             Text::Select(table, groups, _) => Some((table, groups)),
-            Text::Grouped(..) | Text::IndexInsert(_) | Text::IndexSelect(..) | Text::Literal(_) => {
-                None
-            }
+            _ => None,
         }
     }
 }
@@ -325,9 +304,14 @@ enum Text {
     IndexInsert(&'static Index),
     /// A lookup in an index, continuing a page or not ([`Index::cql_select`]).
     IndexSelect(&'static Index, bool),
-    /// A hand-written template, for the statements that are not a group write (index tables,
-    /// selects, history, positions, checkpoints).
-    Literal(&'static str),
+    /// The write of a record row ([`Record::cql_update`]).
+    RecordUpdate(&'static Record),
+    /// A page of a record partition, continuing a page or not ([`Record::cql_page`]).
+    RecordPage(&'static Record, bool),
+    /// The record rows matching a condition on the keys ([`Record::cql_select`]).
+    RecordWhere(&'static Record, &'static str),
+    /// The record row with the given key ([`Record::cql_select_by_key`]).
+    RecordByKey(&'static Record),
 }
 
 /// One partition of one table: writes to the same one travel in one single-partition batch,
@@ -354,10 +338,6 @@ pub(crate) struct CqlWrite {
 /// stored.
 pub(crate) fn write_timestamp(version: u64) -> Result<i64, StoreError> {
     i64::try_from(version).map_err(|_| StoreError::OutOfRange { value: version })
-}
-
-fn version_from(value: i64, table: &'static str, column: &'static str) -> Result<u64, StoreError> {
-    u64::try_from(value).map_err(|_| corrupt(table, column, format!("version {value}")))
 }
 
 /// The last stamp handed out in this process (microseconds since the Unix epoch).
@@ -478,6 +458,32 @@ fn group(
         keyspace,
         group.cql_udt,
         leading.into_iter().chain(fields).collect(),
+    )
+}
+
+/// A record's UDT cell: `precedence`, then `values` in the order of the declared columns.
+fn record_cell(
+    keyspace: &str,
+    record: &Record,
+    precedence: i64,
+    values: Vec<Option<CqlValue>>,
+) -> CqlValue {
+    debug_assert_eq!(
+        values.len(),
+        record.columns.len(),
+        "columns of {}",
+        record.cql
+    );
+    let Some((_, name)) = record.cql_cell else {
+        unreachable!("{} keeps plain columns", record.cql);
+    };
+    let fields = record.columns.iter().map(|column| column.name).zip(values);
+    udt(
+        keyspace,
+        name,
+        std::iter::once(("precedence", Some(bigint(precedence))))
+            .chain(fields)
+            .collect(),
     )
 }
 
@@ -828,27 +834,27 @@ pub(crate) fn plan_write(
                     )
                 })
                 .collect();
-            let value = udt(
+            let value = record_cell(
                 ks,
-                "history_entry",
+                &schema::HISTORY,
+                p,
                 vec![
-                    ("precedence", Some(bigint(p))),
-                    ("entry_id", Some(uuid(entry.entry_id))),
-                    ("entry_type", Some(text(entry.entry_type.as_str()))),
-                    ("amount", Some(decimal(entry.amount))),
-                    ("balance_after", Some(decimal(entry.balance_after))),
-                    ("lots", Some(CqlValue::List(lots))),
-                    ("reference", Some(text(&entry.reference))),
-                    ("description", Some(text(&entry.description))),
-                    ("detail", Some(text(&entry.detail))),
-                    ("hold_id", entry.hold_id.map(uuid)),
-                    ("occurred_at_ms", Some(bigint(entry.occurred_at_ms))),
+                    Some(uuid(entry.entry_id)),
+                    Some(text(entry.entry_type.as_str())),
+                    Some(decimal(entry.amount)),
+                    Some(decimal(entry.balance_after)),
+                    Some(CqlValue::List(lots)),
+                    Some(text(&entry.reference)),
+                    Some(text(&entry.description)),
+                    Some(text(&entry.detail)),
+                    entry.hold_id.map(uuid),
+                    Some(bigint(entry.occurred_at_ms)),
                 ],
             );
             vec![CqlWrite {
                 statement: Statement::UpdateHistory,
                 values: vec![bigint(ts), value, uuid(entry.wallet_id), bigint(ts)],
-                partition: partition("history", entry.wallet_id),
+                partition: partition(schema::HISTORY.cql, entry.wallet_id),
             }]
         }
         RowWrite::Lot(lot) => {
@@ -939,19 +945,16 @@ pub(crate) fn plan_write(
             // The sequence is both the value and the version: a position only moves forward, and
             // the first event id seen for a sequence stays.
             let ts = write_timestamp(position.sequence)?;
-            let value = udt(
+            let value = record_cell(
                 ks,
-                "stream_position",
-                vec![
-                    ("precedence", Some(bigint(p))),
-                    ("sequence", Some(bigint(ts))),
-                    ("event_id", Some(text(&position.event_id))),
-                ],
+                &schema::STREAM_POSITIONS,
+                p,
+                vec![Some(bigint(ts)), Some(text(&position.event_id))],
             );
             vec![CqlWrite {
                 statement: Statement::UpdateStreamPosition,
                 values: vec![bigint(ts), value, text(&position.stream_id)],
-                partition: partition("stream_positions", &position.stream_id),
+                partition: partition(schema::STREAM_POSITIONS.cql, &position.stream_id),
             }]
         }
         RowWrite::TopUp(top_up) => {
@@ -1392,7 +1395,7 @@ pub(crate) fn plan_checkpoint(checkpoint: &Checkpoint) -> Result<CqlWrite, Store
             bigint(checkpoint.partition.into()),
         ],
         partition: partition(
-            "checkpoints",
+            schema::CHECKPOINTS.cql,
             format!(
                 "{:?}/{:?}/{}",
                 checkpoint.projector, checkpoint.topic, checkpoint.partition
@@ -1443,150 +1446,143 @@ pub(crate) fn corrupt(
     }
 }
 
-/// The fields of a UDT cell of a table not declared in [`schema`] (history, stream positions),
-/// looked up by name so that fields added by later migrations are ignored.
-struct Fields<'a> {
-    table: &'static str,
-    column: &'static str,
-    fields: &'a [(String, Option<CqlValue>)],
+/// A CQL value as the logical type `ty` declares; `None` when it is not one.
+fn stored(ty: ColumnType, value: &CqlValue) -> Option<Stored> {
+    Some(match (ty, value) {
+        (ColumnType::Text, CqlValue::Text(text) | CqlValue::Ascii(text)) => {
+            Stored::Text(text.clone())
+        }
+        (ColumnType::Uuid, CqlValue::Uuid(id)) => Stored::Uuid(*id),
+        (ColumnType::BigInt, CqlValue::BigInt(n)) => Stored::Int(*n),
+        (ColumnType::Int, CqlValue::Int(n)) => Stored::Int((*n).into()),
+        (ColumnType::Decimal, CqlValue::Decimal(d)) => Stored::Decimal(decimal_from_cql(d)?),
+        (ColumnType::Bool, CqlValue::Boolean(b)) => Stored::Bool(*b),
+        (ColumnType::TextMap, CqlValue::Map(pairs)) => Stored::TextMap(
+            pairs
+                .iter()
+                .map(|pair| match pair {
+                    (CqlValue::Text(key), CqlValue::Text(value)) => {
+                        Some((key.clone(), value.clone()))
+                    }
+                    _ => None,
+                })
+                .collect::<Option<_>>()?,
+        ),
+        (ColumnType::LotAmounts, CqlValue::List(lots)) => Stored::LotAmounts(
+            lots.iter()
+                .map(|lot| {
+                    let CqlValue::UserDefinedType { fields, .. } = lot else {
+                        return None;
+                    };
+                    let field = |name: &str| {
+                        fields
+                            .iter()
+                            .find(|(field, _)| field == name)
+                            .and_then(|(_, value)| value.as_ref())
+                    };
+                    match (field("lot_id")?, field("amount")?) {
+                        (CqlValue::Uuid(lot_id), CqlValue::Decimal(amount)) => {
+                            Some((*lot_id, decimal_from_cql(amount)?))
+                        }
+                        _ => None,
+                    }
+                })
+                .collect::<Option<_>>()?,
+        ),
+        _ => return None,
+    })
 }
 
-impl<'a> Fields<'a> {
-    fn of(
-        value: &'a CqlValue,
-        table: &'static str,
-        column: &'static str,
-    ) -> Result<Fields<'a>, StoreError> {
-        match value {
-            CqlValue::UserDefinedType { fields, .. } => Ok(Fields {
-                table,
-                column,
-                fields,
-            }),
-            other => Err(corrupt(table, column, format!("not a UDT: {other:?}"))),
+/// A row read by a [`Statement`] that a [`Record`] generates: the keys, then the record's cell
+/// (or its plain columns), decoded by the declaration ([`purse_store::decode`]).
+pub(crate) struct CqlRecordRow<'a> {
+    record: &'static Record,
+    columns: &'a [Option<CqlValue>],
+}
+
+impl<'a> CqlRecordRow<'a> {
+    /// The row of `record` as the columns its select returned.
+    pub(crate) fn new(
+        record: &'static Record,
+        columns: &'a [Option<CqlValue>],
+    ) -> Result<CqlRecordRow<'a>, StoreError> {
+        let values = if record.cql_cell.is_some() {
+            1
+        } else {
+            record.columns.len()
+        };
+        if columns.len() != record.keys.len() + values {
+            return Err(corrupt(
+                record.cql,
+                "*",
+                format!(
+                    "{} columns, not {}",
+                    columns.len(),
+                    record.keys.len() + values
+                ),
+            ));
         }
+        Ok(CqlRecordRow { record, columns })
     }
 
-    fn get(&self, name: &str) -> Option<&'a CqlValue> {
-        self.fields
+    /// Whether the row holds a value (its cell can be null when only a key was written).
+    pub(crate) fn written(&self) -> bool {
+        self.columns[self.record.keys.len()..]
             .iter()
-            .find(|(field, _)| field == name)
-            .and_then(|(_, value)| value.as_ref())
-    }
-
-    fn bad(&self, name: &str, found: Option<&CqlValue>) -> StoreError {
-        corrupt(self.table, self.column, format!("field {name}: {found:?}"))
-    }
-
-    fn required(&self, name: &str) -> Result<&'a CqlValue, StoreError> {
-        self.get(name).ok_or_else(|| self.bad(name, None))
-    }
-
-    fn opt_bigint(&self, name: &str) -> Result<Option<i64>, StoreError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(CqlValue::BigInt(value)) => Ok(Some(*value)),
-            found => Err(self.bad(name, found)),
-        }
-    }
-
-    fn bigint(&self, name: &str) -> Result<i64, StoreError> {
-        self.opt_bigint(name)?.ok_or_else(|| self.bad(name, None))
-    }
-
-    fn text(&self, name: &str) -> Result<String, StoreError> {
-        match self.required(name)? {
-            CqlValue::Text(value) | CqlValue::Ascii(value) => Ok(value.clone()),
-            found => Err(self.bad(name, Some(found))),
-        }
-    }
-
-    fn opt_decimal(&self, name: &str) -> Result<Option<Decimal>, StoreError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(CqlValue::Decimal(value)) => decimal_from_cql(value)
-                .map(Some)
-                .ok_or_else(|| self.bad(name, self.get(name))),
-            found => Err(self.bad(name, found)),
-        }
-    }
-
-    fn decimal(&self, name: &str) -> Result<Decimal, StoreError> {
-        self.opt_decimal(name)?.ok_or_else(|| self.bad(name, None))
-    }
-
-    fn opt_uuid(&self, name: &str) -> Result<Option<Uuid>, StoreError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(CqlValue::Uuid(value)) => Ok(Some(*value)),
-            found => Err(self.bad(name, found)),
-        }
-    }
-
-    fn uuid(&self, name: &str) -> Result<Uuid, StoreError> {
-        self.opt_uuid(name)?.ok_or_else(|| self.bad(name, None))
+            .any(Option::is_some)
     }
 }
 
-/// A history entry at `sequence`.
-pub(crate) fn decode_history(
-    wallet_id: Uuid,
-    sequence: i64,
-    entry: Option<&CqlValue>,
-) -> Result<Option<HistoryRow>, StoreError> {
-    let Some(entry) = entry else {
-        return Ok(None);
-    };
-    let entry = Fields::of(entry, "history", "entry")?;
-    let entry_type = entry.text("entry_type")?;
-    let entry_type = EntryType::parse(&entry_type)
-        .map_err(|_| corrupt("history", "entry", format!("entry_type {entry_type:?}")))?;
-    let lots = match entry.get("lots") {
-        None => Vec::new(),
-        Some(CqlValue::List(lots)) => lots
-            .iter()
-            .map(|lot| {
-                let lot = Fields::of(lot, "history", "entry")?;
-                Ok((lot.uuid("lot_id")?, lot.decimal("amount")?))
-            })
-            .collect::<Result<_, StoreError>>()?,
-        found => return Err(entry.bad("lots", found)),
-    };
-    Ok(Some(HistoryRow {
-        wallet_id,
-        sequence: version_from(sequence, "history", "sequence")?,
-        entry_id: entry.uuid("entry_id")?,
-        entry_type,
-        amount: entry.decimal("amount")?,
-        balance_after: entry.decimal("balance_after")?,
-        lots,
-        reference: entry.text("reference")?,
-        description: entry.text("description")?,
-        detail: entry.text("detail")?,
-        hold_id: entry.opt_uuid("hold_id")?,
-        occurred_at_ms: entry.bigint("occurred_at_ms")?,
-    }))
-}
+impl StoredRecord for CqlRecordRow<'_> {
+    fn record(&self) -> &'static Record {
+        self.record
+    }
 
-/// A stream's guard state.
-pub(crate) fn decode_stream_position(
-    stream_id: String,
-    position: Option<&CqlValue>,
-) -> Result<Option<StreamPosition>, StoreError> {
-    let Some(position) = position else {
-        return Ok(None);
-    };
-    let position = Fields::of(position, "stream_positions", "position")?;
-    Ok(Some(StreamPosition {
-        stream_id,
-        sequence: version_from(position.bigint("sequence")?, "stream_positions", "position")?,
-        event_id: position.text("event_id")?,
-    }))
-}
+    fn value(&self, column: &Column) -> Result<Option<Stored>, StoreError> {
+        let keys = self.record.keys.len();
+        let value = if let Some(index) = self.record.keys.iter().position(|key| key == column) {
+            self.columns[index].as_ref()
+        } else if let Some((cell, _)) = self.record.cql_cell {
+            match &self.columns[keys] {
+                None => None,
+                Some(CqlValue::UserDefinedType { fields, .. }) => fields
+                    .iter()
+                    .find(|(field, _)| field == column.name)
+                    .and_then(|(_, value)| value.as_ref()),
+                Some(other) => {
+                    return Err(corrupt(
+                        self.record.cql,
+                        cell,
+                        format!("not a UDT: {other:?}"),
+                    ));
+                }
+            }
+        } else {
+            self.record
+                .columns
+                .iter()
+                .position(|declared| declared == column)
+                .and_then(|index| self.columns[keys + index].as_ref())
+        };
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        stored(column.ty, value)
+            .map(Some)
+            .ok_or_else(|| self.corrupt(column, format!("{value:?}")))
+    }
 
-/// A stored checkpoint offset.
-pub(crate) fn decode_checkpoint(next_offset: i64) -> Result<u64, StoreError> {
-    version_from(next_offset, "checkpoints", "next_offset")
+    fn corrupt(&self, column: &Column, found: String) -> StoreError {
+        let is_key = self.record.keys.contains(column);
+        match self.record.cql_cell {
+            Some((cell, _)) if !is_key => corrupt(
+                self.record.cql,
+                cell,
+                format!("field {}: {found}", column.name),
+            ),
+            _ => corrupt(self.record.cql, column.name, found),
+        }
+    }
 }
 
 /// A field of a UDT value, as the driver returns it.
@@ -1677,31 +1673,9 @@ impl StoredRow for CqlRow<'_> {
         let Some(value) = value else {
             return Ok(None);
         };
-        let bad = || self.corrupt(group, Some(column), format!("{value:?}"));
-        Ok(Some(match (column.ty, value) {
-            (ColumnType::Text, CqlValue::Text(text) | CqlValue::Ascii(text)) => {
-                Stored::Text(text.clone())
-            }
-            (ColumnType::Uuid, CqlValue::Uuid(id)) => Stored::Uuid(*id),
-            (ColumnType::BigInt, CqlValue::BigInt(n)) => Stored::Int(*n),
-            (ColumnType::Int, CqlValue::Int(n)) => Stored::Int((*n).into()),
-            (ColumnType::Decimal, CqlValue::Decimal(d)) => {
-                Stored::Decimal(decimal_from_cql(d).ok_or_else(bad)?)
-            }
-            (ColumnType::Bool, CqlValue::Boolean(b)) => Stored::Bool(*b),
-            (ColumnType::TextMap, CqlValue::Map(pairs)) => Stored::TextMap(
-                pairs
-                    .iter()
-                    .map(|pair| match pair {
-                        (CqlValue::Text(key), CqlValue::Text(value)) => {
-                            Ok((key.clone(), value.clone()))
-                        }
-                        _ => Err(bad()),
-                    })
-                    .collect::<Result<_, _>>()?,
-            ),
-            _ => return Err(bad()),
-        }))
+        stored(column.ty, value)
+            .map(Some)
+            .ok_or_else(|| self.corrupt(group, Some(column), format!("{value:?}")))
     }
 
     fn version(&self, group: &Group) -> Result<Option<u64>, StoreError> {

@@ -770,6 +770,52 @@ mod tests {
         )
     }
 
+    /// The declared records are the tables (and their cells' UDTs) the released migrations
+    /// create.
+    #[test]
+    fn the_declared_records_are_the_migrated_tables() {
+        for record in purse_store::schema::RECORDS {
+            let opening = format!(
+                "CREATE TABLE IF NOT EXISTS {KEYSPACE_PLACEHOLDER}.{} (\n",
+                record.cql
+            );
+            let table = MIGRATIONS
+                .iter()
+                .find_map(|migration| {
+                    let start = migration.cql.find(&opening)? + opening.len();
+                    let length = migration.cql[start..].find("\n)")?;
+                    Some(&migration.cql[start..start + length])
+                })
+                .unwrap_or_else(|| panic!("no migration creates {}", record.cql));
+            let plain: &[purse_store::schema::Column] = if record.cql_cell.is_some() {
+                &[]
+            } else {
+                record.columns
+            };
+            for column in record.keys.iter().chain(plain) {
+                let line = format!("    {} {}", column.name, column.ty.cql());
+                assert!(table.contains(&line), "{}: {line:?}", record.cql);
+            }
+            if let Some((cell, udt)) = record.cql_cell {
+                assert!(
+                    table.contains(&format!("    {cell} frozen<{udt}>")),
+                    "{}: cell {cell}",
+                    record.cql
+                );
+                let declared: Vec<(String, String)> =
+                    std::iter::once(("precedence".to_owned(), "bigint".to_owned()))
+                        .chain(
+                            record
+                                .columns
+                                .iter()
+                                .map(|c| (c.name.to_owned(), c.ty.cql().to_owned())),
+                        )
+                        .collect();
+                assert_eq!(declared, migrated_udt_fields(udt), "{udt}");
+            }
+        }
+    }
+
     /// The declared indexes are the index tables the released migrations create.
     #[test]
     fn the_declared_indexes_are_the_migrated_index_tables() {

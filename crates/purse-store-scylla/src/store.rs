@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use purse_store::decode::{self, StoredRow};
+use purse_store::schema;
 use purse_store::{
     AutoTopUpRuleRow, BalanceRow, Checkpoint, HistoryFilter, HistoryRow, HoldRow, LotRow, Page,
     PageRequest, PageToken, PaymentMethodRow, PaymentRow, ReadStore, RowWrite, StoreError,
@@ -24,10 +25,10 @@ use scylla::response::query_result::QueryResult;
 use scylla::serialize::row::SerializeRow;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
-use scylla::value::{CqlValue, Row};
+use scylla::value::Row;
 use tokio::task::JoinSet;
 
-use crate::cql::{self, CqlRow, CqlWrite, Partition, Statement};
+use crate::cql::{self, CqlRecordRow, CqlRow, CqlWrite, Partition, Statement};
 use crate::migrate::{self, SCHEMA_VERSION_TABLE};
 use crate::settings::{ScyllaSettings, SettingsError};
 
@@ -460,13 +461,15 @@ impl Inner {
         ids_of(result)
     }
 
-    /// Up to `limit` history rows below `before` (all when `None`), newest first.
+    /// Up to `limit` history rows below `before` (all when `None`), newest first, as the
+    /// number of rows read and the entries among them (a row whose entry cell is null, which no
+    /// write leaves, is skipped).
     async fn history_chunk(
         &self,
         wallet_id: Uuid,
         before: Option<u64>,
         limit: usize,
-    ) -> Result<Vec<(i64, Option<CqlValue>)>, StoreError> {
+    ) -> Result<(usize, Vec<HistoryRow>), StoreError> {
         let limit = i32::try_from(limit).unwrap_or(i32::MAX);
         let result = match before {
             None => {
@@ -481,10 +484,17 @@ impl Inner {
             }
         };
         let rows = result.into_rows_result().map_err(client)?;
-        rows.rows::<(i64, Option<CqlValue>)>()
-            .map_err(client)?
-            .map(|row| row.map_err(client))
-            .collect()
+        let mut read = 0;
+        let mut entries = Vec::new();
+        for row in rows.rows::<Row>().map_err(client)? {
+            let row = row.map_err(client)?;
+            read += 1;
+            let record = CqlRecordRow::new(&schema::HISTORY, &row.columns)?;
+            if record.written() {
+                entries.push(decode::history(&record)?);
+            }
+        }
+        Ok((read, entries))
     }
 }
 
@@ -542,11 +552,19 @@ impl ReadStore for ScyllaStore {
             .await?
             .into_rows_result()
             .map_err(client)?
-            .maybe_first_row::<(Option<i64>,)>()
+            .maybe_first_row::<Row>()
             .map_err(client)?;
-        row.and_then(|(next,)| next)
-            .map(cql::decode_checkpoint)
-            .transpose()
+        match row {
+            None => Ok(None),
+            Some(row) => {
+                let record = CqlRecordRow::new(&schema::CHECKPOINTS, &row.columns)?;
+                if record.written() {
+                    decode::checkpoint(&record).map(Some)
+                } else {
+                    Ok(None)
+                }
+            }
+        }
     }
 
     async fn stream_positions(
@@ -563,12 +581,11 @@ impl ReadStore for ScyllaStore {
                 .await?
                 .into_rows_result()
                 .map_err(client)?;
-            for row in result
-                .rows::<(String, Option<CqlValue>)>()
-                .map_err(client)?
-            {
-                let (stream_id, position) = row.map_err(client)?;
-                if let Some(position) = cql::decode_stream_position(stream_id, position.as_ref())? {
+            for row in result.rows::<Row>().map_err(client)? {
+                let row = row.map_err(client)?;
+                let record = CqlRecordRow::new(&schema::STREAM_POSITIONS, &row.columns)?;
+                if record.written() {
+                    let position = decode::stream_position(&record)?;
                     positions.insert(position.stream_id.clone(), position);
                 }
             }
@@ -657,15 +674,12 @@ impl ReadStore for ScyllaStore {
         // Where to continue when the scan budget runs out before the page fills.
         let mut resume_before = None;
         loop {
-            let rows = self.inner.history_chunk(wallet_id, before, chunk).await?;
-            let exhausted = rows.len() < chunk;
-            let mut last_sequence = None;
-            for (sequence, entry) in rows {
-                scanned += 1;
-                last_sequence = Some(sequence);
-                if let Some(entry) = cql::decode_history(wallet_id, sequence, entry.as_ref())?
-                    && matches_filter(&filter, &entry)
-                {
+            let (read, entries) = self.inner.history_chunk(wallet_id, before, chunk).await?;
+            let exhausted = read < chunk;
+            scanned += read;
+            let last_sequence = entries.last().map(|entry| entry.sequence);
+            for entry in entries {
+                if matches_filter(&filter, &entry) {
                     items.push(entry);
                     if items.len() == wanted {
                         break;
@@ -678,8 +692,6 @@ impl ReadStore for ScyllaStore {
             let Some(last) = last_sequence else {
                 break;
             };
-            let last = u64::try_from(last)
-                .map_err(|_| cql::corrupt("history", "sequence", last.to_string()))?;
             before = Some(last);
             if scanned >= HISTORY_SCAN_ROWS_MAX {
                 resume_before = Some(last);

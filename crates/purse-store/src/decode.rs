@@ -11,10 +11,11 @@ use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
-use crate::schema::{self, Column, Group, Table};
+use crate::schema::{self, Column, Group, Record, Table};
 use crate::{
-    AutoTopUpActivityRow, AutoTopUpFailureRow, AutoTopUpRuleRow, BalanceRow, Decimal, HoldRow,
-    LimitsRow, LotRow, PaymentMethodRow, PaymentRow, StoreError, TopUpRow, WalletRow,
+    AutoTopUpActivityRow, AutoTopUpFailureRow, AutoTopUpRuleRow, BalanceRow, Decimal, EntryType,
+    HistoryRow, HoldRow, LimitsRow, LotRow, PaymentMethodRow, PaymentRow, StoreError,
+    StreamPosition, TopUpRow, WalletRow,
 };
 
 /// A column's value as a store read it, in the logical type its declaration gives.
@@ -33,6 +34,8 @@ pub enum Stored {
     Bool(bool),
     /// [`ColumnType::TextMap`](crate::schema::ColumnType::TextMap).
     TextMap(BTreeMap<String, String>),
+    /// [`ColumnType::LotAmounts`](crate::schema::ColumnType::LotAmounts).
+    LotAmounts(Vec<(Uuid, Decimal)>),
 }
 
 /// One stored row of a [`Table`], as one store read it.
@@ -51,6 +54,94 @@ pub trait StoredRow {
     /// The error for a value of `column` of `group` (the group itself when `column` is `None`)
     /// that no valid write produces, in the store's own terms (its table and column or cell).
     fn corrupt(&self, group: Option<&Group>, column: Option<&Column>, found: String) -> StoreError;
+}
+
+/// One stored row of a [`Record`], as one store read it.
+pub trait StoredRecord {
+    /// The record table the row belongs to.
+    fn record(&self) -> &'static Record;
+
+    /// The value of the key or column `column`, converted by its declared type; `None` when
+    /// NULL. A stored value of another type is [`StoreError::Corrupt`].
+    fn value(&self, column: &Column) -> Result<Option<Stored>, StoreError>;
+
+    /// The error for a value of `column` that no valid write produces.
+    fn corrupt(&self, column: &Column, found: String) -> StoreError;
+}
+
+/// Typed access to a [`StoredRecord`] by declared column name.
+struct RecordReader<'r> {
+    row: &'r dyn StoredRecord,
+}
+
+impl RecordReader<'_> {
+    fn declared(&self, name: &str) -> Column {
+        let record = self.row.record();
+        match record
+            .keys
+            .iter()
+            .chain(record.columns)
+            .find(|c| c.name == name)
+        {
+            Some(column) => *column,
+            None => panic!("{}: column {name} is not declared", record.sqlite),
+        }
+    }
+
+    fn u64(&self, name: &str) -> Result<u64, StoreError> {
+        let value = self.i64(None, name)?;
+        u64::try_from(value).map_err(|_| self.bad_debug(None, name, value))
+    }
+}
+
+impl Typed for RecordReader<'_> {
+    fn get(&self, _: Option<&Group>, name: &str) -> Result<Option<Stored>, StoreError> {
+        self.row.value(&self.declared(name))
+    }
+
+    fn bad(&self, _: Option<&Group>, name: &str, found: String) -> StoreError {
+        self.row.corrupt(&self.declared(name), found)
+    }
+}
+
+/// A history entry ([`schema::HISTORY`]).
+pub fn history(row: &dyn StoredRecord) -> Result<HistoryRow, StoreError> {
+    let r = RecordReader { row };
+    let entry_type = r.text(None, "entry_type")?;
+    Ok(HistoryRow {
+        wallet_id: r.uuid(None, "wallet_id")?,
+        sequence: r.u64("sequence")?,
+        entry_id: r.uuid(None, "entry_id")?,
+        entry_type: EntryType::parse(&entry_type)
+            .map_err(|_| r.bad_debug(None, "entry_type", &entry_type))?,
+        amount: r.decimal(None, "amount")?,
+        balance_after: r.decimal(None, "balance_after")?,
+        lots: match r.get(None, "lots")? {
+            None => Vec::new(),
+            Some(Stored::LotAmounts(lots)) => lots,
+            Some(other) => return Err(r.bad_debug(None, "lots", other)),
+        },
+        reference: r.text(None, "reference")?,
+        description: r.text(None, "description")?,
+        detail: r.text(None, "detail")?,
+        hold_id: r.opt_uuid(None, "hold_id")?,
+        occurred_at_ms: r.i64(None, "occurred_at_ms")?,
+    })
+}
+
+/// A stream's guard state ([`schema::STREAM_POSITIONS`]).
+pub fn stream_position(row: &dyn StoredRecord) -> Result<StreamPosition, StoreError> {
+    let r = RecordReader { row };
+    Ok(StreamPosition {
+        stream_id: r.text(None, "stream_id")?,
+        sequence: r.u64("sequence")?,
+        event_id: r.text(None, "event_id")?,
+    })
+}
+
+/// A projector's next offset in a log partition ([`schema::CHECKPOINTS`]).
+pub fn checkpoint(row: &dyn StoredRecord) -> Result<u64, StoreError> {
+    RecordReader { row }.u64("next_offset")
 }
 
 /// Typed access to a [`StoredRow`] by declared column name.
@@ -97,7 +188,9 @@ impl<R: StoredRow + ?Sized> Reader<'_, R> {
         }
         Ok(max)
     }
+}
 
+impl<R: StoredRow + ?Sized> Typed for Reader<'_, R> {
     fn get(&self, group: Option<&Group>, name: &str) -> Result<Option<Stored>, StoreError> {
         debug_assert!(
             group.is_none_or(|g| self.row.table().groups.iter().any(|t| **t == *g)),
@@ -107,9 +200,31 @@ impl<R: StoredRow + ?Sized> Reader<'_, R> {
             .value(group, &declared(self.row.table(), group, name))
     }
 
-    fn bad(&self, group: Option<&Group>, name: &str, found: impl std::fmt::Debug) -> StoreError {
+    fn bad(&self, group: Option<&Group>, name: &str, found: String) -> StoreError {
         let column = declared(self.row.table(), group, name);
-        self.row.corrupt(group, Some(&column), format!("{found:?}"))
+        self.row.corrupt(group, Some(&column), found)
+    }
+}
+
+/// Where a typed getter reads: a group, or `None` for a table's keys or a record's columns.
+type G<'g> = Option<&'g Group>;
+
+/// Typed access by declared column name, over [`Typed::get`].
+trait Typed {
+    /// The value of the declared column `name` of `group`.
+    fn get(&self, group: Option<&Group>, name: &str) -> Result<Option<Stored>, StoreError>;
+
+    /// The error for the value `found` of the declared column `name` of `group`.
+    fn bad(&self, group: Option<&Group>, name: &str, found: String) -> StoreError;
+
+    /// [`Typed::bad`] of a value shown as debugged.
+    fn bad_debug(
+        &self,
+        group: Option<&Group>,
+        name: &str,
+        found: impl std::fmt::Debug,
+    ) -> StoreError {
+        self.bad(group, name, format!("{found:?}"))
     }
 
     fn required<T>(
@@ -118,37 +233,45 @@ impl<R: StoredRow + ?Sized> Reader<'_, R> {
         name: &str,
         value: Option<T>,
     ) -> Result<T, StoreError> {
-        value.ok_or_else(|| self.bad(group, name, "NULL"))
+        value.ok_or_else(|| self.bad_debug(group, name, "NULL"))
     }
 
-    fn opt_text(&self, group: &Group, name: &str) -> Result<Option<String>, StoreError> {
-        match self.get(Some(group), name)? {
+    fn opt_text<'g>(
+        &self,
+        group: impl Into<G<'g>> + Copy,
+        name: &str,
+    ) -> Result<Option<String>, StoreError> {
+        match self.get(group.into(), name)? {
             None => Ok(None),
             Some(Stored::Text(value)) => Ok(Some(value)),
-            Some(other) => Err(self.bad(Some(group), name, other)),
+            Some(other) => Err(self.bad_debug(group.into(), name, other)),
         }
     }
 
-    fn text(&self, group: &Group, name: &str) -> Result<String, StoreError> {
+    fn text<'g>(&self, group: impl Into<G<'g>> + Copy, name: &str) -> Result<String, StoreError> {
         let value = self.opt_text(group, name)?;
-        self.required(Some(group), name, value)
+        self.required(group.into(), name, value)
     }
 
     fn opt_uuid_in(&self, group: Option<&Group>, name: &str) -> Result<Option<Uuid>, StoreError> {
         match self.get(group, name)? {
             None => Ok(None),
             Some(Stored::Uuid(value)) => Ok(Some(value)),
-            Some(other) => Err(self.bad(group, name, other)),
+            Some(other) => Err(self.bad_debug(group, name, other)),
         }
     }
 
-    fn opt_uuid(&self, group: &Group, name: &str) -> Result<Option<Uuid>, StoreError> {
-        self.opt_uuid_in(Some(group), name)
+    fn opt_uuid<'g>(
+        &self,
+        group: impl Into<G<'g>> + Copy,
+        name: &str,
+    ) -> Result<Option<Uuid>, StoreError> {
+        self.opt_uuid_in(group.into(), name)
     }
 
-    fn uuid(&self, group: &Group, name: &str) -> Result<Uuid, StoreError> {
+    fn uuid<'g>(&self, group: impl Into<G<'g>> + Copy, name: &str) -> Result<Uuid, StoreError> {
         let value = self.opt_uuid(group, name)?;
-        self.required(Some(group), name, value)
+        self.required(group.into(), name, value)
     }
 
     /// A key column.
@@ -157,56 +280,78 @@ impl<R: StoredRow + ?Sized> Reader<'_, R> {
         self.required(None, name, value)
     }
 
-    fn opt_i64(&self, group: &Group, name: &str) -> Result<Option<i64>, StoreError> {
-        match self.get(Some(group), name)? {
+    fn opt_i64<'g>(
+        &self,
+        group: impl Into<G<'g>> + Copy,
+        name: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        match self.get(group.into(), name)? {
             None => Ok(None),
             Some(Stored::Int(value)) => Ok(Some(value)),
-            Some(other) => Err(self.bad(Some(group), name, other)),
+            Some(other) => Err(self.bad_debug(group.into(), name, other)),
         }
     }
 
-    fn i64(&self, group: &Group, name: &str) -> Result<i64, StoreError> {
+    fn i64<'g>(&self, group: impl Into<G<'g>> + Copy, name: &str) -> Result<i64, StoreError> {
         let value = self.opt_i64(group, name)?;
-        self.required(Some(group), name, value)
+        self.required(group.into(), name, value)
     }
 
-    fn opt_u32(&self, group: &Group, name: &str) -> Result<Option<u32>, StoreError> {
+    fn opt_u32<'g>(
+        &self,
+        group: impl Into<G<'g>> + Copy,
+        name: &str,
+    ) -> Result<Option<u32>, StoreError> {
         self.opt_i64(group, name)?
-            .map(|value| u32::try_from(value).map_err(|_| self.bad(Some(group), name, value)))
+            .map(|value| {
+                u32::try_from(value).map_err(|_| self.bad_debug(group.into(), name, value))
+            })
             .transpose()
     }
 
-    fn u32(&self, group: &Group, name: &str) -> Result<u32, StoreError> {
+    fn u32<'g>(&self, group: impl Into<G<'g>> + Copy, name: &str) -> Result<u32, StoreError> {
         let value = self.opt_u32(group, name)?;
-        self.required(Some(group), name, value)
+        self.required(group.into(), name, value)
     }
 
-    fn opt_decimal(&self, group: &Group, name: &str) -> Result<Option<Decimal>, StoreError> {
-        match self.get(Some(group), name)? {
+    fn opt_decimal<'g>(
+        &self,
+        group: impl Into<G<'g>> + Copy,
+        name: &str,
+    ) -> Result<Option<Decimal>, StoreError> {
+        match self.get(group.into(), name)? {
             None => Ok(None),
             Some(Stored::Decimal(value)) => Ok(Some(value)),
-            Some(other) => Err(self.bad(Some(group), name, other)),
+            Some(other) => Err(self.bad_debug(group.into(), name, other)),
         }
     }
 
-    fn decimal(&self, group: &Group, name: &str) -> Result<Decimal, StoreError> {
+    fn decimal<'g>(
+        &self,
+        group: impl Into<G<'g>> + Copy,
+        name: &str,
+    ) -> Result<Decimal, StoreError> {
         let value = self.opt_decimal(group, name)?;
-        self.required(Some(group), name, value)
+        self.required(group.into(), name, value)
     }
 
-    fn bool(&self, group: &Group, name: &str) -> Result<bool, StoreError> {
-        match self.get(Some(group), name)? {
+    fn bool<'g>(&self, group: impl Into<G<'g>> + Copy, name: &str) -> Result<bool, StoreError> {
+        match self.get(group.into(), name)? {
             Some(Stored::Bool(value)) => Ok(value),
-            other => Err(self.bad(Some(group), name, other)),
+            other => Err(self.bad_debug(group.into(), name, other)),
         }
     }
 
     /// A string map; CQL keeps an empty frozen map as no value, so none reads as empty.
-    fn text_map(&self, group: &Group, name: &str) -> Result<BTreeMap<String, String>, StoreError> {
-        match self.get(Some(group), name)? {
+    fn text_map<'g>(
+        &self,
+        group: impl Into<G<'g>> + Copy,
+        name: &str,
+    ) -> Result<BTreeMap<String, String>, StoreError> {
+        match self.get(group.into(), name)? {
             None => Ok(BTreeMap::new()),
             Some(Stored::TextMap(value)) => Ok(value),
-            Some(other) => Err(self.bad(Some(group), name, other)),
+            Some(other) => Err(self.bad_debug(group.into(), name, other)),
         }
     }
 }

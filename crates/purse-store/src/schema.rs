@@ -30,6 +30,9 @@ pub enum ColumnType {
     Bool,
     /// A string map: CQL `frozen<map<text, text>>`, a JSON object in SQLite.
     TextMap,
+    /// A history entry's lot amounts: CQL `frozen<list<frozen<lot_amount>>>` (UDT fields `lot_id`,
+    /// `amount`), a JSON array of `[lot id, amount]` string pairs in SQLite.
+    LotAmounts,
     /// A UUID as its 16 bytes: CQL `blob`, which compares bytewise as the contract orders ids
     /// (a CQL `uuid` compares the version nibble first); its hyphenated text in SQLite.
     UuidBytes,
@@ -43,6 +46,7 @@ impl ColumnType {
             | ColumnType::Uuid
             | ColumnType::Decimal
             | ColumnType::TextMap
+            | ColumnType::LotAmounts
             | ColumnType::UuidBytes => "TEXT",
             ColumnType::BigInt | ColumnType::Int | ColumnType::Bool => "INTEGER",
         }
@@ -58,6 +62,7 @@ impl ColumnType {
             ColumnType::Decimal => "decimal",
             ColumnType::Bool => "boolean",
             ColumnType::TextMap => "frozen<map<text, text>>",
+            ColumnType::LotAmounts => "frozen<list<frozen<lot_amount>>>",
             ColumnType::UuidBytes => "blob",
         }
     }
@@ -338,7 +343,7 @@ impl Index {
         if self.order != Order::Single {
             if after {
                 cql.push_str(" AND ");
-                cql.push_str(&self.continuation(&listed));
+                cql.push_str(&continuation(self.order, &listed));
             }
             cql.push_str(" LIMIT ?");
         }
@@ -352,44 +357,220 @@ impl Index {
         let mut filter = equal_to_placeholders(self.lookup.iter().map(|c| c.sqlite));
         if after && self.order != Order::Single {
             filter.push_str(" AND ");
-            filter.push_str(&self.continuation(&listed));
+            filter.push_str(&continuation(self.order, &listed));
         }
-        let direction = if self.order == Order::Descending {
-            " DESC"
-        } else {
-            ""
-        };
-        let order: Vec<String> = listed
+        (filter, sqlite_order(self.order, &listed))
+    }
+}
+
+/// The rows past `listed` = the previous page's last row, in the listing order (a row value
+/// compares column by column, as the order sorts).
+fn continuation(order: Order, listed: &[&str]) -> String {
+    let comparison = if order == Order::Descending { "<" } else { ">" };
+    match listed {
+        [single] => format!("{single} {comparison} ?"),
+        _ => format!(
+            "({}) {comparison} ({})",
+            listed.join(", "),
+            vec!["?"; listed.len()].join(", ")
+        ),
+    }
+}
+
+/// `ORDER BY … LIMIT ?` of a SQLite listing (`LIMIT 1` for [`Order::Single`]).
+fn sqlite_order(order: Order, listed: &[&str]) -> String {
+    let direction = if order == Order::Descending {
+        " DESC"
+    } else {
+        ""
+    };
+    let columns: Vec<String> = listed
+        .iter()
+        .map(|name| format!("{name}{direction}"))
+        .collect();
+    let limit = if order == Order::Single { "1" } else { "?" };
+    if columns.is_empty() {
+        format!("LIMIT {limit}")
+    } else {
+        format!("ORDER BY {} LIMIT {limit}", columns.join(", "))
+    }
+}
+
+/// When a [`Record`] row is replaced.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Overwrite {
+    /// Never: the first write stays (immutable history entries).
+    Never,
+    /// By a write whose value of this column (the row's version) is greater: a guarded upsert in
+    /// SQLite, the write timestamp in CQL.
+    WhenGreater(&'static str),
+}
+
+/// A table whose rows are written whole, carrying their own version (history entries, stream
+/// positions, checkpoints), rather than in groups.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// The SQLite table.
+    pub sqlite: &'static str,
+    /// The CQL table.
+    pub cql: &'static str,
+    /// The primary key: the partition key, then the clustering key.
+    pub keys: &'static [Column],
+    /// How many of [`Record::keys`] form the partition key.
+    pub partition: usize,
+    /// How a partition lists its rows (by the clustering key).
+    pub order: Order,
+    /// The row's other columns.
+    pub columns: &'static [Column],
+    /// CQL: the frozen UDT cell (cell, UDT) that holds [`Record::columns`] after a leading
+    /// `precedence`; `None` when they are plain CQL columns.
+    pub cql_cell: Option<(&'static str, &'static str)>,
+    /// When a row is replaced.
+    pub overwrite: Overwrite,
+}
+
+impl Record {
+    /// Every SQLite column, in the order [`Record::sqlite_select`] returns them: keys, then
+    /// columns.
+    pub fn sqlite_columns(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.keys
             .iter()
-            .map(|name| format!("{name}{direction}"))
+            .chain(self.columns)
+            .map(|column| column.sqlite)
+    }
+
+    /// Where [`Record::sqlite_select`] returns the key or column declared as `name`.
+    pub fn sqlite_position(&self, name: &str) -> Option<usize> {
+        self.keys
+            .iter()
+            .chain(self.columns)
+            .position(|column| column.name == name)
+    }
+
+    /// The SQLite write of a row: binds the keys, then the columns (`?1`, `?2`, … in that
+    /// order), keeping the stored row unless [`Record::overwrite`] says otherwise.
+    pub fn sqlite_insert(&self) -> String {
+        let keys: Vec<&str> = self.keys.iter().map(|c| c.sqlite).collect();
+        let columns: Vec<&str> = self.columns.iter().map(|c| c.sqlite).collect();
+        let placeholders: Vec<String> = (1..=keys.len() + columns.len())
+            .map(|i| format!("?{i}"))
             .collect();
-        let limit = if self.order == Order::Single {
-            "1"
-        } else {
-            "?"
+        let conflict = match self.overwrite {
+            Overwrite::Never => "DO NOTHING".to_owned(),
+            Overwrite::WhenGreater(version) => {
+                let version = self
+                    .columns
+                    .iter()
+                    .find(|column| column.name == version)
+                    .map_or(version, |column| column.sqlite);
+                let updates: Vec<String> = columns
+                    .iter()
+                    .map(|name| format!("{name} = excluded.{name}"))
+                    .collect();
+                format!(
+                    "DO UPDATE SET {} WHERE {}.{version} < excluded.{version}",
+                    updates.join(", "),
+                    self.sqlite
+                )
+            }
         };
-        (
-            filter,
-            format!("ORDER BY {} LIMIT {limit}", order.join(", ")),
+        format!(
+            "INSERT INTO {} ({}, {}) VALUES ({}) ON CONFLICT ({}) {conflict}",
+            self.sqlite,
+            keys.join(", "),
+            columns.join(", "),
+            placeholders.join(", "),
+            keys.join(", "),
         )
     }
 
-    /// The rows past `listed` = the previous page's last row, in the listing order (a row
-    /// value compares column by column, as the order sorts).
-    fn continuation(&self, listed: &[&str]) -> String {
-        let comparison = if self.order == Order::Descending {
-            "<"
+    /// The SQLite select of every column of the rows that match `filter`, then `rest` (an order
+    /// and a limit).
+    pub fn sqlite_select(&self, filter: &str, rest: &str) -> String {
+        let columns: Vec<&str> = self.sqlite_columns().collect();
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {filter}",
+            columns.join(", "),
+            self.sqlite
+        );
+        if rest.is_empty() {
+            sql
         } else {
-            ">"
-        };
-        match listed {
-            [single] => format!("{single} {comparison} ?"),
-            _ => format!(
-                "({}) {comparison} ({})",
-                listed.join(", "),
-                vec!["?"; listed.len()].join(", ")
-            ),
+            format!("{sql} {rest}")
         }
+    }
+
+    /// The filter (the partition, and with `after` the rows past the previous page's last one)
+    /// and the order of a SQLite page of one partition, bound in that order, then the limit.
+    pub fn sqlite_page(&self, after: bool) -> (String, String) {
+        let (partition, clustering) = self.keys.split_at(self.partition);
+        let clustering: Vec<&str> = clustering.iter().map(|c| c.sqlite).collect();
+        let mut filter = equal_to_placeholders(partition.iter().map(|c| c.sqlite));
+        if after {
+            filter.push_str(" AND ");
+            filter.push_str(&continuation(self.order, &clustering));
+        }
+        (filter, sqlite_order(self.order, &clustering))
+    }
+
+    /// The CQL write of a row: binds the write timestamp, then the cell (or the columns), then
+    /// the keys.
+    pub fn cql_update(&self, keyspace: &str) -> String {
+        let set: Vec<String> = match self.cql_cell {
+            Some((cell, _)) => vec![format!("{cell} = ?")],
+            None => self
+                .columns
+                .iter()
+                .map(|c| format!("{} = ?", c.name))
+                .collect(),
+        };
+        format!(
+            "UPDATE {keyspace}.{} USING TIMESTAMP ? SET {} WHERE {}",
+            self.cql,
+            set.join(", "),
+            equal_to_placeholders(self.keys.iter().map(|c| c.name)),
+        )
+    }
+
+    /// The CQL read of the keys and the cell (or the columns) of the rows whose `condition`
+    /// holds (on the key columns, with its own placeholders).
+    pub fn cql_select(&self, keyspace: &str, condition: &str) -> String {
+        let columns: Vec<&str> = self
+            .keys
+            .iter()
+            .map(|c| c.name)
+            .chain(match self.cql_cell {
+                Some((cell, _)) => vec![cell],
+                None => self.columns.iter().map(|c| c.name).collect(),
+            })
+            .collect();
+        format!(
+            "SELECT {} FROM {keyspace}.{} WHERE {condition}",
+            columns.join(", "),
+            self.cql
+        )
+    }
+
+    /// [`Record::cql_select`] of the row with the given key.
+    pub fn cql_select_by_key(&self, keyspace: &str) -> String {
+        self.cql_select(
+            keyspace,
+            &equal_to_placeholders(self.keys.iter().map(|c| c.name)),
+        )
+    }
+
+    /// [`Record::cql_select`] of a page of one partition: binds the partition, then (`after`)
+    /// the previous page's last clustering key, then the row limit.
+    pub fn cql_page(&self, keyspace: &str, after: bool) -> String {
+        let (partition, clustering) = self.keys.split_at(self.partition);
+        let clustering: Vec<&str> = clustering.iter().map(|c| c.name).collect();
+        let mut condition = equal_to_placeholders(partition.iter().map(|c| c.name));
+        if after {
+            condition.push_str(" AND ");
+            condition.push_str(&continuation(self.order, &clustering));
+        }
+        condition.push_str(" LIMIT ?");
+        self.cql_select(keyspace, &condition)
     }
 }
 
@@ -401,7 +582,7 @@ fn equal_to_placeholders(names: impl Iterator<Item = &'static str>) -> String {
         .join(" AND ")
 }
 
-use ColumnType::{BigInt, Bool, Decimal, Int, Text, TextMap, Uuid, UuidBytes};
+use ColumnType::{BigInt, Bool, Decimal, Int, LotAmounts, Text, TextMap, Uuid, UuidBytes};
 
 /// When a top-up or payment row last changed: its own group, so the newest event sets it.
 pub const TOUCH: Group = Group {
@@ -817,6 +998,61 @@ pub const PAYMENT_METHODS_BY_OWNER: Index = Index {
     order: Order::Ascending,
 };
 
+/// A wallet's history, newest first: immutable entries keyed by the wallet's stream sequence.
+pub const HISTORY: Record = Record {
+    sqlite: "history",
+    cql: "history",
+    keys: &[col("wallet_id", Uuid), col("sequence", BigInt)],
+    partition: 1,
+    order: Order::Descending,
+    columns: &[
+        col("entry_id", Uuid),
+        col("entry_type", Text),
+        col("amount", Decimal),
+        col("balance_after", Decimal),
+        col("lots", LotAmounts),
+        col("reference", Text),
+        col("description", Text),
+        col("detail", Text),
+        col("hold_id", Uuid),
+        col("occurred_at_ms", BigInt),
+    ],
+    cql_cell: Some(("entry", "history_entry")),
+    overwrite: Overwrite::Never,
+};
+
+/// The guard state of each stream: the newest sequence projected and its event id.
+pub const STREAM_POSITIONS: Record = Record {
+    sqlite: "stream_positions",
+    cql: "stream_positions",
+    keys: &[col("stream_id", Text)],
+    partition: 1,
+    order: Order::Single,
+    columns: &[col("sequence", BigInt), col("event_id", Text)],
+    cql_cell: Some(("position", "stream_position")),
+    overwrite: Overwrite::WhenGreater("sequence"),
+};
+
+/// Where each projector continues in each log partition.
+pub const CHECKPOINTS: Record = Record {
+    sqlite: "checkpoints",
+    cql: "checkpoints",
+    keys: &[
+        col("projector", Text),
+        col("topic", Text),
+        // `partition` is a keyword in both dialects; SQLite quotes it.
+        renamed("log_partition", "\"partition\"", BigInt),
+    ],
+    partition: 3,
+    order: Order::Single,
+    columns: &[col("next_offset", BigInt)],
+    cql_cell: None,
+    overwrite: Overwrite::WhenGreater("next_offset"),
+};
+
+/// Every record table.
+pub const RECORDS: [&Record; 3] = [&HISTORY, &STREAM_POSITIONS, &CHECKPOINTS];
+
 /// Every index.
 pub const INDEXES: [&Index; 4] = [
     &WALLETS_BY_OWNER,
@@ -884,6 +1120,33 @@ mod tests {
                 *table == BALANCES
             );
         }
+    }
+
+    #[test]
+    fn records_keep_their_first_write_or_move_only_forward() {
+        assert_eq!(
+            CHECKPOINTS.sqlite_insert(),
+            "INSERT INTO checkpoints (projector, topic, \"partition\", next_offset) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (projector, topic, \"partition\") \
+             DO UPDATE SET next_offset = excluded.next_offset \
+             WHERE checkpoints.next_offset < excluded.next_offset"
+        );
+        assert!(HISTORY.sqlite_insert().ends_with(
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+             ON CONFLICT (wallet_id, sequence) DO NOTHING"
+        ));
+        assert_eq!(
+            HISTORY.sqlite_page(true),
+            (
+                "wallet_id = ? AND sequence < ?".to_owned(),
+                "ORDER BY sequence DESC LIMIT ?".to_owned()
+            )
+        );
+        assert_eq!(
+            CHECKPOINTS.cql_update("ks"),
+            "UPDATE ks.checkpoints USING TIMESTAMP ? SET next_offset = ? \
+             WHERE projector = ? AND topic = ? AND log_partition = ?"
+        );
     }
 
     #[test]

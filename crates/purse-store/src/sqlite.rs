@@ -11,19 +11,19 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
+use rusqlite::{Connection, Row, TransactionBehavior, params, params_from_iter};
 use uuid::Uuid;
 
-use crate::decode::{self, Stored, StoredRow};
+use crate::decode::{self, Stored, StoredRecord, StoredRow};
 use crate::page::{PageToken, resolve_page_size};
 use crate::schema::{
-    self, AUTO_TOP_UP_RULES, BALANCES, Column, ColumnType, Group, HOLDS, LOTS, PAYMENT_METHODS,
-    PAYMENTS, TOP_UPS, Table, WALLETS,
+    self, AUTO_TOP_UP_RULES, BALANCES, CHECKPOINTS, Column, ColumnType, Group, HISTORY, HOLDS,
+    LOTS, PAYMENT_METHODS, PAYMENTS, Record, STREAM_POSITIONS, TOP_UPS, Table, WALLETS,
 };
 use crate::{
-    AutoTopUpRuleRow, BalanceRow, Checkpoint, Decimal, EntryType, HistoryFilter, HistoryRow,
-    HoldRow, LimitsRow, LotRow, Page, PageRequest, PaymentMethodRow, PaymentRow, ReadStore,
-    RowWrite, StoreError, StreamPosition, TopUpRow, WalletRow,
+    AutoTopUpRuleRow, BalanceRow, Checkpoint, Decimal, HistoryFilter, HistoryRow, HoldRow,
+    LimitsRow, LotRow, Page, PageRequest, PaymentMethodRow, PaymentRow, ReadStore, RowWrite,
+    StoreError, StreamPosition, TopUpRow, WalletRow,
 };
 
 /// Schema version this build writes (`PRAGMA user_version`): the number of [`MIGRATIONS`].
@@ -395,110 +395,81 @@ fn metadata_json(metadata: &std::collections::BTreeMap<String, String>) -> Strin
 
 // ---- decoding -------------------------------------------------------------------------------
 
-fn corrupt(table: &'static str, column: &'static str, value: impl std::fmt::Debug) -> StoreError {
-    StoreError::Corrupt {
-        table,
-        column,
-        value: format!("{value:?}"),
+/// A SQLite value as the logical type `ty` declares; `Err` with the value when it is not one.
+fn stored(ty: ColumnType, raw: Value) -> Result<Option<Stored>, Value> {
+    Ok(Some(match (ty, raw) {
+        (_, Value::Null) => return Ok(None),
+        (ColumnType::Text, Value::Text(value)) => Stored::Text(value),
+        (ColumnType::Uuid, Value::Text(value)) => match Uuid::parse_str(&value) {
+            Ok(id) => Stored::Uuid(id),
+            Err(_) => return Err(Value::Text(value)),
+        },
+        (ColumnType::Decimal, Value::Text(value)) => match value.parse() {
+            Ok(decimal) => Stored::Decimal(decimal),
+            Err(_) => return Err(Value::Text(value)),
+        },
+        (ColumnType::BigInt | ColumnType::Int, Value::Integer(value)) => Stored::Int(value),
+        (ColumnType::Bool, Value::Integer(value @ (0 | 1))) => Stored::Bool(value == 1),
+        (ColumnType::TextMap, Value::Text(json)) => match serde_json::from_str(&json) {
+            Ok(map) => Stored::TextMap(map),
+            Err(_) => return Err(Value::Text(json)),
+        },
+        (ColumnType::LotAmounts, Value::Text(json)) => match parse_lots(&json) {
+            Some(lots) => Stored::LotAmounts(lots),
+            None => return Err(Value::Text(json)),
+        },
+        (_, other) => return Err(other),
+    }))
+}
+
+/// [`lots_json`] read back.
+fn parse_lots(json: &str) -> Option<Vec<(Uuid, Decimal)>> {
+    let pairs: Vec<(String, String)> = serde_json::from_str(json).ok()?;
+    pairs
+        .into_iter()
+        .map(|(lot, amount)| Some((Uuid::parse_str(&lot).ok()?, amount.parse().ok()?)))
+        .collect()
+}
+
+/// A result row of a [`Record::sqlite_select`], read by the record's declaration.
+struct SqliteRecordRow<'a, 'r> {
+    record: &'static Record,
+    row: &'a Row<'r>,
+}
+
+impl StoredRecord for SqliteRecordRow<'_, '_> {
+    fn record(&self) -> &'static Record {
+        self.record
+    }
+
+    fn value(&self, column: &Column) -> Result<Option<Stored>, StoreError> {
+        let Some(position) = self.record.sqlite_position(column.name) else {
+            panic!("{}: {} is not declared", self.record.sqlite, column.name);
+        };
+        stored(column.ty, self.row.get(position)?)
+            .map_err(|raw| self.corrupt(column, format!("{raw:?}")))
+    }
+
+    fn corrupt(&self, column: &Column, found: String) -> StoreError {
+        StoreError::Corrupt {
+            table: self.record.sqlite,
+            column: column.sqlite,
+            value: found,
+        }
     }
 }
 
-fn get_required<T: rusqlite::types::FromSql>(
-    row: &Row<'_>,
-    index: usize,
-    table: &'static str,
-    column: &'static str,
-) -> Result<T, StoreError> {
-    row.get::<_, Option<T>>(index)?
-        .ok_or_else(|| corrupt(table, column, "NULL"))
-}
-
-fn parse_uuid(value: &str, table: &'static str, column: &'static str) -> Result<Uuid, StoreError> {
-    Uuid::parse_str(value).map_err(|_| corrupt(table, column, value))
-}
-
-fn parse_decimal(
-    value: &str,
-    table: &'static str,
-    column: &'static str,
-) -> Result<Decimal, StoreError> {
-    value.parse().map_err(|_| corrupt(table, column, value))
-}
-
-fn get_uuid(
-    row: &Row<'_>,
-    index: usize,
-    table: &'static str,
-    column: &'static str,
-) -> Result<Uuid, StoreError> {
-    parse_uuid(
-        &get_required::<String>(row, index, table, column)?,
-        table,
-        column,
-    )
-}
-
-fn get_decimal(
-    row: &Row<'_>,
-    index: usize,
-    table: &'static str,
-    column: &'static str,
-) -> Result<Decimal, StoreError> {
-    parse_decimal(
-        &get_required::<String>(row, index, table, column)?,
-        table,
-        column,
-    )
-}
-
-const HISTORY_COLUMNS: &str = "wallet_id, sequence, entry_id, entry_type, amount, \
-     balance_after, lots, reference, description, detail, hold_id, occurred_at_ms";
-
-fn history_from_row(row: &Row<'_>) -> Result<HistoryRow, StoreError> {
-    let entry_type: String = row.get(3)?;
-    let lots: String = row.get(6)?;
-    let hold_id: Option<String> = row.get(10)?;
-    Ok(HistoryRow {
-        wallet_id: get_uuid(row, 0, "history", "wallet_id")?,
-        sequence: get_u64(row, 1, "history", "sequence")?,
-        entry_id: get_uuid(row, 2, "history", "entry_id")?,
-        entry_type: EntryType::parse(&entry_type)
-            .map_err(|_| corrupt("history", "entry_type", &entry_type))?,
-        amount: get_decimal(row, 4, "history", "amount")?,
-        balance_after: get_decimal(row, 5, "history", "balance_after")?,
-        lots: parse_lots(&lots)?,
-        reference: row.get(7)?,
-        description: row.get(8)?,
-        detail: row.get(9)?,
-        hold_id: hold_id
-            .map(|id| parse_uuid(&id, "history", "hold_id"))
-            .transpose()?,
-        occurred_at_ms: row.get(11)?,
+/// Runs a [`Record::sqlite_select`] and decodes every row with `decode`.
+fn query_records<T>(
+    conn: &Connection,
+    record: &'static Record,
+    sql: &str,
+    params: impl rusqlite::Params,
+    decode: fn(&dyn StoredRecord) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    query_all(conn, sql, params, |row| {
+        decode(&SqliteRecordRow { record, row })
     })
-}
-
-fn get_u64(
-    row: &Row<'_>,
-    index: usize,
-    table: &'static str,
-    column: &'static str,
-) -> Result<u64, StoreError> {
-    let value: i64 = get_required(row, index, table, column)?;
-    u64::try_from(value).map_err(|_| corrupt(table, column, value))
-}
-
-fn parse_lots(json: &str) -> Result<Vec<(Uuid, Decimal)>, StoreError> {
-    let pairs: Vec<(String, String)> =
-        serde_json::from_str(json).map_err(|_| corrupt("history", "lots", json))?;
-    pairs
-        .into_iter()
-        .map(|(lot, amount)| {
-            Ok((
-                parse_uuid(&lot, "history", "lots")?,
-                parse_decimal(&amount, "history", "lots")?,
-            ))
-        })
-        .collect()
 }
 
 /// A result row of a [`Table::sqlite_select`], read by the table's declaration.
@@ -529,24 +500,8 @@ impl StoredRow for SqliteRow<'_, '_> {
             .iter()
             .position(|declared| declared == column)
             .unwrap_or(columns.len());
-        let raw: Value = self.row.get(self.position(group, index))?;
-        let bad = |raw: &dyn std::fmt::Debug| self.corrupt(group, Some(column), format!("{raw:?}"));
-        Ok(Some(match (column.ty, raw) {
-            (_, Value::Null) => return Ok(None),
-            (ColumnType::Text, Value::Text(value)) => Stored::Text(value),
-            (ColumnType::Uuid, Value::Text(value)) => {
-                Stored::Uuid(Uuid::parse_str(&value).map_err(|_| bad(&value))?)
-            }
-            (ColumnType::Decimal, Value::Text(value)) => {
-                Stored::Decimal(value.parse().map_err(|_| bad(&value))?)
-            }
-            (ColumnType::BigInt | ColumnType::Int, Value::Integer(value)) => Stored::Int(value),
-            (ColumnType::Bool, Value::Integer(value @ (0 | 1))) => Stored::Bool(value == 1),
-            (ColumnType::TextMap, Value::Text(json)) => {
-                Stored::TextMap(serde_json::from_str(&json).map_err(|_| bad(&json))?)
-            }
-            (_, other) => return Err(bad(&other)),
-        }))
+        stored(column.ty, self.row.get(self.position(group, index))?)
+            .map_err(|raw| self.corrupt(group, Some(column), format!("{raw:?}")))
     }
 
     fn version(&self, group: &Group) -> Result<Option<u64>, StoreError> {
@@ -717,26 +672,21 @@ fn apply_write(tx: &rusqlite::Transaction<'_>, write: &RowWrite) -> Result<(), S
             &[text(balance.balance), text(balance.held)],
         ),
         RowWrite::History(entry) => {
-            tx.prepare_cached(
-                "INSERT INTO history (wallet_id, sequence, entry_id, entry_type, amount,
-                     balance_after, lots, reference, description, detail, hold_id, occurred_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-                 ON CONFLICT (wallet_id, sequence) DO NOTHING",
-            )?
-            .execute(params![
-                entry.wallet_id.to_string(),
-                to_sql_int(entry.sequence)?,
-                entry.entry_id.to_string(),
-                entry.entry_type.as_str(),
-                entry.amount.to_string(),
-                entry.balance_after.to_string(),
-                lots_json(&entry.lots),
-                entry.reference,
-                entry.description,
-                entry.detail,
-                entry.hold_id.map(|id| id.to_string()),
-                entry.occurred_at_ms,
-            ])?;
+            tx.prepare_cached(&schema::HISTORY.sqlite_insert())?
+                .execute(params![
+                    entry.wallet_id.to_string(),
+                    to_sql_int(entry.sequence)?,
+                    entry.entry_id.to_string(),
+                    entry.entry_type.as_str(),
+                    entry.amount.to_string(),
+                    entry.balance_after.to_string(),
+                    lots_json(&entry.lots),
+                    entry.reference,
+                    entry.description,
+                    entry.detail,
+                    entry.hold_id.map(|id| id.to_string()),
+                    entry.occurred_at_ms,
+                ])?;
             Ok(())
         }
         RowWrite::Lot(lot) => {
@@ -811,17 +761,12 @@ fn apply_write(tx: &rusqlite::Transaction<'_>, write: &RowWrite) -> Result<(), S
         ),
         RowWrite::StreamPosition(position) => {
             // The sequence is both the value and the version: first writer wins per sequence.
-            tx.prepare_cached(
-                "INSERT INTO stream_positions (stream_id, sequence, event_id) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (stream_id) DO UPDATE
-                 SET sequence = excluded.sequence, event_id = excluded.event_id
-                 WHERE stream_positions.sequence < excluded.sequence",
-            )?
-            .execute(params![
-                position.stream_id,
-                to_sql_int(position.sequence)?,
-                position.event_id
-            ])?;
+            tx.prepare_cached(&schema::STREAM_POSITIONS.sqlite_insert())?
+                .execute(params![
+                    position.stream_id,
+                    to_sql_int(position.sequence)?,
+                    position.event_id
+                ])?;
             Ok(())
         }
         RowWrite::TopUp(top_up) => {
@@ -1241,19 +1186,13 @@ fn apply_checkpoint(
     checkpoint: &Checkpoint,
 ) -> Result<(), StoreError> {
     // Only forward: a replayed or late checkpoint never rewinds the projector.
-    tx.prepare_cached(
-        "INSERT INTO checkpoints (projector, topic, \"partition\", next_offset)
-         VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (projector, topic, \"partition\") DO UPDATE
-         SET next_offset = excluded.next_offset
-         WHERE checkpoints.next_offset < excluded.next_offset",
-    )?
-    .execute(params![
-        checkpoint.projector,
-        checkpoint.topic,
-        checkpoint.partition,
-        to_sql_int(checkpoint.next_offset)?
-    ])?;
+    tx.prepare_cached(&schema::CHECKPOINTS.sqlite_insert())?
+        .execute(params![
+            checkpoint.projector,
+            checkpoint.topic,
+            checkpoint.partition,
+            to_sql_int(checkpoint.next_offset)?
+        ])?;
     Ok(())
 }
 
@@ -1293,15 +1232,16 @@ impl ReadStore for SqliteStore {
     ) -> Result<Option<u64>, StoreError> {
         let (projector, topic) = (projector.to_owned(), topic.to_owned());
         self.read(move |conn| {
-            let next: Option<i64> = conn
-                .prepare_cached(
-                    "SELECT next_offset FROM checkpoints
-                     WHERE projector = ?1 AND topic = ?2 AND \"partition\" = ?3",
-                )?
-                .query_row(params![projector, topic, partition], |row| row.get(0))
-                .optional()?;
-            next.map(|n| u64::try_from(n).map_err(|_| corrupt("checkpoints", "next_offset", n)))
-                .transpose()
+            let (filter, limit) = CHECKPOINTS.sqlite_page(false);
+            let sql = CHECKPOINTS.sqlite_select(&filter, &limit);
+            let found = query_records(
+                conn,
+                &CHECKPOINTS,
+                &sql,
+                params![projector, topic, partition],
+                decode::checkpoint,
+            )?;
+            Ok(found.into_iter().next())
         })
         .await
     }
@@ -1315,17 +1255,15 @@ impl ReadStore for SqliteStore {
             let mut positions = HashMap::with_capacity(stream_ids.len());
             for chunk in stream_ids.chunks(STREAM_IDS_PER_QUERY) {
                 let placeholders = vec!["?"; chunk.len()].join(", ");
-                let sql = format!(
-                    "SELECT stream_id, sequence, event_id FROM stream_positions
-                     WHERE stream_id IN ({placeholders})"
-                );
-                let found = query_all(conn, &sql, params_from_iter(chunk), |row| {
-                    Ok(StreamPosition {
-                        stream_id: row.get(0)?,
-                        sequence: get_u64(row, 1, "stream_positions", "sequence")?,
-                        event_id: row.get(2)?,
-                    })
-                })?;
+                let sql =
+                    STREAM_POSITIONS.sqlite_select(&format!("stream_id IN ({placeholders})"), "");
+                let found = query_records(
+                    conn,
+                    &STREAM_POSITIONS,
+                    &sql,
+                    params_from_iter(chunk),
+                    decode::stream_position,
+                )?;
                 positions.extend(found.into_iter().map(|p| (p.stream_id.clone(), p)));
             }
             Ok(positions)
@@ -1402,28 +1340,33 @@ impl ReadStore for SqliteStore {
         let page_size = resolve_page_size(page.page_size)?;
         let before = PageToken::history_before(page.page_token.as_deref(), wallet_id)?;
         self.read(move |conn| {
-            let mut sql = format!("SELECT {HISTORY_COLUMNS} FROM history WHERE wallet_id = ?");
+            let (mut condition, order) = HISTORY.sqlite_page(before.is_some());
             let mut values = vec![text(wallet_id)];
             if let Some(before) = before {
-                sql.push_str(" AND sequence < ?");
                 values.push(Value::Integer(to_sql_int(before)?));
             }
             if !filter.entry_types.is_empty() {
                 let placeholders = vec!["?"; filter.entry_types.len()].join(", ");
-                sql.push_str(&format!(" AND entry_type IN ({placeholders})"));
+                condition.push_str(&format!(" AND entry_type IN ({placeholders})"));
                 values.extend(filter.entry_types.iter().map(|t| text(t.as_str())));
             }
             if let Some(from_ms) = filter.from_ms {
-                sql.push_str(" AND occurred_at_ms >= ?");
+                condition.push_str(" AND occurred_at_ms >= ?");
                 values.push(Value::Integer(from_ms));
             }
             if let Some(to_ms) = filter.to_ms {
-                sql.push_str(" AND occurred_at_ms < ?");
+                condition.push_str(" AND occurred_at_ms < ?");
                 values.push(Value::Integer(to_ms));
             }
-            sql.push_str(" ORDER BY sequence DESC LIMIT ?");
+            let sql = HISTORY.sqlite_select(&condition, &order);
             values.push(Value::Integer(i64::from(page_size) + 1));
-            let items = query_all(conn, &sql, params_from_iter(values), history_from_row)?;
+            let items = query_records(
+                conn,
+                &HISTORY,
+                &sql,
+                params_from_iter(values),
+                decode::history,
+            )?;
             Ok(paginate(items, page_size, |last| {
                 PageToken::HistoryBefore {
                     wallet_id,
@@ -1631,6 +1574,34 @@ mod tests {
                 .expect("rows");
             migrated.sort();
             assert_eq!(declared, migrated, "table {}", table.sqlite);
+        }
+    }
+
+    /// The declared records are the migrated tables, with the SQLite types of their columns.
+    #[test]
+    fn the_declared_records_are_the_migrated_tables() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        migrate(&mut conn).expect("migrate");
+        for record in schema::RECORDS {
+            let declared: Vec<(String, String)> = record
+                .keys
+                .iter()
+                .chain(record.columns)
+                .map(|c| {
+                    (
+                        c.sqlite.trim_matches('"').to_owned(),
+                        c.ty.sqlite().to_owned(),
+                    )
+                })
+                .collect();
+            let migrated: Vec<(String, String)> = conn
+                .prepare(&format!("PRAGMA table_info({})", record.sqlite))
+                .expect("prepare")
+                .query_map([], |row| Ok((row.get(1)?, row.get(2)?)))
+                .expect("query")
+                .collect::<Result<_, _>>()
+                .expect("rows");
+            assert_eq!(declared, migrated, "table {}", record.sqlite);
         }
     }
 

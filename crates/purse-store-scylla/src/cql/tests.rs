@@ -599,12 +599,12 @@ fn read_statements_name_the_keyspace() {
         ),
         (
             Statement::SelectHistory,
-            "SELECT sequence, entry FROM purse.history WHERE wallet_id = ? LIMIT ?",
+            "SELECT wallet_id, sequence, entry FROM purse.history WHERE wallet_id = ? LIMIT ?",
         ),
         (
             Statement::SelectHistoryBefore,
-            "SELECT sequence, entry FROM purse.history WHERE wallet_id = ? AND sequence < ? \
-             LIMIT ?",
+            "SELECT wallet_id, sequence, entry FROM purse.history \
+             WHERE wallet_id = ? AND sequence < ? LIMIT ?",
         ),
         (
             Statement::SelectLots,
@@ -620,7 +620,7 @@ fn read_statements_name_the_keyspace() {
         ),
         (
             Statement::SelectCheckpoint,
-            "SELECT next_offset FROM purse.checkpoints \
+            "SELECT projector, topic, log_partition, next_offset FROM purse.checkpoints \
              WHERE projector = ? AND topic = ? AND log_partition = ?",
         ),
         (
@@ -958,6 +958,51 @@ fn decode_hold(
         &[hold, resolution],
         purse_store::decode::hold,
     )
+}
+
+/// A history entry as the store reads it: `None` when the row holds no entry.
+fn decode_history(
+    wallet_id: Uuid,
+    sequence: i64,
+    entry: Option<&CqlValue>,
+) -> Result<Option<HistoryRow>, StoreError> {
+    let columns = [
+        Some(CqlValue::Uuid(wallet_id)),
+        Some(CqlValue::BigInt(sequence)),
+        entry.cloned(),
+    ];
+    let row = CqlRecordRow::new(&purse_store::schema::HISTORY, &columns)?;
+    if !row.written() {
+        return Ok(None);
+    }
+    purse_store::decode::history(&row).map(Some)
+}
+
+/// A stream position as the store reads it.
+fn decode_stream_position(
+    stream_id: String,
+    position: Option<&CqlValue>,
+) -> Result<Option<StreamPosition>, StoreError> {
+    let columns = [Some(CqlValue::Text(stream_id)), position.cloned()];
+    let row = CqlRecordRow::new(&purse_store::schema::STREAM_POSITIONS, &columns)?;
+    if !row.written() {
+        return Ok(None);
+    }
+    purse_store::decode::stream_position(&row).map(Some)
+}
+
+/// A checkpoint's next offset as the store reads it.
+fn decode_checkpoint(next_offset: i64) -> Result<u64, StoreError> {
+    let columns = [
+        Some(t("projector")),
+        Some(t("topic")),
+        Some(CqlValue::BigInt(0)),
+        Some(CqlValue::BigInt(next_offset)),
+    ];
+    purse_store::decode::checkpoint(&CqlRecordRow::new(
+        &purse_store::schema::CHECKPOINTS,
+        &columns,
+    )?)
 }
 
 /// The cells of one `top_ups` row, in [`Statement::SelectTopUp`]'s column order.

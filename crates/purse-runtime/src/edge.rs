@@ -391,3 +391,107 @@ pub fn page_request(page_size: u32, page_token: String) -> PageRequest {
         page_token: (!page_token.is_empty()).then_some(page_token),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tonic_types::StatusExt;
+
+    use super::*;
+    use crate::status::error_info;
+
+    fn reason(status: &Status) -> String {
+        error_info(status).expect("ErrorInfo").0
+    }
+
+    #[test]
+    fn a_rejection_of_a_field_names_it_in_a_bad_request_and_keeps_its_details() {
+        let status = Wire::invalid("lots_expire_at_ms", "LOT_EXPIRY_TOO_SOON", &"too soon")
+            .detail("earliest_ms", 42)
+            .status();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let (reason, metadata) = error_info(&status).expect("ErrorInfo");
+        assert_eq!(reason, "LOT_EXPIRY_TOO_SOON");
+        assert_eq!(metadata["field"], "lots_expire_at_ms");
+        assert_eq!(metadata["earliest_ms"], "42");
+        let violations = status.get_details_bad_request().expect("BadRequest");
+        assert_eq!(violations.field_violations[0].field, "lots_expire_at_ms");
+        let precondition = Wire::precondition("WALLET_CLOSED", &"wallet is closed").status();
+        assert_eq!(precondition.code(), Code::FailedPrecondition);
+        assert!(precondition.get_details_bad_request().is_none());
+    }
+
+    #[test]
+    fn every_failure_outside_the_decider_has_its_own_code_and_reason() {
+        let cases = [
+            (
+                ApiError::PermissionDenied(Scope::Admin),
+                Code::PermissionDenied,
+                "MISSING_SCOPE",
+            ),
+            (
+                ApiError::NotFound {
+                    what: "thing",
+                    reason: "THING_NOT_FOUND",
+                },
+                Code::NotFound,
+                "THING_NOT_FOUND",
+            ),
+            (
+                ApiError::Command(CommandError::Timeout { timeout_ms: 5 }),
+                Code::DeadlineExceeded,
+                "REPLY_TIMEOUT",
+            ),
+            (
+                ApiError::Command(CommandError::IdempotencyKeyReused),
+                Code::FailedPrecondition,
+                "IDEMPOTENCY_KEY_REUSED",
+            ),
+            (
+                ApiError::NotVisibleYet { min_sequence: 3 },
+                Code::Unavailable,
+                "PROJECTION_LAGGING",
+            ),
+            (
+                ApiError::CorruptRow { what: "status" },
+                Code::Internal,
+                "CORRUPT_READ_MODEL",
+            ),
+            (
+                ApiError::Store(StoreError::PageSizeTooLarge { max: 1000 }),
+                Code::OutOfRange,
+                "PAGE_SIZE_TOO_LARGE",
+            ),
+        ];
+        for (err, code, expected) in cases {
+            let status = Status::from(err);
+            assert_eq!(
+                (status.code(), reason(&status)),
+                (code, expected.to_owned())
+            );
+        }
+    }
+
+    #[test]
+    fn required_fields_and_ids_are_told_apart() {
+        let reason_of = |err: ApiError| match err {
+            ApiError::InvalidArgument { reason, .. } => reason,
+            other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
+        };
+        assert_eq!(
+            reason_of(parse_required_uuid("", "wallet_id").unwrap_err()),
+            "MISSING_FIELD"
+        );
+        assert_eq!(
+            reason_of(parse_required_uuid("nope", "wallet_id").unwrap_err()),
+            "INVALID_ID"
+        );
+        assert_eq!(
+            reason_of(parse_uuid("", "wallet_id").unwrap_err()),
+            "INVALID_ID"
+        );
+        assert_eq!(
+            reason_of(parse_key("").unwrap_err()),
+            "MISSING_IDEMPOTENCY_KEY"
+        );
+    }
+}

@@ -118,10 +118,7 @@ impl Rpc {
             }
         }
         if clients.is_empty() {
-            return Err(BenchError::Endpoint {
-                endpoint: String::new(),
-                detail: "no endpoint given".to_owned(),
-            });
+            return Err(BenchError::NoEndpoint);
         }
         Ok(Rpc { clients, timeout })
     }
@@ -192,7 +189,10 @@ mod tests {
             .await
             .err()
             .expect("connect fails");
-        assert!(matches!(err, BenchError::Connect { .. }), "{err}");
+        assert!(
+            matches!(err, BenchError::Client(ClientError::Connect { .. })),
+            "{err}"
+        );
         assert!(!err.is_usage());
         for bad in ["not a uri", "127.0.0.1:50051", "https://127.0.0.1:1"] {
             // A bad endpoint after a good one is still refused before connecting.

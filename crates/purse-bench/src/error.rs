@@ -1,30 +1,19 @@
 //! Errors that stop a benchmark run. Individual debit (or append) failures are not errors: they
 //! are counted (see `load::Tally`).
 
+use purse_client::ClientError;
+
 /// A failure that ends the run (exit 1), or a bad flag value clap could not check (exit 2).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum BenchError {
-    /// `--endpoint` is not a URI (exit 2).
-    #[error("invalid --endpoint `{endpoint}`: {detail}")]
-    Endpoint {
-        /// The value given.
-        endpoint: String,
-        /// Why it was refused.
-        detail: String,
-    },
+    /// No `--endpoint` was given (exit 2).
+    #[error("no endpoint given")]
+    NoEndpoint,
 
-    /// `--token` cannot be sent as a header value (exit 2).
-    #[error("--token contains characters that cannot be sent in a header")]
-    Token,
-
-    /// A connection could not be set up (exit 1).
-    #[error("could not connect to {endpoint}: {detail}")]
-    Connect {
-        /// The endpoint tried.
-        endpoint: String,
-        /// The transport error with its causes.
-        detail: String,
-    },
+    /// A bad `--endpoint` or `--token` (exit 2), or a connection that could not be set up
+    /// (exit 1).
+    #[error("{0}")]
+    Client(#[from] ClientError),
 
     /// CreateWallet failed during setup (exit 1).
     #[error("setup: creating wallet {index} failed: {failure}")]
@@ -86,25 +75,11 @@ impl BenchError {
     pub(crate) fn is_usage(&self) -> bool {
         matches!(
             self,
-            BenchError::Endpoint { .. } | BenchError::Token | BenchError::Tenant { .. }
+            BenchError::NoEndpoint
+                | BenchError::Client(
+                    ClientError::InvalidEndpoint { .. } | ClientError::InvalidToken
+                )
+                | BenchError::Tenant { .. }
         )
-    }
-}
-
-impl From<purse_client::ClientError> for BenchError {
-    fn from(err: purse_client::ClientError) -> Self {
-        use purse_client::ClientError;
-        match err {
-            ClientError::InvalidEndpoint { endpoint, detail } => {
-                BenchError::Endpoint { endpoint, detail }
-            }
-            ClientError::InvalidToken => BenchError::Token,
-            ClientError::Connect { endpoint, detail } => BenchError::Connect { endpoint, detail },
-            // Connecting never waits for an answer to a call.
-            ClientError::Timeout { .. } | ClientError::Status(_) => BenchError::Connect {
-                endpoint: String::new(),
-                detail: err.to_string(),
-            },
-        }
     }
 }

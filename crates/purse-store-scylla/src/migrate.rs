@@ -668,17 +668,22 @@ mod tests {
 
     /// The fields of `CREATE TYPE {keyspace}.udt` in the migrations, one a line as the files
     /// write them.
-    fn migrated_udt_fields(udt: &str) -> Vec<(String, String)> {
-        let opening = format!("CREATE TYPE IF NOT EXISTS {KEYSPACE_PLACEHOLDER}.{udt} (\n");
-        let text = MIGRATIONS
+    /// The body of the first `CREATE {kind} IF NOT EXISTS` of `name` in the migrations.
+    fn migrated_body(kind: &str, name: &str) -> &'static str {
+        let opening = format!("CREATE {kind} IF NOT EXISTS {KEYSPACE_PLACEHOLDER}.{name} (\n");
+        MIGRATIONS
             .iter()
             .find_map(|migration| {
                 let start = migration.cql.find(&opening)? + opening.len();
-                let length = migration.cql[start..].find("\n);")?;
+                let length = migration.cql[start..].find("\n)")?;
                 Some(&migration.cql[start..start + length])
             })
-            .unwrap_or_else(|| panic!("no migration creates type {udt}"));
-        text.lines()
+            .unwrap_or_else(|| panic!("no migration creates {kind} {name}"))
+    }
+
+    fn migrated_udt_fields(udt: &str) -> Vec<(String, String)> {
+        migrated_body("TYPE", udt)
+            .lines()
             .map(|line| line.trim().trim_end_matches(','))
             .filter(|line| !line.is_empty() && !line.starts_with("--"))
             .map(|line| {
@@ -775,18 +780,7 @@ mod tests {
     #[test]
     fn the_declared_records_are_the_migrated_tables() {
         for record in purse_store::schema::RECORDS {
-            let opening = format!(
-                "CREATE TABLE IF NOT EXISTS {KEYSPACE_PLACEHOLDER}.{} (\n",
-                record.cql
-            );
-            let table = MIGRATIONS
-                .iter()
-                .find_map(|migration| {
-                    let start = migration.cql.find(&opening)? + opening.len();
-                    let length = migration.cql[start..].find("\n)")?;
-                    Some(&migration.cql[start..start + length])
-                })
-                .unwrap_or_else(|| panic!("no migration creates {}", record.cql));
+            let table = migrated_body("TABLE", record.cql);
             let plain: &[purse_store::schema::Column] = if record.cql_cell.is_some() {
                 &[]
             } else {

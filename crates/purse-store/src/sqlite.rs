@@ -93,6 +93,22 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// The created row of `table` whose (single-column) key is `key`.
+    async fn get_by_key<T: Send + 'static>(
+        &self,
+        table: &'static Table,
+        key: Uuid,
+        decode: fn(&dyn StoredRow) -> Result<Option<T>, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        self.read(move |conn| {
+            let sql = table.sqlite_select_by_key();
+            Ok(query_rows(conn, table, &sql, [key.to_string()], decode)?.pop())
+        })
+        .await
+    }
+}
+
 async fn blocking<T, F>(f: F) -> Result<T, StoreError>
 where
     T: Send + 'static,
@@ -1272,18 +1288,7 @@ impl ReadStore for SqliteStore {
     }
 
     async fn get_wallet(&self, wallet_id: Uuid) -> Result<Option<WalletRow>, StoreError> {
-        self.read(move |conn| {
-            let sql = WALLETS.sqlite_select_by_key();
-            Ok(query_rows(
-                conn,
-                &WALLETS,
-                &sql,
-                [wallet_id.to_string()],
-                decode::wallet,
-            )?
-            .pop())
-        })
-        .await
+        self.get_by_key(&WALLETS, wallet_id, decode::wallet).await
     }
 
     async fn list_wallets_by_owner(
@@ -1317,18 +1322,7 @@ impl ReadStore for SqliteStore {
     }
 
     async fn get_balance(&self, wallet_id: Uuid) -> Result<Option<BalanceRow>, StoreError> {
-        self.read(move |conn| {
-            let sql = BALANCES.sqlite_select_by_key();
-            Ok(query_rows(
-                conn,
-                &BALANCES,
-                &sql,
-                [wallet_id.to_string()],
-                decode::balance,
-            )?
-            .pop())
-        })
-        .await
+        self.get_by_key(&BALANCES, wallet_id, decode::balance).await
     }
 
     async fn list_history(
@@ -1394,18 +1388,7 @@ impl ReadStore for SqliteStore {
     }
 
     async fn get_top_up(&self, top_up_id: Uuid) -> Result<Option<TopUpRow>, StoreError> {
-        self.read(move |conn| {
-            let sql = TOP_UPS.sqlite_select_by_key();
-            Ok(query_rows(
-                conn,
-                &TOP_UPS,
-                &sql,
-                [top_up_id.to_string()],
-                decode::top_up,
-            )?
-            .pop())
-        })
-        .await
+        self.get_by_key(&TOP_UPS, top_up_id, decode::top_up).await
     }
 
     async fn get_top_up_by_checkout_session(
@@ -1463,18 +1446,8 @@ impl ReadStore for SqliteStore {
     }
 
     async fn get_payment(&self, payment_id: Uuid) -> Result<Option<PaymentRow>, StoreError> {
-        self.read(move |conn| {
-            let sql = PAYMENTS.sqlite_select_by_key();
-            Ok(query_rows(
-                conn,
-                &PAYMENTS,
-                &sql,
-                [payment_id.to_string()],
-                decode::payment,
-            )?
-            .pop())
-        })
-        .await
+        self.get_by_key(&PAYMENTS, payment_id, decode::payment)
+            .await
     }
 
     async fn list_payment_methods(
@@ -1511,18 +1484,8 @@ impl ReadStore for SqliteStore {
         &self,
         wallet_id: Uuid,
     ) -> Result<Option<AutoTopUpRuleRow>, StoreError> {
-        self.read(move |conn| {
-            let sql = AUTO_TOP_UP_RULES.sqlite_select_by_key();
-            Ok(query_rows(
-                conn,
-                &AUTO_TOP_UP_RULES,
-                &sql,
-                [wallet_id.to_string()],
-                decode::auto_top_up_rule,
-            )?
-            .pop())
-        })
-        .await
+        self.get_by_key(&AUTO_TOP_UP_RULES, wallet_id, decode::auto_top_up_rule)
+            .await
     }
 }
 

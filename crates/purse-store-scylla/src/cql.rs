@@ -1,7 +1,10 @@
 //! Every statement the store prepares, and the pure mapping between read-model rows and CQL
-//! values. The write path executes exactly what [`plan_write`] and [`plan_checkpoint`] return and
-//! the read path decodes with the `decode_*` functions, so the unit tests of this module pin the
-//! statements and values that reach ScyllaDB without needing a node.
+//! values. Every statement text is generated from the shared declarations
+//! ([`purse_store::schema`]: tables and their groups, indexes, records); the write path executes
+//! exactly what [`plan_write`] and [`plan_checkpoint`] return, and the read path hands each row
+//! to the shared decoders ([`purse_store::decode`]) as a [`CqlRow`] or [`CqlRecordRow`], so the
+//! unit tests of this module pin the statements and values that reach ScyllaDB without needing
+//! a node.
 //!
 //! Versioning (DESIGN.md §6; the schema file explains it for operators): each group of columns
 //! that one kind of write updates is one frozen UDT cell written `USING TIMESTAMP` = its version,

@@ -1,7 +1,8 @@
 //! A data directory written by the release whose top-up, payment, stored-card and saga events were
 //! JSON (ADR 0008) still opens: `tests/fixtures/json-era` (made by its `generate.sh` with that
 //! release) holds only its event log and keys, so this `pursed` rebuilds every read model from the
-//! JSON-era records, reads them back over gRPC, and pays a new top-up with the stored card on top.
+//! JSON-era records, reads them back over gRPC, and pays a new top-up with the stored card on top,
+//! whose events are written as protobuf (ADR 0013) after the JSON-era ones of the same topics.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -9,9 +10,12 @@ use std::time::Duration;
 
 use purse_e2e::requests::balance;
 use purse_e2e::topups::{SETTLE_TIMEOUT, create_top_up, settled};
-use purse_e2e::{Pursed, payments_client, top_up_client};
+use purse_e2e::{Pursed, embedded_log, payments_client, top_up_client};
+use purse_proto::event::v1::event_envelope::Payload;
 use purse_proto::payment::v1 as pay;
 use purse_proto::topup::v1 as pb;
+use purse_runtime::codec::decode_record;
+use purse_streams::topics;
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/json-era");
 
@@ -125,5 +129,25 @@ async fn a_json_era_data_directory_reads_back_and_takes_a_new_top_up() {
     assert_eq!(
         balance(&mut wallets, &ids["wallet"], 5).await.balance,
         "50.00"
+    );
+
+    // The JSON-era records stay as they were written; the new top-up's events are protobuf.
+    let top_up_payloads: Vec<_> = embedded_log::records(&data, topics::TOP_UPS.events)
+        .iter()
+        .flat_map(|record| decode_record(&record.payload).expect("record").events)
+        .map(|envelope| envelope.payload.expect("payload"))
+        .collect();
+    let json = top_up_payloads
+        .iter()
+        .filter(|payload| matches!(payload, Payload::Json(_)))
+        .count();
+    let proto = top_up_payloads
+        .iter()
+        .filter(|payload| matches!(payload, Payload::TopUp(_)))
+        .count();
+    assert_eq!(
+        (json + proto, json > 0, proto > 0),
+        (top_up_payloads.len(), true, true),
+        "{top_up_payloads:?}"
     );
 }

@@ -319,7 +319,9 @@ pub async fn read_is_woken_by_a_concurrent_append(log: &dyn EventLog) {
 /// A read with nothing to return waits about `wait_ms` and returns an empty `Vec`.
 pub async fn read_times_out_empty(log: &dyn EventLog) {
     let topic = new_topic(log, "timeout", 1).await;
-    append_ok(log, &topic, vec![record(0, "k", "v")]).await;
+    let appended = append_ok(log, &topic, vec![record(0, "k", "v")]).await;
+    // The end passes the record only once it is readable (see `end_offset_is_the_next_offset`).
+    read_exactly(log, &topic, 0, appended[0].offset, 1).await;
     let end = log.end_offset(&topic, 0).await.expect("end_offset");
     let started = Instant::now();
     let read = log.read(&topic, 0, end, BATCH, 300).await.expect("read");

@@ -31,7 +31,7 @@ pub enum BackendError {
 }
 
 /// Opens the embedded log, `log.db` in the data directory.
-pub fn open_embedded_log(config: &Config) -> Result<Arc<dyn EventLog>, LogError> {
+pub fn open_embedded_log<S>(config: &Config<S>) -> Result<Arc<dyn EventLog>, LogError> {
     let path = config.data_dir.join("log.db");
     Ok(Arc::new(SqliteLog::open(
         &path,
@@ -40,7 +40,7 @@ pub fn open_embedded_log(config: &Config) -> Result<Arc<dyn EventLog>, LogError>
 }
 
 /// Opens the event log the configuration names.
-pub fn open_log(config: &Config) -> Result<Arc<dyn EventLog>, LogError> {
+pub fn open_log<S>(config: &Config<S>) -> Result<Arc<dyn EventLog>, LogError> {
     if !config.kafka.is_enabled() {
         return open_embedded_log(config);
     }
@@ -85,7 +85,7 @@ pub async fn migrate_scylla() -> Result<Vec<u32>, BackendError> {
 }
 
 /// Opens the read store the configuration names.
-pub async fn open_store(config: &Config) -> Result<Arc<dyn ReadStore>, BackendError> {
+pub async fn open_store<S>(config: &Config<S>) -> Result<Arc<dyn ReadStore>, BackendError> {
     match config.store {
         StoreKind::Sqlite => Ok(Arc::new(SqliteStore::open(
             &config.data_dir.join("store.db"),

@@ -14,10 +14,10 @@ use crate::env::{CONFIG_KEYS, ValueKind};
 /// Exit code for invalid configuration (EX_USAGE).
 pub const EXIT_CONFIG: i32 = 64;
 
-/// Settings of a Purse node.
+/// Settings of a Purse node: the engine's own, and the services' sections `S`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Config {
+pub struct Config<S = NoSections> {
     /// gRPC listen address.
     pub listen: SocketAddr,
     /// Directory of the embedded log and store and of the token key.
@@ -61,63 +61,35 @@ pub struct Config {
     /// Whether the projector applies pending ScyllaDB schema migrations when it starts (otherwise
     /// a deployment runs `purse-projector migrate` first).
     pub scylla_migrate_on_start: bool,
-    /// The `[topups]` section.
-    pub topups: TopUpsConfig,
-    /// The `[payments]` section.
-    pub payments: PaymentsConfig,
+    /// The services' own sections (`[topups]`, `[payments]`, …), declared by the code that
+    /// uses them; the engine only loads and validates them.
+    #[serde(skip)]
+    pub services: S,
 }
 
-/// The `[topups]` section.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TopUpsConfig {
-    /// How long a payer has to pay a top-up (its `expires_at` is this after creation).
-    pub timeout_ms: i64,
-    /// The fee, a percentage of the amount paid (`"2.5"`, `3`); recorded on the top-up for
-    /// settlement, never deducted from the credit.
-    #[serde(deserialize_with = "decimal_setting")]
-    pub fee_percent: Decimal,
-    /// Public base URL of the hosted checkout pages (`https://pay.example.com`); empty means the
-    /// payments HTTP listener's own address, which suits all-in-one and tests.
-    pub checkout_base_url: String,
+/// Configuration sections the engine does not know, declared where they are used: their TOML
+/// tables, their `PURSE_*` variables and their ranges.
+pub trait Sections: serde::de::DeserializeOwned + Default + Clone + std::fmt::Debug {
+    /// The top-level TOML tables these sections read (`["topups", "payments"]`).
+    const TABLES: &'static [&'static str];
+    /// Each environment variable with the dotted key it sets and the kind of value it takes.
+    const ENVIRONMENT: &'static [(&'static str, &'static str, ValueKind)];
+
+    /// Checks every range.
+    fn validate(&self) -> Result<(), ConfigError>;
 }
 
-impl Default for TopUpsConfig {
-    fn default() -> Self {
-        Self {
-            timeout_ms: 5 * 60_000,
-            fee_percent: Decimal::ZERO,
-            checkout_base_url: String::new(),
-        }
-    }
-}
+/// No sections beyond the engine's own (the engine's tests, tools that need only the engine).
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoSections {}
 
-/// The `[payments]` section.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PaymentsConfig {
-    /// Address of the HTTP listener: hosted checkout pages, provider webhooks, health.
-    pub http_listen: SocketAddr,
-    /// Provider adapter; `simulator` (test mode, DESIGN §7) is the one built in.
-    pub provider: String,
-    /// File holding the provider's webhook signing secret; default `webhook.key` in the data
-    /// directory, created on first start in test mode.
-    pub webhook_secret_file: Option<PathBuf>,
-    /// How old a webhook's signed timestamp may be (either way) before it is rejected.
-    pub webhook_tolerance_ms: i64,
-    /// How long the simulator's delayed test card takes to succeed.
-    pub simulator_delay_ms: u64,
-}
+impl Sections for NoSections {
+    const TABLES: &'static [&'static str] = &[];
+    const ENVIRONMENT: &'static [(&'static str, &'static str, ValueKind)] = &[];
 
-impl Default for PaymentsConfig {
-    fn default() -> Self {
-        Self {
-            http_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            provider: "simulator".to_owned(),
-            webhook_secret_file: None,
-            webhook_tolerance_ms: 5 * 60_000,
-            simulator_delay_ms: 10_000,
-        }
+    fn validate(&self) -> Result<(), ConfigError> {
+        Ok(())
     }
 }
 
@@ -179,7 +151,7 @@ impl KafkaConfig {
     }
 }
 
-impl Default for Config {
+impl<S: Default> Default for Config<S> {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
@@ -201,8 +173,7 @@ impl Default for Config {
             kafka: KafkaConfig::default(),
             store: StoreKind::Sqlite,
             scylla_migrate_on_start: false,
-            topups: TopUpsConfig::default(),
-            payments: PaymentsConfig::default(),
+            services: S::default(),
         }
     }
 }
@@ -241,12 +212,12 @@ pub enum ConfigError {
     },
 }
 
-impl Config {
+impl<S: Sections> Config<S> {
     /// Defaults, then the file (if any), then the `PURSE_*` variables of `environment`.
     pub fn load(
         file: Option<&Path>,
         environment: impl Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
+    ) -> Result<Config<S>, ConfigError> {
         let mut table = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -257,7 +228,7 @@ impl Config {
             }
             None => toml::Table::new(),
         };
-        for &(variable, key, kind) in CONFIG_KEYS {
+        for &(variable, key, kind) in CONFIG_KEYS.iter().chain(S::ENVIRONMENT) {
             if let Some(text) = environment(variable) {
                 let value =
                     environment_value(kind, &text).map_err(|problem| ConfigError::Environment {
@@ -268,8 +239,17 @@ impl Config {
                 insert_dotted(&mut table, key, value);
             }
         }
-        let mut config: Config = toml::Value::Table(table).try_into()?;
+        // The services' tables are theirs to refuse unknown keys in; everything else is ours.
+        let mut sections = toml::Table::new();
+        for &name in S::TABLES {
+            if let Some(value) = table.remove(name) {
+                sections.insert(name.to_owned(), value);
+            }
+        }
+        let mut config: Config<S> = toml::Value::Table(table).try_into()?;
+        config.services = toml::Value::Table(sections).try_into()?;
         config.validate()?;
+        config.services.validate()?;
         if config.instance_id.is_empty() {
             config.instance_id = format!("instance-{}", uuid::Uuid::now_v7());
         }
@@ -281,14 +261,6 @@ impl Config {
         self.token_key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("token.key"))
-    }
-
-    /// The webhook signing secret file in effect.
-    pub fn webhook_secret_path(&self) -> PathBuf {
-        self.payments
-            .webhook_secret_file
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("webhook.key"))
     }
 
     /// Checks every range.
@@ -336,24 +308,6 @@ impl Config {
         }
         if !(1_000..=300_000).contains(&self.kafka.session_timeout_ms) {
             return invalid("kafka.session_timeout_ms", "must be 1000..=300000");
-        }
-        if !(1_000..=86_400_000).contains(&self.topups.timeout_ms) {
-            return invalid("topups.timeout_ms", "must be 1000..=86400000");
-        }
-        if !(Decimal::ZERO..=Decimal::ONE_HUNDRED).contains(&self.topups.fee_percent) {
-            return invalid("topups.fee_percent", "must be a decimal 0..=100");
-        }
-        if self.payments.provider != "simulator" {
-            return invalid(
-                "payments.provider",
-                "must be simulator (the only adapter built in)",
-            );
-        }
-        if !(1_000..=3_600_000).contains(&self.payments.webhook_tolerance_ms) {
-            return invalid("payments.webhook_tolerance_ms", "must be 1000..=3600000");
-        }
-        if self.payments.simulator_delay_ms > 3_600_000 {
-            return invalid("payments.simulator_delay_ms", "must be at most 3600000");
         }
         Ok(())
     }
@@ -447,9 +401,11 @@ fn split_list(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// A decimal setting as people write it in TOML: a string (`"2.5"`), an integer (`3`) or a
+/// Deserialises a decimal setting as people write it in TOML: a string (`"2.5"`), an integer (`3`) or a
 /// float (`2.5`, read back through its shortest spelling, which is what was typed).
-fn decimal_setting<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
+pub fn decimal_setting<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Decimal, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Written {
@@ -492,12 +448,12 @@ mod tests {
         let file = dir.path().join("purse.toml");
         std::fs::write(&file, "partitions = 4\nreply_timeout_ms = 2000\n").unwrap();
         let env = |name: &str| (name == "PURSE_PARTITIONS").then(|| "2".to_owned());
-        let config = Config::load(Some(&file), env).unwrap();
+        let config = Config::<NoSections>::load(Some(&file), env).unwrap();
         assert_eq!(config.partitions, 2);
         assert_eq!(config.reply_timeout_ms, 2000);
         assert_eq!(
             config.batch_max_commands,
-            Config::default().batch_max_commands
+            Config::<NoSections>::default().batch_max_commands
         );
     }
 
@@ -511,13 +467,18 @@ mod tests {
             "PURSE_KAFKA_TRANSACTIONS" => Some("true".to_owned()),
             _ => None,
         };
-        let config = Config::load(Some(&file), env).unwrap();
+        let config = Config::<NoSections>::load(Some(&file), env).unwrap();
         assert!(config.kafka.is_enabled());
         assert_eq!(config.kafka.brokers, ["127.0.0.1:9092"]);
         assert_eq!(config.kafka.replication_factor, 1);
         assert!(config.kafka.transactions);
         assert!(config.instance_id.starts_with("instance-"));
-        assert!(!Config::load(None, |_| None).unwrap().kafka.is_enabled());
+        assert!(
+            !Config::<NoSections>::load(None, |_| None)
+                .unwrap()
+                .kafka
+                .is_enabled()
+        );
     }
 
     #[test]
@@ -526,12 +487,12 @@ mod tests {
         let file = dir.path().join("purse.toml");
         std::fs::write(&file, "partitons = 4\n").unwrap();
         assert!(matches!(
-            Config::load(Some(&file), |_| None),
+            Config::<NoSections>::load(Some(&file), |_| None),
             Err(ConfigError::Parse(_))
         ));
         let env = |name: &str| (name == "PURSE_PARTITIONS").then(|| "0".to_owned());
         assert!(matches!(
-            Config::load(None, env),
+            Config::<NoSections>::load(None, env),
             Err(ConfigError::Invalid {
                 key: "partitions",
                 ..
@@ -539,14 +500,14 @@ mod tests {
         ));
         let env = |name: &str| (name == "PURSE_LISTEN").then(|| "not-an-address".to_owned());
         assert!(matches!(
-            Config::load(None, env),
+            Config::<NoSections>::load(None, env),
             Err(ConfigError::Parse(_))
         ));
     }
 
     /// `Config::load` with only the given `PURSE_*` variables set.
     fn with_environment(variables: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        Config::load(None, |name: &str| {
+        Config::<NoSections>::load(None, |name: &str| {
             variables
                 .iter()
                 .find(|(variable, _)| *variable == name)
@@ -570,31 +531,6 @@ mod tests {
         assert!(refused("PURSE_PARTITIONS", "4.0").contains("PURSE_PARTITIONS=\"4.0\""));
         refused("PURSE_PARTITIONS", "four");
         refused("PURSE_PARTITIONS", "1__0");
-    }
-
-    #[test]
-    fn a_decimal_setting_takes_an_integer_looking_value() {
-        let config = with_environment(&[("PURSE_TOPUPS_FEE_PERCENT", "3")]).unwrap();
-        assert_eq!(config.topups.fee_percent, Decimal::from(3));
-        let config = with_environment(&[("PURSE_TOPUPS_FEE_PERCENT", "2.5")]).unwrap();
-        assert_eq!(config.topups.fee_percent, Decimal::new(25, 1));
-        assert!(refused("PURSE_TOPUPS_FEE_PERCENT", "2,5").contains("decimal"));
-        assert!(matches!(
-            with_environment(&[("PURSE_TOPUPS_FEE_PERCENT", "101")]),
-            Err(ConfigError::Invalid {
-                key: "topups.fee_percent",
-                ..
-            })
-        ));
-        // And in the file, whichever way it is written.
-        let dir = tempfile::tempdir().unwrap();
-        for (written, expected) in [("3", 3), ("\"3\"", 3), ("2.5", 25), ("\"2.5\"", 25)] {
-            let file = dir.path().join("purse.toml");
-            std::fs::write(&file, format!("[topups]\nfee_percent = {written}\n")).unwrap();
-            let config = Config::load(Some(&file), |_| None).unwrap();
-            let expected = Decimal::new(expected, if expected == 3 { 0 } else { 1 });
-            assert_eq!(config.topups.fee_percent, expected, "{written}");
-        }
     }
 
     #[test]
@@ -638,21 +574,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("purse.toml");
         std::fs::write(&file, "[kafka]\nbrokers = [\"a:9092\", \"b:9092\"]\n").unwrap();
-        let config = Config::load(Some(&file), |_| None).unwrap();
+        let config = Config::<NoSections>::load(Some(&file), |_| None).unwrap();
         assert_eq!(config.kafka.brokers, ["a:9092", "b:9092"]);
     }
 
     #[test]
     fn a_string_setting_takes_the_text_as_written() {
         // Digits and booleans stay text where the setting is text.
-        let config = with_environment(&[
-            ("PURSE_INSTANCE_ID", "42"),
-            ("PURSE_LOG", "true"),
-            ("PURSE_TOPUPS_CHECKOUT_BASE_URL", "https://pay.example.com"),
-        ])
-        .unwrap();
+        let config =
+            with_environment(&[("PURSE_INSTANCE_ID", "42"), ("PURSE_LOG", "true")]).unwrap();
         assert_eq!(config.instance_id, "42");
         assert_eq!(config.log, "true");
-        assert_eq!(config.topups.checkout_base_url, "https://pay.example.com");
     }
 }

@@ -56,25 +56,8 @@ pub const PURSE_KAFKA_FETCH_WAIT_MAX_MS: &str = "PURSE_KAFKA_FETCH_WAIT_MAX_MS";
 /// `kafka.transaction_timeout_ms`.
 pub const PURSE_KAFKA_TRANSACTION_TIMEOUT_MS: &str = "PURSE_KAFKA_TRANSACTION_TIMEOUT_MS";
 
-/// How long a payer has to pay a top-up.
-pub const PURSE_TOPUPS_TIMEOUT_MS: &str = "PURSE_TOPUPS_TIMEOUT_MS";
-/// Top-up fee, a percentage of the amount paid (`"2.5"`).
-pub const PURSE_TOPUPS_FEE_PERCENT: &str = "PURSE_TOPUPS_FEE_PERCENT";
-/// Public base URL of the hosted checkout pages.
-pub const PURSE_TOPUPS_CHECKOUT_BASE_URL: &str = "PURSE_TOPUPS_CHECKOUT_BASE_URL";
-/// Address of the payments HTTP listener (checkout pages, webhooks).
-pub const PURSE_PAYMENTS_HTTP_LISTEN: &str = "PURSE_PAYMENTS_HTTP_LISTEN";
-/// Provider adapter of the payments service (`simulator`).
-pub const PURSE_PAYMENTS_PROVIDER: &str = "PURSE_PAYMENTS_PROVIDER";
-/// File holding the provider's webhook signing secret.
-pub const PURSE_PAYMENTS_WEBHOOK_SECRET_FILE: &str = "PURSE_PAYMENTS_WEBHOOK_SECRET_FILE";
-/// Webhook timestamp tolerance.
-pub const PURSE_PAYMENTS_WEBHOOK_TOLERANCE_MS: &str = "PURSE_PAYMENTS_WEBHOOK_TOLERANCE_MS";
-/// How long the simulator's delayed test card takes to succeed.
-pub const PURSE_PAYMENTS_SIMULATOR_DELAY_MS: &str = "PURSE_PAYMENTS_SIMULATOR_DELAY_MS";
-
 /// What a configuration value is, so that the text a person sets in a `PURSE_*` variable is read
-/// as that (the variable `PURSE_TOPUPS_FEE_PERCENT=3` is the decimal 3, not an integer that a
+/// as that (a variable set to `3` for a decimal setting is the decimal 3, not an integer that a
 /// decimal setting refuses).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum ValueKind {
@@ -177,45 +160,5 @@ pub(crate) const CONFIG_KEYS: &[(&str, &str, ValueKind)] = &[
         PURSE_SCYLLA_MIGRATE_ON_START,
         "scylla_migrate_on_start",
         ValueKind::Bool,
-    ),
-    (
-        PURSE_TOPUPS_TIMEOUT_MS,
-        "topups.timeout_ms",
-        ValueKind::DurationMs,
-    ),
-    (
-        PURSE_TOPUPS_FEE_PERCENT,
-        "topups.fee_percent",
-        ValueKind::Decimal,
-    ),
-    (
-        PURSE_TOPUPS_CHECKOUT_BASE_URL,
-        "topups.checkout_base_url",
-        ValueKind::Text,
-    ),
-    (
-        PURSE_PAYMENTS_HTTP_LISTEN,
-        "payments.http_listen",
-        ValueKind::Text,
-    ),
-    (
-        PURSE_PAYMENTS_PROVIDER,
-        "payments.provider",
-        ValueKind::Text,
-    ),
-    (
-        PURSE_PAYMENTS_WEBHOOK_SECRET_FILE,
-        "payments.webhook_secret_file",
-        ValueKind::Text,
-    ),
-    (
-        PURSE_PAYMENTS_WEBHOOK_TOLERANCE_MS,
-        "payments.webhook_tolerance_ms",
-        ValueKind::DurationMs,
-    ),
-    (
-        PURSE_PAYMENTS_SIMULATOR_DELAY_MS,
-        "payments.simulator_delay_ms",
-        ValueKind::DurationMs,
     ),
 ];

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::config::{Config, EXIT_CONFIG};
+use crate::config::{Config, EXIT_CONFIG, Sections};
 use crate::{env, metrics, telemetry};
 
 /// Flags every service binary accepts; they override the file and the environment.
@@ -29,12 +29,13 @@ pub struct CommonArgs {
 /// runs `body` on a multi-threaded runtime; then flushes the spans still queued, whatever `body`
 /// returned. Invalid configuration, telemetry's included, exits 64 with one line on stderr; a
 /// failure of `body` exits 1 with its message.
-pub fn run<F, E>(program: &str, args: CommonArgs, body: impl FnOnce(Config) -> F) -> ExitCode
+pub fn run<S, F, E>(program: &str, args: CommonArgs, body: impl FnOnce(Config<S>) -> F) -> ExitCode
 where
+    S: Sections,
     F: Future<Output = Result<(), E>>,
     E: Display,
 {
-    let config = match Config::load(args.config.as_deref(), |name| std::env::var(name).ok()) {
+    let config = match Config::<S>::load(args.config.as_deref(), |name| std::env::var(name).ok()) {
         Ok(mut config) => {
             config.data_dir = args.data_dir.unwrap_or(config.data_dir);
             config.listen = args.listen.unwrap_or(config.listen);
@@ -75,7 +76,7 @@ pub fn announce(name: &str, value: impl Display) -> std::io::Result<()> {
 }
 
 /// Serves `/metrics` in the background when the configuration asks for it, and announces it.
-pub async fn start_metrics(config: &Config) -> std::io::Result<()> {
+pub async fn start_metrics<S>(config: &Config<S>) -> std::io::Result<()> {
     let Some(address) = config.metrics_listen else {
         return Ok(());
     };

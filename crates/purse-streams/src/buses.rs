@@ -12,9 +12,9 @@ use purse_log::{EventLog, LogError};
 use tokio::task::JoinSet;
 use tracing::warn;
 
+use crate::config::Config;
 use purse_runtime::bus::{BusSettings, CommandBus, LocalBus};
 use purse_runtime::cluster::{ClusterSettings, LogBus, WireDecider};
-use purse_runtime::config::Config;
 use purse_runtime::shard::{ShardDecider, ShardError, ShardSettings, TimerSettings};
 
 use crate::auto_top_up::AutoTopUpStream;

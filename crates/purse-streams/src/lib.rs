@@ -12,6 +12,7 @@
 pub mod auto_top_up;
 pub mod buses;
 mod codec;
+pub mod config;
 pub mod payment;
 pub mod payment_methods;
 mod payment_rows;

@@ -14,10 +14,10 @@ use purse_log::{EventLog, LogError};
 use purse_runtime::auth::TokenKey;
 use purse_runtime::bus::CommandBus;
 use purse_runtime::cluster::{HostError, LogBus, ShardHost};
-use purse_runtime::config::Config;
 use purse_runtime::reactor::{ReactorError, ReactorSettings, spawn_reactor};
 use purse_store::ReadStore;
 use purse_streams::buses::{Buses, cluster_settings, shard_settings};
+use purse_streams::config::Config;
 use purse_streams::payment::PaymentStream;
 use purse_streams::payment_methods::PaymentMethodsStream;
 use purse_streams::topics;
@@ -52,7 +52,7 @@ pub enum StartError {
     /// The simulator's pending webhooks could not be read (`{data_dir}/simulator-webhooks`).
     #[error(transparent)]
     SimulatorPending(#[from] PendingWebhookError),
-    /// `config.payments.provider` names no built-in adapter.
+    /// the `payments.provider` setting names no built-in adapter.
     #[error("unknown payment provider {0:?} (built in: simulator)")]
     UnknownProvider(String),
     /// Creating topics or starting a command bus failed (cluster mode).
@@ -158,14 +158,19 @@ impl PaymentsApp {
         write: WriteSide,
     ) -> Result<Self, StartError> {
         let http_addr = http_listener.local_addr()?;
-        let secret = WebhookSecret::load_or_create(&config.webhook_secret_path())?;
+        let secret = WebhookSecret::load_or_create(
+            &config
+                .services
+                .payments
+                .webhook_secret_path(&config.data_dir),
+        )?;
         // Stops the reactors and the provider's background work (the simulator's webhooks).
         let (stop_reactors, reactors_stopped) = watch::channel(false);
-        let provider: Arc<dyn PaymentProvider> = match config.payments.provider.as_str() {
+        let provider: Arc<dyn PaymentProvider> = match config.services.payments.provider.as_str() {
             SIMULATOR => Arc::new(Simulator::start(
                 SimulatorSettings {
                     secret: secret.clone(),
-                    delay_ms: config.payments.simulator_delay_ms,
+                    delay_ms: config.services.payments.simulator_delay_ms,
                     webhook_url: format!("http://{http_addr}/webhooks/{SIMULATOR}"),
                     pending_dir: PendingWebhooks::in_data_dir(&config.data_dir)
                         .dir()
@@ -204,7 +209,7 @@ impl PaymentsApp {
             gateway: gateway.clone(),
             store: store.clone(),
             secret,
-            tolerance_ms: config.payments.webhook_tolerance_ms,
+            tolerance_ms: config.services.payments.webhook_tolerance_ms,
         };
         let (stop_http, mut http_stopped) = watch::channel(false);
         let http = tokio::spawn(async move {
@@ -232,7 +237,7 @@ impl PaymentsApp {
     }
 
     /// `http://{address}` of the HTTP listener: the checkout base when
-    /// `config.topups.checkout_base_url` is empty.
+    /// the `topups.checkout_base_url` setting is empty.
     pub fn checkout_endpoint(&self) -> String {
         format!("http://{}", self.http_addr)
     }

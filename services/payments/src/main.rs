@@ -11,9 +11,9 @@ use purse_payments::app::PaymentsApp;
 use purse_payments::grpc::PaymentsGrpc;
 use purse_proto::payment::v1::payments_service_server::PaymentsServiceServer;
 use purse_runtime::auth::TokenKey;
-use purse_runtime::config::Config;
 use purse_runtime::service::{self, CommonArgs, announce};
 use purse_runtime::{backend, server};
+use purse_streams::config::Config;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 
@@ -44,9 +44,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let log = backend::open_log(&config)?;
     let store = backend::open_store(&config).await?;
     let token_key = TokenKey::load_or_create(&config.token_key_path())?;
-    let http_listener = tokio::net::TcpListener::bind(config.payments.http_listen)
+    let http_listener = tokio::net::TcpListener::bind(config.services.payments.http_listen)
         .await
-        .with_context(|| format!("binding {}", config.payments.http_listen))?;
+        .with_context(|| format!("binding {}", config.services.payments.http_listen))?;
     let mut app = PaymentsApp::start_cluster(&config, log, store, token_key, http_listener).await?;
 
     let listener = tokio::net::TcpListener::bind(config.listen).await?;

@@ -249,7 +249,7 @@ pub enum ProviderError {
 /// refund id.
 #[async_trait::async_trait]
 pub trait PaymentProvider: Send + Sync + 'static {
-    /// The name in `POST /webhooks/{name}` and in `config.payments.provider`.
+    /// The name in `POST /webhooks/{name}` and in the `payments.provider` setting.
     fn name(&self) -> &'static str;
 
     /// Exchanges a card for the provider's token at once; only brand, last 4, expiry and the

@@ -51,7 +51,7 @@ use crate::provider::{
 };
 use crate::webhook::{SIGNATURE_HEADER, WebhookEvent, WebhookSecret};
 
-/// The provider name (`config.payments.provider`, `/webhooks/simulator`).
+/// The provider name (the `payments.provider` setting, `/webhooks/simulator`).
 pub const SIMULATOR: &str = "simulator";
 /// The delayed test card: pending, then captured by webhook.
 pub const DELAYED_CARD: &str = "4000000000003220";

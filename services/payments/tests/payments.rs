@@ -22,10 +22,10 @@ use purse_payments::simulator::pending::{PendingWebhook, PendingWebhooks};
 use purse_payments::webhook::{SIGNATURE_HEADER, WebhookEvent, WebhookKind, WebhookSecret};
 use purse_runtime::auth::TokenKey;
 use purse_runtime::codec::{EventCodec, decode_record};
-use purse_runtime::config::Config;
 use purse_runtime::{backend, clock};
 use purse_store::{PaymentRow, ReadStore, RowWrite, TopUpRow};
 use purse_streams::buses::{Buses, EmbeddedShards};
+use purse_streams::config::Config;
 use purse_streams::payment::PaymentStream;
 use purse_streams::payment_methods::PaymentMethodsStream;
 use purse_streams::topics;
@@ -104,7 +104,7 @@ impl Harness {
             partitions: 2,
             ..Config::default()
         };
-        config.payments.simulator_delay_ms = delay_ms;
+        config.services.payments.simulator_delay_ms = delay_ms;
         let log = backend::open_embedded_log(&config).expect("log");
         let store = backend::open_store(&config).await.expect("store");
         let (buses, shards) = Buses::start_embedded(&config, log.clone())
@@ -142,7 +142,7 @@ impl Harness {
     /// simulator's delay is `delay_ms`: what a restarted payments process would do.
     async fn restart(&mut self, delay_ms: u64) {
         self.stop_app().await;
-        self.config.payments.simulator_delay_ms = delay_ms;
+        self.config.services.payments.simulator_delay_ms = delay_ms;
         let token_key = TokenKey::load_or_create(&self.config.token_key_path()).expect("token key");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -408,7 +408,14 @@ impl Harness {
     }
 
     fn secret(&self) -> WebhookSecret {
-        WebhookSecret::load_or_create(&self.config.webhook_secret_path()).expect("secret")
+        WebhookSecret::load_or_create(
+            &self
+                .config
+                .services
+                .payments
+                .webhook_secret_path(&self.config.data_dir),
+        )
+        .expect("secret")
     }
 
     async fn webhook(&self, body: &[u8], signature: Option<String>) -> (u16, String) {

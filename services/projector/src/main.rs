@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use purse_runtime::config::{Config, StoreKind};
+use purse_runtime::config::StoreKind;
 use purse_runtime::projector::ProjectionWatch;
 use purse_runtime::service::{self, CommonArgs};
 use purse_runtime::{backend, server};
+use purse_streams::config::Config;
 use purse_streams::projectors::{
     PaymentProjections, spawn_payment_projectors, spawn_wallet_projectors,
 };

@@ -13,12 +13,12 @@ use purse_proto::payment::v1::payments_service_server::PaymentsServiceServer;
 use purse_proto::topup::v1::top_up_service_server::TopUpServiceServer;
 use purse_proto::wallet::v1::wallet_service_server::WalletServiceServer;
 use purse_runtime::auth::{Principal, Scope, TokenKey};
-use purse_runtime::config::Config;
 use purse_runtime::projector::ProjectionWatch;
 use purse_runtime::service::{self, CommonArgs, announce};
 use purse_runtime::{backend, server};
 use purse_saga::SagaApp;
 use purse_streams::buses::Buses;
+use purse_streams::config::Config;
 use purse_streams::projectors::{PaymentProjections, spawn_payment_projectors};
 use purse_topups::app::TopUpApp;
 use purse_wallets::app::{WalletApp, projector_settings};
@@ -79,9 +79,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         &projectors_stopped,
         &mut projectors,
     );
-    let http_listener = tokio::net::TcpListener::bind(config.payments.http_listen)
+    let http_listener = tokio::net::TcpListener::bind(config.services.payments.http_listen)
         .await
-        .with_context(|| format!("binding {}", config.payments.http_listen))?;
+        .with_context(|| format!("binding {}", config.services.payments.http_listen))?;
     let mut payments = PaymentsApp::start_embedded(
         &config,
         &buses,
@@ -90,7 +90,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         token_key.clone(),
         http_listener,
     )?;
-    let checkout_base_url = match config.topups.checkout_base_url.trim() {
+    let checkout_base_url = match config.services.topups.checkout_base_url.trim() {
         "" => payments.checkout_endpoint(),
         configured => configured.to_owned(),
     };

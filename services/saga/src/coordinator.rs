@@ -39,15 +39,17 @@ use tracing::{Instrument, error, warn};
 use uuid::Uuid;
 
 use purse_runtime::bus::CommandBus;
-use purse_runtime::config::Config;
-use purse_runtime::metrics::{self, Event, Saga, SagaOutcome, SagaTarget};
+use purse_runtime::codec::EventCodec;
+use purse_runtime::metrics::{self, Event, SagaOutcome};
 use purse_runtime::reactor::{
     Reacted, Reaction, ReactionError, ReactorError, ReactorSettings, spawn_reactor,
 };
 use purse_runtime::shard::{CommandError, CommandReply, ShardDecider};
 use purse_streams::auto_top_up::AutoTopUpStream;
 use purse_streams::buses::Buses;
+use purse_streams::config::Config;
 use purse_streams::payment::PaymentStream;
+use purse_streams::payment_methods::PaymentMethodsStream;
 use purse_streams::top_up::TopUpStream;
 use purse_streams::top_up_saga::TopUpSagaStream;
 use purse_streams::topics;
@@ -114,6 +116,15 @@ pub fn spawn_coordinator(
     stop: &watch::Receiver<bool>,
     tasks: &mut JoinSet<Result<(), ReactorError>>,
 ) {
+    metrics::expose_saga_series(
+        &[
+            WalletStream::STREAM_KIND,
+            TopUpStream::STREAM_KIND,
+            PaymentStream::STREAM_KIND,
+            PaymentMethodsStream::STREAM_KIND,
+        ],
+        &[TopUpSagaStream::STREAM_KIND, AutoTopUpStream::STREAM_KIND],
+    );
     let sender = Arc::new(Sender {
         buses: buses.clone(),
     });
@@ -186,6 +197,15 @@ enum SagaRef {
     Auto(Uuid),
 }
 
+/// Who a command the coordinator sends is for, for its metrics series.
+#[derive(Clone, Copy, Debug)]
+enum Recipient {
+    /// A stream a saga acts on (a dispatch).
+    Target,
+    /// The saga itself (an observation fed back).
+    Saga,
+}
+
 /// Sends saga inputs and dispatches over the process's buses.
 struct Sender {
     buses: Buses,
@@ -200,9 +220,19 @@ impl Sender {
         command: D::Command,
         key: Option<IdempotencyKey>,
         correlation_id: &str,
-        observed: impl Fn(SagaOutcome) -> Event,
-        what: &'static str,
+        recipient: Recipient,
     ) -> Result<Option<Result<CommandReply<D::Outcome>, D::Error>>, ReactionError> {
+        let what = D::STREAM_KIND;
+        let observed = |outcome| match recipient {
+            Recipient::Target => Event::SagaDispatched {
+                target: what,
+                outcome,
+            },
+            Recipient::Saga => Event::SagaInput {
+                saga: what,
+                outcome,
+            },
+        };
         // A child of the reaction's span; the shard's `command` span carries the same id.
         let span = tracing::info_span!(
             "saga_command",
@@ -264,11 +294,7 @@ impl Sender {
             input,
             None,
             correlation_id,
-            |outcome| Event::SagaInput {
-                saga: Saga::TopUp,
-                outcome,
-            },
-            "top-up saga input",
+            Recipient::Saga,
         )
         .await
         .map(drop)
@@ -285,11 +311,7 @@ impl Sender {
             input,
             None,
             correlation_id,
-            |outcome| Event::SagaInput {
-                saga: Saga::AutoTopUp,
-                outcome,
-            },
-            "auto top-up saga input",
+            Recipient::Saga,
         )
         .await
         .map(drop)
@@ -303,8 +325,6 @@ impl Sender {
         correlation_id: &str,
     ) -> Result<(), ReactionError> {
         let key = Some(dispatch.idempotency_key.clone());
-        let dispatched =
-            |target: SagaTarget| move |outcome| Event::SagaDispatched { target, outcome };
         match &dispatch.command {
             DispatchCommand::WalletCredit(credit) => {
                 let reply = Self::command(
@@ -312,8 +332,7 @@ impl Sender {
                     credit.to_command(),
                     key,
                     correlation_id,
-                    dispatched(SagaTarget::Wallet),
-                    SagaTarget::Wallet.as_str(),
+                    Recipient::Target,
                 )
                 .await?;
                 let (SagaRef::TopUp(top_up_id), Some(reply)) = (saga, reply) else {
@@ -343,8 +362,7 @@ impl Sender {
                     command.clone(),
                     key,
                     correlation_id,
-                    dispatched(SagaTarget::TopUp),
-                    SagaTarget::TopUp.as_str(),
+                    Recipient::Target,
                 )
                 .await?;
                 match (saga, reply) {
@@ -362,8 +380,7 @@ impl Sender {
                 command.clone(),
                 key,
                 correlation_id,
-                dispatched(SagaTarget::Payment),
-                SagaTarget::Payment.as_str(),
+                Recipient::Target,
             )
             .await
             .map(drop),
@@ -372,8 +389,7 @@ impl Sender {
                 command.clone(),
                 key,
                 correlation_id,
-                dispatched(SagaTarget::PaymentMethod),
-                SagaTarget::PaymentMethod.as_str(),
+                Recipient::Target,
             )
             .await
             .map(drop),

@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use purse_runtime::config::Config;
 use purse_runtime::service::{self, CommonArgs, announce};
 use purse_runtime::{backend, server};
 use purse_saga::SagaApp;
+use purse_streams::config::Config;
 
 /// How long the coordinator and the saga shard hosts may take to stop after a signal.
 const DRAIN_GRACE_MS: u64 = 10_000;

@@ -23,12 +23,12 @@ use purse_domain::wallet::{
 };
 use purse_log::{EventLog, SqliteLog, SqliteLogOptions, partition_for};
 use purse_runtime::codec::{self, EventCodec};
-use purse_runtime::config::Config;
 use purse_runtime::guard::{SequenceGuard, Verdict};
 use purse_saga::SagaApp;
 use purse_store::{ReadStore, SqliteStore};
 use purse_streams::auto_top_up::AutoTopUpStream;
 use purse_streams::buses::{Buses, EmbeddedShards};
+use purse_streams::config::Config;
 use purse_streams::payment::PaymentStream;
 use purse_streams::top_up::TopUpStream;
 use purse_streams::topics::{self, DeciderTopics};

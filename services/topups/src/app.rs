@@ -11,9 +11,9 @@ use purse_domain::topup::{FeeRate, FeeRateError};
 use purse_log::{EventLog, LogError};
 use purse_runtime::auth::TokenKey;
 use purse_runtime::cluster::{HostError, ShardHost};
-use purse_runtime::config::Config;
 use purse_store::ReadStore;
 use purse_streams::buses::{Buses, cluster_settings, shard_settings};
+use purse_streams::config::Config;
 use purse_streams::top_up::TopUpStream;
 use purse_streams::topics;
 use tokio::sync::watch;
@@ -151,13 +151,13 @@ impl TopUpApp {
 }
 
 fn api_settings(config: &Config, checkout_base_url: String) -> Result<ApiSettings, StartError> {
-    let percent = config.topups.fee_percent;
+    let percent = config.services.topups.fee_percent;
     let fee_rate =
         FeeRate::percent(percent).map_err(|source| StartError::FeeRate { percent, source })?;
     Ok(ApiSettings {
         read_your_writes_timeout_ms: config.read_your_writes_timeout_ms,
         fee_rate,
-        timeout_ms: config.topups.timeout_ms,
+        timeout_ms: config.services.topups.timeout_ms,
         checkout_base_url,
     })
 }

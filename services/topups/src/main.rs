@@ -8,9 +8,9 @@ use anyhow::Context;
 use clap::Parser;
 use purse_proto::topup::v1::top_up_service_server::TopUpServiceServer;
 use purse_runtime::auth::TokenKey;
-use purse_runtime::config::Config;
 use purse_runtime::service::{self, CommonArgs, announce};
 use purse_runtime::{backend, server};
+use purse_streams::config::Config;
 use purse_topups::app::TopUpApp;
 use purse_topups::grpc::TopUpGrpc;
 use tonic::server::NamedService;
@@ -70,9 +70,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
 /// `[topups] checkout_base_url`, or the payments listener's address when it is empty. In a
 /// cluster the payments service runs elsewhere, so the fallback is only right on one machine.
 fn checkout_base_url(config: &Config) -> String {
-    let configured = config.topups.checkout_base_url.trim();
+    let configured = config.services.topups.checkout_base_url.trim();
     if configured.is_empty() {
-        let fallback = format!("http://{}", config.payments.http_listen);
+        let fallback = format!("http://{}", config.services.payments.http_listen);
         warn!(
             fallback,
             "topups.checkout_base_url is not set; top-up URLs point at the payments listener address"

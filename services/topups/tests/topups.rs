@@ -16,11 +16,11 @@ use purse_proto::wallet::v1 as wpb;
 use purse_proto::wallet::v1::wallet_service_client::WalletServiceClient;
 use purse_proto::wallet::v1::wallet_service_server::WalletServiceServer;
 use purse_runtime::auth::{Principal, Scope, TokenKey};
-use purse_runtime::config::Config;
 use purse_runtime::projector::ProjectionWatch;
 use purse_runtime::{backend, server};
 use purse_store::{AutoTopUpFailureRow, PaymentMethodRow, ReadStore, RowWrite};
 use purse_streams::buses::{Buses, EmbeddedShards};
+use purse_streams::config::Config;
 use purse_streams::projectors::{PaymentProjections, spawn_payment_projectors};
 use purse_topups::app::TopUpApp;
 use purse_topups::grpc::TopUpGrpc;
@@ -64,7 +64,7 @@ impl Harness {
             partitions: 2,
             ..Config::default()
         };
-        config.topups.fee_percent = FEE_PERCENT.parse().expect("a decimal");
+        config.services.topups.fee_percent = FEE_PERCENT.parse().expect("a decimal");
         let log = backend::open_embedded_log(&config).expect("log opens");
         let store = backend::open_store(&config).await.expect("store opens");
         let token_key =
@@ -457,7 +457,7 @@ async fn create_returns_the_page_url_and_deadline_and_retries_replay() {
         .unwrap_or_else(|| panic!("url {} is on the checkout page", top_up.url));
     Uuid::parse_str(session).expect("the session is a UUID");
     // The default deadline: five minutes after creation.
-    let timeout_ms = h.config.topups.timeout_ms;
+    let timeout_ms = h.config.services.topups.timeout_ms;
     assert_eq!(timeout_ms, 300_000);
     assert!(
         (before_ms + timeout_ms..=after_ms + timeout_ms).contains(&top_up.expires_at_ms),
@@ -707,7 +707,7 @@ async fn auto_top_up_rules_round_trip() {
     assert_eq!(rule.daily_max_count, 3, "the default daily cap");
     assert_eq!(rule.backoff_ms, 3_600_000, "the default back-off");
     assert_eq!(rule.fee_percent, FEE_PERCENT);
-    assert_eq!(rule.timeout_ms, h.config.topups.timeout_ms);
+    assert_eq!(rule.timeout_ms, h.config.services.topups.timeout_ms);
     assert_eq!((rule.owner.as_str(), rule.asset.as_str()), ("alice", "USD"));
 
     let read = top_ups

@@ -1,5 +1,5 @@
 //! The deployment files stay valid: the compose file parses (Debian's `docker-compose`, offline),
-//! and the image builds the binaries with CI's own build command.
+//! and the image builds where a Docker engine runs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -46,18 +46,55 @@ fn docker_compose_accepts_the_compose_file() {
     }
 }
 
+/// Builds the image when a Docker engine answers. Without one (these development and CI machines
+/// have the client but no daemon) it says so on stderr, which `scripts/test` repeats at the end
+/// of its output, rather than passing on a look at the Dockerfile.
 #[test]
-fn the_image_builds_with_the_ci_build_command() {
-    let root = workspace();
-    let test_script = std::fs::read_to_string(root.join("scripts/test")).unwrap();
-    let ci_build = test_script
-        .lines()
-        .find(|line| line.starts_with("cargo build "))
-        .expect("scripts/test builds the binaries")
-        .trim();
-    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+fn the_image_builds_when_docker_is_present() {
+    let info = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output();
+    let reason = match &info {
+        Err(err) => Some(format!("docker: {err}")),
+        Ok(output) if !output.status.success() => Some(
+            String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .next()
+                .unwrap_or("docker info failed")
+                .to_owned(),
+        ),
+        Ok(_) => None,
+    };
+    if let Some(reason) = reason {
+        eprintln!("skipped: no docker ({reason}); the image was not built");
+        return;
+    }
+    let output = Command::new("docker")
+        .current_dir(workspace())
+        .args(["build", "--tag", "purse:test", "."])
+        .output()
+        .expect("docker runs");
     assert!(
-        dockerfile.contains(&format!("{ci_build} --release")),
-        "the Dockerfile runs `{ci_build} --release`"
+        output.status.success(),
+        "docker build: {}",
+        String::from_utf8_lossy(&output.stderr)
     );
+    let binaries = Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "--entrypoint",
+            "ls",
+            "purse:test",
+            "/usr/local/bin",
+        ])
+        .output()
+        .expect("docker runs");
+    let binaries = String::from_utf8_lossy(&binaries.stdout);
+    for binary in ["pursed", "purse-wallets", "purse-projector", "purse"] {
+        assert!(
+            binaries.lines().any(|line| line == binary),
+            "the image holds {binary}"
+        );
+    }
 }

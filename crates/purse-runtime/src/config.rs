@@ -212,6 +212,19 @@ pub enum ConfigError {
     },
 }
 
+/// A `PURSE_*` lookup for [`Config::load`] over the given pairs instead of the process
+/// environment (tests, and tools that take settings from elsewhere).
+pub fn fixed_environment<'a>(
+    variables: &'a [(&'a str, &'a str)],
+) -> impl Fn(&str) -> Option<String> + 'a {
+    |name| {
+        variables
+            .iter()
+            .find(|(variable, _)| *variable == name)
+            .map(|(_, value)| (*value).to_owned())
+    }
+}
+
 impl<S: Sections> Config<S> {
     /// Defaults, then the file (if any), then the `PURSE_*` variables of `environment`.
     pub fn load(
@@ -507,12 +520,7 @@ mod tests {
 
     /// `Config::load` with only the given `PURSE_*` variables set.
     fn with_environment(variables: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        Config::<NoSections>::load(None, |name: &str| {
-            variables
-                .iter()
-                .find(|(variable, _)| *variable == name)
-                .map(|(_, value)| (*value).to_owned())
-        })
+        Config::<NoSections>::load(None, fixed_environment(variables))
     }
 
     fn refused(variable: &str, value: &str) -> String {

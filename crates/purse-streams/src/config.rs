@@ -175,15 +175,11 @@ impl PaymentsConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use purse_runtime::config::fixed_environment;
 
     /// `Config::load` with only the given `PURSE_*` variables set.
     fn with_environment(variables: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        Config::load(None, |name: &str| {
-            variables
-                .iter()
-                .find(|(variable, _)| *variable == name)
-                .map(|(_, value)| (*value).to_owned())
-        })
+        Config::load(None, fixed_environment(variables))
     }
 
     fn refused(variable: &str, value: &str) -> String {

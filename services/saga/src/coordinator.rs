@@ -283,21 +283,24 @@ impl Sender {
         }
     }
 
+    /// Feeds an observation to a saga; only a failure to deliver it matters here.
+    async fn feed<D: ShardDecider>(
+        bus: &dyn CommandBus<D>,
+        input: D::Command,
+        correlation_id: &str,
+    ) -> Result<(), ReactionError> {
+        Self::command(bus, input, None, correlation_id, Recipient::Saga)
+            .await
+            .map(drop)
+    }
+
     /// Feeds an observation to a top-up saga.
     async fn top_up_saga(
         &self,
         input: TopUpSagaCommand,
         correlation_id: &str,
     ) -> Result<(), ReactionError> {
-        Self::command(
-            self.buses.top_up_sagas.as_ref(),
-            input,
-            None,
-            correlation_id,
-            Recipient::Saga,
-        )
-        .await
-        .map(drop)
+        Self::feed(self.buses.top_up_sagas.as_ref(), input, correlation_id).await
     }
 
     /// Feeds an observation to an auto top-up saga.
@@ -306,15 +309,7 @@ impl Sender {
         input: AutoTopUpCommand,
         correlation_id: &str,
     ) -> Result<(), ReactionError> {
-        Self::command(
-            self.buses.auto_top_ups.as_ref(),
-            input,
-            None,
-            correlation_id,
-            Recipient::Saga,
-        )
-        .await
-        .map(drop)
+        Self::feed(self.buses.auto_top_ups.as_ref(), input, correlation_id).await
     }
 
     /// Sends one dispatch of `saga` and feeds back the replies the saga needs.

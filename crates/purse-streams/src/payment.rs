@@ -4,8 +4,8 @@ pub use crate::payment_rows::payment_rows;
 
 use purse_domain::Timestamp;
 use purse_domain::payment::{
-    CancelReason, DeclineReason, PaymentDecider, PaymentEvent, PaymentEventKind, PaymentStatus,
-    ProviderEventId, RefundFailureReason, RefundReason,
+    CancelReason, DeclineReason, PaymentDecider, PaymentEvent, PaymentEventKind,
+    PaymentIntentCreated, PaymentStatus, ProviderEventId, RefundFailureReason, RefundReason,
 };
 use purse_proto::event::v1 as pb;
 use purse_proto::event::v1::payment_event::Event as E;
@@ -67,26 +67,19 @@ proto_enum!(
 
 fn to_proto(kind: &PaymentEventKind) -> pb::PaymentEvent {
     let event = match kind {
-        PaymentEventKind::PaymentIntentCreated {
-            payment_id,
-            tenant,
-            owner,
-            asset,
-            amount,
-            top_up_id,
-            payment_method_id,
-            expires_at,
-        } => E::PaymentIntentCreated(pb::PaymentIntentCreated {
-            payment_id: payment_id.to_string(),
-            tenant: tenant.clone(),
-            owner: owner.clone(),
-            asset: asset.code().to_owned(),
-            asset_scale: asset.scale(),
-            amount: amount.to_string(),
-            top_up_id: optional_uuid_text(*top_up_id),
-            payment_method_id: optional_uuid_text(*payment_method_id),
-            expires_at_ms: expires_at.map(Timestamp::as_millis),
-        }),
+        PaymentEventKind::PaymentIntentCreated(created) => {
+            E::PaymentIntentCreated(pb::PaymentIntentCreated {
+                payment_id: created.payment_id.to_string(),
+                tenant: created.tenant.clone(),
+                owner: created.owner.clone(),
+                asset: created.asset.code().to_owned(),
+                asset_scale: created.asset.scale(),
+                amount: created.amount.to_string(),
+                top_up_id: optional_uuid_text(created.top_up_id),
+                payment_method_id: optional_uuid_text(created.payment_method_id),
+                expires_at_ms: created.expires_at.map(Timestamp::as_millis),
+            })
+        }
         PaymentEventKind::PaymentSubmitted {
             card,
             payment_method_id,
@@ -162,16 +155,18 @@ fn provider_event_id(text: &str) -> Result<ProviderEventId, CodecError> {
 
 fn from_proto(message: &pb::PaymentEvent) -> Result<PaymentEventKind, CodecError> {
     Ok(match message.event.as_ref() {
-        Some(E::PaymentIntentCreated(e)) => PaymentEventKind::PaymentIntentCreated {
-            payment_id: uuid_field(&e.payment_id, "payment_id")?,
-            tenant: e.tenant.clone(),
-            owner: e.owner.clone(),
-            asset: asset_field(&e.asset, e.asset_scale, "asset")?,
-            amount: decimal_field(&e.amount, "amount")?,
-            top_up_id: optional_uuid_field(&e.top_up_id, "top_up_id")?,
-            payment_method_id: optional_uuid_field(&e.payment_method_id, "payment_method_id")?,
-            expires_at: e.expires_at_ms.map(Timestamp::from_millis),
-        },
+        Some(E::PaymentIntentCreated(e)) => {
+            PaymentEventKind::PaymentIntentCreated(PaymentIntentCreated {
+                payment_id: uuid_field(&e.payment_id, "payment_id")?,
+                tenant: e.tenant.clone(),
+                owner: e.owner.clone(),
+                asset: asset_field(&e.asset, e.asset_scale, "asset")?,
+                amount: decimal_field(&e.amount, "amount")?,
+                top_up_id: optional_uuid_field(&e.top_up_id, "top_up_id")?,
+                payment_method_id: optional_uuid_field(&e.payment_method_id, "payment_method_id")?,
+                expires_at: e.expires_at_ms.map(Timestamp::from_millis),
+            })
+        }
         Some(E::PaymentSubmitted(e)) => PaymentEventKind::PaymentSubmitted {
             card: card_from_proto(e.card.as_ref().ok_or(CodecError::Field { field: "card" })?)?,
             payment_method_id: optional_uuid_field(&e.payment_method_id, "payment_method_id")?,
@@ -241,7 +236,7 @@ mod tests {
         let usd = Asset::parse("USD", None).unwrap();
         let card = CardDetails::new(CardBrand::Amex, "0005", 1, 2031, "tok_sim_ok_a").unwrap();
         let mut kinds = vec![
-            PaymentEventKind::PaymentIntentCreated {
+            PaymentEventKind::PaymentIntentCreated(PaymentIntentCreated {
                 payment_id: Uuid::from_u128(1),
                 tenant: "dev".into(),
                 owner: "olga".into(),
@@ -250,8 +245,8 @@ mod tests {
                 top_up_id: Some(Uuid::from_u128(2)),
                 payment_method_id: Some(Uuid::from_u128(3)),
                 expires_at: Some(Timestamp::from_millis(1_796_642_229_412)),
-            },
-            PaymentEventKind::PaymentIntentCreated {
+            }),
+            PaymentEventKind::PaymentIntentCreated(PaymentIntentCreated {
                 payment_id: Uuid::from_u128(1),
                 tenant: "dev".into(),
                 owner: "olga".into(),
@@ -260,7 +255,7 @@ mod tests {
                 top_up_id: None,
                 payment_method_id: None,
                 expires_at: None,
-            },
+            }),
             PaymentEventKind::PaymentSubmitted {
                 card: card.clone(),
                 payment_method_id: Some(Uuid::from_u128(3)),

@@ -82,41 +82,25 @@ pub fn top_up_rows(top_up_id: Uuid, sequence: u64, event: &TopUpEvent) -> Vec<Ro
         }]
     };
     match &event.kind {
-        TopUpEventKind::TopUpCreated {
-            top_up_id: _,
-            tenant,
-            wallet_id,
-            owner,
-            kind,
-            asset,
-            amount,
-            wallet_amount,
-            fee_rate: _,
-            fee,
-            lots_expire_at,
-            payment_method_id,
-            payment_id,
-            checkout_session_id,
-            expires_at,
-        } => vec![RowWrite::TopUp(TopUpRow {
+        TopUpEventKind::TopUpCreated(created) => vec![RowWrite::TopUp(TopUpRow {
             top_up_id,
-            tenant: tenant.clone(),
-            wallet_id: *wallet_id,
-            owner: owner.clone(),
-            kind: kind.as_str().to_owned(),
-            asset: asset.code().to_owned(),
-            amount: *amount,
-            wallet_amount: *wallet_amount,
-            fee: *fee,
+            tenant: created.tenant.clone(),
+            wallet_id: created.wallet_id,
+            owner: created.owner.clone(),
+            kind: created.kind.as_str().to_owned(),
+            asset: created.asset.code().to_owned(),
+            amount: created.amount,
+            wallet_amount: created.wallet_amount,
+            fee: created.fee,
             status: TopUpStatus::Created.as_str().to_owned(),
             failure_reason: None,
-            payment_id: *payment_id,
-            checkout_session_id: *checkout_session_id,
-            payment_method_id: *payment_method_id,
-            expires_at_ms: expires_at.as_millis(),
-            lots_expire_at_ms: lots_expire_at.map(|t| t.as_millis()),
+            payment_id: created.payment_id,
+            checkout_session_id: created.checkout_session_id,
+            payment_method_id: created.payment_method_id,
+            expires_at_ms: created.expires_at.as_millis(),
+            lots_expire_at_ms: created.lots_expire_at.map(|t| t.as_millis()),
             // Zero at the asset's scale, so an uncredited top-up reads "0.00", not "0".
-            credited: Decimal::new(0, asset.scale()),
+            credited: Decimal::new(0, created.asset.scale()),
             late_capture: None,
             created_at_ms: at_ms,
             updated_at_ms: at_ms,
@@ -164,24 +148,15 @@ pub fn payment_rows(payment_id: Uuid, sequence: u64, event: &PaymentEvent) -> Ve
         version: sequence,
     };
     match &event.kind {
-        PaymentEventKind::PaymentIntentCreated {
-            payment_id: _,
-            tenant,
-            owner,
-            asset,
-            amount,
-            top_up_id,
-            payment_method_id,
-            expires_at: _,
-        } => vec![RowWrite::Payment(PaymentRow {
+        PaymentEventKind::PaymentIntentCreated(created) => vec![RowWrite::Payment(PaymentRow {
             payment_id,
-            tenant: tenant.clone(),
-            owner: owner.clone(),
-            asset: asset.code().to_owned(),
-            amount: *amount,
+            tenant: created.tenant.clone(),
+            owner: created.owner.clone(),
+            asset: created.asset.code().to_owned(),
+            amount: created.amount,
             status: PaymentStatus::RequiresPaymentMethod.as_str().to_owned(),
-            top_up_id: *top_up_id,
-            payment_method_id: *payment_method_id,
+            top_up_id: created.top_up_id,
+            payment_method_id: created.payment_method_id,
             card_brand: None,
             card_last4: None,
             card_exp_month: None,
@@ -359,10 +334,11 @@ mod tests {
     use purse_domain::Timestamp;
     use purse_domain::money::Asset;
     use purse_domain::payment::{
-        CancelReason, CardBrand, CardDetails, DeclineReason, ProviderEventId, RefundReason,
+        CancelReason, CardBrand, CardDetails, DeclineReason, PaymentIntentCreated, ProviderEventId,
+        RefundReason,
     };
     use purse_domain::saga::{AutoTopUpFailure, AutoTopUpRule, DailyCap};
-    use purse_domain::topup::{CreditRejection, FeeRate, GrantedCredit, TopUpKind};
+    use purse_domain::topup::{CreditRejection, FeeRate, GrantedCredit, TopUpCreated, TopUpKind};
 
     use super::*;
 
@@ -404,7 +380,7 @@ mod tests {
 
     #[test]
     fn a_created_top_up_is_written_whole_with_nothing_credited_at_the_asset_scale() {
-        let event = top_up_event(TopUpEventKind::TopUpCreated {
+        let event = top_up_event(TopUpEventKind::TopUpCreated(TopUpCreated {
             top_up_id: id(1),
             tenant: "acme".to_owned(),
             wallet_id: id(2),
@@ -420,7 +396,7 @@ mod tests {
             payment_id: id(3),
             checkout_session_id: Some(id(4)),
             expires_at: Timestamp::from_millis(AT_MS + 300_000),
-        });
+        }));
         let rows = top_up_rows(id(1), 1, &event);
         let expected = TopUpRow {
             top_up_id: id(1),
@@ -518,16 +494,18 @@ mod tests {
 
     #[test]
     fn a_created_payment_is_written_whole() {
-        let event = payment_event(PaymentEventKind::PaymentIntentCreated {
-            payment_id: id(3),
-            tenant: "acme".to_owned(),
-            owner: "alice".to_owned(),
-            asset: usd(),
-            amount: dec("20.00"),
-            top_up_id: Some(id(1)),
-            payment_method_id: Some(id(7)),
-            expires_at: None,
-        });
+        let event = payment_event(PaymentEventKind::PaymentIntentCreated(
+            PaymentIntentCreated {
+                payment_id: id(3),
+                tenant: "acme".to_owned(),
+                owner: "alice".to_owned(),
+                asset: usd(),
+                amount: dec("20.00"),
+                top_up_id: Some(id(1)),
+                payment_method_id: Some(id(7)),
+                expires_at: None,
+            },
+        ));
         assert_eq!(
             payment_rows(id(3), 1, &event),
             vec![RowWrite::Payment(PaymentRow {

@@ -162,7 +162,9 @@ mod tests {
     use purse_domain::saga::{
         AutoTopUpAmount, AutoTopUpEvent, AutoTopUpEventKind, AutoTopUpRule, DailyCap,
     };
-    use purse_domain::topup::{FeeRate, GrantedCredit, TopUpEvent, TopUpEventKind, TopUpKind};
+    use purse_domain::topup::{
+        FeeRate, GrantedCredit, TopUpCreated, TopUpEvent, TopUpEventKind, TopUpKind,
+    };
     use purse_log::{Record, SqliteLog, SqliteLogOptions};
     use purse_store::SqliteStore;
     use rust_decimal::Decimal;
@@ -211,7 +213,7 @@ mod tests {
     fn top_up_created(top_up_id: Uuid, wallet_id: Uuid) -> TopUpEvent {
         TopUpEvent {
             occurred_at: Timestamp::from_millis(AT_MS),
-            kind: TopUpEventKind::TopUpCreated {
+            kind: TopUpEventKind::TopUpCreated(TopUpCreated {
                 top_up_id,
                 tenant: "acme".to_owned(),
                 wallet_id,
@@ -227,7 +229,7 @@ mod tests {
                 payment_id: Uuid::now_v7(),
                 checkout_session_id: Some(Uuid::now_v7()),
                 expires_at: Timestamp::from_millis(AT_MS + 300_000),
-            },
+            }),
         }
     }
 
@@ -253,7 +255,7 @@ mod tests {
         let first = append::<TopUpStream>(log.as_ref(), topic, top_up_id, 1, "", &[created]).await;
         // A stale writer's record for the same sequence: loses, and is not projected.
         let mut stale = top_up_created(top_up_id, wallet_id);
-        if let TopUpEventKind::TopUpCreated { amount, .. } = &mut stale.kind {
+        if let TopUpEventKind::TopUpCreated(TopUpCreated { amount, .. }) = &mut stale.kind {
             *amount = dec("99.00");
         }
         append::<TopUpStream>(log.as_ref(), topic, top_up_id, 1, "", &[stale]).await;

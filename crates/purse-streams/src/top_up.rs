@@ -5,8 +5,8 @@ pub use crate::payment_rows::{failure_reason_text, top_up_rows};
 use purse_domain::Timestamp;
 use purse_domain::money::AmountError;
 use purse_domain::topup::{
-    CreditRejection, FeeRate, GrantedCredit, TopUpDecider, TopUpError, TopUpEvent, TopUpEventKind,
-    TopUpFailureReason, TopUpField, TopUpKind, TopUpStatus,
+    CreditRejection, FeeRate, GrantedCredit, TopUpCreated, TopUpDecider, TopUpError, TopUpEvent,
+    TopUpEventKind, TopUpFailureReason, TopUpField, TopUpKind, TopUpStatus,
 };
 use purse_domain::wallet::WalletStatus;
 use purse_proto::event::v1 as pb;
@@ -127,39 +127,23 @@ fn granted_from_proto(granted: Option<&pb::GrantedCredit>) -> Result<GrantedCred
 
 fn to_proto(kind: &TopUpEventKind) -> pb::TopUpEvent {
     let event = match kind {
-        TopUpEventKind::TopUpCreated {
-            top_up_id,
-            tenant,
-            wallet_id,
-            owner,
-            kind,
-            asset,
-            amount,
-            wallet_amount,
-            fee_rate,
-            fee,
-            lots_expire_at,
-            payment_method_id,
-            payment_id,
-            checkout_session_id,
-            expires_at,
-        } => E::TopUpCreated(pb::TopUpCreated {
-            top_up_id: top_up_id.to_string(),
-            tenant: tenant.clone(),
-            wallet_id: wallet_id.to_string(),
-            owner: owner.clone(),
-            kind: top_up_kind_to_proto(*kind),
-            asset: asset.code().to_owned(),
-            asset_scale: asset.scale(),
-            amount: amount.to_string(),
-            wallet_amount: wallet_amount.to_string(),
-            fee_rate: fee_rate.as_percent().to_string(),
-            fee: fee.to_string(),
-            lots_expire_at_ms: lots_expire_at.map(Timestamp::as_millis),
-            payment_method_id: optional_uuid_text(*payment_method_id),
-            payment_id: payment_id.to_string(),
-            checkout_session_id: optional_uuid_text(*checkout_session_id),
-            expires_at_ms: expires_at.as_millis(),
+        TopUpEventKind::TopUpCreated(created) => E::TopUpCreated(pb::TopUpCreated {
+            top_up_id: created.top_up_id.to_string(),
+            tenant: created.tenant.clone(),
+            wallet_id: created.wallet_id.to_string(),
+            owner: created.owner.clone(),
+            kind: top_up_kind_to_proto(created.kind),
+            asset: created.asset.code().to_owned(),
+            asset_scale: created.asset.scale(),
+            amount: created.amount.to_string(),
+            wallet_amount: created.wallet_amount.to_string(),
+            fee_rate: created.fee_rate.as_percent().to_string(),
+            fee: created.fee.to_string(),
+            lots_expire_at_ms: created.lots_expire_at.map(Timestamp::as_millis),
+            payment_method_id: optional_uuid_text(created.payment_method_id),
+            payment_id: created.payment_id.to_string(),
+            checkout_session_id: optional_uuid_text(created.checkout_session_id),
+            expires_at_ms: created.expires_at.as_millis(),
         }),
         TopUpEventKind::TopUpPaymentCaptured { payment_id, amount } => {
             E::TopUpPaymentCaptured(pb::TopUpPaymentCaptured {
@@ -194,7 +178,7 @@ fn to_proto(kind: &TopUpEventKind) -> pb::TopUpEvent {
 
 fn from_proto(message: &pb::TopUpEvent) -> Result<TopUpEventKind, CodecError> {
     Ok(match message.event.as_ref() {
-        Some(E::TopUpCreated(e)) => TopUpEventKind::TopUpCreated {
+        Some(E::TopUpCreated(e)) => TopUpEventKind::TopUpCreated(TopUpCreated {
             top_up_id: uuid_field(&e.top_up_id, "top_up_id")?,
             tenant: e.tenant.clone(),
             wallet_id: uuid_field(&e.wallet_id, "wallet_id")?,
@@ -213,7 +197,7 @@ fn from_proto(message: &pb::TopUpEvent) -> Result<TopUpEventKind, CodecError> {
                 "checkout_session_id",
             )?,
             expires_at: Timestamp::from_millis(e.expires_at_ms),
-        },
+        }),
         Some(E::TopUpPaymentCaptured(e)) => TopUpEventKind::TopUpPaymentCaptured {
             payment_id: uuid_field(&e.payment_id, "payment_id")?,
             amount: decimal_field(&e.amount, "amount")?,
@@ -422,7 +406,7 @@ mod tests {
     use crate::codec::round_trip;
 
     fn created(kind: TopUpKind, optional: bool) -> TopUpEventKind {
-        TopUpEventKind::TopUpCreated {
+        TopUpEventKind::TopUpCreated(TopUpCreated {
             top_up_id: Uuid::from_u128(1),
             tenant: "dev".into(),
             wallet_id: Uuid::from_u128(2),
@@ -438,7 +422,7 @@ mod tests {
             payment_id: Uuid::from_u128(4),
             checkout_session_id: optional.then(|| Uuid::from_u128(5)),
             expires_at: Timestamp::from_millis(1_796_642_229_412),
-        }
+        })
     }
 
     #[test]

@@ -6,7 +6,7 @@ use purse_domain::Timestamp;
 use purse_domain::idempotency::IdempotencyKey;
 use purse_domain::money::Asset;
 use purse_domain::payment::{
-    CancelReason, PaymentAction, PaymentOutcome, PaymentStatus, RefundReason,
+    CancelReason, CreatePayment, PaymentAction, PaymentOutcome, PaymentStatus, RefundReason,
 };
 use purse_proto::payment::v1 as pb;
 use purse_runtime::edge::{ApiError, asset_error, parse_amount, parse_key, parse_uuid};
@@ -36,14 +36,14 @@ impl TryFrom<pb::CreatePaymentIntentRequest> for Creation {
             .transpose()?;
         Ok(Self {
             key,
-            action: PaymentAction::Create {
+            action: PaymentAction::Create(CreatePayment {
                 owner: r.owner,
                 asset,
                 amount: parse_amount(&r.amount, "amount")?,
                 top_up_id: None,
                 payment_method_id,
                 expires_at: r.expires_at_ms.map(Timestamp::from_millis),
-            },
+            }),
         })
     }
 }

@@ -14,7 +14,7 @@ use hyper_util::rt::TokioExecutor;
 use purse_domain::idempotency::IdempotencyKey;
 use purse_domain::money::Asset;
 use purse_domain::payment::{
-    DeclineReason, PaymentAction, PaymentCommand, PaymentEventKind, RefundReason,
+    CreatePayment, DeclineReason, PaymentAction, PaymentCommand, PaymentEventKind, RefundReason,
 };
 use purse_log::EventLog;
 use purse_payments::app::PaymentsApp;
@@ -225,14 +225,14 @@ impl Harness {
         let payment_id = Uuid::now_v7();
         self.payments(
             payment_id,
-            PaymentAction::Create {
+            PaymentAction::Create(CreatePayment {
                 owner: OWNER.into(),
                 asset: Asset::parse("EUR", None).expect("EUR"),
                 amount: Decimal::new(2000, 2),
                 top_up_id,
                 payment_method_id,
                 expires_at: Some(clock::now().plus_millis(300_000)),
-            },
+            }),
             "create",
         )
         .await;

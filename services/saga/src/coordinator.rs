@@ -350,7 +350,7 @@ impl Sender {
                 self.top_up_saga(input, correlation_id).await
             }
             DispatchCommand::TopUp(command) => {
-                let creates = matches!(command.action, TopUpAction::Create { .. });
+                let creates = matches!(command.action, TopUpAction::Create(_));
                 let top_up_id = command.top_up_id;
                 let reply = Self::command(
                     self.buses.top_ups.as_ref(),

@@ -17,7 +17,9 @@ use purse_domain::saga::{
     AutoTopUpAmount, AutoTopUpCommand, AutoTopUpInput, AutoTopUpRule,
     DEFAULT_AUTO_TOP_UP_BACKOFF_MS, DailyCap,
 };
-use purse_domain::topup::{FeeRate, TopUpAction, TopUpCommand, TopUpKind, TopUpStatus};
+use purse_domain::topup::{
+    CreateTopUp, FeeRate, TopUpAction, TopUpCommand, TopUpKind, TopUpStatus,
+};
 use purse_domain::wallet::{
     CreditSource, DebitKind, Limits, WalletAction, WalletCommand, WalletEventKind, WalletKind,
 };
@@ -188,7 +190,7 @@ impl World {
         let command = TopUpCommand {
             tenant: TENANT.to_owned(),
             top_up_id,
-            action: TopUpAction::Create {
+            action: TopUpAction::Create(CreateTopUp {
                 wallet_id,
                 owner: OWNER.to_owned(),
                 kind: TopUpKind::Manual,
@@ -203,7 +205,7 @@ impl World {
                     wallet_status: purse_domain::wallet::WalletStatus::Open,
                     payment_method_on_file: false,
                 }),
-            },
+            }),
         };
         let reply = self
             .buses

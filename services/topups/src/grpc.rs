@@ -15,7 +15,9 @@ use purse_domain::saga::{
     AutoTopUpCommand, AutoTopUpInput, AutoTopUpRule, DEFAULT_AUTO_TOP_UP_BACKOFF_MS,
     DEFAULT_AUTO_TOP_UPS_PER_DAY, DailyCap,
 };
-use purse_domain::topup::{FeeRate, TopUpAction, TopUpCommand, TopUpOutcome, WalletFacts};
+use purse_domain::topup::{
+    CreateTopUp, FeeRate, TopUpAction, TopUpCommand, TopUpOutcome, WalletFacts,
+};
 use purse_domain::wallet::WalletStatus;
 use purse_proto::topup::v1 as pb;
 use purse_proto::topup::v1::top_up_service_server::TopUpService;
@@ -222,7 +224,7 @@ impl TopUpService for TopUpGrpc {
         let command = TopUpCommand {
             tenant: principal.tenant.clone(),
             top_up_id,
-            action: TopUpAction::Create {
+            action: TopUpAction::Create(CreateTopUp {
                 wallet_id,
                 owner: wallet.owner.clone(),
                 kind: r.kind,
@@ -237,7 +239,7 @@ impl TopUpService for TopUpGrpc {
                     wallet_status,
                     payment_method_on_file,
                 }),
-            },
+            }),
         };
         let reply = self
             .top_ups

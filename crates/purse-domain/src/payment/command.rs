@@ -29,21 +29,7 @@ pub struct PaymentCommand {
 #[serde(rename_all = "snake_case")]
 pub enum PaymentAction {
     /// Create the intent.
-    Create {
-        /// Who pays: the integrator's customer id (1..=255 bytes).
-        owner: String,
-        /// The currency charged.
-        asset: Asset,
-        /// How much is charged.
-        amount: Decimal,
-        /// The top-up this payment funds, if any.
-        top_up_id: Option<Uuid>,
-        /// The stored card to charge; none when the payer enters a card on the hosted page.
-        payment_method_id: Option<Uuid>,
-        /// No card may be submitted from this instant on (the top-up's deadline); must be in
-        /// the future.
-        expires_at: Option<Timestamp>,
-    },
+    Create(CreatePayment),
     /// A card was entered on the hosted page, or a stored card is being charged.
     Submit {
         /// The tokenized card.
@@ -98,6 +84,24 @@ pub enum PaymentAction {
     },
 }
 
+/// What creating a payment intent asks for ([`PaymentAction::Create`]).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CreatePayment {
+    /// Who pays: the integrator's customer id (1..=255 bytes).
+    pub owner: String,
+    /// The currency charged.
+    pub asset: Asset,
+    /// How much is charged.
+    pub amount: Decimal,
+    /// The top-up this payment funds, if any.
+    pub top_up_id: Option<Uuid>,
+    /// The stored card to charge; none when the payer enters a card on the hosted page.
+    pub payment_method_id: Option<Uuid>,
+    /// No card may be submitted from this instant on (the top-up's deadline); must be in
+    /// the future.
+    pub expires_at: Option<Timestamp>,
+}
+
 impl PaymentAction {
     /// The provider event id of a `Record*` action; None for commands Purse originates.
     pub fn provider_event_id(&self) -> Option<&ProviderEventId> {
@@ -138,22 +142,15 @@ impl PaymentCommand {
         enc.str(&self.tenant);
         enc.uuid(self.payment_id);
         match &self.action {
-            PaymentAction::Create {
-                owner,
-                asset,
-                amount,
-                top_up_id,
-                payment_method_id,
-                expires_at,
-            } => {
+            PaymentAction::Create(create) => {
                 enc.str("create");
-                enc.str(owner);
-                enc.str(asset.code());
-                enc.u64(asset.scale().into());
-                enc.decimal(*amount);
-                enc.option(*top_up_id, Encoder::uuid);
-                enc.option(*payment_method_id, Encoder::uuid);
-                enc.option(*expires_at, Encoder::timestamp);
+                enc.str(&create.owner);
+                enc.str(create.asset.code());
+                enc.u64(create.asset.scale().into());
+                enc.decimal(create.amount);
+                enc.option(create.top_up_id, Encoder::uuid);
+                enc.option(create.payment_method_id, Encoder::uuid);
+                enc.option(create.expires_at, Encoder::timestamp);
             }
             PaymentAction::Submit {
                 card: details,

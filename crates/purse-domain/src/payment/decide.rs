@@ -4,9 +4,14 @@
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::command::{PaymentAction, PaymentCommand, PaymentMethodsAction, PaymentMethodsCommand};
+use super::command::{
+    CreatePayment, PaymentAction, PaymentCommand, PaymentMethodsAction, PaymentMethodsCommand,
+};
 use super::error::{PaymentError, PaymentField, PaymentMethodsError, PaymentMethodsField};
-use super::event::{PaymentEvent, PaymentEventKind, PaymentMethodsEvent, PaymentMethodsEventKind};
+use super::event::{
+    PaymentEvent, PaymentEventKind, PaymentIntentCreated, PaymentMethodsEvent,
+    PaymentMethodsEventKind,
+};
 use super::state::{PaymentIntent, PaymentMethods, PaymentMethodsState, PaymentState};
 use super::types::{CardDetails, PaymentStatus, ProviderEventId, RefundStatus};
 use super::{MAX_PAYMENT_METHODS_PER_OWNER, MAX_REFUNDS_PER_PAYMENT};
@@ -22,37 +27,28 @@ pub(crate) fn decide(
 ) -> Result<Vec<PaymentEvent>, PaymentError> {
     let Some(intent) = state.intent() else {
         return match &command.action {
-            PaymentAction::Create {
-                owner,
-                asset,
-                amount,
-                top_up_id,
-                payment_method_id,
-                expires_at,
-            } => {
+            PaymentAction::Create(create) => {
                 check_text(PaymentField::Tenant, &command.tenant, MAX_TENANT_BYTES)?;
-                check_text(PaymentField::Owner, owner, MAX_OWNER_BYTES)?;
-                let amount = validate_amount(asset, *amount).map_err(|error| {
+                check_text(PaymentField::Owner, &create.owner, MAX_OWNER_BYTES)?;
+                let amount = validate_amount(&create.asset, create.amount).map_err(|error| {
                     PaymentError::InvalidAmount {
                         field: PaymentField::Amount,
                         error,
                     }
                 })?;
-                if expires_at.is_some_and(|at| at <= ctx.now) {
+                if create.expires_at.is_some_and(|at| at <= ctx.now) {
                     return Err(PaymentError::ExpiryNotInFuture);
                 }
                 Ok(vec![event(
                     ctx,
-                    PaymentEventKind::PaymentIntentCreated {
-                        payment_id: command.payment_id,
-                        tenant: command.tenant.clone(),
-                        owner: owner.clone(),
-                        asset: asset.clone(),
-                        amount,
-                        top_up_id: *top_up_id,
-                        payment_method_id: *payment_method_id,
-                        expires_at: *expires_at,
-                    },
+                    PaymentEventKind::PaymentIntentCreated(PaymentIntentCreated::new(
+                        command.payment_id,
+                        command.tenant.clone(),
+                        CreatePayment {
+                            amount,
+                            ..create.clone()
+                        },
+                    )),
                 )])
             }
             _ => Err(PaymentError::NotFound),

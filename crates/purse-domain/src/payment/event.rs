@@ -3,6 +3,7 @@
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use super::command::CreatePayment;
 use super::types::{
     CancelReason, CardDetails, DeclineReason, PaymentStatus, ProviderEventId, RefundFailureReason,
     RefundReason,
@@ -30,24 +31,7 @@ impl PaymentEvent {
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum PaymentEventKind {
     /// The intent was created and waits for a card.
-    PaymentIntentCreated {
-        /// The intent (and stream) id.
-        payment_id: Uuid,
-        /// The owning tenant.
-        tenant: String,
-        /// Who pays.
-        owner: String,
-        /// The currency charged.
-        asset: Asset,
-        /// How much is charged.
-        amount: Decimal,
-        /// The top-up this payment funds, if any.
-        top_up_id: Option<Uuid>,
-        /// The stored card to charge, if any.
-        payment_method_id: Option<Uuid>,
-        /// No card may be submitted from this instant on.
-        expires_at: Option<Timestamp>,
-    },
+    PaymentIntentCreated(PaymentIntentCreated),
     /// A card was submitted; the provider is processing the charge.
     PaymentSubmitted {
         /// The tokenized card.
@@ -114,6 +98,43 @@ pub enum PaymentEventKind {
         /// What may be refunded after this failure.
         refundable_after: Decimal,
     },
+}
+
+/// A payment intent that was created ([`PaymentEventKind::PaymentIntentCreated`]).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PaymentIntentCreated {
+    /// The intent (and stream) id.
+    pub payment_id: Uuid,
+    /// The owning tenant.
+    pub tenant: String,
+    /// Who pays.
+    pub owner: String,
+    /// The currency charged.
+    pub asset: Asset,
+    /// How much is charged.
+    pub amount: Decimal,
+    /// The top-up this payment funds, if any.
+    pub top_up_id: Option<Uuid>,
+    /// The stored card to charge, if any.
+    pub payment_method_id: Option<Uuid>,
+    /// No card may be submitted from this instant on.
+    pub expires_at: Option<Timestamp>,
+}
+
+impl PaymentIntentCreated {
+    /// The intent `create` asks for, as payment `payment_id` of `tenant`.
+    pub(crate) fn new(payment_id: Uuid, tenant: String, create: CreatePayment) -> Self {
+        Self {
+            payment_id,
+            tenant,
+            owner: create.owner,
+            asset: create.asset,
+            amount: create.amount,
+            top_up_id: create.top_up_id,
+            payment_method_id: create.payment_method_id,
+            expires_at: create.expires_at,
+        }
+    }
 }
 
 impl PaymentEventKind {

@@ -27,9 +27,14 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-pub use command::{PaymentAction, PaymentCommand, PaymentMethodsAction, PaymentMethodsCommand};
+pub use command::{
+    CreatePayment, PaymentAction, PaymentCommand, PaymentMethodsAction, PaymentMethodsCommand,
+};
 pub use error::{PaymentError, PaymentField, PaymentMethodsError, PaymentMethodsField};
-pub use event::{PaymentEvent, PaymentEventKind, PaymentMethodsEvent, PaymentMethodsEventKind};
+pub use event::{
+    PaymentEvent, PaymentEventKind, PaymentIntentCreated, PaymentMethodsEvent,
+    PaymentMethodsEventKind,
+};
 pub use state::{
     PaymentIntent, PaymentMethod, PaymentMethods, PaymentMethodsState, PaymentState, Refund,
 };

@@ -38,36 +38,7 @@ pub struct WalletFacts {
 #[serde(rename_all = "snake_case")]
 pub enum TopUpAction {
     /// Create the top-up; the saga then creates its payment intent.
-    Create {
-        /// The wallet credited.
-        wallet_id: Uuid,
-        /// The wallet's owner, who pays (1..=255 bytes).
-        owner: String,
-        /// How the payer pays.
-        kind: TopUpKind,
-        /// The wallet's asset, in which the payer is charged.
-        asset: Asset,
-        /// What the payer is charged.
-        amount: Decimal,
-        /// What the wallet is credited; at least `amount`, the excess as a `granted` lot.
-        wallet_amount: Decimal,
-        /// The tenant's configured fee rate, recorded with the fee it yields.
-        fee_rate: FeeRate,
-        /// How long the payer has to pay ([`super::DEFAULT_TOP_UP_TIMEOUT_MS`] unless
-        /// configured), within [`super::MIN_TOP_UP_TIMEOUT_MS`]..=[`super::MAX_TOP_UP_TIMEOUT_MS`].
-        timeout_ms: i64,
-        /// When the credited lots expire, if ever; at least
-        /// [`super::MIN_LOT_LIFETIME_AFTER_DEADLINE_MS`] after the top-up's deadline.
-        lots_expire_at: Option<Timestamp>,
-        /// The stored card charged: required for `manual_with_payment_method` and `auto`,
-        /// refused for `manual`.
-        payment_method_id: Option<Uuid>,
-        /// What the read model says of the wallet and the card when a client asks. `None` for the
-        /// auto top-up saga's own creation: its card and wallet were checked when the rule was
-        /// set, and a wallet closed since then refuses the credit.
-        #[serde(default)]
-        facts: Option<WalletFacts>,
-    },
+    Create(CreateTopUp),
     /// The payment was captured: on time while `created`, late (refund needed) once expired or
     /// declined.
     RecordPaymentCaptured {
@@ -92,6 +63,39 @@ pub enum TopUpAction {
     },
 }
 
+/// What creating a top-up asks for.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CreateTopUp {
+    /// The wallet credited.
+    pub wallet_id: Uuid,
+    /// The wallet's owner, who pays (1..=255 bytes).
+    pub owner: String,
+    /// How the payer pays.
+    pub kind: TopUpKind,
+    /// The wallet's asset, in which the payer is charged.
+    pub asset: Asset,
+    /// What the payer is charged.
+    pub amount: Decimal,
+    /// What the wallet is credited; at least `amount`, the excess as a `granted` lot.
+    pub wallet_amount: Decimal,
+    /// The tenant's configured fee rate, recorded with the fee it yields.
+    pub fee_rate: FeeRate,
+    /// How long the payer has to pay ([`super::DEFAULT_TOP_UP_TIMEOUT_MS`] unless
+    /// configured), within [`super::MIN_TOP_UP_TIMEOUT_MS`]..=[`super::MAX_TOP_UP_TIMEOUT_MS`].
+    pub timeout_ms: i64,
+    /// When the credited lots expire, if ever; at least
+    /// [`super::MIN_LOT_LIFETIME_AFTER_DEADLINE_MS`] after the top-up's deadline.
+    pub lots_expire_at: Option<Timestamp>,
+    /// The stored card charged: required for `manual_with_payment_method` and `auto`,
+    /// refused for `manual`.
+    pub payment_method_id: Option<Uuid>,
+    /// What the read model says of the wallet and the card when a client asks. `None` for the
+    /// auto top-up saga's own creation: its card and wallet were checked when the rule was
+    /// set, and a wallet closed since then refuses the credit.
+    #[serde(default)]
+    pub facts: Option<WalletFacts>,
+}
+
 fn granted_credit(enc: &mut Encoder, granted: &GrantedCredit) {
     match granted {
         GrantedCredit::NotNeeded => enc.str("not_needed"),
@@ -114,33 +118,21 @@ impl TopUpCommand {
         enc.str(&self.tenant);
         enc.uuid(self.top_up_id);
         match &self.action {
-            TopUpAction::Create {
-                wallet_id,
-                owner,
-                kind,
-                asset,
-                amount,
-                wallet_amount,
-                fee_rate,
-                timeout_ms,
-                lots_expire_at,
-                payment_method_id,
-                // Facts are not the request: a retry after the wallet changed is the same
-                // request, and replays.
-                facts: _,
-            } => {
+            // Facts are not the request: a retry after the wallet changed is the same request,
+            // and replays.
+            TopUpAction::Create(create) => {
                 enc.str("create");
-                enc.uuid(*wallet_id);
-                enc.str(owner);
-                enc.str(kind.as_str());
-                enc.str(asset.code());
-                enc.u64(asset.scale().into());
-                enc.decimal(*amount);
-                enc.decimal(*wallet_amount);
-                enc.decimal(fee_rate.as_percent());
-                enc.i64(*timeout_ms);
-                enc.option(*lots_expire_at, Encoder::timestamp);
-                enc.option(*payment_method_id, Encoder::uuid);
+                enc.uuid(create.wallet_id);
+                enc.str(&create.owner);
+                enc.str(create.kind.as_str());
+                enc.str(create.asset.code());
+                enc.u64(create.asset.scale().into());
+                enc.decimal(create.amount);
+                enc.decimal(create.wallet_amount);
+                enc.decimal(create.fee_rate.as_percent());
+                enc.i64(create.timeout_ms);
+                enc.option(create.lots_expire_at, Encoder::timestamp);
+                enc.option(create.payment_method_id, Encoder::uuid);
             }
             TopUpAction::RecordPaymentCaptured { payment_id, amount } => {
                 enc.str("record_payment_captured");

@@ -4,16 +4,15 @@
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::command::{TopUpAction, TopUpCommand, WalletFacts};
+use super::command::{CreateTopUp, TopUpAction, TopUpCommand};
 use super::error::{TopUpError, TopUpField};
-use super::event::{TopUpEvent, TopUpEventKind};
+use super::event::{TopUpCreated, TopUpEvent, TopUpEventKind};
 use super::state::{TopUp, TopUpState};
-use super::types::{FeeRate, GrantedCredit, TopUpFailureReason, TopUpKind, TopUpStatus};
+use super::types::{GrantedCredit, TopUpFailureReason, TopUpStatus};
 use super::{MAX_TOP_UP_TIMEOUT_MS, MIN_LOT_LIFETIME_AFTER_DEADLINE_MS, MIN_TOP_UP_TIMEOUT_MS};
 use crate::decider::Context;
-use crate::money::{Asset, validate_amount};
+use crate::money::validate_amount;
 use crate::support::text_fits;
-use crate::time::Timestamp;
 use crate::wallet::{MAX_OWNER_BYTES, MAX_TENANT_BYTES, WalletStatus};
 
 pub(crate) fn decide(
@@ -23,44 +22,16 @@ pub(crate) fn decide(
 ) -> Result<Vec<TopUpEvent>, TopUpError> {
     let Some(top_up) = state.top_up() else {
         return match &command.action {
-            TopUpAction::Create {
-                wallet_id,
-                owner,
-                kind,
-                asset,
-                amount,
-                wallet_amount,
-                fee_rate,
-                timeout_ms,
-                lots_expire_at,
-                payment_method_id,
-                facts,
-            } => create(
-                command,
-                ctx,
-                Create {
-                    wallet_id: *wallet_id,
-                    owner,
-                    kind: *kind,
-                    asset,
-                    amount: *amount,
-                    wallet_amount: *wallet_amount,
-                    fee_rate: *fee_rate,
-                    timeout_ms: *timeout_ms,
-                    lots_expire_at: *lots_expire_at,
-                    payment_method_id: *payment_method_id,
-                    facts: *facts,
-                },
-            ),
+            TopUpAction::Create(create) => create_top_up(command, ctx, create),
             _ => Err(TopUpError::NotFound),
         };
     };
     // Tenancy first, so another tenant learns nothing about this top-up.
-    if top_up.tenant != command.tenant || top_up.id != command.top_up_id {
+    if top_up.created.tenant != command.tenant || top_up.created.top_up_id != command.top_up_id {
         return Err(TopUpError::NotFound);
     }
     match &command.action {
-        TopUpAction::Create { .. } => Err(TopUpError::AlreadyExists),
+        TopUpAction::Create(_) => Err(TopUpError::AlreadyExists),
         TopUpAction::RecordPaymentCaptured { payment_id, amount } => {
             record_captured(top_up, *payment_id, *amount, ctx)
         }
@@ -84,7 +55,7 @@ pub(crate) fn decide(
                 TopUpEventKind::TopUpCompleted {
                     paid_lot_id: *paid_lot_id,
                     granted: *granted,
-                    credited: top_up.amount + granted_part,
+                    credited: top_up.created.amount + granted_part,
                 },
             )])
         }
@@ -93,15 +64,15 @@ pub(crate) fn decide(
             if top_up.captured {
                 return Err(TopUpError::AlreadyCaptured);
             }
-            if ctx.now < top_up.expires_at {
+            if ctx.now < top_up.created.expires_at {
                 return Err(TopUpError::DeadlineNotReached {
-                    expires_at: top_up.expires_at,
+                    expires_at: top_up.created.expires_at,
                 });
             }
             Ok(vec![event(
                 ctx,
                 TopUpEventKind::TopUpExpired {
-                    expires_at: top_up.expires_at,
+                    expires_at: top_up.created.expires_at,
                 },
             )])
         }
@@ -140,25 +111,10 @@ fn require_created(top_up: &TopUp) -> Result<(), TopUpError> {
     Ok(())
 }
 
-/// The fields of `TopUpAction::Create`, borrowed.
-struct Create<'a> {
-    wallet_id: Uuid,
-    owner: &'a str,
-    kind: TopUpKind,
-    asset: &'a Asset,
-    amount: Decimal,
-    wallet_amount: Decimal,
-    fee_rate: FeeRate,
-    timeout_ms: i64,
-    lots_expire_at: Option<Timestamp>,
-    payment_method_id: Option<Uuid>,
-    facts: Option<WalletFacts>,
-}
-
-fn create(
+fn create_top_up(
     command: &TopUpCommand,
     ctx: &Context,
-    create: Create<'_>,
+    create: &CreateTopUp,
 ) -> Result<Vec<TopUpEvent>, TopUpError> {
     // The payer is charged only for a credit the wallet can take, and only on their own card.
     if let Some(facts) = create.facts {
@@ -180,19 +136,19 @@ fn create(
             command.tenant.as_str(),
             MAX_TENANT_BYTES,
         ),
-        (TopUpField::Owner, create.owner, MAX_OWNER_BYTES),
+        (TopUpField::Owner, create.owner.as_str(), MAX_OWNER_BYTES),
     ] {
         if !text_fits(text, max_bytes, true) {
             return Err(TopUpError::InvalidText { field, max_bytes });
         }
     }
-    let amount = validate_amount(create.asset, create.amount).map_err(|error| {
+    let amount = validate_amount(&create.asset, create.amount).map_err(|error| {
         TopUpError::InvalidAmount {
             field: TopUpField::Amount,
             error,
         }
     })?;
-    let wallet_amount = validate_amount(create.asset, create.wallet_amount).map_err(|error| {
+    let wallet_amount = validate_amount(&create.asset, create.wallet_amount).map_err(|error| {
         TopUpError::InvalidAmount {
             field: TopUpField::WalletAmount,
             error,
@@ -225,23 +181,23 @@ fn create(
     }
     Ok(vec![event(
         ctx,
-        TopUpEventKind::TopUpCreated {
+        TopUpEventKind::TopUpCreated(TopUpCreated {
             top_up_id: command.top_up_id,
             tenant: command.tenant.clone(),
             wallet_id: create.wallet_id,
-            owner: create.owner.to_owned(),
+            owner: create.owner.clone(),
             kind: create.kind,
             asset: create.asset.clone(),
             amount,
             wallet_amount,
             fee_rate: create.fee_rate,
-            fee: create.fee_rate.fee_for(create.asset, amount),
+            fee: create.fee_rate.fee_for(&create.asset, amount),
             lots_expire_at: create.lots_expire_at,
             payment_method_id: create.payment_method_id,
             payment_id: ctx.id(0),
             checkout_session_id: (!create.kind.uses_stored_card()).then(|| ctx.id(1)),
             expires_at,
-        },
+        }),
     )])
 }
 
@@ -254,14 +210,14 @@ fn record_captured(
     amount: Decimal,
     ctx: &Context,
 ) -> Result<Vec<TopUpEvent>, TopUpError> {
-    if payment_id != top_up.payment_id {
+    if payment_id != top_up.created.payment_id {
         return Err(TopUpError::PaymentMismatch {
-            expected: top_up.payment_id,
+            expected: top_up.created.payment_id,
         });
     }
-    if amount != top_up.amount {
+    if amount != top_up.created.amount {
         return Err(TopUpError::CaptureAmountMismatch {
-            expected: top_up.amount,
+            expected: top_up.created.amount,
         });
     }
     if top_up.captured || top_up.late_capture.is_some() {
@@ -270,11 +226,11 @@ fn record_captured(
     let kind = match top_up.status {
         TopUpStatus::Created => TopUpEventKind::TopUpPaymentCaptured {
             payment_id,
-            amount: top_up.amount,
+            amount: top_up.created.amount,
         },
         TopUpStatus::Expired | TopUpStatus::Failed => TopUpEventKind::TopUpLateCaptureRecorded {
             payment_id,
-            amount: top_up.amount,
+            amount: top_up.created.amount,
         },
         // Completion requires a capture in time, so this is a repeat as well.
         TopUpStatus::Completed => return Ok(Vec::new()),

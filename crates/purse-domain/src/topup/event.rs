@@ -29,40 +29,7 @@ impl TopUpEvent {
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum TopUpEventKind {
     /// The top-up was created (`top_up.created`).
-    TopUpCreated {
-        /// The top-up (and stream) id.
-        top_up_id: Uuid,
-        /// The owning tenant.
-        tenant: String,
-        /// The wallet credited.
-        wallet_id: Uuid,
-        /// Who pays.
-        owner: String,
-        /// How the payer pays.
-        kind: TopUpKind,
-        /// The currency charged and credited.
-        asset: Asset,
-        /// What the payer is charged.
-        amount: Decimal,
-        /// What the wallet is credited (`amount` paid plus the excess granted).
-        wallet_amount: Decimal,
-        /// The fee rate applied.
-        fee_rate: FeeRate,
-        /// The fee on `amount` at that rate (see [`FeeRate::fee_for`]); the wallet is credited
-        /// `wallet_amount` in full, the fee is the tenant's cost of the payment.
-        fee: Decimal,
-        /// When the credited lots expire, if ever.
-        lots_expire_at: Option<Timestamp>,
-        /// The stored card charged, if any.
-        payment_method_id: Option<Uuid>,
-        /// The payment intent the saga creates for it.
-        payment_id: Uuid,
-        /// The hosted checkout session, for `manual` top-ups: the service builds the payment
-        /// page URL from it. Unguessable (a fresh id), unlike the top-up id the integrator sees.
-        checkout_session_id: Option<Uuid>,
-        /// The payment deadline.
-        expires_at: Timestamp,
-    },
+    TopUpCreated(TopUpCreated),
     /// The payment was captured in time; the wallet credit follows.
     TopUpPaymentCaptured {
         /// The payment.
@@ -101,11 +68,48 @@ pub enum TopUpEventKind {
     },
 }
 
+/// The facts of a new top-up (`top_up.created`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TopUpCreated {
+    /// The top-up (and stream) id.
+    pub top_up_id: Uuid,
+    /// The owning tenant.
+    pub tenant: String,
+    /// The wallet credited.
+    pub wallet_id: Uuid,
+    /// Who pays.
+    pub owner: String,
+    /// How the payer pays.
+    pub kind: TopUpKind,
+    /// The currency charged and credited.
+    pub asset: Asset,
+    /// What the payer is charged.
+    pub amount: Decimal,
+    /// What the wallet is credited (`amount` paid plus the excess granted).
+    pub wallet_amount: Decimal,
+    /// The fee rate applied.
+    pub fee_rate: FeeRate,
+    /// The fee on `amount` at that rate (see [`FeeRate::fee_for`]); the wallet is credited
+    /// `wallet_amount` in full, the fee is the tenant's cost of the payment.
+    pub fee: Decimal,
+    /// When the credited lots expire, if ever.
+    pub lots_expire_at: Option<Timestamp>,
+    /// The stored card charged, if any.
+    pub payment_method_id: Option<Uuid>,
+    /// The payment intent the saga creates for it.
+    pub payment_id: Uuid,
+    /// The hosted checkout session, for `manual` top-ups: the service builds the payment
+    /// page URL from it. Unguessable (a fresh id), unlike the top-up id the integrator sees.
+    pub checkout_session_id: Option<Uuid>,
+    /// The payment deadline.
+    pub expires_at: Timestamp,
+}
+
 impl TopUpEventKind {
     /// Stable event type name ("TopUpCompleted").
     pub fn event_type(&self) -> &'static str {
         match self {
-            Self::TopUpCreated { .. } => "TopUpCreated",
+            Self::TopUpCreated(_) => "TopUpCreated",
             Self::TopUpPaymentCaptured { .. } => "TopUpPaymentCaptured",
             Self::TopUpLateCaptureRecorded { .. } => "TopUpLateCaptureRecorded",
             Self::TopUpCompleted { .. } => "TopUpCompleted",

@@ -27,9 +27,9 @@ mod tests;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-pub use command::{TopUpAction, TopUpCommand, WalletFacts};
+pub use command::{CreateTopUp, TopUpAction, TopUpCommand, WalletFacts};
 pub use error::{TopUpError, TopUpField};
-pub use event::{TopUpEvent, TopUpEventKind};
+pub use event::{TopUpCreated, TopUpEvent, TopUpEventKind};
 pub use state::{TopUp, TopUpState};
 pub use types::{
     CreditRejection, FeeRate, FeeRateError, GrantedCredit, MAX_FEE_RATE_SCALE, TopUpFailureReason,

@@ -3,7 +3,7 @@
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::event::{TopUpEvent, TopUpEventKind};
+use super::event::{TopUpCreated, TopUpEvent, TopUpEventKind};
 use super::types::{FeeRate, GrantedCredit, TopUpFailureReason, TopUpKind, TopUpStatus};
 use crate::money::Asset;
 use crate::time::Timestamp;
@@ -27,59 +27,27 @@ impl TopUpState {
     /// for queries and for checking the saga.
     pub fn next_deadline(&self) -> Option<Timestamp> {
         let top_up = self.0.as_ref()?;
-        (top_up.status == TopUpStatus::Created && !top_up.captured).then_some(top_up.expires_at)
+        (top_up.status == TopUpStatus::Created && !top_up.captured)
+            .then_some(top_up.created.expires_at)
     }
 
     /// Applies one event. Panics if the event contradicts the state: events are facts produced
     /// by `decide`, so a contradiction means a corrupt log or a bug, never bad input.
     pub(crate) fn apply(self, event: &TopUpEvent) -> Self {
         let top_up = match (self.0, &event.kind) {
-            (
-                None,
-                TopUpEventKind::TopUpCreated {
-                    top_up_id,
-                    tenant,
-                    wallet_id,
-                    owner,
-                    kind,
-                    asset,
-                    amount,
-                    wallet_amount,
-                    fee_rate,
-                    fee,
-                    lots_expire_at,
-                    payment_method_id,
-                    payment_id,
-                    checkout_session_id,
-                    expires_at,
-                },
-            ) => TopUp {
-                id: *top_up_id,
-                tenant: tenant.clone(),
-                wallet_id: *wallet_id,
-                owner: owner.clone(),
-                kind: *kind,
-                asset: asset.clone(),
-                amount: *amount,
-                wallet_amount: *wallet_amount,
-                fee_rate: *fee_rate,
-                fee: *fee,
-                lots_expire_at: *lots_expire_at,
-                payment_method_id: *payment_method_id,
-                payment_id: *payment_id,
-                checkout_session_id: *checkout_session_id,
+            (None, TopUpEventKind::TopUpCreated(created)) => TopUp {
+                created: created.clone(),
                 created_at: event.occurred_at,
-                expires_at: *expires_at,
                 status: TopUpStatus::Created,
                 captured: false,
                 late_capture: None,
                 paid_lot_id: None,
                 granted: None,
-                credited: Decimal::new(0, asset.scale()),
+                credited: Decimal::new(0, created.asset.scale()),
                 failure: None,
                 finished_at: None,
             },
-            (Some(_), TopUpEventKind::TopUpCreated { .. }) => {
+            (Some(_), TopUpEventKind::TopUpCreated(_)) => {
                 panic!("TopUpCreated applied to an existing top-up")
             }
             (None, _) => panic!("{} applied before TopUpCreated", event.event_type()),
@@ -96,22 +64,9 @@ impl TopUpState {
 /// A top-up: what is paid and credited, and how far it got.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopUp {
-    pub(crate) id: Uuid,
-    pub(crate) tenant: String,
-    pub(crate) wallet_id: Uuid,
-    pub(crate) owner: String,
-    pub(crate) kind: TopUpKind,
-    pub(crate) asset: Asset,
-    pub(crate) amount: Decimal,
-    pub(crate) wallet_amount: Decimal,
-    pub(crate) fee_rate: FeeRate,
-    pub(crate) fee: Decimal,
-    pub(crate) lots_expire_at: Option<Timestamp>,
-    pub(crate) payment_method_id: Option<Uuid>,
-    pub(crate) payment_id: Uuid,
-    pub(crate) checkout_session_id: Option<Uuid>,
+    // What the top-up was created with; it never changes.
+    pub(crate) created: TopUpCreated,
     pub(crate) created_at: Timestamp,
-    pub(crate) expires_at: Timestamp,
     pub(crate) status: TopUpStatus,
     // The payment was captured in time (recorded while `created`).
     pub(crate) captured: bool,
@@ -127,77 +82,77 @@ pub struct TopUp {
 impl TopUp {
     /// The top-up (and stream) id.
     pub fn id(&self) -> Uuid {
-        self.id
+        self.created.top_up_id
     }
 
     /// The owning tenant.
     pub fn tenant(&self) -> &str {
-        &self.tenant
+        &self.created.tenant
     }
 
     /// The wallet credited.
     pub fn wallet_id(&self) -> Uuid {
-        self.wallet_id
+        self.created.wallet_id
     }
 
     /// Who pays.
     pub fn owner(&self) -> &str {
-        &self.owner
+        &self.created.owner
     }
 
     /// How the payer pays.
     pub fn kind(&self) -> TopUpKind {
-        self.kind
+        self.created.kind
     }
 
     /// The currency charged and credited.
     pub fn asset(&self) -> &Asset {
-        &self.asset
+        &self.created.asset
     }
 
     /// What the payer is charged.
     pub fn amount(&self) -> Decimal {
-        self.amount
+        self.created.amount
     }
 
     /// What the wallet is credited.
     pub fn wallet_amount(&self) -> Decimal {
-        self.wallet_amount
+        self.created.wallet_amount
     }
 
     /// `wallet_amount − amount`: the part credited as a `granted` lot.
     pub fn granted_amount(&self) -> Decimal {
-        self.wallet_amount - self.amount
+        self.created.wallet_amount - self.created.amount
     }
 
     /// The fee rate applied.
     pub fn fee_rate(&self) -> FeeRate {
-        self.fee_rate
+        self.created.fee_rate
     }
 
     /// The fee on `amount`.
     pub fn fee(&self) -> Decimal {
-        self.fee
+        self.created.fee
     }
 
     /// When the credited lots expire, if ever.
     pub fn lots_expire_at(&self) -> Option<Timestamp> {
-        self.lots_expire_at
+        self.created.lots_expire_at
     }
 
     /// The stored card charged, if any.
     pub fn payment_method_id(&self) -> Option<Uuid> {
-        self.payment_method_id
+        self.created.payment_method_id
     }
 
     /// The payment intent funding it.
     pub fn payment_id(&self) -> Uuid {
-        self.payment_id
+        self.created.payment_id
     }
 
     /// The hosted checkout session (manual top-ups).
     pub fn checkout_session_id(&self) -> Option<Uuid> {
-        self.checkout_session_id
+        self.created.checkout_session_id
     }
 
     /// When it was created.
@@ -207,7 +162,7 @@ impl TopUp {
 
     /// The payment deadline.
     pub fn expires_at(&self) -> Timestamp {
-        self.expires_at
+        self.created.expires_at
     }
 
     /// Where it is in its life.
@@ -263,17 +218,23 @@ impl TopUp {
 
     fn apply(&mut self, at: Timestamp, kind: &TopUpEventKind) {
         match kind {
-            TopUpEventKind::TopUpCreated { .. } => unreachable!("handled by TopUpState::apply"),
+            TopUpEventKind::TopUpCreated(_) => unreachable!("handled by TopUpState::apply"),
             TopUpEventKind::TopUpPaymentCaptured { payment_id, amount } => {
-                assert_eq!(*payment_id, self.payment_id, "capture of another payment");
-                assert_eq!(*amount, self.amount, "capture of another amount");
+                assert_eq!(
+                    *payment_id, self.created.payment_id,
+                    "capture of another payment"
+                );
+                assert_eq!(*amount, self.created.amount, "capture of another amount");
                 assert_eq!(self.status, TopUpStatus::Created, "capture after the end");
                 assert!(!self.captured, "captured twice");
                 self.captured = true;
             }
             TopUpEventKind::TopUpLateCaptureRecorded { payment_id, amount } => {
-                assert_eq!(*payment_id, self.payment_id, "capture of another payment");
-                assert_eq!(*amount, self.amount, "capture of another amount");
+                assert_eq!(
+                    *payment_id, self.created.payment_id,
+                    "capture of another payment"
+                );
+                assert_eq!(*amount, self.created.amount, "capture of another amount");
                 assert!(
                     matches!(self.status, TopUpStatus::Expired | TopUpStatus::Failed),
                     "late capture while {}",
@@ -295,7 +256,7 @@ impl TopUp {
                 };
                 assert_eq!(
                     *credited,
-                    self.amount + granted_part,
+                    self.created.amount + granted_part,
                     "TopUpCompleted credited"
                 );
                 self.finish(at, TopUpStatus::Completed);
@@ -304,8 +265,11 @@ impl TopUp {
                 self.credited = *credited;
             }
             TopUpEventKind::TopUpExpired { expires_at } => {
-                assert_eq!(*expires_at, self.expires_at, "TopUpExpired deadline");
-                assert!(at >= self.expires_at, "expired before the deadline");
+                assert_eq!(
+                    *expires_at, self.created.expires_at,
+                    "TopUpExpired deadline"
+                );
+                assert!(at >= self.created.expires_at, "expired before the deadline");
                 assert!(!self.captured, "expired after a capture");
                 self.finish(at, TopUpStatus::Expired);
             }
@@ -326,22 +290,25 @@ impl TopUp {
 
     fn assert_invariants(&self) {
         assert!(
-            self.amount > Decimal::ZERO,
+            self.created.amount > Decimal::ZERO,
             "top-up of a non-positive amount"
         );
-        assert!(self.wallet_amount >= self.amount, "wallet_amount < amount");
         assert!(
-            self.fee >= Decimal::ZERO && self.fee <= self.amount,
+            self.created.wallet_amount >= self.created.amount,
+            "wallet_amount < amount"
+        );
+        assert!(
+            self.created.fee >= Decimal::ZERO && self.created.fee <= self.created.amount,
             "fee outside 0..=amount"
         );
         assert_eq!(
-            self.kind.uses_stored_card(),
-            self.payment_method_id.is_some(),
+            self.created.kind.uses_stored_card(),
+            self.created.payment_method_id.is_some(),
             "payment method present exactly for stored-card kinds"
         );
         let credited_ok = match self.status {
             TopUpStatus::Completed => {
-                self.credited == self.wallet_amount || self.credited == self.amount
+                self.credited == self.created.wallet_amount || self.credited == self.created.amount
             }
             TopUpStatus::Created | TopUpStatus::Expired | TopUpStatus::Failed => {
                 self.credited.is_zero()

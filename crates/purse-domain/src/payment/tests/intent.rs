@@ -4,14 +4,14 @@ use super::*;
 use crate::money::AmountError;
 
 fn create(amount: &str, owner: &str, expires_at: Option<Timestamp>) -> PaymentAction {
-    PaymentAction::Create {
+    PaymentAction::Create(CreatePayment {
         owner: owner.into(),
         asset: usd(),
         amount: d(amount),
         top_up_id: Some(top_up_id()),
         payment_method_id: None,
         expires_at,
-    }
+    })
 }
 
 fn submit(payment_method_id: Option<Uuid>, save_card: bool) -> PaymentCommand {

@@ -78,7 +78,7 @@ pub(super) fn created_with(
     payment_method_id: Option<Uuid>,
     expires_at: Option<Timestamp>,
 ) -> PaymentEventKind {
-    PaymentEventKind::PaymentIntentCreated {
+    PaymentEventKind::PaymentIntentCreated(PaymentIntentCreated {
         payment_id: payment_id(),
         tenant: TENANT.into(),
         owner: "customer-1".into(),
@@ -87,7 +87,7 @@ pub(super) fn created_with(
         top_up_id: Some(top_up_id()),
         payment_method_id,
         expires_at,
-    }
+    })
 }
 
 /// A hosted-page intent of 20.00 USD, payable until [`deadline`].

@@ -72,14 +72,14 @@ impl Run {
             model: Model::default(),
             next_id: 1,
         };
-        run.decide(PaymentAction::Create {
+        run.decide(PaymentAction::Create(CreatePayment {
             owner: "customer-1".into(),
             asset: usd(),
             amount: d("20"),
             top_up_id: None,
             payment_method_id: None,
             expires_at: None,
-        })
+        }))
         .expect("create");
         run.model.status = Some(PaymentStatus::RequiresPaymentMethod);
         run

@@ -147,7 +147,7 @@ impl AutoTopUpCommand {
         }
         let top_up_id = top_up.id();
         let input = match &event.kind {
-            TopUpEventKind::TopUpCreated { .. } => AutoTopUpInput::TopUpCreated { top_up_id },
+            TopUpEventKind::TopUpCreated(_) => AutoTopUpInput::TopUpCreated { top_up_id },
             TopUpEventKind::TopUpCompleted { .. } => AutoTopUpInput::TopUpCompleted { top_up_id },
             TopUpEventKind::TopUpExpired { .. } => AutoTopUpInput::TopUpExpired { top_up_id },
             TopUpEventKind::TopUpFailed { reason } => AutoTopUpInput::TopUpFailed {

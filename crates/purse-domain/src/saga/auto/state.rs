@@ -9,7 +9,7 @@ use crate::money::Asset;
 use crate::saga::dispatch::{Dispatch, DispatchCommand, derived_key};
 use crate::support::next_utc_midnight;
 use crate::time::{MILLIS_PER_DAY, Timestamp};
-use crate::topup::{FeeRate, TopUpAction, TopUpCommand, TopUpKind};
+use crate::topup::{CreateTopUp, FeeRate, TopUpAction, TopUpCommand, TopUpKind};
 
 /// The state of one wallet's auto top-up saga: nothing before the first rule is set.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -67,7 +67,7 @@ impl AutoTopUpState {
             command: DispatchCommand::TopUp(TopUpCommand {
                 tenant: saga.tenant.clone(),
                 top_up_id: in_flight.top_up_id,
-                action: TopUpAction::Create {
+                action: TopUpAction::Create(CreateTopUp {
                     wallet_id: saga.wallet_id,
                     owner: saga.owner.clone(),
                     kind: TopUpKind::Auto,
@@ -79,7 +79,7 @@ impl AutoTopUpState {
                     lots_expire_at: None,
                     payment_method_id: Some(in_flight.payment_method_id),
                     facts: None,
-                },
+                }),
             }),
         }]
     }

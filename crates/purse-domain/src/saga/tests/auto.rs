@@ -6,8 +6,8 @@ use crate::money::AmountError;
 use crate::payment::DeclineReason;
 use crate::time::MILLIS_PER_DAY;
 use crate::topup::{
-    CreditRejection, DEFAULT_TOP_UP_TIMEOUT_MS, FeeRate, MAX_TOP_UP_TIMEOUT_MS,
-    MIN_TOP_UP_TIMEOUT_MS, TopUpAction, TopUpCommand, TopUpError, TopUpFailureReason,
+    CreateTopUp, CreditRejection, DEFAULT_TOP_UP_TIMEOUT_MS, FeeRate, MAX_TOP_UP_TIMEOUT_MS,
+    MIN_TOP_UP_TIMEOUT_MS, TopUpAction, TopUpCommand, TopUpCreated, TopUpError, TopUpFailureReason,
 };
 
 use AutoTopUpEventKind as Kind;
@@ -141,7 +141,7 @@ fn create_dispatch(top_up: Uuid, amount: &str) -> Dispatch {
         command: DispatchCommand::TopUp(TopUpCommand {
             tenant: TENANT.into(),
             top_up_id: top_up,
-            action: TopUpAction::Create {
+            action: TopUpAction::Create(CreateTopUp {
                 wallet_id: wallet_id(),
                 owner: "customer-1".into(),
                 kind: TopUpKind::Auto,
@@ -153,7 +153,7 @@ fn create_dispatch(top_up: Uuid, amount: &str) -> Dispatch {
                 lots_expire_at: None,
                 payment_method_id: Some(method_id()),
                 facts: None,
-            },
+            }),
         }),
     }
 }
@@ -774,7 +774,7 @@ mod mapping {
     fn top_up_created(kind: TopUpKind) -> TopUpEvent {
         TopUpEvent {
             occurred_at: NOW,
-            kind: TopUpEventKind::TopUpCreated {
+            kind: TopUpEventKind::TopUpCreated(TopUpCreated {
                 top_up_id: id(1),
                 tenant: TENANT.into(),
                 wallet_id: wallet_id(),
@@ -790,7 +790,7 @@ mod mapping {
                 payment_id: id(2),
                 checkout_session_id: None,
                 expires_at: deadline(),
-            },
+            }),
         }
     }
 

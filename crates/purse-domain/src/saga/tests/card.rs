@@ -3,8 +3,8 @@
 use super::*;
 use crate::decider::Decider;
 use crate::payment::{
-    CardBrand, CardDetails, PaymentDecider, PaymentEvent, PaymentEventKind, PaymentMethodsAction,
-    PaymentMethodsCommand, PaymentState, PaymentStatus, ProviderEventId,
+    CardBrand, CardDetails, PaymentDecider, PaymentEvent, PaymentEventKind, PaymentIntentCreated,
+    PaymentMethodsAction, PaymentMethodsCommand, PaymentState, PaymentStatus, ProviderEventId,
 };
 
 fn card() -> CardDetails {
@@ -13,7 +13,7 @@ fn card() -> CardDetails {
 
 fn intent(save_card: bool, stored: Option<Uuid>, late: bool) -> (PaymentState, PaymentEvent) {
     let mut kinds = vec![
-        PaymentEventKind::PaymentIntentCreated {
+        PaymentEventKind::PaymentIntentCreated(PaymentIntentCreated {
             payment_id: payment_id(),
             tenant: TENANT.into(),
             owner: "customer-1".into(),
@@ -22,7 +22,7 @@ fn intent(save_card: bool, stored: Option<Uuid>, late: bool) -> (PaymentState, P
             top_up_id: Some(top_up_id()),
             payment_method_id: None,
             expires_at: None,
-        },
+        }),
         PaymentEventKind::PaymentSubmitted {
             card: card(),
             payment_method_id: stored,

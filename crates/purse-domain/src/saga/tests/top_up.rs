@@ -3,7 +3,8 @@
 
 use super::*;
 use crate::payment::{
-    CancelReason, DeclineReason, PaymentAction, PaymentCommand, RefundFailureReason, RefundReason,
+    CancelReason, CreatePayment, DeclineReason, PaymentAction, PaymentCommand, RefundFailureReason,
+    RefundReason,
 };
 use crate::topup::{
     CreditRejection, GrantedCredit, TopUpAction, TopUpCommand, TopUpFailureReason, TopUpStatus,
@@ -193,14 +194,14 @@ mod start {
             outcome.dispatches,
             vec![payment_dispatch(
                 "create-payment",
-                PaymentAction::Create {
+                PaymentAction::Create(CreatePayment {
                     owner: "customer-1".into(),
                     asset: usd(),
                     amount: d("20"),
                     top_up_id: Some(top_up_id()),
                     payment_method_id: None,
                     expires_at: Some(deadline()),
-                }
+                })
             )]
         );
         assert_eq!(outcome.next_deadline, Some(deadline()));
@@ -1084,7 +1085,8 @@ mod mapping {
     use super::*;
     use crate::decider::Decider;
     use crate::payment::{
-        PaymentDecider, PaymentEvent, PaymentEventKind, PaymentStatus, ProviderEventId,
+        PaymentDecider, PaymentEvent, PaymentEventKind, PaymentIntentCreated, PaymentStatus,
+        ProviderEventId,
     };
     use crate::topup::{TopUpEvent, TopUpEventKind};
     use crate::wallet::{LimitKind, WalletError, WalletOutcome};
@@ -1117,7 +1119,7 @@ mod mapping {
     fn payment_events_reach_the_saga_of_their_top_up() {
         let created = PaymentEvent {
             occurred_at: NOW,
-            kind: PaymentEventKind::PaymentIntentCreated {
+            kind: PaymentEventKind::PaymentIntentCreated(PaymentIntentCreated {
                 payment_id: payment_id(),
                 tenant: TENANT.into(),
                 owner: "customer-1".into(),
@@ -1126,7 +1128,7 @@ mod mapping {
                 top_up_id: Some(top_up_id()),
                 payment_method_id: None,
                 expires_at: None,
-            },
+            }),
         };
         let state = PaymentDecider::evolve(Default::default(), &created);
         let intent = state.intent().expect("intent");
@@ -1152,8 +1154,8 @@ mod mapping {
         );
         // An intent that funds no top-up reaches no saga.
         let mut lone = created.clone();
-        if let PaymentEventKind::PaymentIntentCreated { top_up_id, .. } = &mut lone.kind {
-            *top_up_id = None;
+        if let PaymentEventKind::PaymentIntentCreated(created) = &mut lone.kind {
+            created.top_up_id = None;
         }
         let state = PaymentDecider::evolve(Default::default(), &lone);
         assert_eq!(

@@ -24,8 +24,8 @@ use crate::payment::{
     RefundFailureReason, RefundReason, RefundStatus,
 };
 use crate::topup::{
-    CreditRejection, DEFAULT_TOP_UP_TIMEOUT_MS, FeeRate, GrantedCredit, TopUpAction, TopUpCommand,
-    TopUpDecider, TopUpEvent, TopUpOutcome, TopUpState, TopUpStatus,
+    CreateTopUp, CreditRejection, DEFAULT_TOP_UP_TIMEOUT_MS, FeeRate, GrantedCredit, TopUpAction,
+    TopUpCommand, TopUpDecider, TopUpEvent, TopUpOutcome, TopUpState, TopUpStatus,
 };
 use crate::wallet::CreditSource;
 
@@ -124,7 +124,7 @@ impl World {
         let create = TopUpCommand {
             tenant: TENANT.into(),
             top_up_id: world.top_up_id,
-            action: TopUpAction::Create {
+            action: TopUpAction::Create(CreateTopUp {
                 wallet_id: wallet_id(),
                 owner: "customer-1".into(),
                 kind: TopUpKind::Manual,
@@ -136,7 +136,7 @@ impl World {
                 lots_expire_at: None,
                 payment_method_id: None,
                 facts: None,
-            },
+            }),
         };
         world
             .run_top_up("client:create", create)

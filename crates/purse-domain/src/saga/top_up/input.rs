@@ -236,33 +236,19 @@ impl TopUpSagaCommand {
     /// The saga input for a top-up event, addressed to that top-up's saga.
     pub fn from_top_up_event(top_up_id: Uuid, event: &TopUpEvent) -> Self {
         let input = match &event.kind {
-            TopUpEventKind::TopUpCreated {
-                top_up_id,
-                tenant,
-                wallet_id,
-                owner,
-                kind,
-                asset,
-                amount,
-                wallet_amount,
-                lots_expire_at,
-                payment_method_id,
-                payment_id,
-                expires_at,
-                ..
-            } => TopUpSagaInput::TopUpCreated(TopUpFacts {
-                top_up_id: *top_up_id,
-                tenant: tenant.clone(),
-                wallet_id: *wallet_id,
-                owner: owner.clone(),
-                kind: *kind,
-                asset: asset.clone(),
-                amount: *amount,
-                wallet_amount: *wallet_amount,
-                lots_expire_at: *lots_expire_at,
-                payment_method_id: *payment_method_id,
-                payment_id: *payment_id,
-                expires_at: *expires_at,
+            TopUpEventKind::TopUpCreated(created) => TopUpSagaInput::TopUpCreated(TopUpFacts {
+                top_up_id: created.top_up_id,
+                tenant: created.tenant.clone(),
+                wallet_id: created.wallet_id,
+                owner: created.owner.clone(),
+                kind: created.kind,
+                asset: created.asset.clone(),
+                amount: created.amount,
+                wallet_amount: created.wallet_amount,
+                lots_expire_at: created.lots_expire_at,
+                payment_method_id: created.payment_method_id,
+                payment_id: created.payment_id,
+                expires_at: created.expires_at,
             }),
             TopUpEventKind::TopUpPaymentCaptured { .. }
             | TopUpEventKind::TopUpLateCaptureRecorded { .. } => {

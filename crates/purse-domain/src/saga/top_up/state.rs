@@ -6,7 +6,8 @@ use uuid::Uuid;
 use super::event::{TopUpSagaEvent, TopUpSagaEventKind};
 use super::input::{CreditPart, TopUpFacts};
 use crate::payment::{
-    CancelReason, DeclineReason, PaymentAction, PaymentCommand, RefundFailureReason, RefundReason,
+    CancelReason, CreatePayment, DeclineReason, PaymentAction, PaymentCommand, RefundFailureReason,
+    RefundReason,
 };
 use crate::saga::dispatch::{Dispatch, DispatchCommand, WalletCredit, derived_key};
 use crate::time::Timestamp;
@@ -498,14 +499,14 @@ impl TopUpSaga {
         {
             push(
                 "create-payment",
-                payment(PaymentAction::Create {
+                payment(PaymentAction::Create(CreatePayment {
                     owner: facts.owner.clone(),
                     asset: facts.asset.clone(),
                     amount: facts.amount,
                     top_up_id: Some(id),
                     payment_method_id: facts.payment_method_id,
                     expires_at: Some(facts.expires_at),
-                }),
+                })),
             );
         }
         if self.deadline_reached

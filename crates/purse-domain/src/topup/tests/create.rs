@@ -32,7 +32,7 @@ impl Default for Create {
 
 impl Create {
     fn command(&self) -> TopUpCommand {
-        command(TopUpAction::Create {
+        command(TopUpAction::Create(CreateTopUp {
             wallet_id: wallet_id(),
             owner: "customer-1".into(),
             kind: self.kind,
@@ -44,7 +44,7 @@ impl Create {
             lots_expire_at: self.lots_expire_at,
             payment_method_id: self.payment_method_id,
             facts: self.facts,
-        })
+        }))
     }
 }
 
@@ -55,23 +55,25 @@ fn when_created(create: &Create) -> When<TopUpDecider> {
 #[test]
 fn create_records_amounts_fee_deadline_and_fresh_ids() {
     let (outcome, state) =
-        when_created(&Create::default()).then_outcome(vec![TopUpEventKind::TopUpCreated {
-            top_up_id: top_up_id(),
-            tenant: TENANT.into(),
-            wallet_id: wallet_id(),
-            owner: "customer-1".into(),
-            kind: TopUpKind::Manual,
-            asset: usd(),
-            amount: d("20.00"),
-            wallet_amount: d("25.00"),
-            fee_rate: rate("2.9"),
-            fee: d("0.58"),
-            lots_expire_at: None,
-            payment_method_id: None,
-            payment_id: fresh(0),
-            checkout_session_id: Some(fresh(1)),
-            expires_at: now_plus(5 * MINUTE_MS),
-        }]);
+        when_created(&Create::default()).then_outcome(vec![TopUpEventKind::TopUpCreated(
+            TopUpCreated {
+                top_up_id: top_up_id(),
+                tenant: TENANT.into(),
+                wallet_id: wallet_id(),
+                owner: "customer-1".into(),
+                kind: TopUpKind::Manual,
+                asset: usd(),
+                amount: d("20.00"),
+                wallet_amount: d("25.00"),
+                fee_rate: rate("2.9"),
+                fee: d("0.58"),
+                lots_expire_at: None,
+                payment_method_id: None,
+                payment_id: fresh(0),
+                checkout_session_id: Some(fresh(1)),
+                expires_at: now_plus(5 * MINUTE_MS),
+            },
+        )]);
     assert_eq!(
         outcome,
         TopUpOutcome {
@@ -151,7 +153,7 @@ fn stored_card_kinds_need_a_payment_method_and_get_no_checkout_session() {
             payment_method_id: Some(id(0x3E7)),
             ..Create::default()
         })
-        .then(vec![TopUpEventKind::TopUpCreated {
+        .then(vec![TopUpEventKind::TopUpCreated(TopUpCreated {
             top_up_id: top_up_id(),
             tenant: TENANT.into(),
             wallet_id: wallet_id(),
@@ -167,7 +169,7 @@ fn stored_card_kinds_need_a_payment_method_and_get_no_checkout_session() {
             payment_id: fresh(0),
             checkout_session_id: None,
             expires_at: now_plus(5 * MINUTE_MS),
-        }]);
+        })]);
         assert_eq!(top_up(&state).payment_method_id(), Some(id(0x3E7)));
     }
     when_created(&Create {
@@ -221,7 +223,7 @@ fn the_wallet_gets_at_least_what_was_paid() {
 }
 
 fn created_now(wallet_amount: &str) -> TopUpEventKind {
-    TopUpEventKind::TopUpCreated {
+    TopUpEventKind::TopUpCreated(TopUpCreated {
         top_up_id: top_up_id(),
         tenant: TENANT.into(),
         wallet_id: wallet_id(),
@@ -237,7 +239,7 @@ fn created_now(wallet_amount: &str) -> TopUpEventKind {
         payment_id: fresh(0),
         checkout_session_id: Some(fresh(1)),
         expires_at: now_plus(5 * MINUTE_MS),
-    }
+    })
 }
 
 #[test]
@@ -315,7 +317,7 @@ fn tenant_and_owner_are_bounded() {
         });
     for owner in [String::new(), "o".repeat(256)] {
         let mut command = Create::default().command();
-        if let TopUpAction::Create { owner: slot, .. } = &mut command.action {
+        if let TopUpAction::Create(CreateTopUp { owner: slot, .. }) = &mut command.action {
             *slot = owner;
         }
         given::<TopUpDecider>([])

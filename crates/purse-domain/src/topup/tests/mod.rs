@@ -72,7 +72,7 @@ pub(super) fn created_with(
     wallet_amount: &str,
     payment_method_id: Option<Uuid>,
 ) -> TopUpEventKind {
-    TopUpEventKind::TopUpCreated {
+    TopUpEventKind::TopUpCreated(TopUpCreated {
         top_up_id: top_up_id(),
         tenant: TENANT.into(),
         wallet_id: wallet_id(),
@@ -88,7 +88,7 @@ pub(super) fn created_with(
         payment_id: payment_id(),
         checkout_session_id: (!kind.uses_stored_card()).then(|| id(0xC5)),
         expires_at: deadline(),
-    }
+    })
 }
 
 pub(super) fn captured() -> TopUpEventKind {
@@ -231,7 +231,7 @@ mod harness_checks {
             })
         );
         let create_with = |amount: &str, rate_text: &str, facts| {
-            command(TopUpAction::Create {
+            command(TopUpAction::Create(CreateTopUp {
                 wallet_id: wallet_id(),
                 owner: "customer-1".into(),
                 kind: TopUpKind::Manual,
@@ -243,7 +243,7 @@ mod harness_checks {
                 lots_expire_at: None,
                 payment_method_id: None,
                 facts,
-            })
+            }))
             .fingerprint()
         };
         let create = |amount: &str, rate_text: &str| create_with(amount, rate_text, Some(ON_FILE));

@@ -55,7 +55,7 @@ impl Run {
             next_id: 1,
             excess,
         };
-        run.decide(TopUpAction::Create {
+        run.decide(TopUpAction::Create(CreateTopUp {
             wallet_id: wallet_id(),
             owner: "customer-1".into(),
             kind: TopUpKind::Manual,
@@ -67,7 +67,7 @@ impl Run {
             lots_expire_at: None,
             payment_method_id: None,
             facts: Some(ON_FILE),
-        })
+        }))
         .expect("create");
         run.model.status = Some(TopUpStatus::Created);
         run

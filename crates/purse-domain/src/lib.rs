@@ -6,6 +6,7 @@
 //! so the same history always yields the same decisions.
 
 pub mod decider;
+pub mod event;
 pub mod idempotency;
 pub mod money;
 pub mod payment;

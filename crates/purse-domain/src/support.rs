@@ -169,6 +169,7 @@ pub(crate) mod harness {
     use uuid::Uuid;
 
     use crate::decider::{Context, Decider, MAX_IDS_PER_COMMAND};
+    use crate::event::Event;
     use crate::money::{Asset, parse_decimal};
     use crate::time::{MILLIS_PER_DAY, Timestamp};
 
@@ -213,6 +214,22 @@ pub(crate) mod harness {
         fn occurred_at(&self) -> Timestamp;
         /// Stamps `kind` with `at`.
         fn at(at: Timestamp, kind: Self::Kind) -> Self;
+    }
+
+    impl<K: Clone + PartialEq + Debug> TestEvent for Event<K> {
+        type Kind = K;
+
+        fn kind(&self) -> &K {
+            &self.kind
+        }
+
+        fn occurred_at(&self) -> Timestamp {
+            self.occurred_at
+        }
+
+        fn at(occurred_at: Timestamp, kind: K) -> Self {
+            Self { occurred_at, kind }
+        }
     }
 
     /// `kind` stamped early on DAY0 (before `NOW`), for histories where the time does not matter.

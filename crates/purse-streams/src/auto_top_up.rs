@@ -255,6 +255,7 @@ fn from_proto(message: &pb::AutoTopUpEvent) -> Result<AutoTopUpEventKind, CodecE
 mod tests {
     use std::collections::BTreeSet;
 
+    use purse_domain::event::EventKind;
     use purse_domain::money::Asset;
     use purse_domain::payment::DeclineReason;
     use purse_domain::topup::{CreditRejection, FeeRate, TopUpError, TopUpKind};

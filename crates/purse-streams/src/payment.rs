@@ -211,6 +211,7 @@ fn from_proto(message: &pb::PaymentEvent) -> Result<PaymentEventKind, CodecError
 mod tests {
     use std::collections::BTreeSet;
 
+    use purse_domain::event::EventKind;
     use purse_domain::money::Asset;
     use purse_domain::payment::{CardBrand, CardDetails};
     use purse_proto::event::v1::event_envelope::Payload;

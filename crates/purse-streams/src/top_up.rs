@@ -396,6 +396,7 @@ pub(crate) fn rejection_from_proto(
 mod tests {
     use std::collections::BTreeSet;
 
+    use purse_domain::event::EventKind;
     use purse_domain::money::Asset;
     use purse_domain::payment::DeclineReason;
     use purse_proto::event::v1::event_envelope::Payload;

@@ -261,6 +261,7 @@ fn from_proto(message: &pb::TopUpSagaEvent) -> Result<TopUpSagaEventKind, CodecE
 mod tests {
     use std::collections::BTreeSet;
 
+    use purse_domain::event::EventKind;
     use purse_domain::money::Asset;
     use purse_domain::payment::{DeclineReason, RefundFailureReason, RefundReason};
     use purse_domain::topup::{CreditRejection, TopUpFailureReason, TopUpKind, TopUpStatus};

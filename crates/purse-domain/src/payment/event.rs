@@ -1,5 +1,6 @@
 //! Payment and payment-method events: past-tense facts with stable names.
 
+use crate::event::{Event, EventKind};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -12,20 +13,7 @@ use crate::money::Asset;
 use crate::time::Timestamp;
 
 /// A fact about one payment intent, at the time it was decided.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct PaymentEvent {
-    /// When the decision that produced it was made.
-    pub occurred_at: Timestamp,
-    /// What happened.
-    pub kind: PaymentEventKind,
-}
-
-impl PaymentEvent {
-    /// Stable event type name ("PaymentSucceeded").
-    pub fn event_type(&self) -> &'static str {
-        self.kind.event_type()
-    }
-}
+pub type PaymentEvent = Event<PaymentEventKind>;
 
 /// What happened to a payment intent. Amounts are at the asset's scale.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -137,9 +125,8 @@ impl PaymentIntentCreated {
     }
 }
 
-impl PaymentEventKind {
-    /// Stable event type name ("PaymentSucceeded").
-    pub fn event_type(&self) -> &'static str {
+impl EventKind for PaymentEventKind {
+    fn event_type(&self) -> &'static str {
         match self {
             Self::PaymentIntentCreated { .. } => "PaymentIntentCreated",
             Self::PaymentSubmitted { .. } => "PaymentSubmitted",
@@ -151,7 +138,9 @@ impl PaymentEventKind {
             Self::RefundFailed { .. } => "RefundFailed",
         }
     }
+}
 
+impl PaymentEventKind {
     /// The provider event id the fact came with, if the provider reported it.
     pub fn provider_event_id(&self) -> Option<&ProviderEventId> {
         match self {
@@ -176,20 +165,7 @@ impl PaymentEventKind {
 }
 
 /// A fact about one owner's stored cards.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct PaymentMethodsEvent {
-    /// When the decision that produced it was made.
-    pub occurred_at: Timestamp,
-    /// What happened.
-    pub kind: PaymentMethodsEventKind,
-}
-
-impl PaymentMethodsEvent {
-    /// Stable event type name ("PaymentMethodSaved").
-    pub fn event_type(&self) -> &'static str {
-        self.kind.event_type()
-    }
-}
+pub type PaymentMethodsEvent = Event<PaymentMethodsEventKind>;
 
 /// What happened to an owner's stored cards.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -214,9 +190,8 @@ pub enum PaymentMethodsEventKind {
     },
 }
 
-impl PaymentMethodsEventKind {
-    /// Stable event type name ("PaymentMethodSaved").
-    pub fn event_type(&self) -> &'static str {
+impl EventKind for PaymentMethodsEventKind {
+    fn event_type(&self) -> &'static str {
         match self {
             Self::PaymentMethodSaved { .. } => "PaymentMethodSaved",
             Self::PaymentMethodRemoved { .. } => "PaymentMethodRemoved",

@@ -1,5 +1,6 @@
 //! Top-up events: past-tense facts with stable names.
 
+use crate::event::{Event, EventKind};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -8,20 +9,7 @@ use crate::money::Asset;
 use crate::time::Timestamp;
 
 /// A fact about one top-up, at the time it was decided.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct TopUpEvent {
-    /// When the decision that produced it was made.
-    pub occurred_at: Timestamp,
-    /// What happened.
-    pub kind: TopUpEventKind,
-}
-
-impl TopUpEvent {
-    /// Stable event type name ("TopUpCompleted").
-    pub fn event_type(&self) -> &'static str {
-        self.kind.event_type()
-    }
-}
+pub type TopUpEvent = Event<TopUpEventKind>;
 
 /// What happened to a top-up. Amounts are at the asset's scale.
 // `TopUpCreated` is large, but it occurs once per stream: boxing it would burden every match.
@@ -105,9 +93,8 @@ pub struct TopUpCreated {
     pub expires_at: Timestamp,
 }
 
-impl TopUpEventKind {
-    /// Stable event type name ("TopUpCompleted").
-    pub fn event_type(&self) -> &'static str {
+impl EventKind for TopUpEventKind {
+    fn event_type(&self) -> &'static str {
         match self {
             Self::TopUpCreated(_) => "TopUpCreated",
             Self::TopUpPaymentCaptured { .. } => "TopUpPaymentCaptured",

@@ -1,5 +1,6 @@
 //! Wallet events: past-tense facts with stable names, carrying everything `evolve` needs.
 
+use crate::event::{Event, EventKind};
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
@@ -10,20 +11,7 @@ use crate::money::Asset;
 use crate::time::Timestamp;
 
 /// A fact about one wallet, at the time it was decided.
-#[derive(Clone, Debug, PartialEq)]
-pub struct WalletEvent {
-    /// When the decision that produced it was made.
-    pub occurred_at: Timestamp,
-    /// What happened.
-    pub kind: WalletEventKind,
-}
-
-impl WalletEvent {
-    /// Stable event type name ("FundsDebited").
-    pub fn event_type(&self) -> &'static str {
-        self.kind.event_type()
-    }
-}
+pub type WalletEvent = Event<WalletEventKind>;
 
 /// What happened to a wallet. Amounts are at the asset's scale; `*_after` fields are the totals
 /// after the event, which `evolve` checks against what it recomputes.
@@ -173,9 +161,8 @@ pub enum WalletEventKind {
     },
 }
 
-impl WalletEventKind {
-    /// Stable event type name ("FundsDebited").
-    pub fn event_type(&self) -> &'static str {
+impl EventKind for WalletEventKind {
+    fn event_type(&self) -> &'static str {
         match self {
             Self::WalletOpened { .. } => "WalletOpened",
             Self::WalletSuspended { .. } => "WalletSuspended",

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::event::{LotDraw, WalletEvent, WalletEventKind};
 use super::types::{CreditSource, HoldReleaseReason, HoldStatus, Limits, WalletKind, WalletStatus};
+use crate::event::EventKind;
 use crate::money::Asset;
 use crate::time::Timestamp;
 

@@ -10,40 +10,9 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::*;
+use crate::event::EventKind;
 use crate::support::harness::*;
 use crate::time::Timestamp;
-
-impl TestEvent for PaymentEvent {
-    type Kind = PaymentEventKind;
-
-    fn kind(&self) -> &PaymentEventKind {
-        &self.kind
-    }
-
-    fn occurred_at(&self) -> Timestamp {
-        self.occurred_at
-    }
-
-    fn at(occurred_at: Timestamp, kind: PaymentEventKind) -> Self {
-        Self { occurred_at, kind }
-    }
-}
-
-impl TestEvent for PaymentMethodsEvent {
-    type Kind = PaymentMethodsEventKind;
-
-    fn kind(&self) -> &PaymentMethodsEventKind {
-        &self.kind
-    }
-
-    fn occurred_at(&self) -> Timestamp {
-        self.occurred_at
-    }
-
-    fn at(occurred_at: Timestamp, kind: PaymentMethodsEventKind) -> Self {
-        Self { occurred_at, kind }
-    }
-}
 
 pub(super) fn payment_id() -> Uuid {
     Uuid::from_u128(0xBA1)

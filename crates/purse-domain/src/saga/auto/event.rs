@@ -1,5 +1,6 @@
 //! Auto top-up saga events: past tense, stable names.
 
+use crate::event::{Event, EventKind};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -10,20 +11,7 @@ use crate::time::Timestamp;
 use crate::topup::{CreditRejection, FeeRate, TopUpError};
 
 /// A fact about one wallet's auto top-up, at the time it was decided.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct AutoTopUpEvent {
-    /// When the decision that produced it was made.
-    pub occurred_at: Timestamp,
-    /// What happened.
-    pub kind: AutoTopUpEventKind,
-}
-
-impl AutoTopUpEvent {
-    /// Stable event type name ("AutoTopUpFailed").
-    pub fn event_type(&self) -> &'static str {
-        self.kind.event_type()
-    }
-}
+pub type AutoTopUpEvent = Event<AutoTopUpEventKind>;
 
 /// Why an auto top-up failed.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -130,9 +118,8 @@ pub enum AutoTopUpEventKind {
     },
 }
 
-impl AutoTopUpEventKind {
-    /// Stable event type name ("AutoTopUpFailed").
-    pub fn event_type(&self) -> &'static str {
+impl EventKind for AutoTopUpEventKind {
+    fn event_type(&self) -> &'static str {
         match self {
             Self::AutoTopUpRuleSet { .. } => "AutoTopUpRuleSet",
             Self::AutoTopUpRuleRemoved => "AutoTopUpRuleRemoved",

@@ -23,38 +23,6 @@ pub(super) const ON_FILE: WalletFacts = WalletFacts {
     payment_method_on_file: true,
 };
 
-impl TestEvent for TopUpSagaEvent {
-    type Kind = TopUpSagaEventKind;
-
-    fn kind(&self) -> &TopUpSagaEventKind {
-        &self.kind
-    }
-
-    fn occurred_at(&self) -> Timestamp {
-        self.occurred_at
-    }
-
-    fn at(occurred_at: Timestamp, kind: TopUpSagaEventKind) -> Self {
-        Self { occurred_at, kind }
-    }
-}
-
-impl TestEvent for AutoTopUpEvent {
-    type Kind = AutoTopUpEventKind;
-
-    fn kind(&self) -> &AutoTopUpEventKind {
-        &self.kind
-    }
-
-    fn occurred_at(&self) -> Timestamp {
-        self.occurred_at
-    }
-
-    fn at(occurred_at: Timestamp, kind: AutoTopUpEventKind) -> Self {
-        Self { occurred_at, kind }
-    }
-}
-
 pub(super) fn top_up_id() -> Uuid {
     Uuid::from_u128(0x70B)
 }

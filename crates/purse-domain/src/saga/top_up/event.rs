@@ -1,5 +1,6 @@
 //! Top-up saga events: the saga's progress, past tense, stable names.
 
+use crate::event::{Event, EventKind};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -10,20 +11,7 @@ use crate::time::Timestamp;
 use crate::topup::{CreditRejection, TopUpStatus};
 
 /// A fact about one top-up saga, at the time it was decided.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct TopUpSagaEvent {
-    /// When the decision that produced it was made.
-    pub occurred_at: Timestamp,
-    /// What happened.
-    pub kind: TopUpSagaEventKind,
-}
-
-impl TopUpSagaEvent {
-    /// Stable event type name ("TopUpSagaLateCaptureDetected").
-    pub fn event_type(&self) -> &'static str {
-        self.kind.event_type()
-    }
-}
+pub type TopUpSagaEvent = Event<TopUpSagaEventKind>;
 
 /// What happened in a top-up saga.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -128,9 +116,8 @@ pub enum TopUpSagaEventKind {
     },
 }
 
-impl TopUpSagaEventKind {
-    /// Stable event type name ("TopUpSagaLateCaptureDetected").
-    pub fn event_type(&self) -> &'static str {
+impl EventKind for TopUpSagaEventKind {
+    fn event_type(&self) -> &'static str {
         match self {
             Self::TopUpSagaStarted { .. } => "TopUpSagaStarted",
             Self::TopUpSagaPaymentCreated => "TopUpSagaPaymentCreated",

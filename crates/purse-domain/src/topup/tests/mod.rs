@@ -13,22 +13,6 @@ use crate::support::harness::*;
 use crate::time::Timestamp;
 use crate::wallet::WalletStatus;
 
-impl TestEvent for TopUpEvent {
-    type Kind = TopUpEventKind;
-
-    fn kind(&self) -> &TopUpEventKind {
-        &self.kind
-    }
-
-    fn occurred_at(&self) -> Timestamp {
-        self.occurred_at
-    }
-
-    fn at(occurred_at: Timestamp, kind: TopUpEventKind) -> Self {
-        Self { occurred_at, kind }
-    }
-}
-
 /// A client's request for an open wallet and a stored card of its owner.
 pub(super) const ON_FILE: WalletFacts = WalletFacts {
     wallet_status: WalletStatus::Open,

@@ -103,6 +103,7 @@ fn history_row(sequence: u64) -> HistoryRow {
         entry_type: EntryType::HoldCaptured,
         amount: dec("1.50"),
         balance_after: dec("20.00"),
+        held_after: Some(dec("7.25")),
         lots: vec![(LOT, dec("1.50"))],
         reference: "order-1".to_owned(),
         description: "coffee".to_owned(),
@@ -351,6 +352,7 @@ fn history_writes_the_entry_at_its_sequence() {
             ("detail", Some(t("released 0.00"))),
             ("hold_id", Some(id(HOLD))),
             ("occurred_at_ms", Some(b(1_700_000_000_500))),
+            ("held_after", Some(cql_dec(&[0x02, 0xd5], 2))),
         ],
     );
     assert_eq!(
@@ -1175,6 +1177,7 @@ fn balances_history_lots_holds_and_positions_round_trip() {
         HistoryRow {
             lots: Vec::new(),
             hold_id: None,
+            held_after: None,
             entry_type: EntryType::Credit,
             ..history_row(1)
         },

@@ -22,15 +22,17 @@ pub fn wallet_rows(wallet_id: Uuid, sequence: u64, event: &WalletEvent) -> Vec<R
             version: sequence,
         })
     };
+    // `after` is (balance, held) right after the entry.
     let history =
-        |entry_id, entry_type, amount, balance_after, lots: Vec<(Uuid, _)>, detail: &str| {
+        |entry_id, entry_type, amount, after: (Decimal, Decimal), lots: Vec<(Uuid, _)>, detail: &str| {
             HistoryRow {
                 wallet_id,
                 sequence,
                 entry_id,
                 entry_type,
                 amount,
-                balance_after,
+                balance_after: after.0,
+                held_after: Some(after.1),
                 lots,
                 reference: String::new(),
                 description: String::new(),
@@ -103,7 +105,7 @@ pub fn wallet_rows(wallet_id: Uuid, sequence: u64, event: &WalletEvent) -> Vec<R
                 *lot_id,
                 entry_type,
                 *amount,
-                *balance_after,
+                (*balance_after, *held_after),
                 vec![(*lot_id, *amount)],
                 source.as_str(),
             );
@@ -138,7 +140,7 @@ pub fn wallet_rows(wallet_id: Uuid, sequence: u64, event: &WalletEvent) -> Vec<R
                 *debit_id,
                 EntryType::Debit,
                 *amount,
-                *balance_after,
+                (*balance_after, *held_after),
                 lot_amounts(draws),
                 kind.as_str(),
             );
@@ -163,7 +165,7 @@ pub fn wallet_rows(wallet_id: Uuid, sequence: u64, event: &WalletEvent) -> Vec<R
                 *hold_id,
                 EntryType::HoldPlaced,
                 *amount,
-                *balance_after,
+                (*balance_after, *held_after),
                 lot_amounts(reservations),
                 "",
             );
@@ -198,7 +200,7 @@ pub fn wallet_rows(wallet_id: Uuid, sequence: u64, event: &WalletEvent) -> Vec<R
                 *debit_id,
                 EntryType::HoldCaptured,
                 *amount,
-                *balance_after,
+                (*balance_after, *held_after),
                 lot_amounts(draws),
                 &detail,
             );
@@ -230,7 +232,7 @@ pub fn wallet_rows(wallet_id: Uuid, sequence: u64, event: &WalletEvent) -> Vec<R
                 *hold_id,
                 EntryType::HoldReleased,
                 *amount,
-                *balance_after,
+                (*balance_after, *held_after),
                 Vec::new(),
                 reason.as_str(),
             );
@@ -264,7 +266,7 @@ pub fn wallet_rows(wallet_id: Uuid, sequence: u64, event: &WalletEvent) -> Vec<R
                 *lot_id,
                 EntryType::LotExpired,
                 *amount,
-                *balance_after,
+                (*balance_after, *held_after),
                 vec![(*lot_id, *amount)],
                 "",
             )),

@@ -1396,7 +1396,22 @@ fn schema() -> Schema {
         .iter()
         .flat_map(|m| m.statements(KS).expect("valid migration"))
         .collect();
+    // Fields a later migration adds (`ALTER TYPE ks.udt ADD field type`) belong to the type
+    // from the start: every table using it then sees them.
+    let mut added: HashMap<String, Vec<String>> = HashMap::new();
+    for statement in &statements {
+        if let Some(rest) = statement.strip_prefix("ALTER TYPE purse.") {
+            let (udt, field) = rest.split_once(" ADD ").expect("ALTER TYPE ... ADD");
+            added
+                .entry(udt.to_owned())
+                .or_default()
+                .push(field.trim_end_matches(';').trim().to_owned());
+        }
+    }
     for statement in statements {
+        if statement.starts_with("ALTER TYPE") {
+            continue;
+        }
         let name = statement
             .split_whitespace()
             .nth(5)
@@ -1404,8 +1419,9 @@ fn schema() -> Schema {
             .expect("qualified name")
             .trim_end_matches('(')
             .to_owned();
-        let parts = split_top_level(parenthesized(&statement));
+        let mut parts = split_top_level(parenthesized(&statement));
         if statement.starts_with("CREATE TYPE") {
+            parts.extend(added.get(&name).into_iter().flatten().cloned());
             let fields = parts
                 .iter()
                 .map(|part| {

@@ -47,6 +47,15 @@ const PAST_MS: i64 = 1_000;
 /// Above the default `max_request_bytes` (4 MiB).
 const OVERSIZE_BYTES: usize = 5 * 1024 * 1024;
 
+fn now_ms() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970");
+    i64::try_from(since_epoch.as_millis()).expect("fits")
+}
+
+// Every RPC includes ListTransactions, deprecated in favour of ListEntries but still served.
+#[allow(deprecated)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rpc_names_the_wire_field_and_reason_of_a_bad_request() {
     use Code::{InvalidArgument as Invalid, OutOfRange, ResourceExhausted};
@@ -320,11 +329,81 @@ async fn every_rpc_names_the_wire_field_and_reason_of_a_bad_request() {
                 c.get_balance(pb::GetBalanceRequest {
                     wallet_id: String::new(),
                     min_sequence: 0,
+                    as_of_ms: None,
                 })
                 .await
                 .map(drop)
             }
         }),
+        case("GetBalance", Invalid, "AS_OF_NEGATIVE", Some("as_of_ms"), {
+            let (mut c, wallet) = (w.clone(), wallet.clone());
+            async move {
+                c.get_balance(pb::GetBalanceRequest {
+                    wallet_id: wallet,
+                    min_sequence: 0,
+                    as_of_ms: Some(-1),
+                })
+                .await
+                .map(drop)
+            }
+        }),
+        case("GetBalance", Invalid, "AS_OF_IN_FUTURE", Some("as_of_ms"), {
+            let (mut c, wallet) = (w.clone(), wallet.clone());
+            async move {
+                c.get_balance(pb::GetBalanceRequest {
+                    wallet_id: wallet,
+                    min_sequence: 0,
+                    // An hour ahead of the server's clock.
+                    as_of_ms: Some(now_ms() + 3_600_000),
+                })
+                .await
+                .map(drop)
+            }
+        }),
+        // Before the wallet was opened: not a malformed field, so no field is named.
+        case("GetBalance", Code::NotFound, "WALLET_NOT_OPEN_AS_OF", None, {
+            let (mut c, wallet) = (w.clone(), wallet.clone());
+            async move {
+                c.get_balance(pb::GetBalanceRequest {
+                    wallet_id: wallet,
+                    min_sequence: 0,
+                    as_of_ms: Some(PAST_MS),
+                })
+                .await
+                .map(drop)
+            }
+        }),
+        case("ListEntries", Invalid, "INVALID_ENUM", Some("entry_types"), {
+            let (mut c, wallet) = (w.clone(), wallet.clone());
+            async move {
+                c.list_entries(pb::ListEntriesRequest {
+                    wallet_id: wallet,
+                    entry_types: vec![UNKNOWN_ENUM],
+                    ..Default::default()
+                })
+                .await
+                .map(drop)
+            }
+        }),
+        case(
+            "ListEntries",
+            OutOfRange,
+            "PAGE_SIZE_TOO_LARGE",
+            Some("page_size"),
+            {
+                let (mut c, wallet) = (w.clone(), wallet.clone());
+                async move {
+                    c.list_entries(pb::ListEntriesRequest {
+                        wallet_id: wallet,
+                        page_size: 1001,
+                        ..Default::default()
+                    })
+                    .await
+                    .map(drop)
+                }
+            },
+        ),
+        // The deprecated alias answers exactly as ListEntries.
         case(
             "ListTransactions",
             Invalid,

@@ -377,3 +377,56 @@ async fn balance_as_of_reads_its_writes_and_never_reveals_another_tenants_wallet
     );
     assert_eq!(json["balance"], "12.50", "{json}");
 }
+
+/// Entries projected before `held_after` was recorded (a store upgraded in place) cannot answer
+/// an as-of balance: FAILED_PRECONDITION until the read models are rebuilt from the log, after
+/// which they do (docs/runbook.md, "Rebuilding read models").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_from_before_held_after_answer_not_recorded_until_the_read_models_are_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pursed = Pursed::start(dir.path(), &[]);
+    let mut client = pursed.client().await;
+    let wallet = create_wallet(&mut client, "dave", "USD").await;
+    let reply = client
+        .credit(credit(&wallet, "paid", "8.00", pb::CreditSource::Paid))
+        .await;
+    let (credited, then) = recorded(&mut client, reply).await;
+    let instant = history(&mut client, &wallet, credited.sequence).await[0].occurred_at_ms;
+    assert!(pursed.terminate().success());
+
+    // As a store migrated to step 4 holds the entries projected before it.
+    let store = dir.path().join("store.db");
+    rusqlite::Connection::open(&store)
+        .expect("store")
+        .execute("UPDATE history SET held_after = NULL", [])
+        .expect("forget held_after");
+    let mut pursed = Pursed::start(dir.path(), &[]);
+    let mut client = pursed.client().await;
+    let refused = balance_as_of(&mut client, &wallet, instant)
+        .await
+        .expect_err("not recorded");
+    assert_eq!(
+        refusal(&refused),
+        (Code::FailedPrecondition, "AS_OF_NOT_RECORDED".into())
+    );
+    let now = client
+        .get_balance(balance_request(&wallet, 0, None))
+        .await
+        .expect("the balance now is unaffected")
+        .into_inner();
+    assert_eq!(now, then);
+    assert!(pursed.terminate().success());
+
+    // Rebuilt from the log: the entry carries its held amount again.
+    for file in ["store.db", "store.db-wal", "store.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(file));
+    }
+    let pursed = Pursed::start(dir.path(), &[]);
+    let mut client = pursed.client().await;
+    let at = client
+        .get_balance(balance_request(&wallet, credited.sequence, Some(instant)))
+        .await
+        .expect("as of, after the rebuild")
+        .into_inner();
+    assert_eq!(at, then);
+}

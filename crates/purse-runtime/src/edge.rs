@@ -464,6 +464,14 @@ mod tests {
                 "PROJECTION_LAGGING",
             ),
             (
+                ApiError::NotRecorded {
+                    reason: "AS_OF_NOT_RECORDED",
+                    description: "rebuild".to_owned(),
+                },
+                Code::FailedPrecondition,
+                "AS_OF_NOT_RECORDED",
+            ),
+            (
                 ApiError::CorruptRow { what: "status" },
                 Code::Internal,
                 "CORRUPT_READ_MODEL",

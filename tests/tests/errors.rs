@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use purse_e2e::requests::{balance, create_wallet, credit, debit};
-use purse_e2e::{Pursed, bad_fields, payments_client, reason, top_up_client};
+use purse_e2e::{Pursed, WalletClient, bad_fields, now_ms, payments_client, reason, top_up_client};
 use purse_proto::payment::v1 as pay;
 use purse_proto::topup::v1 as tpb;
 use purse_proto::wallet::v1 as pb;
@@ -42,17 +42,29 @@ fn case(
     }
 }
 
+/// GetBalance of `wallet` as of `as_of_ms`.
+fn balance_as_of(
+    client: &WalletClient,
+    wallet: &str,
+    as_of_ms: i64,
+) -> impl Future<Output = Result<(), Status>> + Send + 'static {
+    let (mut client, wallet_id) = (client.clone(), wallet.to_owned());
+    async move {
+        client
+            .get_balance(pb::GetBalanceRequest {
+                wallet_id,
+                min_sequence: 0,
+                as_of_ms: Some(as_of_ms),
+            })
+            .await
+            .map(drop)
+    }
+}
+
 const UNKNOWN_ENUM: i32 = 99;
 const PAST_MS: i64 = 1_000;
 /// Above the default `max_request_bytes` (4 MiB).
 const OVERSIZE_BYTES: usize = 5 * 1024 * 1024;
-
-fn now_ms() -> i64 {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970");
-    i64::try_from(since_epoch.as_millis()).expect("fits")
-}
 
 // Every RPC includes ListTransactions, deprecated in favour of ListEntries but still served.
 #[allow(deprecated)]
@@ -335,44 +347,29 @@ async fn every_rpc_names_the_wire_field_and_reason_of_a_bad_request() {
                 .map(drop)
             }
         }),
-        case("GetBalance", Invalid, "AS_OF_NEGATIVE", Some("as_of_ms"), {
-            let (mut c, wallet) = (w.clone(), wallet.clone());
-            async move {
-                c.get_balance(pb::GetBalanceRequest {
-                    wallet_id: wallet,
-                    min_sequence: 0,
-                    as_of_ms: Some(-1),
-                })
-                .await
-                .map(drop)
-            }
-        }),
-        case("GetBalance", Invalid, "AS_OF_IN_FUTURE", Some("as_of_ms"), {
-            let (mut c, wallet) = (w.clone(), wallet.clone());
-            async move {
-                c.get_balance(pb::GetBalanceRequest {
-                    wallet_id: wallet,
-                    min_sequence: 0,
-                    // An hour ahead of the server's clock.
-                    as_of_ms: Some(now_ms() + 3_600_000),
-                })
-                .await
-                .map(drop)
-            }
-        }),
+        case(
+            "GetBalance",
+            Invalid,
+            "AS_OF_NEGATIVE",
+            Some("as_of_ms"),
+            balance_as_of(&w, &wallet, -1),
+        ),
+        case(
+            "GetBalance",
+            Invalid,
+            "AS_OF_IN_FUTURE",
+            Some("as_of_ms"),
+            // An hour ahead of the server's clock.
+            balance_as_of(&w, &wallet, now_ms() + 3_600_000),
+        ),
         // Before the wallet was opened: not a malformed field, so no field is named.
-        case("GetBalance", Code::NotFound, "WALLET_NOT_OPEN_AS_OF", None, {
-            let (mut c, wallet) = (w.clone(), wallet.clone());
-            async move {
-                c.get_balance(pb::GetBalanceRequest {
-                    wallet_id: wallet,
-                    min_sequence: 0,
-                    as_of_ms: Some(PAST_MS),
-                })
-                .await
-                .map(drop)
-            }
-        }),
+        case(
+            "GetBalance",
+            Code::NotFound,
+            "WALLET_NOT_OPEN_AS_OF",
+            None,
+            balance_as_of(&w, &wallet, PAST_MS),
+        ),
         case("ListEntries", Invalid, "INVALID_ENUM", Some("entry_types"), {
             let (mut c, wallet) = (w.clone(), wallet.clone());
             async move {

@@ -4,19 +4,12 @@
 
 use purse_client::Pager;
 use purse_e2e::requests::{create_wallet, credit, debit, history};
-use purse_e2e::{Pursed, WalletClient, reason};
+use purse_e2e::{Pursed, WalletClient, now_ms, reason, token};
 use purse_proto::wallet::v1 as pb;
-use purse_runtime::auth::{Principal, Scope, TokenKey};
+use purse_runtime::auth::Scope;
 use tonic::{Code, Status};
 
 const DAY_MS: i64 = 86_400_000;
-
-fn now_ms() -> i64 {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970");
-    i64::try_from(since_epoch.as_millis()).expect("fits")
-}
 
 fn refusal(status: &Status) -> (Code, String) {
     (status.code(), reason(status).0)
@@ -319,17 +312,6 @@ async fn balance_as_of_an_instant_is_what_get_balance_answered_then() {
         .await
         .expect_err("before opening");
     assert_eq!(refusal(&before), (Code::NotFound, "WALLET_NOT_OPEN_AS_OF".into()));
-}
-
-/// A token of the deployment in `data_dir` for tenant `tenant` with `scopes`.
-fn token(data_dir: &std::path::Path, tenant: &str, scopes: Vec<Scope>) -> String {
-    TokenKey::load_or_create(&data_dir.join("token.key"))
-        .expect("token key")
-        .issue(&Principal {
-            tenant: tenant.into(),
-            scopes,
-        })
-        .expect("token issued")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

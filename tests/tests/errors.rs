@@ -370,18 +370,24 @@ async fn every_rpc_names_the_wire_field_and_reason_of_a_bad_request() {
             None,
             balance_as_of(&w, &wallet, PAST_MS),
         ),
-        case("ListEntries", Invalid, "INVALID_ENUM", Some("entry_types"), {
-            let (mut c, wallet) = (w.clone(), wallet.clone());
-            async move {
-                c.list_entries(pb::ListEntriesRequest {
-                    wallet_id: wallet,
-                    entry_types: vec![UNKNOWN_ENUM],
-                    ..Default::default()
-                })
-                .await
-                .map(drop)
-            }
-        }),
+        case(
+            "ListEntries",
+            Invalid,
+            "INVALID_ENUM",
+            Some("entry_types"),
+            {
+                let (mut c, wallet) = (w.clone(), wallet.clone());
+                async move {
+                    c.list_entries(pb::ListEntriesRequest {
+                        wallet_id: wallet,
+                        entry_types: vec![UNKNOWN_ENUM],
+                        ..Default::default()
+                    })
+                    .await
+                    .map(drop)
+                }
+            },
+        ),
         case(
             "ListEntries",
             OutOfRange,

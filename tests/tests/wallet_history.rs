@@ -15,7 +15,11 @@ fn refusal(status: &Status) -> (Code, String) {
     (status.code(), reason(status).0)
 }
 
-fn balance_request(wallet_id: &str, min_sequence: u64, as_of_ms: Option<i64>) -> pb::GetBalanceRequest {
+fn balance_request(
+    wallet_id: &str,
+    min_sequence: u64,
+    as_of_ms: Option<i64>,
+) -> pb::GetBalanceRequest {
     pb::GetBalanceRequest {
         wallet_id: wallet_id.into(),
         min_sequence,
@@ -114,7 +118,10 @@ async fn busy_wallet(
 async fn both_listings(
     client: &mut WalletClient,
     request: pb::ListEntriesRequest,
-) -> (Vec<(Vec<pb::Transaction>, String)>, Vec<(Vec<pb::Transaction>, String)>) {
+) -> (
+    Vec<(Vec<pb::Transaction>, String)>,
+    Vec<(Vec<pb::Transaction>, String)>,
+) {
     let (mut entries, mut transactions) = (Vec::new(), Vec::new());
     let mut token = String::new();
     loop {
@@ -164,7 +171,10 @@ async fn list_entries_answers_what_list_transactions_answers_page_for_page() {
     expected.reverse();
     assert_eq!(sequences, expected, "newest first");
 
-    let debit_types = vec![pb::EntryType::Debit as i32, pb::EntryType::HoldCaptured as i32];
+    let debit_types = vec![
+        pb::EntryType::Debit as i32,
+        pb::EntryType::HoldCaptured as i32,
+    ];
     let middle = all[all.len() / 2].occurred_at_ms;
     for (page_size, entry_types, from_ms) in [
         (0, Vec::new(), None),
@@ -270,7 +280,11 @@ async fn balance_as_of_an_instant_is_what_get_balance_answered_then() {
 
     let mut instants = vec![opened, now_ms()];
     for entry in &entries {
-        instants.extend([entry.occurred_at_ms - 1, entry.occurred_at_ms, entry.occurred_at_ms + 1]);
+        instants.extend([
+            entry.occurred_at_ms - 1,
+            entry.occurred_at_ms,
+            entry.occurred_at_ms + 1,
+        ]);
     }
     for instant in instants.into_iter().filter(|t| *t >= opened) {
         let at = balance_as_of(&mut client, &wallet, instant)
@@ -282,11 +296,16 @@ async fn balance_as_of_an_instant_is_what_get_balance_answered_then() {
     for then in &answered {
         let instant = time_of(then.sequence);
         assert_eq!(
-            entries.iter().filter(|e| e.occurred_at_ms == instant).count(),
+            entries
+                .iter()
+                .filter(|e| e.occurred_at_ms == instant)
+                .count(),
             1,
             "an instant of its own"
         );
-        let at = balance_as_of(&mut client, &wallet, instant).await.expect("as of");
+        let at = balance_as_of(&mut client, &wallet, instant)
+            .await
+            .expect("as of");
         assert_eq!(&at, then, "as of the entry at sequence {}", then.sequence);
     }
     // Now is the balance now.
@@ -295,15 +314,28 @@ async fn balance_as_of_an_instant_is_what_get_balance_answered_then() {
         .await
         .expect("balance")
         .into_inner();
-    assert_eq!(balance_as_of(&mut client, &wallet, now_ms()).await.expect("now"), now);
     assert_eq!(
-        (now.balance.as_str(), now.held.as_str(), now.available.as_str()),
+        balance_as_of(&mut client, &wallet, now_ms())
+            .await
+            .expect("now"),
+        now
+    );
+    assert_eq!(
+        (
+            now.balance.as_str(),
+            now.held.as_str(),
+            now.available.as_str()
+        ),
         ("75.00", "0.00", "75.00")
     );
     // While the first hold was open, part of the balance was held.
     let held = &answered[1];
     assert_eq!(
-        (held.balance.as_str(), held.held.as_str(), held.available.as_str()),
+        (
+            held.balance.as_str(),
+            held.held.as_str(),
+            held.available.as_str()
+        ),
         ("100.00", "30.00", "70.00")
     );
 
@@ -311,7 +343,10 @@ async fn balance_as_of_an_instant_is_what_get_balance_answered_then() {
     let before = balance_as_of(&mut client, &wallet, opened - 1)
         .await
         .expect_err("before opening");
-    assert_eq!(refusal(&before), (Code::NotFound, "WALLET_NOT_OPEN_AS_OF".into()));
+    assert_eq!(
+        refusal(&before),
+        (Code::NotFound, "WALLET_NOT_OPEN_AS_OF".into())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -811,7 +811,12 @@ pub async fn history_as_of_is_the_newest_entry_at_or_before_the_instant(store: &
     apply(store, writes).await;
     apply(
         store,
-        vec![RowWrite::History(history(fresh_id(), 1, EntryType::Credit, 50))],
+        vec![RowWrite::History(history(
+            fresh_id(),
+            1,
+            EntryType::Credit,
+            50,
+        ))],
     )
     .await;
 
@@ -849,7 +854,10 @@ pub async fn history_as_of_is_the_newest_entry_at_or_before_the_instant(store: &
         "the entry is read whole"
     );
     assert_eq!(
-        store.history_as_of(fresh_id(), i64::MAX).await.expect("as of"),
+        store
+            .history_as_of(fresh_id(), i64::MAX)
+            .await
+            .expect("as of"),
         None,
         "a wallet without history"
     );
@@ -1239,7 +1247,10 @@ pub async fn decimals_keep_their_scale(store: &dyn ReadStore) {
         .items
         .remove(0);
     assert_eq!(entry.amount.to_string(), "20.00");
-    assert_eq!(entry.held_after.map(|h| h.to_string()).as_deref(), Some("0.500"));
+    assert_eq!(
+        entry.held_after.map(|h| h.to_string()).as_deref(),
+        Some("0.500")
+    );
     let amounts: Vec<String> = entry.lots.iter().map(|(_, a)| a.to_string()).collect();
     assert_eq!(amounts, scaled);
 

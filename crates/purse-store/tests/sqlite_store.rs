@@ -2,8 +2,8 @@
 //! survives reopening, and refusal of files it does not understand.
 
 use purse_store::{
-    AutoTopUpActivityRow, AutoTopUpRuleRow, BalanceRow, Checkpoint, Decimal, EntryType,
-    HistoryRow, PageRequest, ReadStore, RowWrite, SqliteStore, StoreError, TopUpRow, Uuid,
+    AutoTopUpActivityRow, AutoTopUpRuleRow, BalanceRow, Checkpoint, Decimal, EntryType, HistoryRow,
+    PageRequest, ReadStore, RowWrite, SqliteStore, StoreError, TopUpRow, Uuid,
 };
 
 fn balance(wallet_id: Uuid, amount: &str, version: u64) -> RowWrite {
@@ -330,7 +330,10 @@ async fn a_version_3_file_is_migrated_in_place() {
     let held = |as_of_ms| {
         let store = &store;
         async move {
-            let found = store.history_as_of(wallet_id, as_of_ms).await.expect("as of");
+            let found = store
+                .history_as_of(wallet_id, as_of_ms)
+                .await
+                .expect("as of");
             found.map(|entry| (entry.sequence, entry.held_after))
         }
     };

@@ -23,24 +23,28 @@ pub fn wallet_rows(wallet_id: Uuid, sequence: u64, event: &WalletEvent) -> Vec<R
         })
     };
     // `after` is (balance, held) right after the entry.
-    let history =
-        |entry_id, entry_type, amount, after: (Decimal, Decimal), lots: Vec<(Uuid, _)>, detail: &str| {
-            HistoryRow {
-                wallet_id,
-                sequence,
-                entry_id,
-                entry_type,
-                amount,
-                balance_after: after.0,
-                held_after: Some(after.1),
-                lots,
-                reference: String::new(),
-                description: String::new(),
-                detail: detail.to_owned(),
-                hold_id: None,
-                occurred_at_ms: at_ms,
-            }
-        };
+    let history = |entry_id,
+                   entry_type,
+                   amount,
+                   after: (Decimal, Decimal),
+                   lots: Vec<(Uuid, _)>,
+                   detail: &str| {
+        HistoryRow {
+            wallet_id,
+            sequence,
+            entry_id,
+            entry_type,
+            amount,
+            balance_after: after.0,
+            held_after: Some(after.1),
+            lots,
+            reference: String::new(),
+            description: String::new(),
+            detail: detail.to_owned(),
+            hold_id: None,
+            occurred_at_ms: at_ms,
+        }
+    };
     let status = |status: WalletStatus| {
         vec![RowWrite::WalletStatus {
             wallet_id,

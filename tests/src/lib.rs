@@ -299,6 +299,25 @@ impl Pursed {
 /// The client types the tests use: the bearer token on every call, no deadline.
 pub use purse_client::{PaymentsClient, TopUpClient, WalletClient};
 
+/// A token of the deployment in `data_dir` (its `token.key`) for `tenant` with `scopes`.
+pub fn token(data_dir: &Path, tenant: &str, scopes: Vec<purse_runtime::auth::Scope>) -> String {
+    purse_runtime::auth::TokenKey::load_or_create(&data_dir.join("token.key"))
+        .expect("token key")
+        .issue(&purse_runtime::auth::Principal {
+            tenant: tenant.into(),
+            scopes,
+        })
+        .expect("token issued")
+}
+
+/// The wall clock in ms since the Unix epoch, as the services read it.
+pub fn now_ms() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970");
+    i64::try_from(since_epoch.as_millis()).expect("fits")
+}
+
 /// The machine-readable reason and metadata of an error status.
 pub fn reason(status: &Status) -> (String, std::collections::HashMap<String, String>) {
     use tonic_types::StatusExt;

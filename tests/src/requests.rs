@@ -80,6 +80,7 @@ pub async fn balance(client: &mut WalletClient, wallet_id: &str, min_sequence: u
         .get_balance(pb::GetBalanceRequest {
             wallet_id: wallet_id.into(),
             min_sequence,
+            as_of_ms: None,
         })
         .await
         .expect("balance")
@@ -92,14 +93,14 @@ pub async fn history(
     wallet_id: &str,
     min_sequence: u64,
 ) -> Vec<pb::Transaction> {
-    let request = pb::ListTransactionsRequest {
+    let request = pb::ListEntriesRequest {
         wallet_id: wallet_id.into(),
         min_sequence,
         ..Default::default()
     };
     Pager::new(request, 100, |request| {
         let mut client = client.clone();
-        async move { client.list_transactions(request).await }
+        async move { client.list_entries(request).await }
     })
     .collect()
     .await

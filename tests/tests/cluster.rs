@@ -294,6 +294,39 @@ async fn two_instances_serve_wallets_on_every_partition_and_reads_see_the_writes
         &["balance", &wallet_id, "--min-sequence", &sequence],
     );
     assert_eq!(shown["balance"], "12.00");
+    // As of an instant, from the history in Cassandra: now, and the moment it was opened.
+    let opened_ms = created["wallet"]["createdAtMs"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let now_ms = now_ms().to_string();
+    let as_of = |instant: &str| {
+        let shown = cli_json(
+            via_a,
+            &cluster.token,
+            &[
+                "balance",
+                &wallet_id,
+                "--min-sequence",
+                &sequence,
+                "--as-of-ms",
+                instant,
+            ],
+        );
+        (
+            shown["balance"].clone(),
+            shown["held"].clone(),
+            shown["sequence"].clone(),
+        )
+    };
+    assert_eq!(
+        as_of(&now_ms),
+        ("12.00".into(), "0.00".into(), sequence.clone().into())
+    );
+    assert_eq!(
+        as_of(&opened_ms),
+        ("0.00".into(), "0.00".into(), "0".into())
+    );
 }
 
 /// The partition a wallet's stream lands on (the services' partitioner).

@@ -593,7 +593,7 @@ async fn the_cli_tour_works_against_pursed() {
             &sequence,
         ],
     );
-    let debit = &history["transactions"][0];
+    let debit = &history["entries"][0];
     assert_eq!(debit["reference"], "order-42");
     assert_eq!(
         debit["lots"][0]["lotId"], granted["entryId"],

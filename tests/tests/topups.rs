@@ -24,14 +24,14 @@ async fn transactions(pursed: &Pursed, wallet_id: &str) -> Vec<wpb::Transaction>
     pursed
         .client()
         .await
-        .list_transactions(wpb::ListTransactionsRequest {
+        .list_entries(wpb::ListEntriesRequest {
             wallet_id: wallet_id.into(),
             ..Default::default()
         })
         .await
         .expect("history")
         .into_inner()
-        .transactions
+        .entries
 }
 
 #[tokio::test(flavor = "multi_thread")]

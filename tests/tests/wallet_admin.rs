@@ -3,9 +3,9 @@
 
 use purse_client::Pager;
 use purse_e2e::requests::{balance, create_wallet, credit, debit};
-use purse_e2e::{Pursed, WalletClient, bad_fields, reason};
+use purse_e2e::{Pursed, WalletClient, bad_fields, reason, token};
 use purse_proto::wallet::v1 as pb;
-use purse_runtime::auth::{Principal, Scope, TokenKey};
+use purse_runtime::auth::Scope;
 use tonic::{Code, Status};
 
 /// The status's code and ErrorInfo reason.
@@ -19,17 +19,6 @@ fn limits_request(wallet_id: &str, key: &str, limits: pb::Limits) -> pb::UpdateL
         idempotency_key: key.into(),
         limits: Some(limits),
     }
-}
-
-/// A token of the deployment in `data_dir` for tenant `tenant` with `scopes`.
-fn token(data_dir: &std::path::Path, tenant: &str, scopes: Vec<Scope>) -> String {
-    TokenKey::load_or_create(&data_dir.join("token.key"))
-        .expect("token key")
-        .issue(&Principal {
-            tenant: tenant.into(),
-            scopes,
-        })
-        .expect("token issued")
 }
 
 /// Every page of `owner`'s wallets at `page_size`, and how many pages there were.

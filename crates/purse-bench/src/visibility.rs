@@ -120,6 +120,7 @@ pub(crate) async fn probe(
             let request = GetBalanceRequest {
                 wallet_id: wallet_id.clone(),
                 min_sequence: 0,
+                as_of_ms: None,
             };
             match ctx.rpc.finish(client.get_balance(request)).await {
                 Ok(balance) if balance.sequence >= sequence => {

@@ -93,7 +93,7 @@ pub(crate) enum Command {
     Hold(HoldCommand),
     /// Show balance, held and available (GetBalance).
     Balance(BalanceArgs),
-    /// List a wallet's entries, newest first (ListTransactions).
+    /// List a wallet's entries, newest first (ListEntries).
     History(HistoryArgs),
     /// Send up to 1000 operations from a JSON-lines file in one call (BatchExecute).
     ///
@@ -653,6 +653,10 @@ pub(crate) struct BalanceArgs {
     /// Wait (bounded by the server) until the view reflects at least this sequence.
     #[arg(long, default_value_t = 0)]
     pub(crate) min_sequence: u64,
+    /// The balance as it was at this instant (ms since the Unix epoch, inclusive), from the
+    /// wallet's history; default: now.
+    #[arg(long, value_name = "MS")]
+    pub(crate) as_of_ms: Option<i64>,
 }
 
 /// `purse history`

@@ -17,11 +17,11 @@ use purse_proto::topup::v1::{
     ListTopUpsRequest, ListTopUpsResponse, RemoveAutoTopUpRequest, RemoveAutoTopUpResponse,
     SetAutoTopUpRequest, SetAutoTopUpResponse, TopUp, TopUpKind, set_auto_top_up_request,
 };
-use purse_proto::wallet::v1::{Balance, ListTransactionsResponse, ListWalletsResponse, Wallet};
+use purse_proto::wallet::v1::{Balance, ListEntriesResponse, ListWalletsResponse, Wallet};
 use purse_proto::wallet::v1::{
     BatchExecuteRequest, BatchOperation, BatchResult, CaptureHoldRequest, CloseWalletRequest,
     CreateWalletRequest, CreateWalletResponse, CreditRequest, CreditSource, DebitKind,
-    DebitRequest, EntryType, GetBalanceRequest, GetWalletRequest, Limits, ListTransactionsRequest,
+    DebitRequest, EntryType, GetBalanceRequest, GetWalletRequest, Limits, ListEntriesRequest,
     ListWalletsRequest, MutationResponse, PlaceHoldRequest, ReactivateWalletRequest, RefundRequest,
     SuspendWalletRequest, UpdateLimitsRequest, VoidHoldRequest, WalletKind,
     batch_operation::Operation, batch_result,
@@ -85,8 +85,8 @@ pub(crate) enum Call {
     },
     /// GetBalance.
     GetBalance(GetBalanceRequest),
-    /// ListTransactions.
-    ListTransactions(ListTransactionsRequest),
+    /// ListEntries.
+    ListEntries(ListEntriesRequest),
     /// BatchExecute.
     Batch(BatchExecuteRequest, Vec<BatchLine>),
     /// CreateTopUp.
@@ -172,7 +172,7 @@ pub(crate) enum Outcome {
     /// A balance.
     Balance(Balance),
     /// A page of history.
-    History(ListTransactionsResponse),
+    History(ListEntriesResponse),
     /// One result per batch operation, in input order.
     Batch(Vec<BatchItem>),
     /// A top-up was created (or the creation was replayed).
@@ -426,10 +426,11 @@ pub(crate) fn prepare(command: Command, now_ms: i64) -> Result<Call, CliError> {
         Command::Balance(args) => Call::GetBalance(GetBalanceRequest {
             wallet_id: args.wallet_id,
             min_sequence: args.min_sequence,
+            as_of_ms: args.as_of_ms,
         }),
         Command::History(args) => {
             let (page_size, page_token) = page(args.page);
-            Call::ListTransactions(ListTransactionsRequest {
+            Call::ListEntries(ListEntriesRequest {
                 wallet_id: args.wallet_id,
                 page_size,
                 page_token,
@@ -931,8 +932,8 @@ pub(crate) async fn execute(client: &Client, call: Call) -> Result<Outcome, CliE
         Call::GetBalance(request) => {
             Outcome::Balance(finish(client, None, rpc.get_balance(request)).await?)
         }
-        Call::ListTransactions(request) => {
-            Outcome::History(finish(client, None, rpc.list_transactions(request)).await?)
+        Call::ListEntries(request) => {
+            Outcome::History(finish(client, None, rpc.list_entries(request)).await?)
         }
         Call::Batch(request, lines) => {
             let response = finish(client, None, rpc.batch_execute(request)).await?;
@@ -1124,7 +1125,7 @@ mod tests {
 
     #[test]
     fn history_filters() {
-        let Call::ListTransactions(request) = prepared(&[
+        let Call::ListEntries(request) = prepared(&[
             "history",
             "w1",
             "--type",

@@ -352,7 +352,7 @@ fn render_human(outcome: &Outcome) -> Vec<String> {
             b.wallet_id, b.balance, b.held, b.available, b.asset, b.sequence
         )],
         Outcome::History(page) => {
-            let mut lines = history_table(&page.transactions);
+            let mut lines = history_table(&page.entries);
             push_next_page(&mut lines, &page.next_page_token);
             lines
         }

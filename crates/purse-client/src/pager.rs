@@ -8,8 +8,8 @@ use purse_proto::payment::v1::{
 };
 use purse_proto::topup::v1::{ListTopUpsRequest, ListTopUpsResponse, TopUp};
 use purse_proto::wallet::v1::{
-    ListTransactionsRequest, ListTransactionsResponse, ListWalletsRequest, ListWalletsResponse,
-    Transaction, Wallet,
+    ListEntriesRequest, ListEntriesResponse, ListTransactionsRequest, ListTransactionsResponse,
+    ListWalletsRequest, ListWalletsResponse, Transaction, Wallet,
 };
 
 /// A List* request: it names the page it asks for.
@@ -52,6 +52,8 @@ macro_rules! paged {
 }
 
 paged!(ListWalletsRequest, ListWalletsResponse, wallets: Wallet);
+paged!(ListEntriesRequest, ListEntriesResponse, entries: Transaction);
+// The deprecated alias of ListEntries, for clients that still call it.
 paged!(ListTransactionsRequest, ListTransactionsResponse, transactions: Transaction);
 paged!(ListTopUpsRequest, ListTopUpsResponse, top_ups: TopUp);
 paged!(ListPaymentMethodsRequest, ListPaymentMethodsResponse, payment_methods: PaymentMethod);
@@ -113,7 +115,7 @@ mod tests {
 
     /// Serves `items` in pages the way the server does: the token is the offset of the next
     /// page, and the last page has none.
-    fn serve(items: &[Transaction], request: &ListTransactionsRequest) -> ListTransactionsResponse {
+    fn serve(items: &[Transaction], request: &ListEntriesRequest) -> ListEntriesResponse {
         let start: usize = if request.page_token.is_empty() {
             0
         } else {
@@ -123,8 +125,8 @@ mod tests {
                 .expect("a token this server issued")
         };
         let end = (start + request.page_size as usize).min(items.len());
-        ListTransactionsResponse {
-            transactions: items[start..end].to_vec(),
+        ListEntriesResponse {
+            entries: items[start..end].to_vec(),
             next_page_token: if end < items.len() {
                 end.to_string()
             } else {
@@ -146,12 +148,12 @@ mod tests {
     async fn pages_until_the_token_is_empty() {
         let items = entries(7);
         let mut asked = Vec::new();
-        let request = ListTransactionsRequest {
+        let request = ListEntriesRequest {
             wallet_id: "w".into(),
             min_sequence: 3,
             ..Default::default()
         };
-        let all = Pager::new(request, 3, |request: ListTransactionsRequest| {
+        let all = Pager::new(request, 3, |request: ListEntriesRequest| {
             asked.push((request.page_size, request.page_token.clone()));
             // Every page keeps the request's own filters.
             assert_eq!((request.wallet_id.as_str(), request.min_sequence), ("w", 3));
@@ -169,7 +171,7 @@ mod tests {
     #[tokio::test]
     async fn an_empty_listing_is_one_call_and_a_failure_can_be_repeated() {
         let mut calls = 0;
-        let mut pager = Pager::new(ListTransactionsRequest::default(), 10, |request| {
+        let mut pager = Pager::new(ListEntriesRequest::default(), 10, |request| {
             calls += 1;
             let outcome = if calls == 1 {
                 Err(tonic::Status::unavailable("starting"))

@@ -184,6 +184,15 @@ pub enum ApiError {
     /// `STORE_UNAVAILABLE`.
     #[error("read store: {0}")]
     Store(#[from] StoreError),
+    /// FAILED_PRECONDITION with `reason`: the read model holds what the query needs only after
+    /// a rebuild (rows projected before a column it reads was recorded).
+    #[error("{description}")]
+    NotRecorded {
+        /// The machine-readable reason (`AS_OF_NOT_RECORDED`).
+        reason: &'static str,
+        /// What is missing and how to get it.
+        description: String,
+    },
     /// INTERNAL `CORRUPT_READ_MODEL`: a stored row that no valid write produces.
     #[error("read model holds an invalid {what}")]
     CorruptRow {
@@ -252,6 +261,9 @@ impl From<ApiError> for Status {
                 &[("min_sequence", min_sequence.to_string())],
             ),
             ApiError::Store(store) => store_status(store),
+            ApiError::NotRecorded { reason, .. } => {
+                with_reason(Code::FailedPrecondition, reason, message, &[])
+            }
             ApiError::CorruptRow { what } => {
                 error!(what, "read model row is invalid");
                 with_reason(Code::Internal, "CORRUPT_READ_MODEL", message, &[])
@@ -450,6 +462,14 @@ mod tests {
                 ApiError::NotVisibleYet { min_sequence: 3 },
                 Code::Unavailable,
                 "PROJECTION_LAGGING",
+            ),
+            (
+                ApiError::NotRecorded {
+                    reason: "AS_OF_NOT_RECORDED",
+                    description: "rebuild".to_owned(),
+                },
+                Code::FailedPrecondition,
+                "AS_OF_NOT_RECORDED",
             ),
             (
                 ApiError::CorruptRow { what: "status" },

@@ -852,6 +852,7 @@ pub(crate) fn plan_write(
                     Some(text(&entry.detail)),
                     entry.hold_id.map(uuid),
                     Some(bigint(entry.occurred_at_ms)),
+                    entry.held_after.map(decimal),
                 ],
             );
             vec![CqlWrite {

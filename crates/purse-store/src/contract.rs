@@ -55,6 +55,7 @@ macro_rules! read_store_contract_tests {
             history_entries_are_immutable,
             history_is_newest_first_and_pages_without_gaps,
             history_filters_by_type_and_time,
+            history_as_of_is_the_newest_entry_at_or_before_the_instant,
             wallets_by_owner_page_in_id_order_within_the_tenant,
             invalid_page_tokens_are_refused,
             page_size_is_defaulted_and_capped,
@@ -131,6 +132,7 @@ fn history(wallet_id: Uuid, sequence: u64, entry_type: EntryType, at_ms: i64) ->
         entry_type,
         amount: dec("1.50"),
         balance_after: Decimal::from(sequence),
+        held_after: Some(dec("0.50")),
         lots: Vec::new(),
         reference: format!("ref-{sequence}"),
         description: format!("entry {sequence}"),
@@ -285,8 +287,13 @@ pub async fn balance_round_trips(store: &dyn ReadStore) {
 /// History entries read back identically, lots and hold included.
 pub async fn history_round_trips(store: &dyn ReadStore) {
     let wallet_id = fresh_id();
-    let plain = history(wallet_id, 1, EntryType::Credit, 1_000);
+    // As projected before `held_after` was recorded.
+    let plain = HistoryRow {
+        held_after: None,
+        ..history(wallet_id, 1, EntryType::Credit, 1_000)
+    };
     let detailed = HistoryRow {
+        held_after: Some(dec("1.25")),
         lots: vec![(fresh_id(), dec("1.00")), (fresh_id(), dec("0.50"))],
         hold_id: Some(fresh_id()),
         detail: "captured in part".to_owned(),
@@ -785,6 +792,77 @@ pub async fn history_filters_by_type_and_time(store: &dyn ReadStore) {
     assert!(page.items.is_empty() && page.next_page_token.is_none());
 }
 
+/// [`ReadStore::history_as_of`]: the entry of greatest sequence among those that occurred at or
+/// before the instant (inclusive); none before the first entry, none for another wallet.
+pub async fn history_as_of_is_the_newest_entry_at_or_before_the_instant(store: &dyn ReadStore) {
+    let wallet_id = fresh_id();
+    // Two entries in one millisecond (2, 3), and one whose clock went back (6 at 400, after 5
+    // at 500): the greater sequence is the later state either way.
+    let times = [(1, 100), (2, 200), (3, 200), (4, 300), (5, 500), (6, 400)];
+    let writes = times
+        .iter()
+        .map(|&(seq, at_ms)| {
+            RowWrite::History(HistoryRow {
+                held_after: Some(Decimal::new(seq as i64, 1)),
+                ..history(wallet_id, seq, EntryType::Credit, at_ms)
+            })
+        })
+        .collect();
+    apply(store, writes).await;
+    apply(
+        store,
+        vec![RowWrite::History(history(
+            fresh_id(),
+            1,
+            EntryType::Credit,
+            50,
+        ))],
+    )
+    .await;
+
+    let at = |as_of_ms: i64| async move {
+        store
+            .history_as_of(wallet_id, as_of_ms)
+            .await
+            .unwrap_or_else(|e| panic!("history_as_of({as_of_ms}): {e}"))
+            .map(|entry| entry.sequence)
+    };
+    for (as_of_ms, expected) in [
+        (i64::MIN, None),
+        (0, None),
+        (99, None),
+        (100, Some(1)),
+        (199, Some(1)),
+        (200, Some(3)),
+        (299, Some(3)),
+        (300, Some(4)),
+        (399, Some(4)),
+        (400, Some(6)),
+        (500, Some(6)),
+        (i64::MAX, Some(6)),
+    ] {
+        assert_eq!(at(as_of_ms).await, expected, "as of {as_of_ms}");
+    }
+    let entry = store
+        .history_as_of(wallet_id, 300)
+        .await
+        .expect("as of")
+        .expect("entry 4");
+    assert_eq!(
+        (entry.balance_after, entry.held_after),
+        (Decimal::from(4), Some(dec("0.4"))),
+        "the entry is read whole"
+    );
+    assert_eq!(
+        store
+            .history_as_of(fresh_id(), i64::MAX)
+            .await
+            .expect("as of"),
+        None,
+        "a wallet without history"
+    );
+}
+
 /// A tenant's wallets of one owner list in wallet id order, page by page, without wallets of
 /// other owners or of the same owner id in another tenant.
 pub async fn wallets_by_owner_page_in_id_order_within_the_tenant(store: &dyn ReadStore) {
@@ -1147,6 +1225,7 @@ pub async fn decimals_keep_their_scale(store: &dyn ReadStore) {
             RowWrite::History(HistoryRow {
                 amount: dec("20.00"),
                 balance_after: dec("20.00"),
+                held_after: Some(dec("0.500")),
                 lots: scaled.iter().map(|s| (fresh_id(), dec(s))).collect(),
                 ..history(wallet_id, 1, EntryType::Credit, 1)
             }),
@@ -1168,6 +1247,10 @@ pub async fn decimals_keep_their_scale(store: &dyn ReadStore) {
         .items
         .remove(0);
     assert_eq!(entry.amount.to_string(), "20.00");
+    assert_eq!(
+        entry.held_after.map(|h| h.to_string()).as_deref(),
+        Some("0.500")
+    );
     let amounts: Vec<String> = entry.lots.iter().map(|(_, a)| a.to_string()).collect();
     assert_eq!(amounts, scaled);
 

@@ -116,6 +116,7 @@ pub fn history(row: &dyn StoredRecord) -> Result<HistoryRow, StoreError> {
             .map_err(|_| r.bad_debug(None, "entry_type", &entry_type))?,
         amount: r.decimal(None, "amount")?,
         balance_after: r.decimal(None, "balance_after")?,
+        held_after: r.opt_decimal(None, "held_after")?,
         lots: match r.get(None, "lots")? {
             None => Vec::new(),
             Some(Stored::LotAmounts(lots)) => lots,

@@ -182,6 +182,9 @@ pub struct HistoryRow {
     pub amount: Decimal,
     /// Balance right after.
     pub balance_after: Decimal,
+    /// Held right after; `None` only for entries projected before it was recorded (SQLite store
+    /// step 4, CQL migration 0004) and not rebuilt since.
+    pub held_after: Option<Decimal>,
     /// Lots touched and how much of each.
     pub lots: Vec<(Uuid, Decimal)>,
     /// Integrator reference.
@@ -749,6 +752,47 @@ pub trait ReadStore: Send + Sync + 'static {
         filter: HistoryFilter,
         page: PageRequest,
     ) -> Result<Page<HistoryRow>, StoreError>;
+
+    /// The wallet's newest entry (greatest sequence) that occurred at or before `as_of_ms`,
+    /// inclusive: the entry whose `balance_after`/`held_after` were the wallet's at that instant.
+    /// `None` when no entry occurred by then.
+    ///
+    /// Built on [`ReadStore::list_history`] (the same filter, one entry per page), so both
+    /// stores answer it the same way: SQLite in one query, CQL by scanning the partition newest
+    /// first, which costs the entries after the instant (followed across its bounded pages).
+    async fn history_as_of(
+        &self,
+        wallet_id: Uuid,
+        as_of_ms: i64,
+    ) -> Result<Option<HistoryRow>, StoreError> {
+        let filter = HistoryFilter {
+            entry_types: Vec::new(),
+            from_ms: None,
+            // `to_ms` is exclusive; the instant itself is included.
+            to_ms: Some(as_of_ms.saturating_add(1)),
+        };
+        let mut page_token = None;
+        loop {
+            let page = self
+                .list_history(
+                    wallet_id,
+                    filter.clone(),
+                    PageRequest {
+                        page_size: 1,
+                        page_token,
+                    },
+                )
+                .await?;
+            if let Some(entry) = page.items.into_iter().next() {
+                return Ok(Some(entry));
+            }
+            // A store may end a page early (the CQL scan budget) and say where to go on.
+            match page.next_page_token {
+                Some(token) => page_token = Some(token),
+                None => return Ok(None),
+            }
+        }
+    }
 
     /// A wallet's lots, oldest first (creation time, then lot id).
     async fn list_lots(&self, wallet_id: Uuid) -> Result<Vec<LotRow>, StoreError>;

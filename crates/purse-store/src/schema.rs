@@ -1016,6 +1016,8 @@ pub const HISTORY: Record = Record {
         col("detail", Text),
         col("hold_id", Uuid),
         col("occurred_at_ms", BigInt),
+        // Added by SQLite step 4 and CQL migration 0004, hence last and nullable.
+        col("held_after", Decimal),
     ],
     cql_cell: Some(("entry", "history_entry")),
     overwrite: Overwrite::Never,
@@ -1132,7 +1134,7 @@ mod tests {
              WHERE checkpoints.next_offset < excluded.next_offset"
         );
         assert!(HISTORY.sqlite_insert().ends_with(
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
              ON CONFLICT (wallet_id, sequence) DO NOTHING"
         ));
         assert_eq!(

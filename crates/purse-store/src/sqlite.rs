@@ -159,7 +159,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 ///
 /// Columns written by a partial write (only its own group) are nullable; a row whose
 /// `row_version` is NULL has not been created yet and is not shown.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     // 1: wallets, balances, history, lots, holds, stream positions, checkpoints.
     "CREATE TABLE IF NOT EXISTS wallets (
              wallet_id TEXT PRIMARY KEY NOT NULL,
@@ -345,6 +345,9 @@ const MIGRATIONS: [&str; 3] = [
      ALTER TABLE auto_top_up_rules ADD COLUMN backoff_version INTEGER;
      ALTER TABLE auto_top_up_rules ADD COLUMN cap_reached_until_ms INTEGER;
      ALTER TABLE auto_top_up_rules ADD COLUMN cap_version INTEGER;",
+    // 4: what was held after each history entry (GetBalance as of an instant). Entries projected
+    // before this step have none until the read models are rebuilt (docs/runbook.md).
+    "ALTER TABLE history ADD COLUMN held_after TEXT;",
 ];
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -702,6 +705,7 @@ fn apply_write(tx: &rusqlite::Transaction<'_>, write: &RowWrite) -> Result<(), S
                     entry.detail,
                     entry.hold_id.map(|id| id.to_string()),
                     entry.occurred_at_ms,
+                    entry.held_after.map(|held| held.to_string()),
                 ])?;
             Ok(())
         }

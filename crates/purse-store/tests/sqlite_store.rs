@@ -2,8 +2,8 @@
 //! survives reopening, and refusal of files it does not understand.
 
 use purse_store::{
-    AutoTopUpActivityRow, AutoTopUpRuleRow, BalanceRow, Checkpoint, Decimal, PageRequest,
-    ReadStore, RowWrite, SqliteStore, StoreError, TopUpRow, Uuid,
+    AutoTopUpActivityRow, AutoTopUpRuleRow, BalanceRow, Checkpoint, Decimal, EntryType, HistoryRow,
+    PageRequest, ReadStore, RowWrite, SqliteStore, StoreError, TopUpRow, Uuid,
 };
 
 fn balance(wallet_id: Uuid, amount: &str, version: u64) -> RowWrite {
@@ -130,7 +130,8 @@ async fn a_version_1_file_is_migrated_in_place() {
         let conn = rusqlite::Connection::open(&path).expect("sqlite");
         conn.execute_batch(
             "DROP TABLE top_ups; DROP TABLE payments; DROP TABLE payment_methods;
-             DROP TABLE auto_top_up_rules; PRAGMA user_version = 1;",
+             DROP TABLE auto_top_up_rules; ALTER TABLE history DROP COLUMN held_after;
+             PRAGMA user_version = 1;",
         )
         .expect("downgrade");
     }
@@ -159,7 +160,7 @@ async fn a_version_1_file_is_migrated_in_place() {
         .expect("sqlite")
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .expect("user_version");
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 }
 
 fn top_up(wallet_id: Uuid, top_up_id: Uuid, created_at_ms: i64) -> TopUpRow {
@@ -246,6 +247,7 @@ async fn a_version_2_file_is_migrated_in_place() {
              ALTER TABLE auto_top_up_rules DROP COLUMN backoff_version;
              ALTER TABLE auto_top_up_rules DROP COLUMN cap_reached_until_ms;
              ALTER TABLE auto_top_up_rules DROP COLUMN cap_version;
+             ALTER TABLE history DROP COLUMN held_after;
              PRAGMA user_version = 2;",
         )
         .expect("downgrade");
@@ -279,5 +281,66 @@ async fn a_version_2_file_is_migrated_in_place() {
         indexes.contains(&"top_ups_by_wallet_created".to_owned())
             && !indexes.contains(&"top_ups_by_wallet".to_owned()),
         "{indexes:?}"
+    );
+}
+
+fn entry(wallet_id: Uuid, sequence: u64, at_ms: i64) -> HistoryRow {
+    HistoryRow {
+        wallet_id,
+        sequence,
+        entry_id: Uuid::now_v7(),
+        entry_type: EntryType::Credit,
+        amount: Decimal::ONE,
+        balance_after: Decimal::from(sequence),
+        held_after: Some(Decimal::new(25, 2)),
+        lots: Vec::new(),
+        reference: String::new(),
+        description: String::new(),
+        detail: String::new(),
+        hold_id: None,
+        occurred_at_ms: at_ms,
+    }
+}
+
+/// Step 4 adds `held_after` to the history: entries written before it read back without one
+/// (what GetBalance as of their instant reports as not recorded), entries written after with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_3_file_is_migrated_in_place() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("store.db");
+    let wallet_id = Uuid::now_v7();
+    {
+        let store = SqliteStore::open(&path).expect("open");
+        store
+            .apply(vec![RowWrite::History(entry(wallet_id, 1, 100))], vec![])
+            .await
+            .expect("apply");
+    }
+    {
+        // Back to what a version 3 build left behind.
+        let conn = rusqlite::Connection::open(&path).expect("sqlite");
+        conn.execute_batch("ALTER TABLE history DROP COLUMN held_after; PRAGMA user_version = 3;")
+            .expect("downgrade");
+    }
+    let store = SqliteStore::open(&path).expect("reopen");
+    store
+        .apply(vec![RowWrite::History(entry(wallet_id, 2, 200))], vec![])
+        .await
+        .expect("apply after the migration");
+    let held = |as_of_ms| {
+        let store = &store;
+        async move {
+            let found = store
+                .history_as_of(wallet_id, as_of_ms)
+                .await
+                .expect("as of");
+            found.map(|entry| (entry.sequence, entry.held_after))
+        }
+    };
+    assert_eq!(held(150).await, Some((1, None)), "written before step 4");
+    assert_eq!(
+        held(200).await,
+        Some((2, Some(Decimal::new(25, 2)))),
+        "written after step 4"
     );
 }

@@ -294,7 +294,7 @@ fn limits(limits: Option<&pb::Limits>) -> ApiResult<Limits> {
     })
 }
 
-/// The `entry_types` filter of ListTransactions.
+/// The `entry_types` filter of ListEntries (and ListTransactions).
 pub(crate) fn entry_type(value: i32) -> ApiResult<EntryType> {
     Ok(match pb::EntryType::try_from(value) {
         Ok(pb::EntryType::Credit) => EntryType::Credit,
@@ -422,9 +422,118 @@ pub(crate) fn transaction_message(row: HistoryRow) -> pb::Transaction {
     }
 }
 
+/// GetBalance's `as_of_ms`: an instant at or before the server's clock `now` (a later one has
+/// no settled answer: entries may still come).
+pub(crate) fn as_of(as_of_ms: i64, now: Timestamp) -> ApiResult<i64> {
+    if as_of_ms < 0 {
+        return Err(ApiError::invalid(
+            "as_of_ms",
+            "AS_OF_NEGATIVE",
+            "must be at or after the Unix epoch",
+        ));
+    }
+    if as_of_ms > now.as_millis() {
+        return Err(ApiError::invalid(
+            "as_of_ms",
+            "AS_OF_IN_FUTURE",
+            format!(
+                "{as_of_ms} is after the server's clock ({}); omit it for the balance now",
+                now.as_millis()
+            ),
+        ));
+    }
+    Ok(as_of_ms)
+}
+
+/// The deprecated ListTransactions request as the ListEntries request it is, field for field
+/// (the destructuring fails to compile when either gains a field the other lacks).
+pub(crate) fn entries_request(r: pb::ListTransactionsRequest) -> pb::ListEntriesRequest {
+    let pb::ListTransactionsRequest {
+        wallet_id,
+        page_size,
+        page_token,
+        entry_types,
+        from_ms,
+        to_ms,
+        min_sequence,
+    } = r;
+    pb::ListEntriesRequest {
+        wallet_id,
+        page_size,
+        page_token,
+        entry_types,
+        from_ms,
+        to_ms,
+        min_sequence,
+    }
+}
+
+/// A ListEntries answer as the deprecated ListTransactions answer.
+pub(crate) fn transactions_response(r: pb::ListEntriesResponse) -> pb::ListTransactionsResponse {
+    let pb::ListEntriesResponse {
+        entries,
+        next_page_token,
+    } = r;
+    pb::ListTransactionsResponse {
+        transactions: entries,
+        next_page_token,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use prost::Message;
+
     use super::*;
+
+    /// ListTransactions' messages are ListEntries' on the wire: each decodes as the other, and
+    /// the conversions used by the alias agree with the bytes.
+    #[test]
+    fn list_transactions_messages_are_list_entries_messages_on_the_wire() {
+        let old = pb::ListTransactionsRequest {
+            wallet_id: Uuid::nil().to_string(),
+            page_size: 7,
+            page_token: "token".into(),
+            entry_types: vec![pb::EntryType::Debit as i32, pb::EntryType::Refund as i32],
+            from_ms: Some(5),
+            to_ms: Some(0),
+            min_sequence: 9,
+        };
+        let bytes = old.encode_to_vec();
+        let new = pb::ListEntriesRequest::decode(bytes.as_slice()).expect("decodes");
+        assert_eq!(new, entries_request(old));
+        assert_eq!(new.encode_to_vec(), bytes);
+
+        let page = pb::ListEntriesResponse {
+            entries: vec![pb::Transaction {
+                entry_id: Uuid::nil().to_string(),
+                amount: "1.00".into(),
+                sequence: 3,
+                ..Default::default()
+            }],
+            next_page_token: "next".into(),
+        };
+        let bytes = page.encode_to_vec();
+        let old = pb::ListTransactionsResponse::decode(bytes.as_slice()).expect("decodes");
+        assert_eq!(old, transactions_response(page));
+        assert_eq!(old.encode_to_vec(), bytes);
+    }
+
+    #[test]
+    fn as_of_is_an_instant_from_the_epoch_to_now_inclusive() {
+        let now = Timestamp::from_millis(1_000);
+        assert_eq!(as_of(0, now).expect("epoch"), 0);
+        assert_eq!(as_of(1_000, now).expect("now"), 1_000);
+        for (ms, reason) in [
+            (-1, "AS_OF_NEGATIVE"),
+            (i64::MIN, "AS_OF_NEGATIVE"),
+            (1_001, "AS_OF_IN_FUTURE"),
+            (i64::MAX, "AS_OF_IN_FUTURE"),
+        ] {
+            let err = as_of(ms, now).expect_err("refused");
+            assert_eq!(invalid_field(err), ("as_of_ms".into(), reason), "{ms}");
+        }
+    }
 
     fn invalid_field(err: ApiError) -> (String, &'static str) {
         match err {

@@ -9,12 +9,13 @@ use purse_proto::wallet::v1 as pb;
 use purse_proto::wallet::v1::wallet_service_server::WalletService;
 use purse_runtime::auth::{Principal, Scope, TokenKey};
 use purse_runtime::bus::CommandBus;
+use purse_runtime::clock;
 use purse_runtime::edge::{ApiError, Authorizer, page_request, parse_uuid, required};
 use purse_runtime::projector::ProjectionWatch;
 use purse_runtime::shard::CommandReply;
 use purse_runtime::status::error_info;
 use purse_runtime::telemetry;
-use purse_store::{HistoryFilter, ReadStore, WalletRow};
+use purse_store::{Decimal, HistoryFilter, ReadStore, WalletRow};
 use purse_streams::wallet::WalletStream;
 use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
@@ -22,8 +23,8 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::convert::{
-    Mutation, Opening, batch_wallet_id, entry_type, mutation_response, transaction_message,
-    wallet_message,
+    Mutation, Opening, as_of, batch_wallet_id, entries_request, entry_type, mutation_response,
+    transaction_message, transactions_response, wallet_message,
 };
 
 /// How often a query re-checks the store when no in-process projector wakes it.
@@ -134,6 +135,82 @@ impl WalletGrpc {
             Some(row) if row.tenant == principal.tenant => Ok(row),
             _ => Err(WALLET_NOT_FOUND),
         }
+    }
+
+    /// A page of the wallet's history: ListEntries, and ListTransactions through it.
+    async fn entries(
+        &self,
+        principal: &Principal,
+        r: pb::ListEntriesRequest,
+    ) -> ApiResult<pb::ListEntriesResponse> {
+        let wallet_id = parse_uuid(&r.wallet_id, "wallet_id")?;
+        self.visible_wallet(principal, wallet_id, r.min_sequence)
+            .await?;
+        let entry_types = r
+            .entry_types
+            .iter()
+            .map(|value| entry_type(*value))
+            .collect::<ApiResult<Vec<_>>>()?;
+        let filter = HistoryFilter {
+            entry_types,
+            from_ms: r.from_ms,
+            to_ms: r.to_ms,
+        };
+        let page = self
+            .store
+            .list_history(wallet_id, filter, page_request(r.page_size, r.page_token))
+            .await?;
+        Ok(pb::ListEntriesResponse {
+            entries: page.items.into_iter().map(transaction_message).collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+        })
+    }
+
+    /// Balance, held and the stream sequence the balance row reflects.
+    async fn balance_now(&self, wallet_id: Uuid) -> ApiResult<(Decimal, Decimal, u64)> {
+        let balance = self
+            .store
+            .get_balance(wallet_id)
+            .await?
+            .ok_or(WALLET_NOT_FOUND)?;
+        let position = self
+            .store
+            .stream_positions(&[wallet_id.to_string()])
+            .await?;
+        let sequence = position
+            .values()
+            .next()
+            .map_or(balance.version, |p| p.sequence);
+        Ok((balance.balance, balance.held, sequence))
+    }
+
+    /// Balance, held and sequence right after the wallet's newest entry at or before
+    /// `as_of_ms` (docs/adr/0019): zero (at the asset's scale) and sequence 0 when the wallet
+    /// was open but had no entry yet, NOT_FOUND before it was opened.
+    async fn balance_as_of(
+        &self,
+        wallet: &WalletRow,
+        as_of_ms: i64,
+    ) -> ApiResult<(Decimal, Decimal, u64)> {
+        if as_of_ms < wallet.created_at_ms {
+            return Err(ApiError::NotFound {
+                what: "wallet at that instant",
+                reason: "WALLET_NOT_OPEN_AS_OF",
+            });
+        }
+        let Some(entry) = self.store.history_as_of(wallet.wallet_id, as_of_ms).await? else {
+            let zero = Decimal::new(0, wallet.asset_scale);
+            return Ok((zero, zero, 0));
+        };
+        let held = entry.held_after.ok_or_else(|| ApiError::NotRecorded {
+            reason: "AS_OF_NOT_RECORDED",
+            description: format!(
+                "the entry at sequence {} was projected before held amounts were recorded; \
+                 rebuild the read models to answer balances as of that instant",
+                entry.sequence
+            ),
+        })?;
+        Ok((entry.balance_after, held, entry.sequence))
     }
 
     async fn batch_operation(
@@ -300,61 +377,43 @@ impl WalletService for WalletGrpc {
         let principal = self.auth.authorize(&request, Scope::Read)?;
         let r = request.into_inner();
         let wallet_id = parse_uuid(&r.wallet_id, "wallet_id")?;
+        let as_of_ms = r.as_of_ms.map(|ms| as_of(ms, clock::now())).transpose()?;
         let wallet = self
             .visible_wallet(&principal, wallet_id, r.min_sequence)
             .await?;
-        let balance = self
-            .store
-            .get_balance(wallet_id)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or(WALLET_NOT_FOUND)?;
-        let position = self
-            .store
-            .stream_positions(&[wallet_id.to_string()])
-            .await
-            .map_err(ApiError::from)?;
+        let (balance, held, sequence) = match as_of_ms {
+            None => self.balance_now(wallet_id).await?,
+            Some(as_of_ms) => self.balance_as_of(&wallet, as_of_ms).await?,
+        };
         Ok(Response::new(pb::Balance {
             wallet_id: wallet_id.to_string(),
             asset: wallet.asset,
-            balance: balance.balance.to_string(),
-            held: balance.held.to_string(),
-            available: (balance.balance - balance.held).to_string(),
-            sequence: position
-                .values()
-                .next()
-                .map_or(balance.version, |p| p.sequence),
+            balance: balance.to_string(),
+            held: held.to_string(),
+            available: (balance - held).to_string(),
+            sequence,
         }))
     }
 
+    async fn list_entries(
+        &self,
+        request: Request<pb::ListEntriesRequest>,
+    ) -> Result<Response<pb::ListEntriesResponse>, Status> {
+        let principal = self.auth.authorize(&request, Scope::Read)?;
+        let page = self.entries(&principal, request.into_inner()).await?;
+        Ok(Response::new(page))
+    }
+
+    /// Deprecated alias of ListEntries: the same request and answer, under their old names.
     async fn list_transactions(
         &self,
         request: Request<pb::ListTransactionsRequest>,
     ) -> Result<Response<pb::ListTransactionsResponse>, Status> {
         let principal = self.auth.authorize(&request, Scope::Read)?;
-        let r = request.into_inner();
-        let wallet_id = parse_uuid(&r.wallet_id, "wallet_id")?;
-        self.visible_wallet(&principal, wallet_id, r.min_sequence)
-            .await?;
-        let entry_types = r
-            .entry_types
-            .iter()
-            .map(|value| entry_type(*value))
-            .collect::<ApiResult<Vec<_>>>()?;
-        let filter = HistoryFilter {
-            entry_types,
-            from_ms: r.from_ms,
-            to_ms: r.to_ms,
-        };
         let page = self
-            .store
-            .list_history(wallet_id, filter, page_request(r.page_size, r.page_token))
-            .await
-            .map_err(ApiError::from)?;
-        Ok(Response::new(pb::ListTransactionsResponse {
-            transactions: page.items.into_iter().map(transaction_message).collect(),
-            next_page_token: page.next_page_token.unwrap_or_default(),
-        }))
+            .entries(&principal, entries_request(request.into_inner()))
+            .await?;
+        Ok(Response::new(transactions_response(page)))
     }
 
     async fn batch_execute(

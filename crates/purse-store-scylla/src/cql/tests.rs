@@ -103,6 +103,7 @@ fn history_row(sequence: u64) -> HistoryRow {
         entry_type: EntryType::HoldCaptured,
         amount: dec("1.50"),
         balance_after: dec("20.00"),
+        held_after: Some(dec("7.25")),
         lots: vec![(LOT, dec("1.50"))],
         reference: "order-1".to_owned(),
         description: "coffee".to_owned(),
@@ -351,6 +352,7 @@ fn history_writes_the_entry_at_its_sequence() {
             ("detail", Some(t("released 0.00"))),
             ("hold_id", Some(id(HOLD))),
             ("occurred_at_ms", Some(b(1_700_000_000_500))),
+            ("held_after", Some(cql_dec(&[0x02, 0xd5], 2))),
         ],
     );
     assert_eq!(
@@ -1175,6 +1177,7 @@ fn balances_history_lots_holds_and_positions_round_trip() {
         HistoryRow {
             lots: Vec::new(),
             hold_id: None,
+            held_after: None,
             entry_type: EntryType::Credit,
             ..history_row(1)
         },
@@ -1393,7 +1396,22 @@ fn schema() -> Schema {
         .iter()
         .flat_map(|m| m.statements(KS).expect("valid migration"))
         .collect();
+    // Fields a later migration adds (`ALTER TYPE ks.udt ADD field type`) belong to the type
+    // from the start: every table using it then sees them.
+    let mut added: HashMap<String, Vec<String>> = HashMap::new();
+    for statement in &statements {
+        if let Some(rest) = statement.strip_prefix("ALTER TYPE purse.") {
+            let (udt, field) = rest.split_once(" ADD ").expect("ALTER TYPE ... ADD");
+            added
+                .entry(udt.to_owned())
+                .or_default()
+                .push(field.trim_end_matches(';').trim().to_owned());
+        }
+    }
     for statement in statements {
+        if statement.starts_with("ALTER TYPE") {
+            continue;
+        }
         let name = statement
             .split_whitespace()
             .nth(5)
@@ -1401,8 +1419,9 @@ fn schema() -> Schema {
             .expect("qualified name")
             .trim_end_matches('(')
             .to_owned();
-        let parts = split_top_level(parenthesized(&statement));
+        let mut parts = split_top_level(parenthesized(&statement));
         if statement.starts_with("CREATE TYPE") {
+            parts.extend(added.get(&name).into_iter().flatten().cloned());
             let fields = parts
                 .iter()
                 .map(|part| {

@@ -22,23 +22,29 @@ pub fn wallet_rows(wallet_id: Uuid, sequence: u64, event: &WalletEvent) -> Vec<R
             version: sequence,
         })
     };
-    let history =
-        |entry_id, entry_type, amount, balance_after, lots: Vec<(Uuid, _)>, detail: &str| {
-            HistoryRow {
-                wallet_id,
-                sequence,
-                entry_id,
-                entry_type,
-                amount,
-                balance_after,
-                lots,
-                reference: String::new(),
-                description: String::new(),
-                detail: detail.to_owned(),
-                hold_id: None,
-                occurred_at_ms: at_ms,
-            }
-        };
+    // `after` is (balance, held) right after the entry.
+    let history = |entry_id,
+                   entry_type,
+                   amount,
+                   after: (Decimal, Decimal),
+                   lots: Vec<(Uuid, _)>,
+                   detail: &str| {
+        HistoryRow {
+            wallet_id,
+            sequence,
+            entry_id,
+            entry_type,
+            amount,
+            balance_after: after.0,
+            held_after: Some(after.1),
+            lots,
+            reference: String::new(),
+            description: String::new(),
+            detail: detail.to_owned(),
+            hold_id: None,
+            occurred_at_ms: at_ms,
+        }
+    };
     let status = |status: WalletStatus| {
         vec![RowWrite::WalletStatus {
             wallet_id,
@@ -103,7 +109,7 @@ pub fn wallet_rows(wallet_id: Uuid, sequence: u64, event: &WalletEvent) -> Vec<R
                 *lot_id,
                 entry_type,
                 *amount,
-                *balance_after,
+                (*balance_after, *held_after),
                 vec![(*lot_id, *amount)],
                 source.as_str(),
             );
@@ -138,7 +144,7 @@ pub fn wallet_rows(wallet_id: Uuid, sequence: u64, event: &WalletEvent) -> Vec<R
                 *debit_id,
                 EntryType::Debit,
                 *amount,
-                *balance_after,
+                (*balance_after, *held_after),
                 lot_amounts(draws),
                 kind.as_str(),
             );
@@ -163,7 +169,7 @@ pub fn wallet_rows(wallet_id: Uuid, sequence: u64, event: &WalletEvent) -> Vec<R
                 *hold_id,
                 EntryType::HoldPlaced,
                 *amount,
-                *balance_after,
+                (*balance_after, *held_after),
                 lot_amounts(reservations),
                 "",
             );
@@ -198,7 +204,7 @@ pub fn wallet_rows(wallet_id: Uuid, sequence: u64, event: &WalletEvent) -> Vec<R
                 *debit_id,
                 EntryType::HoldCaptured,
                 *amount,
-                *balance_after,
+                (*balance_after, *held_after),
                 lot_amounts(draws),
                 &detail,
             );
@@ -230,7 +236,7 @@ pub fn wallet_rows(wallet_id: Uuid, sequence: u64, event: &WalletEvent) -> Vec<R
                 *hold_id,
                 EntryType::HoldReleased,
                 *amount,
-                *balance_after,
+                (*balance_after, *held_after),
                 Vec::new(),
                 reason.as_str(),
             );
@@ -264,7 +270,7 @@ pub fn wallet_rows(wallet_id: Uuid, sequence: u64, event: &WalletEvent) -> Vec<R
                 *lot_id,
                 EntryType::LotExpired,
                 *amount,
-                *balance_after,
+                (*balance_after, *held_after),
                 vec![(*lot_id, *amount)],
                 "",
             )),

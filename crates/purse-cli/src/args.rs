@@ -150,6 +150,9 @@ pub(crate) enum PaymentMethodCommand {
 pub(crate) enum WalletCommand {
     /// Open a wallet (CreateWallet).
     Create(WalletCreateArgs),
+    /// Open the tenant's system wallet NAME in an asset, or show the one already open
+    /// (OpenSystemWallet). One per name and asset: `fees`, `revenue`, `promotions`, ...
+    OpenSystem(WalletOpenSystemArgs),
     /// Show a wallet (GetWallet).
     Get(WalletGetArgs),
     /// List wallets, optionally of one owner (ListWallets).
@@ -462,6 +465,20 @@ pub(crate) struct WalletCreateArgs {
     pub(crate) metadata: Vec<(String, String)>,
     #[command(flatten)]
     pub(crate) key: KeyArg,
+}
+
+/// `purse wallet open-system`
+#[derive(Debug, Args)]
+pub(crate) struct WalletOpenSystemArgs {
+    /// The wallet's name: 1-64 of a-z, 0-9, '_' and '-', starting with a letter.
+    #[arg(long)]
+    pub(crate) name: String,
+    /// ISO 4217 code (USD) or a tenant-defined unit (points).
+    #[arg(long)]
+    pub(crate) asset: String,
+    /// Decimal places: required for tenant-defined units (0-18), must match for ISO currencies.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=i64::from(ASSET_SCALE_MAX)))]
+    pub(crate) asset_scale: Option<u32>,
 }
 
 /// `purse wallet get`

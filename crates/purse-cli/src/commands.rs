@@ -22,9 +22,9 @@ use purse_proto::wallet::v1::{
     BatchExecuteRequest, BatchOperation, BatchResult, CaptureHoldRequest, CloseWalletRequest,
     CreateWalletRequest, CreateWalletResponse, CreditRequest, CreditSource, DebitKind,
     DebitRequest, EntryType, GetBalanceRequest, GetWalletRequest, Limits, ListEntriesRequest,
-    ListWalletsRequest, MutationResponse, PlaceHoldRequest, ReactivateWalletRequest, RefundRequest,
-    SuspendWalletRequest, UpdateLimitsRequest, VoidHoldRequest, WalletKind,
-    batch_operation::Operation, batch_result,
+    ListWalletsRequest, MutationResponse, OpenSystemWalletRequest, PlaceHoldRequest,
+    ReactivateWalletRequest, RefundRequest, SuspendWalletRequest, UpdateLimitsRequest,
+    VoidHoldRequest, WalletKind, batch_operation::Operation, batch_result,
 };
 use serde::Deserialize;
 use tonic::{Response, Status};
@@ -70,6 +70,8 @@ impl IdempotencyKey {
 pub(crate) enum Call {
     /// CreateWallet.
     CreateWallet(CreateWalletRequest, IdempotencyKey),
+    /// OpenSystemWallet.
+    OpenSystemWallet(OpenSystemWalletRequest),
     /// GetWallet.
     GetWallet(GetWalletRequest),
     /// ListWallets.
@@ -156,6 +158,8 @@ pub(crate) enum Outcome {
         /// The key it was sent with.
         key: IdempotencyKey,
     },
+    /// A system wallet, opened now or before (`replayed`).
+    SystemWallet(CreateWalletResponse),
     /// One wallet.
     Wallet(Wallet),
     /// A page of wallets.
@@ -272,6 +276,13 @@ pub(crate) fn prepare(command: Command, now_ms: i64) -> Result<Call, CliError> {
                 metadata: metadata(args.metadata)?,
             };
             Call::CreateWallet(request, key)
+        }
+        Command::Wallet(WalletCommand::OpenSystem(args)) => {
+            Call::OpenSystemWallet(OpenSystemWalletRequest {
+                name: args.name,
+                asset: args.asset,
+                asset_scale: args.asset_scale,
+            })
         }
         Command::Wallet(WalletCommand::Get(args)) => Call::GetWallet(GetWalletRequest {
             wallet_id: args.wallet_id,
@@ -898,6 +909,9 @@ pub(crate) async fn execute(client: &Client, call: Call) -> Result<Outcome, CliE
         Call::CreateWallet(request, key) => {
             let response = finish(client, Some(&key), rpc.create_wallet(request)).await?;
             Outcome::WalletCreated { response, key }
+        }
+        Call::OpenSystemWallet(request) => {
+            Outcome::SystemWallet(finish(client, None, rpc.open_system_wallet(request)).await?)
         }
         Call::GetWallet(request) => {
             Outcome::Wallet(finish(client, None, rpc.get_wallet(request)).await?)

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use purse_proto::topup::v1::{AutoTopUpRule, TopUp, TopUpKind, TopUpStatus, auto_top_up_rule};
 use purse_proto::wallet::v1::{
-    BatchError, BatchResult, EntryType, MutationResponse, Transaction, Wallet, WalletKind,
-    WalletStatus, batch_result,
+    BatchError, BatchResult, CreateWalletResponse, EntryType, MutationResponse, Transaction,
+    Wallet, WalletKind, WalletStatus, batch_result,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -192,6 +192,7 @@ fn one_line(text: &str) -> String {
 fn render_json(outcome: &Outcome) -> Result<Vec<Value>, serde_json::Error> {
     let value = match outcome {
         Outcome::WalletCreated { response, key } => with_key(response, key, None)?,
+        Outcome::SystemWallet(response) => serde_json::to_value(response)?,
         Outcome::Wallet(wallet) => serde_json::to_value(wallet)?,
         Outcome::Wallets(page) => serde_json::to_value(page)?,
         Outcome::Mutation {
@@ -275,26 +276,11 @@ const MISSING_RESULT: &str =
 fn render_human(outcome: &Outcome) -> Vec<String> {
     match outcome {
         Outcome::WalletCreated { response, key } => {
-            let mut lines = Vec::new();
-            match &response.wallet {
-                Some(wallet) => lines.push(format!(
-                    "wallet {} owner {} asset {} (scale {}) {} {} (sequence {})",
-                    wallet.wallet_id,
-                    wallet.owner,
-                    wallet.asset,
-                    wallet.asset_scale,
-                    wallet_kind_name(wallet.kind),
-                    wallet_status_name(wallet.status),
-                    wallet.sequence
-                )),
-                None => lines.push("wallet created (the server sent no wallet)".to_owned()),
-            }
-            if response.replayed {
-                lines.push("(replayed)".to_owned());
-            }
+            let mut lines = opened_human(response);
             push_key(&mut lines, key);
             lines
         }
+        Outcome::SystemWallet(response) => opened_human(response),
         Outcome::Wallet(wallet) => wallet_human(wallet),
         Outcome::Wallets(page) => {
             let mut lines = if page.wallets.is_empty() {
@@ -580,6 +566,28 @@ fn push_next_page(lines: &mut Vec<String>, token: &str) {
     if !token.is_empty() {
         lines.push(format!("next page: --page-token {token}"));
     }
+}
+
+/// A wallet just opened (or whose opening was replayed).
+fn opened_human(response: &CreateWalletResponse) -> Vec<String> {
+    let mut lines = Vec::new();
+    match &response.wallet {
+        Some(wallet) => lines.push(format!(
+            "wallet {} owner {} asset {} (scale {}) {} {} (sequence {})",
+            wallet.wallet_id,
+            wallet.owner,
+            wallet.asset,
+            wallet.asset_scale,
+            wallet_kind_name(wallet.kind),
+            wallet_status_name(wallet.status),
+            wallet.sequence
+        )),
+        None => lines.push("wallet created (the server sent no wallet)".to_owned()),
+    }
+    if response.replayed {
+        lines.push("(replayed)".to_owned());
+    }
+    lines
 }
 
 fn wallet_human(w: &Wallet) -> Vec<String> {

@@ -9,8 +9,8 @@ use purse_domain::Timestamp;
 use purse_domain::idempotency::IdempotencyKey;
 use purse_domain::money::Asset;
 use purse_domain::wallet::{
-    CreditSource, DebitKind, Limits, VelocityLimit, WalletAction, WalletKind, WalletOutcome,
-    WalletStatus,
+    CreditSource, DebitKind, Limits, SystemWalletName, VelocityLimit, WalletAction, WalletKind,
+    WalletOutcome, WalletStatus,
 };
 use purse_proto::wallet::v1 as pb;
 use purse_runtime::edge::{ApiError, asset_error, parse_amount, parse_key, parse_uuid};
@@ -57,6 +57,50 @@ impl TryFrom<pb::CreateWalletRequest> for Opening {
                 metadata: r.metadata.into_iter().collect::<BTreeMap<_, _>>(),
             },
         })
+    }
+}
+
+/// An OpenSystemWallet request: which of the tenant's system wallets.
+pub(crate) struct SystemOpening {
+    /// The wallet's name.
+    pub(crate) name: SystemWalletName,
+    /// Its asset.
+    pub(crate) asset: Asset,
+}
+
+impl SystemOpening {
+    /// The command's idempotency key, derived like the wallet id: a repeat within the retention
+    /// window replays the opening, a later one meets the open wallet.
+    pub(crate) fn key(&self) -> ApiResult<IdempotencyKey> {
+        parse_key(&format!(
+            "system-wallet/{}/{}/{}",
+            self.name.as_str(),
+            self.asset.code(),
+            self.asset.scale()
+        ))
+    }
+
+    /// `WalletAction::Open` of a system wallet: its owner is its name (it has no customer), no
+    /// limits, no metadata.
+    pub(crate) fn action(&self) -> WalletAction {
+        WalletAction::Open {
+            owner: self.name.as_str().to_owned(),
+            kind: WalletKind::System,
+            asset: self.asset.clone(),
+            limits: Limits::default(),
+            metadata: BTreeMap::new(),
+        }
+    }
+}
+
+impl TryFrom<pb::OpenSystemWalletRequest> for SystemOpening {
+    type Error = ApiError;
+
+    fn try_from(r: pb::OpenSystemWalletRequest) -> ApiResult<Self> {
+        let name = SystemWalletName::parse(&r.name)
+            .map_err(|err| ApiError::invalid("name", "INVALID_NAME", err))?;
+        let asset = Asset::parse(&r.asset, r.asset_scale).map_err(asset_error)?;
+        Ok(Self { name, asset })
     }
 }
 

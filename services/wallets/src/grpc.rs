@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use purse_domain::idempotency::IdempotencyKey;
-use purse_domain::wallet::{WalletAction, WalletCommand, WalletOutcome};
+use purse_domain::wallet::{
+    WalletAction, WalletCommand, WalletError, WalletOutcome, system_wallet_id,
+};
 use purse_proto::wallet::v1 as pb;
 use purse_proto::wallet::v1::wallet_service_server::WalletService;
 use purse_runtime::auth::{Principal, Scope, TokenKey};
@@ -12,7 +14,7 @@ use purse_runtime::bus::CommandBus;
 use purse_runtime::clock;
 use purse_runtime::edge::{ApiError, Authorizer, page_request, parse_uuid, required};
 use purse_runtime::projector::ProjectionWatch;
-use purse_runtime::shard::CommandReply;
+use purse_runtime::shard::{CommandError, CommandReply};
 use purse_runtime::status::error_info;
 use purse_runtime::telemetry;
 use purse_store::{Decimal, HistoryFilter, ReadStore, WalletRow};
@@ -23,8 +25,8 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::convert::{
-    Mutation, Opening, as_of, batch_wallet_id, entries_request, entry_type, mutation_response,
-    transaction_message, transactions_response, wallet_message,
+    Mutation, Opening, SystemOpening, as_of, batch_wallet_id, entries_request, entry_type,
+    mutation_response, transaction_message, transactions_response, wallet_message,
 };
 
 /// How often a query re-checks the store when no in-process projector wakes it.
@@ -82,17 +84,27 @@ impl WalletGrpc {
         key: IdempotencyKey,
         action: WalletAction,
     ) -> ApiResult<CommandReply<WalletOutcome>> {
+        self.send(principal, wallet_id, key, action)
+            .await
+            .map_err(ApiError::command::<WalletStream>)
+    }
+
+    /// `execute` with the decider's rejection as it is, for handlers that take one as an answer.
+    async fn send(
+        &self,
+        principal: &Principal,
+        wallet_id: Uuid,
+        key: IdempotencyKey,
+        action: WalletAction,
+    ) -> Result<CommandReply<WalletOutcome>, CommandError<WalletError>> {
         let command = WalletCommand {
             tenant: principal.tenant.clone(),
             wallet_id,
             action,
         };
-        let reply = self
-            .bus
+        self.bus
             .send(command, Some(key), Uuid::now_v7().to_string())
             .await
-            .map_err(ApiError::command::<WalletStream>)?;
-        Ok(reply)
     }
 
     async fn mutate(
@@ -238,6 +250,29 @@ impl WalletService for WalletGrpc {
         Ok(Response::new(pb::CreateWalletResponse {
             wallet: Some(wallet_message(row)?),
             replayed: reply.replayed,
+        }))
+    }
+
+    async fn open_system_wallet(
+        &self,
+        request: Request<pb::OpenSystemWalletRequest>,
+    ) -> Result<Response<pb::CreateWalletResponse>, Status> {
+        let principal = self.auth.authorize(&request, Scope::Admin)?;
+        let opening = SystemOpening::try_from(request.into_inner())?;
+        let wallet_id = system_wallet_id(&principal.tenant, &opening.name, &opening.asset);
+        let sent = self
+            .send(&principal, wallet_id, opening.key()?, opening.action())
+            .await;
+        let (sequence, replayed) = match sent {
+            Ok(reply) => (reply.sequence, reply.replayed),
+            // Opened before its key's retention window: the same wallet, long visible.
+            Err(CommandError::Rejected(WalletError::AlreadyExists)) => (0, true),
+            Err(err) => return Err(ApiError::command::<WalletStream>(err).into()),
+        };
+        let row = self.visible_wallet(&principal, wallet_id, sequence).await?;
+        Ok(Response::new(pb::CreateWalletResponse {
+            wallet: Some(wallet_message(row)?),
+            replayed,
         }))
     }
 

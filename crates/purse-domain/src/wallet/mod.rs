@@ -9,6 +9,7 @@ mod decide;
 mod error;
 mod event;
 mod state;
+mod system;
 mod types;
 
 #[cfg(test)]
@@ -21,6 +22,9 @@ pub use command::{WalletAction, WalletCommand};
 pub use error::{LimitKind, MetadataError, WalletError};
 pub use event::{LotDraw, WalletEvent, WalletEventKind};
 pub use state::{Hold, Lot, Wallet, WalletState};
+pub use system::{
+    MAX_SYSTEM_WALLET_NAME_BYTES, SystemWalletName, SystemWalletNameError, system_wallet_id,
+};
 pub use types::{
     CreditSource, DebitKind, HoldReleaseReason, HoldStatus, Limits, MAX_VELOCITY_OPERATIONS,
     MAX_VELOCITY_WINDOW_MS, VelocityLimit, WalletKind, WalletStatus,

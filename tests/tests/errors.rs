@@ -97,6 +97,18 @@ async fn every_rpc_names_the_wire_field_and_reason_of_a_bad_request() {
                 .map(drop)
             }
         }),
+        case("OpenSystemWallet", Invalid, "INVALID_NAME", Some("name"), {
+            let mut c = w.clone();
+            async move {
+                c.open_system_wallet(pb::OpenSystemWalletRequest {
+                    name: "Fees".into(),
+                    asset: "USD".into(),
+                    asset_scale: None,
+                })
+                .await
+                .map(drop)
+            }
+        }),
         case("CreateWallet", Invalid, "INVALID_ASSET", Some("asset"), {
             let mut c = w.clone();
             async move {

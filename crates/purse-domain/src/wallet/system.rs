@@ -1,7 +1,7 @@
 //! System wallets: the tenant's own wallets (`fees`, `revenue`, `promotions`, …), which belong to
 //! no customer. There is one per tenant, name and asset, and its id is derived from the three,
 //! so opening it again (or on first use, from any service) finds the same stream without a lookup
-//! (docs/adr/0017-system-wallets.md).
+//! (docs/adr/0020-system-wallets.md).
 
 use sha2::{Digest, Sha256};
 use uuid::Uuid;

@@ -17,4 +17,5 @@ pub mod topup;
 pub mod wallet;
 
 pub use decider::{Context, Decider, MAX_IDS_PER_COMMAND, TimerSettings};
+pub use support::derived_uuid;
 pub use time::Timestamp;

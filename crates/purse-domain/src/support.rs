@@ -3,6 +3,7 @@
 //!
 
 use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::idempotency::Fingerprint;
@@ -94,6 +95,16 @@ pub(crate) fn next_utc_midnight(at: Timestamp) -> Timestamp {
             .saturating_add(1)
             .saturating_mul(MILLIS_PER_DAY),
     )
+}
+
+/// The UUID version 8 made of the first 16 bytes of a SHA-256 `hash`: the ids Purse derives
+/// (wallets from their creation key, top-ups, payments, stored-card streams, system wallets), so
+/// that a retry or another service names the same stream without a lookup.
+pub fn derived_uuid(hash: Sha256) -> Uuid {
+    let digest = hash.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    Uuid::new_v8(bytes)
 }
 
 /// Length-prefixed, tagged encoding of a command: unambiguous, so distinct commands never

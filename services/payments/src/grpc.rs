@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use purse_domain::derived_uuid;
 use purse_domain::idempotency::IdempotencyKey;
 use purse_proto::payment::v1 as pb;
 use purse_proto::payment::v1::payments_service_server::PaymentsService;
@@ -152,13 +153,11 @@ impl PaymentsService for PaymentsGrpc {
 /// The payment id of a CreatePaymentIntent: derived from the tenant and the idempotency key, so
 /// a retried creation addresses the same stream and replays.
 pub fn payment_id_for(tenant: &str, key: &IdempotencyKey) -> Uuid {
-    let digest = Sha256::new()
-        .chain_update(b"purse.payment-id.v1\0")
-        .chain_update((tenant.len() as u64).to_be_bytes())
-        .chain_update(tenant.as_bytes())
-        .chain_update(key.as_str().as_bytes())
-        .finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    Uuid::new_v8(bytes)
+    derived_uuid(
+        Sha256::new()
+            .chain_update(b"purse.payment-id.v1\0")
+            .chain_update((tenant.len() as u64).to_be_bytes())
+            .chain_update(tenant.as_bytes())
+            .chain_update(key.as_str().as_bytes()),
+    )
 }

@@ -9,6 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use purse_domain::derived_uuid;
 use purse_domain::idempotency::IdempotencyKey;
 use purse_domain::money::Asset;
 use purse_domain::saga::{
@@ -473,16 +474,14 @@ impl TopUpService for TopUpGrpc {
 /// retried creation addresses the same top-up stream and replays (the rule of docs/adr/0002 for
 /// wallets). A UUID version 8, not 7: a time-ordered id would differ on every retry.
 pub fn top_up_id_for(tenant: &str, wallet_id: Uuid, key: &IdempotencyKey) -> Uuid {
-    let digest = Sha256::new()
-        .chain_update(b"purse.top-up-id.v1\0")
-        .chain_update(tenant.as_bytes())
-        .chain_update(b"\0")
-        .chain_update(wallet_id.as_bytes())
-        .chain_update(key.as_str().as_bytes())
-        .finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    Uuid::new_v8(bytes)
+    derived_uuid(
+        Sha256::new()
+            .chain_update(b"purse.top-up-id.v1\0")
+            .chain_update(tenant.as_bytes())
+            .chain_update(b"\0")
+            .chain_update(wallet_id.as_bytes())
+            .chain_update(key.as_str().as_bytes()),
+    )
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use purse_domain::derived_uuid;
 use purse_domain::idempotency::IdempotencyKey;
 use purse_domain::wallet::{
     WalletAction, WalletCommand, WalletError, WalletOutcome, system_wallet_id,
@@ -512,15 +513,13 @@ impl WalletService for WalletGrpc {
 /// The wallet id of a CreateWallet: derived from the tenant and the idempotency key, so a retried
 /// creation addresses the same stream and replays (docs/adr/0002).
 pub fn wallet_id_for(tenant: &str, key: &IdempotencyKey) -> Uuid {
-    let digest = Sha256::new()
-        .chain_update(b"purse.wallet-id.v1\0")
-        .chain_update(tenant.as_bytes())
-        .chain_update(b"\0")
-        .chain_update(key.as_str().as_bytes())
-        .finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    Uuid::new_v8(bytes)
+    derived_uuid(
+        Sha256::new()
+            .chain_update(b"purse.wallet-id.v1\0")
+            .chain_update(tenant.as_bytes())
+            .chain_update(b"\0")
+            .chain_update(key.as_str().as_bytes()),
+    )
 }
 
 /// The lane of a batch operation: its wallet, whatever the spelling of the id (a UUID in upper

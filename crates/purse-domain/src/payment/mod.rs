@@ -46,6 +46,7 @@ pub use types::{
 
 use crate::decider::{Context, Decider};
 use crate::idempotency::Fingerprint;
+use crate::support::derived_uuid;
 
 /// Most refunds one intent may have (pending, succeeded and failed together).
 pub const MAX_REFUNDS_PER_PAYMENT: usize = 32;
@@ -56,16 +57,14 @@ pub const MAX_PAYMENT_METHODS_PER_OWNER: usize = 20;
 /// SHA-256 of a length-prefixed encoding of both, so every service finds it without a lookup and
 /// no two (tenant, owner) pairs share one.
 pub fn payment_methods_stream_id(tenant: &str, owner: &str) -> Uuid {
-    let digest = Sha256::new()
-        .chain_update(b"purse.payment-methods-id.v1\0")
-        .chain_update((tenant.len() as u64).to_be_bytes())
-        .chain_update(tenant.as_bytes())
-        .chain_update((owner.len() as u64).to_be_bytes())
-        .chain_update(owner.as_bytes())
-        .finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    Uuid::new_v8(bytes)
+    derived_uuid(
+        Sha256::new()
+            .chain_update(b"purse.payment-methods-id.v1\0")
+            .chain_update((tenant.len() as u64).to_be_bytes())
+            .chain_update(tenant.as_bytes())
+            .chain_update((owner.len() as u64).to_be_bytes())
+            .chain_update(owner.as_bytes()),
+    )
 }
 
 /// The payment intent decider.

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::money::Asset;
+use crate::support::derived_uuid;
 
 /// Longest system wallet name, in bytes.
 pub const MAX_SYSTEM_WALLET_NAME_BYTES: usize = 64;
@@ -61,10 +62,7 @@ pub fn system_wallet_id(tenant: &str, name: &SystemWalletName, asset: &Asset) ->
         hash.update(part.as_bytes());
     }
     hash.update(asset.scale().to_be_bytes());
-    let digest = hash.finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    Uuid::new_v8(bytes)
+    derived_uuid(hash)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //!
 
 use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::idempotency::Fingerprint;
@@ -94,6 +95,21 @@ pub(crate) fn next_utc_midnight(at: Timestamp) -> Timestamp {
             .saturating_add(1)
             .saturating_mul(MILLIS_PER_DAY),
     )
+}
+
+/// A UUID version 8 from the SHA-256 of `domain` followed by each part length-prefixed: every
+/// service derives the same id from the same parts without a lookup, and no two part lists share
+/// an encoding (so no two share an id, short of a hash collision).
+pub(crate) fn derived_uuid(domain: &[u8], parts: &[&[u8]]) -> Uuid {
+    let mut hasher = Sha256::new().chain_update(domain);
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    let digest = hasher.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    Uuid::new_v8(bytes)
 }
 
 /// Length-prefixed, tagged encoding of a command: unambiguous, so distinct commands never

@@ -24,7 +24,6 @@ mod types;
 mod tests;
 
 use rust_decimal::Decimal;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 pub use command::{PaymentAction, PaymentCommand, PaymentMethodsAction, PaymentMethodsCommand};
@@ -51,16 +50,10 @@ pub const MAX_PAYMENT_METHODS_PER_OWNER: usize = 20;
 /// SHA-256 of a length-prefixed encoding of both, so every service finds it without a lookup and
 /// no two (tenant, owner) pairs share one.
 pub fn payment_methods_stream_id(tenant: &str, owner: &str) -> Uuid {
-    let digest = Sha256::new()
-        .chain_update(b"purse.payment-methods-id.v1\0")
-        .chain_update((tenant.len() as u64).to_be_bytes())
-        .chain_update(tenant.as_bytes())
-        .chain_update((owner.len() as u64).to_be_bytes())
-        .chain_update(owner.as_bytes())
-        .finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    Uuid::new_v8(bytes)
+    crate::support::derived_uuid(
+        b"purse.payment-methods-id.v1\0",
+        &[tenant.as_bytes(), owner.as_bytes()],
+    )
 }
 
 /// The payment intent decider.

@@ -9,6 +9,7 @@ mod decide;
 mod error;
 mod event;
 mod state;
+mod transaction;
 mod types;
 
 #[cfg(test)]
@@ -21,6 +22,10 @@ pub use command::{WalletAction, WalletCommand};
 pub use error::{LimitKind, MetadataError, WalletError};
 pub use event::{LotDraw, WalletEvent, WalletEventKind};
 pub use state::{Hold, Lot, Wallet, WalletState};
+pub use transaction::{
+    CreditedLot, EntryType, LegEntry, TransactionEntry, TransactionFailureReason, TransactionLeg,
+    WalletTransaction, WalletTransactionStatus, transaction_lot_id,
+};
 pub use types::{
     CreditSource, DebitKind, HoldReleaseReason, HoldStatus, Limits, MAX_VELOCITY_OPERATIONS,
     MAX_VELOCITY_WINDOW_MS, VelocityLimit, WalletKind, WalletStatus,
@@ -45,6 +50,9 @@ pub const MAX_METADATA_VALUE_BYTES: usize = 256;
 pub const MAX_TEXT_BYTES: usize = 256;
 /// Longest owner id, in bytes.
 pub const MAX_OWNER_BYTES: usize = 255;
+/// Most legs one wallet receives in one transaction: every operation of the largest
+/// transaction (`crate::transaction::MAX_OPERATIONS`).
+pub const MAX_TRANSACTION_LEGS: usize = 100;
 /// Longest tenant id, in bytes (tenants come from authentication, but are stored in events).
 pub const MAX_TENANT_BYTES: usize = 255;
 
@@ -93,7 +101,8 @@ impl Decider for WalletDecider {
             WalletEventKind::FundsCredited { lot_id, .. } => Some(*lot_id),
             WalletEventKind::FundsDebited { debit_id, .. }
             | WalletEventKind::HoldCaptured { debit_id, .. } => Some(*debit_id),
-            WalletEventKind::HoldPlaced { hold_id, .. } => Some(*hold_id),
+            WalletEventKind::HoldPlaced { hold_id, .. }
+            | WalletEventKind::TransactionHoldPlaced { hold_id, .. } => Some(*hold_id),
             WalletEventKind::HoldReleased {
                 hold_id,
                 reason: HoldReleaseReason::Void,

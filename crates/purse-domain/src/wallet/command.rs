@@ -121,6 +121,9 @@ pub enum WalletAction {
     PrepareTransaction {
         /// The transaction (the coordinator's stream id).
         transaction_id: Uuid,
+        /// The asset code the coordinator was told this wallet holds; a different one fails
+        /// the prepare with `asset_mismatch`.
+        asset: String,
         /// This wallet's operations, in transaction order (indexes strictly increasing),
         /// 1..=[`super::MAX_TRANSACTION_LEGS`] of them.
         legs: Vec<TransactionLeg>,
@@ -247,11 +250,13 @@ impl WalletCommand {
             WalletAction::Close => enc.str("close"),
             WalletAction::PrepareTransaction {
                 transaction_id,
+                asset,
                 legs,
                 expires_at,
             } => {
                 enc.str("prepare_transaction");
                 enc.uuid(*transaction_id);
+                enc.str(asset);
                 enc.u64(legs.len() as u64);
                 for leg in legs {
                     leg.encode(&mut enc);

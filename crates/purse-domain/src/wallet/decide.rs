@@ -95,9 +95,10 @@ pub(crate) fn decide(
         WalletAction::VoidHold { hold_id } => rules.void_hold(*hold_id),
         WalletAction::PrepareTransaction {
             transaction_id,
+            asset,
             legs,
             expires_at,
-        } => rules.prepare_transaction(*transaction_id, legs, *expires_at),
+        } => rules.prepare_transaction(*transaction_id, asset, legs, *expires_at),
         WalletAction::CommitTransaction { transaction_id } => {
             rules.commit_transaction(*transaction_id)
         }

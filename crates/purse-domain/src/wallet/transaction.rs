@@ -292,12 +292,39 @@ struct Walk {
     drawdown: Decimal,
 }
 
+/// The first failing leg of a walk.
+struct LegFailure {
+    index: u32,
+    reason: TransactionFailureReason,
+    available: Option<Decimal>,
+}
+
+impl LegFailure {
+    /// Leg `index` met `error`, one of the credit and debit rules (all have a reason).
+    fn at(index: u32, error: WalletError) -> Self {
+        let available = match error {
+            WalletError::InsufficientFunds { available } => Some(available),
+            _ => None,
+        };
+        let reason = match TransactionFailureReason::of(&error) {
+            Some(reason) => reason,
+            None => unreachable!("a leg rule returned {error:?}, which is no prepare answer"),
+        };
+        Self {
+            index,
+            reason,
+            available,
+        }
+    }
+}
+
 impl Rules<'_> {
     /// Prepare: see the module documentation. A transaction this wallet already answered gets
     /// no new events (its first answer is in the stream, and a commit or abort may follow it).
     pub(super) fn prepare_transaction(
         &self,
         transaction_id: Uuid,
+        asset: &str,
         legs: &[TransactionLeg],
         expires_at: Timestamp,
     ) -> Result<Vec<WalletEvent>, WalletError> {
@@ -313,7 +340,7 @@ impl Rules<'_> {
         self.check_hold_deadline(expires_at)?;
         let mut plan = Plan::new(self.wallet, self.ctx.now);
         plan.expire_due();
-        let kind = match self.walk(&plan, legs) {
+        let kind = match self.walk(&plan, asset, legs) {
             Ok(walk) => {
                 let reservations = plan.reserve(walk.drawdown);
                 plan.held += walk.drawdown;
@@ -328,16 +355,11 @@ impl Rules<'_> {
                     held_after: plan.held,
                 }
             }
-            Err((index, error)) => WalletEventKind::TransactionPrepareFailed {
+            Err(failure) => WalletEventKind::TransactionPrepareFailed {
                 transaction_id,
-                index,
-                // Every error `walk` returns has a reason; see `TransactionFailureReason::of`.
-                reason: TransactionFailureReason::of(&error)
-                    .unwrap_or(TransactionFailureReason::InvalidAmount),
-                available: match error {
-                    WalletError::InsufficientFunds { available } => Some(available),
-                    _ => None,
-                },
+                index: failure.index,
+                reason: failure.reason,
+                available: failure.available,
             },
         };
         plan.emit(kind);
@@ -348,17 +370,28 @@ impl Rules<'_> {
     /// the same amount meets, and returns the largest running drawdown or the first failing
     /// leg's index and error. Limits count the transaction's debits together: the daily total
     /// and the per-transaction maximum see each debit leg after the earlier ones.
-    fn walk(&self, plan: &Plan, legs: &[TransactionLeg]) -> Result<Walk, (u32, WalletError)> {
+    fn walk(&self, plan: &Plan, asset: &str, legs: &[TransactionLeg]) -> Result<Walk, LegFailure> {
         let first = legs[0].index;
-        self.require_open().map_err(|error| (first, error))?;
-        self.check_velocity().map_err(|error| (first, error))?;
+        self.require_open()
+            .map_err(|error| LegFailure::at(first, error))?;
+        // The coordinator matched transfer sides by the assets it was told; each wallet checks
+        // its own, which never changes, so a stale read model cannot mix assets.
+        if self.wallet.asset.code() != asset {
+            return Err(LegFailure {
+                index: first,
+                reason: TransactionFailureReason::AssetMismatch,
+                available: None,
+            });
+        }
+        self.check_velocity()
+            .map_err(|error| LegFailure::at(first, error))?;
         let available = plan.available();
         let mut net = Decimal::ZERO;
         let mut debited = Decimal::ZERO;
         let mut drawdown = Decimal::ZERO;
         let mut checked = Vec::with_capacity(legs.len());
         for leg in legs {
-            let fail = |error| (leg.index, error);
+            let fail = |error| LegFailure::at(leg.index, error);
             let amount = self.amount("amount", leg.amount).map_err(fail)?;
             match leg.lot_terms() {
                 Some((source, expires_at)) => {

@@ -607,16 +607,8 @@ impl Plan {
         amount: Decimal,
         expires_at: Option<Timestamp>,
     ) {
-        self.lots.push(Lot {
-            id,
-            source,
-            original: amount,
-            remaining: amount,
-            reserved: Decimal::ZERO,
-            expires_at,
-            created_at: self.now,
-            expiring_notice_raised: false,
-        });
+        self.lots
+            .push(Lot::new(id, source, amount, expires_at, self.now));
         self.balance += amount;
     }
 

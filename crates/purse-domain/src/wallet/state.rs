@@ -299,16 +299,7 @@ impl Wallet {
     ) {
         assert!(amount > Decimal::ZERO, "credit of a non-positive amount");
         assert!(self.lot(id).is_none(), "lot id {id} reused");
-        self.lots.push(Lot {
-            id,
-            source,
-            original: amount,
-            remaining: amount,
-            reserved: Decimal::ZERO,
-            expires_at,
-            created_at: at,
-            expiring_notice_raised: false,
-        });
+        self.lots.push(Lot::new(id, source, amount, expires_at, at));
         self.balance += amount;
     }
 
@@ -774,6 +765,26 @@ pub struct Lot {
 }
 
 impl Lot {
+    /// A lot just credited: all of `amount` remaining, nothing reserved, no notice raised.
+    pub(crate) fn new(
+        id: Uuid,
+        source: CreditSource,
+        amount: Decimal,
+        expires_at: Option<Timestamp>,
+        created_at: Timestamp,
+    ) -> Self {
+        Self {
+            id,
+            source,
+            original: amount,
+            remaining: amount,
+            reserved: Decimal::ZERO,
+            expires_at,
+            created_at,
+            expiring_notice_raised: false,
+        }
+    }
+
     /// The lot's id (the credit's `lot_id`).
     pub fn id(&self) -> Uuid {
         self.id

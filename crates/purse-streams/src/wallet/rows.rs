@@ -41,6 +41,25 @@ pub fn wallet_rows(wallet_id: Uuid, sequence: u64, event: &WalletEvent) -> Vec<R
                 occurred_at_ms: at_ms,
             }
         };
+    // A placed hold (by PlaceHold or a transaction's prepare): its row, its history entry (whose
+    // entry id is the hold id) and the balance.
+    let hold_placed = |mut row: HistoryRow, expires_at: purse_domain::Timestamp, held_after| {
+        row.hold_id = Some(row.entry_id);
+        let balance_after = balance(row.balance_after, held_after);
+        vec![
+            RowWrite::Hold(HoldRow {
+                wallet_id,
+                hold_id: row.entry_id,
+                amount: row.amount,
+                captured: Default::default(),
+                status: "active".to_owned(),
+                expires_at_ms: expires_at.as_millis(),
+                version: sequence,
+            }),
+            RowWrite::History(row),
+            balance_after,
+        ]
+    };
     let status = |status: WalletStatus| {
         vec![RowWrite::WalletStatus {
             wallet_id,
@@ -171,20 +190,7 @@ pub fn wallet_rows(wallet_id: Uuid, sequence: u64, event: &WalletEvent) -> Vec<R
             );
             row.reference = reference.clone();
             row.description = description.clone();
-            row.hold_id = Some(*hold_id);
-            vec![
-                RowWrite::Hold(HoldRow {
-                    wallet_id,
-                    hold_id: *hold_id,
-                    amount: *amount,
-                    captured: Default::default(),
-                    status: "active".to_owned(),
-                    expires_at_ms: expires_at.as_millis(),
-                    version: sequence,
-                }),
-                RowWrite::History(row),
-                balance(*balance_after, *held_after),
-            ]
+            hold_placed(row, *expires_at, *held_after)
         }
         WalletEventKind::HoldCaptured {
             hold_id,
@@ -293,20 +299,7 @@ pub fn wallet_rows(wallet_id: Uuid, sequence: u64, event: &WalletEvent) -> Vec<R
                 "transaction",
             );
             row.reference = transaction_id.to_string();
-            row.hold_id = Some(*hold_id);
-            vec![
-                RowWrite::Hold(HoldRow {
-                    wallet_id,
-                    hold_id: *hold_id,
-                    amount: *amount,
-                    captured: Default::default(),
-                    status: "active".to_owned(),
-                    expires_at_ms: expires_at.as_millis(),
-                    version: sequence,
-                }),
-                RowWrite::History(row),
-                balance(*balance_after, *held_after),
-            ]
+            hold_placed(row, *expires_at, *held_after)
         }
         // The answer of a prepare that reserved nothing: no money moved.
         WalletEventKind::TransactionPrepareFailed { .. } => Vec::new(),

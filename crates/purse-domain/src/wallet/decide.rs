@@ -511,9 +511,11 @@ impl Rules<'_> {
         self.check_ceiling(balance_after)
     }
 
+    /// The asset's ceiling, counting what prepared transactions will still credit: their
+    /// commits cannot be refused, so a credit meanwhile must leave room for them.
     fn check_ceiling(&self, balance_after: Decimal) -> Result<(), WalletError> {
         let ceiling = self.wallet.asset.max_amount();
-        if balance_after > ceiling {
+        if balance_after.saturating_add(self.wallet.pending_transaction_credits()) > ceiling {
             return Err(WalletError::BalanceCeilingExceeded { ceiling });
         }
         Ok(())

@@ -240,6 +240,16 @@ impl Wallet {
         self.transactions.get(&id)
     }
 
+    /// What the legs of prepared, uncommitted transactions will credit.
+    pub fn pending_transaction_credits(&self) -> Decimal {
+        self.transactions
+            .values()
+            .flat_map(|transaction| &transaction.legs)
+            .filter(|leg| leg.entry_type().is_credit())
+            .map(|leg| leg.amount)
+            .sum()
+    }
+
     /// What may still be refunded of debit `debit_id`; None if unknown or fully refunded.
     pub fn refundable(&self, debit_id: Uuid) -> Option<Decimal> {
         self.refundable.get(&debit_id).copied()

@@ -405,3 +405,31 @@ fn closed_and_missing_wallets_are_rejections_with_a_reason() {
             max: MAX_TRANSACTION_LEGS,
         });
 }
+
+#[test]
+fn credits_leave_room_under_the_ceiling_for_prepared_transaction_credits() {
+    // Points at scale 13 top out at 10^15.
+    let points = crate::money::Asset::parse("points", Some(13)).expect("points");
+    let opened = WalletEventKind::WalletOpened {
+        wallet_id: wallet_id(),
+        tenant: TENANT.into(),
+        owner: "customer-1".into(),
+        kind: WalletKind::Customer,
+        asset: points,
+        limits: Limits::default(),
+        metadata: BTreeMap::new(),
+    };
+    let state = given([early(opened)])
+        .when(WalletAction::PrepareTransaction {
+            transaction_id: txn(),
+            asset: "points".into(),
+            legs: vec![issue(0, "600000000000000")],
+            expires_at: hold_deadline(),
+        })
+        .then_outcome_any_state();
+    Given { state }.when(credit("500000000000000")).then_error(
+        WalletError::BalanceCeilingExceeded {
+            ceiling: d("1000000000000000"),
+        },
+    );
+}

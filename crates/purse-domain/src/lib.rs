@@ -14,6 +14,7 @@ pub mod saga;
 mod support;
 pub mod time;
 pub mod topup;
+pub mod transaction;
 pub mod wallet;
 
 pub use decider::{Context, Decider, MAX_IDS_PER_COMMAND, TimerSettings};

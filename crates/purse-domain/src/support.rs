@@ -98,13 +98,24 @@ pub(crate) fn next_utc_midnight(at: Timestamp) -> Timestamp {
 }
 
 /// The UUID version 8 made of the first 16 bytes of a SHA-256 `hash`: the ids Purse derives
-/// (wallets from their creation key, top-ups, payments, stored-card streams, system wallets), so
-/// that a retry or another service names the same stream without a lookup.
+/// (wallets from their creation key, top-ups, payments, stored-card streams, system wallets,
+/// transactions), so that a retry or another service names the same stream without a lookup.
 pub fn derived_uuid(hash: Sha256) -> Uuid {
     let digest = hash.finalize();
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
     Uuid::new_v8(bytes)
+}
+
+/// [`derived_uuid`] of `domain` followed by each part length-prefixed: no two part lists share an
+/// encoding, so no two share an id (short of a hash collision).
+pub(crate) fn derived_id(domain: &[u8], parts: &[&[u8]]) -> Uuid {
+    let mut hash = Sha256::new().chain_update(domain);
+    for part in parts {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part);
+    }
+    derived_uuid(hash)
 }
 
 /// Length-prefixed, tagged encoding of a command: unambiguous, so distinct commands never

@@ -82,6 +82,18 @@ impl Rejections for WalletStream {
             WalletError::OpenHolds { count } => {
                 precondition("OPEN_HOLDS").detail("open_holds", count)
             }
+            WalletError::HoldOwnedByTransaction { transaction_id } => {
+                precondition("HOLD_OWNED_BY_TRANSACTION").detail("transaction_id", transaction_id)
+            }
+            WalletError::InvalidTransactionLegs { .. } => {
+                Wire::invalid("legs", "INVALID_TRANSACTION_LEGS", rejection)
+            }
+            WalletError::TransactionNotFound => {
+                Wire::new(Code::NotFound, "TRANSACTION_NOT_FOUND", rejection)
+            }
+            WalletError::TransactionNotPrepared { status } => {
+                precondition("TRANSACTION_NOT_PREPARED").detail("status", status.as_str())
+            }
         }
     }
 }

@@ -24,7 +24,6 @@ mod types;
 mod tests;
 
 use rust_decimal::Decimal;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 pub use command::{
@@ -46,7 +45,7 @@ pub use types::{
 
 use crate::decider::{Context, Decider};
 use crate::idempotency::Fingerprint;
-use crate::support::derived_uuid;
+use crate::support::derived_id;
 
 /// Most refunds one intent may have (pending, succeeded and failed together).
 pub const MAX_REFUNDS_PER_PAYMENT: usize = 32;
@@ -57,13 +56,9 @@ pub const MAX_PAYMENT_METHODS_PER_OWNER: usize = 20;
 /// SHA-256 of a length-prefixed encoding of both, so every service finds it without a lookup and
 /// no two (tenant, owner) pairs share one.
 pub fn payment_methods_stream_id(tenant: &str, owner: &str) -> Uuid {
-    derived_uuid(
-        Sha256::new()
-            .chain_update(b"purse.payment-methods-id.v1\0")
-            .chain_update((tenant.len() as u64).to_be_bytes())
-            .chain_update(tenant.as_bytes())
-            .chain_update((owner.len() as u64).to_be_bytes())
-            .chain_update(owner.as_bytes()),
+    derived_id(
+        b"purse.payment-methods-id.v1\0",
+        &[tenant.as_bytes(), owner.as_bytes()],
     )
 }
 

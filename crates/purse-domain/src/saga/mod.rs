@@ -72,7 +72,7 @@
 
 mod auto;
 mod card;
-mod dispatch;
+pub(crate) mod dispatch;
 mod top_up;
 
 #[cfg(test)]

@@ -195,7 +195,11 @@ impl CreditRejection {
             | WalletError::SourceNotAllowed { .. }
             | WalletError::InvalidTransition { .. }
             | WalletError::BalanceNotZero { .. }
-            | WalletError::OpenHolds { .. } => Self::InvalidCredit,
+            | WalletError::OpenHolds { .. }
+            | WalletError::HoldOwnedByTransaction { .. }
+            | WalletError::InvalidTransactionLegs { .. }
+            | WalletError::TransactionNotFound
+            | WalletError::TransactionNotPrepared { .. } => Self::InvalidCredit,
         }
     }
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use super::transaction::TransactionLeg;
 use super::types::{CreditSource, DebitKind, Limits, WalletKind};
 use crate::idempotency::Fingerprint;
 use crate::money::Asset;
@@ -114,6 +115,31 @@ pub enum WalletAction {
     Reactivate,
     /// Close for good (balance zero, no active holds).
     Close,
+    /// Transaction prepare (from the transaction coordinator): walk `legs` in order on the
+    /// running balance; place one hold for the largest running drawdown until `expires_at`, or
+    /// record the first failing leg. A transaction already answered gets no new events.
+    PrepareTransaction {
+        /// The transaction (the coordinator's stream id).
+        transaction_id: Uuid,
+        /// The asset code the coordinator was told this wallet holds; a different one fails
+        /// the prepare with `asset_mismatch`.
+        asset: String,
+        /// This wallet's operations, in transaction order (indexes strictly increasing),
+        /// 1..=[`super::MAX_TRANSACTION_LEGS`] of them.
+        legs: Vec<TransactionLeg>,
+        /// The hold's deadline; in the future and within [`super::MAX_HOLD_DURATION_MS`].
+        expires_at: Timestamp,
+    },
+    /// Transaction commit: post the prepared legs and capture their hold. Again: no-op.
+    CommitTransaction {
+        /// The transaction.
+        transaction_id: Uuid,
+    },
+    /// Transaction abort: release the prepared hold. Unknown or already released: no-op.
+    AbortTransaction {
+        /// The transaction.
+        transaction_id: Uuid,
+    },
     /// Timer: expire due lots, release holds past their deadline, raise due expiring-soon
     /// notices. Produces no events when nothing is due.
     Tick {
@@ -222,6 +248,29 @@ impl WalletCommand {
             }
             WalletAction::Reactivate => enc.str("reactivate"),
             WalletAction::Close => enc.str("close"),
+            WalletAction::PrepareTransaction {
+                transaction_id,
+                asset,
+                legs,
+                expires_at,
+            } => {
+                enc.str("prepare_transaction");
+                enc.uuid(*transaction_id);
+                enc.str(asset);
+                enc.u64(legs.len() as u64);
+                for leg in legs {
+                    leg.encode(&mut enc);
+                }
+                enc.timestamp(*expires_at);
+            }
+            WalletAction::CommitTransaction { transaction_id } => {
+                enc.str("commit_transaction");
+                enc.uuid(*transaction_id);
+            }
+            WalletAction::AbortTransaction { transaction_id } => {
+                enc.str("abort_transaction");
+                enc.uuid(*transaction_id);
+            }
             WalletAction::Tick { notice_lead_ms } => {
                 enc.str("tick");
                 enc.u64(*notice_lead_ms as u64);

@@ -93,6 +93,18 @@ pub(crate) fn decide(
         } => rules.place_hold(*amount, *expires_at, reference, description),
         WalletAction::CaptureHold { hold_id, amount } => rules.capture_hold(*hold_id, *amount),
         WalletAction::VoidHold { hold_id } => rules.void_hold(*hold_id),
+        WalletAction::PrepareTransaction {
+            transaction_id,
+            asset,
+            legs,
+            expires_at,
+        } => rules.prepare_transaction(*transaction_id, asset, legs, *expires_at),
+        WalletAction::CommitTransaction { transaction_id } => {
+            rules.commit_transaction(*transaction_id)
+        }
+        WalletAction::AbortTransaction { transaction_id } => {
+            rules.abort_transaction(*transaction_id)
+        }
         WalletAction::UpdateLimits { limits } => {
             let limits = check_limits(&wallet.asset, limits)?;
             Ok(vec![event(
@@ -145,9 +157,9 @@ fn event(occurred_at: Timestamp, kind: WalletEventKind) -> WalletEvent {
 }
 
 /// The rules of an existing wallet of the caller's tenant, not closed (except for `tick`).
-struct Rules<'a> {
-    wallet: &'a Wallet,
-    ctx: &'a Context,
+pub(super) struct Rules<'a> {
+    pub(super) wallet: &'a Wallet,
+    pub(super) ctx: &'a Context,
 }
 
 impl Rules<'_> {
@@ -173,12 +185,7 @@ impl Rules<'_> {
         let mut plan = Plan::new(self.wallet, self.ctx.now);
         plan.expire_due();
         let balance_after = plan.balance + amount;
-        if let Some(max_balance) = self.wallet.limits.max_balance
-            && balance_after > max_balance
-        {
-            return Err(self.limit_exceeded(LimitKind::MaxBalance, max_balance));
-        }
-        self.check_ceiling(balance_after)?;
+        self.check_balance_after(balance_after)?;
         plan.credit(WalletEventKind::FundsCredited {
             lot_id: self.ctx.id(0),
             source,
@@ -204,7 +211,7 @@ impl Rules<'_> {
         check_reference_and_description(reference, description)?;
         let amount = self.amount("amount", amount)?;
         self.check_velocity()?;
-        self.check_spending_limits(amount)?;
+        self.check_spending_limits(amount, Decimal::ZERO)?;
         let mut plan = Plan::new(self.wallet, self.ctx.now);
         plan.expire_due();
         plan.require_available(amount)?;
@@ -271,14 +278,9 @@ impl Rules<'_> {
         self.require_open()?;
         check_reference_and_description(reference, description)?;
         let amount = self.amount("amount", amount)?;
-        self.require_future("expires_at", expires_at)?;
-        if expires_at > self.ctx.now.plus_millis(MAX_HOLD_DURATION_MS) {
-            return Err(WalletError::HoldTooLong {
-                max_ms: MAX_HOLD_DURATION_MS,
-            });
-        }
+        self.check_hold_deadline(expires_at)?;
         self.check_velocity()?;
-        self.check_spending_limits(amount)?;
+        self.check_spending_limits(amount, Decimal::ZERO)?;
         let mut plan = Plan::new(self.wallet, self.ctx.now);
         plan.expire_due();
         plan.require_available(amount)?;
@@ -375,7 +377,7 @@ impl Rules<'_> {
         plan.events
     }
 
-    fn require_open(&self) -> Result<(), WalletError> {
+    pub(super) fn require_open(&self) -> Result<(), WalletError> {
         match self.wallet.status {
             WalletStatus::Open => Ok(()),
             WalletStatus::Suspended => Err(WalletError::Suspended),
@@ -383,7 +385,11 @@ impl Rules<'_> {
         }
     }
 
-    fn require_future(&self, field: &'static str, at: Timestamp) -> Result<(), WalletError> {
+    pub(super) fn require_future(
+        &self,
+        field: &'static str,
+        at: Timestamp,
+    ) -> Result<(), WalletError> {
         if at <= self.ctx.now {
             return Err(WalletError::ExpiryNotInFuture {
                 field: field.into(),
@@ -392,7 +398,22 @@ impl Rules<'_> {
         Ok(())
     }
 
-    fn amount(&self, field: &'static str, amount: Decimal) -> Result<Decimal, WalletError> {
+    /// A hold deadline: in the future and at most [`MAX_HOLD_DURATION_MS`] away.
+    pub(super) fn check_hold_deadline(&self, expires_at: Timestamp) -> Result<(), WalletError> {
+        self.require_future("expires_at", expires_at)?;
+        if expires_at > self.ctx.now.plus_millis(MAX_HOLD_DURATION_MS) {
+            return Err(WalletError::HoldTooLong {
+                max_ms: MAX_HOLD_DURATION_MS,
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) fn amount(
+        &self,
+        field: &'static str,
+        amount: Decimal,
+    ) -> Result<Decimal, WalletError> {
         validate_amount(&self.wallet.asset, amount).map_err(|error| WalletError::InvalidAmount {
             field: field.into(),
             error,
@@ -403,6 +424,13 @@ impl Rules<'_> {
     /// expired even before the timer releases it: its funds were promised back at the deadline.
     fn active_hold(&self, hold_id: Uuid) -> Result<&Hold, WalletError> {
         match self.wallet.hold(hold_id) {
+            // A transaction's hold resolves only through its transaction's commit or abort.
+            Some(Hold {
+                transaction_id: Some(transaction_id),
+                ..
+            }) => Err(WalletError::HoldOwnedByTransaction {
+                transaction_id: *transaction_id,
+            }),
             Some(hold) if hold.expires_at <= self.ctx.now => Err(WalletError::HoldNotActive {
                 status: HoldStatus::Expired,
             }),
@@ -423,7 +451,7 @@ impl Rules<'_> {
 
     /// Velocity counts client money operations (credit, debit, refund, hold place, capture and
     /// void) within the trailing window `(now − window_ms, now]`.
-    fn check_velocity(&self) -> Result<(), WalletError> {
+    pub(super) fn check_velocity(&self) -> Result<(), WalletError> {
         let Some(velocity) = self.wallet.limits.velocity else {
             return Ok(());
         };
@@ -446,8 +474,14 @@ impl Rules<'_> {
         Ok(())
     }
 
-    /// Per-transaction and daily limits, shared by debits and hold placements.
-    fn check_spending_limits(&self, amount: Decimal) -> Result<(), WalletError> {
+    /// Per-transaction and daily limits, shared by debits, hold placements and transaction
+    /// debits; `earlier` is what earlier debits of the same decision already add to today's
+    /// total.
+    pub(super) fn check_spending_limits(
+        &self,
+        amount: Decimal,
+        earlier: Decimal,
+    ) -> Result<(), WalletError> {
         let limits = &self.wallet.limits;
         if let Some(max) = limits.per_transaction_max
             && amount > max
@@ -456,16 +490,32 @@ impl Rules<'_> {
         }
         if let Some(daily) = limits.daily_debit_limit {
             let today = self.wallet.daily_debits.on(self.ctx.now.utc_day());
-            if today.checked_add(amount).is_none_or(|total| total > daily) {
+            let total = today
+                .checked_add(earlier)
+                .and_then(|total| total.checked_add(amount));
+            if total.is_none_or(|total| total > daily) {
                 return Err(self.limit_exceeded(LimitKind::DailyDebit, daily));
             }
         }
         Ok(())
     }
 
+    /// A credit's checks on the balance it produces: the wallet's `max_balance` and the asset's
+    /// ceiling.
+    pub(super) fn check_balance_after(&self, balance_after: Decimal) -> Result<(), WalletError> {
+        if let Some(max_balance) = self.wallet.limits.max_balance
+            && balance_after > max_balance
+        {
+            return Err(self.limit_exceeded(LimitKind::MaxBalance, max_balance));
+        }
+        self.check_ceiling(balance_after)
+    }
+
+    /// The asset's ceiling, counting what prepared transactions will still credit: their
+    /// commits cannot be refused, so a credit meanwhile must leave room for them.
     fn check_ceiling(&self, balance_after: Decimal) -> Result<(), WalletError> {
         let ceiling = self.wallet.asset.max_amount();
-        if balance_after > ceiling {
+        if balance_after.saturating_add(self.wallet.pending_transaction_credits()) > ceiling {
             return Err(WalletError::BalanceCeilingExceeded { ceiling });
         }
         Ok(())
@@ -474,16 +524,16 @@ impl Rules<'_> {
 
 /// A scratch copy of the lots and totals, advanced as events are planned so that later events
 /// in the same decision see the effects of earlier ones, exactly as `evolve` will.
-struct Plan {
+pub(super) struct Plan {
     now: Timestamp,
     lots: Vec<Lot>,
-    balance: Decimal,
-    held: Decimal,
-    events: Vec<WalletEvent>,
+    pub(super) balance: Decimal,
+    pub(super) held: Decimal,
+    pub(super) events: Vec<WalletEvent>,
 }
 
 impl Plan {
-    fn new(wallet: &Wallet, now: Timestamp) -> Self {
+    pub(super) fn new(wallet: &Wallet, now: Timestamp) -> Self {
         Self {
             now,
             lots: wallet.lots.clone(),
@@ -493,11 +543,11 @@ impl Plan {
         }
     }
 
-    fn emit(&mut self, kind: WalletEventKind) {
+    pub(super) fn emit(&mut self, kind: WalletEventKind) {
         self.events.push(event(self.now, kind));
     }
 
-    fn available(&self) -> Decimal {
+    pub(super) fn available(&self) -> Decimal {
         self.balance - self.held
     }
 
@@ -512,7 +562,7 @@ impl Plan {
 
     /// Expires the unreserved remainder of every lot whose expiry has come. Reserved funds stay
     /// until their hold resolves; a later call in the same decision expires what it released.
-    fn expire_due(&mut self) {
+    pub(super) fn expire_due(&mut self) {
         let now = self.now;
         let mut expired = Vec::new();
         for lot in &mut self.lots {
@@ -546,19 +596,22 @@ impl Plan {
             ..
         } = &kind
         {
-            self.lots.push(Lot {
-                id: *lot_id,
-                source: *source,
-                original: *amount,
-                remaining: *amount,
-                reserved: Decimal::ZERO,
-                expires_at: *expires_at,
-                created_at: self.now,
-                expiring_notice_raised: false,
-            });
-            self.balance += *amount;
+            self.add_lot(*lot_id, *source, *amount, *expires_at);
         }
         self.emit(kind);
+    }
+
+    /// A new lot of `amount`, as `evolve` will create it.
+    pub(super) fn add_lot(
+        &mut self,
+        id: Uuid,
+        source: CreditSource,
+        amount: Decimal,
+        expires_at: Option<Timestamp>,
+    ) {
+        self.lots
+            .push(Lot::new(id, source, amount, expires_at, self.now));
+        self.balance += amount;
     }
 
     /// Lot indices in consumption order: lots with an expiry first (soonest first), then granted
@@ -578,7 +631,7 @@ impl Plan {
 
     /// Takes `amount` from unreserved funds in consumption order; the caller checked it is
     /// available.
-    fn draw_unreserved(&mut self, amount: Decimal) -> Vec<LotDraw> {
+    pub(super) fn draw_unreserved(&mut self, amount: Decimal) -> Vec<LotDraw> {
         let mut left = amount;
         let mut draws = Vec::new();
         for index in self.consumption_order() {
@@ -602,7 +655,7 @@ impl Plan {
     }
 
     /// Reserves `amount` from unreserved funds in consumption order.
-    fn reserve(&mut self, amount: Decimal) -> Vec<LotDraw> {
+    pub(super) fn reserve(&mut self, amount: Decimal) -> Vec<LotDraw> {
         let mut left = amount;
         let mut reservations = Vec::new();
         for index in self.consumption_order() {
@@ -648,10 +701,7 @@ impl Plan {
     }
 
     fn release(&mut self, hold: &Hold, reason: HoldReleaseReason) {
-        for reservation in &hold.reservations {
-            self.lot_mut(reservation.lot_id).reserved -= reservation.amount;
-        }
-        self.held -= hold.amount;
+        self.unreserve(hold);
         let held_after = self.held;
         self.emit(WalletEventKind::HoldReleased {
             hold_id: hold.id,
@@ -660,6 +710,14 @@ impl Plan {
             balance_after: self.balance,
             held_after,
         });
+    }
+
+    /// Returns everything `hold` reserved to the unreserved funds.
+    pub(super) fn unreserve(&mut self, hold: &Hold) {
+        for reservation in &hold.reservations {
+            self.lot_mut(reservation.lot_id).reserved -= reservation.amount;
+        }
+        self.held -= hold.amount;
     }
 
     fn lot_mut(&mut self, id: Uuid) -> &mut Lot {

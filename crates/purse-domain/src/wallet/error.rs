@@ -6,6 +6,9 @@ use std::fmt;
 
 use rust_decimal::Decimal;
 
+use uuid::Uuid;
+
+use super::transaction::WalletTransactionStatus;
 use super::types::{
     CreditSource, HoldStatus, MAX_VELOCITY_OPERATIONS, MAX_VELOCITY_WINDOW_MS, WalletStatus,
     named_enum,
@@ -114,6 +117,26 @@ pub enum WalletError {
         /// How many holds are active.
         count: usize,
     },
+    /// FAILED_PRECONDITION `HOLD_OWNED_BY_TRANSACTION`: capture or void of a hold that a
+    /// transaction placed; only its transaction's commit or abort resolves it.
+    HoldOwnedByTransaction {
+        /// The transaction that placed the hold.
+        transaction_id: Uuid,
+    },
+    /// INVALID_ARGUMENT `INVALID_TRANSACTION_LEGS`: a prepare with no legs, more than `max`, or
+    /// indexes not strictly increasing.
+    InvalidTransactionLegs {
+        /// [`super::MAX_TRANSACTION_LEGS`].
+        max: usize,
+    },
+    /// NOT_FOUND `TRANSACTION_NOT_FOUND`: commit of a transaction never prepared here.
+    TransactionNotFound,
+    /// FAILED_PRECONDITION `TRANSACTION_NOT_PREPARED`: commit of a transaction that failed,
+    /// was aborted or expired here, or abort of one already committed.
+    TransactionNotPrepared {
+        /// Where the transaction stands on this wallet.
+        status: WalletTransactionStatus,
+    },
     /// FAILED_PRECONDITION `BALANCE_CEILING_EXCEEDED`: a credit or refund would take the balance
     /// above the asset's largest amount ([`crate::money::Asset::max_amount`]), past which sums
     /// could no longer be exact.
@@ -162,6 +185,17 @@ impl fmt::Display for WalletError {
             Self::InvalidTransition { from } => write!(f, "not allowed from status {from}"),
             Self::BalanceNotZero { balance } => write!(f, "balance is {balance}, not zero"),
             Self::OpenHolds { count } => write!(f, "{count} holds are still active"),
+            Self::HoldOwnedByTransaction { transaction_id } => {
+                write!(f, "hold belongs to transaction {transaction_id}")
+            }
+            Self::InvalidTransactionLegs { max } => write!(
+                f,
+                "a prepare needs 1..={max} legs with strictly increasing indexes"
+            ),
+            Self::TransactionNotFound => f.write_str("transaction not found on this wallet"),
+            Self::TransactionNotPrepared { status } => {
+                write!(f, "transaction is {status} on this wallet, not prepared")
+            }
             Self::BalanceCeilingExceeded { ceiling } => {
                 write!(f, "balance may not exceed {ceiling}")
             }

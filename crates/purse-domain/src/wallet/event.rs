@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use super::transaction::{TransactionEntry, TransactionFailureReason, TransactionLeg};
 use super::types::{CreditSource, DebitKind, HoldReleaseReason, Limits, WalletKind};
 use crate::money::Asset;
 use crate::time::Timestamp;
@@ -150,6 +151,63 @@ pub enum WalletEventKind {
         /// Held total after the expiry (unchanged by it: expiry never takes reserved funds).
         held_after: Decimal,
     },
+    /// A transaction prepared here: its legs fit, and one hold reserves their largest running
+    /// drawdown (possibly zero, for a wallet that only receives) until the commit or abort.
+    TransactionHoldPlaced {
+        /// The transaction.
+        transaction_id: Uuid,
+        /// The hold's id.
+        hold_id: Uuid,
+        /// The largest running drawdown of the legs, reserved.
+        amount: Decimal,
+        /// Which lots are reserved and how much of each.
+        reservations: Vec<LotDraw>,
+        /// The legs, at the asset's scale; the commit posts exactly these.
+        legs: Vec<TransactionLeg>,
+        /// When the hold is released if the transaction has not resolved it.
+        expires_at: Timestamp,
+        /// Balance after the placement (unchanged by it).
+        balance_after: Decimal,
+        /// Held total after the placement.
+        held_after: Decimal,
+    },
+    /// A transaction's prepare failed here; nothing was reserved.
+    TransactionPrepareFailed {
+        /// The transaction.
+        transaction_id: Uuid,
+        /// The first failing operation's index in the transaction.
+        index: u32,
+        /// Why it failed.
+        reason: TransactionFailureReason,
+        /// For `insufficient_funds`: what the wallet could spend at that step.
+        available: Option<Decimal>,
+    },
+    /// A prepared transaction was committed: its entries posted and its hold consumed.
+    TransactionPosted {
+        /// The transaction.
+        transaction_id: Uuid,
+        /// The hold consumed.
+        hold_id: Uuid,
+        /// The entries, in operation order.
+        entries: Vec<TransactionEntry>,
+        /// Balance after the last entry.
+        balance_after: Decimal,
+        /// Held total after the capture.
+        held_after: Decimal,
+    },
+    /// A prepared transaction was aborted and its hold released.
+    TransactionHoldReleased {
+        /// The transaction.
+        transaction_id: Uuid,
+        /// The hold released.
+        hold_id: Uuid,
+        /// The whole hold amount.
+        amount: Decimal,
+        /// Balance after the release (unchanged by it).
+        balance_after: Decimal,
+        /// Held total after the release.
+        held_after: Decimal,
+    },
     /// A lot will expire soon; raised once per lot.
     LotExpiringSoon {
         /// The lot.
@@ -176,6 +234,10 @@ impl EventKind for WalletEventKind {
             Self::HoldReleased { .. } => "HoldReleased",
             Self::LotExpired { .. } => "LotExpired",
             Self::LotExpiringSoon { .. } => "LotExpiringSoon",
+            Self::TransactionHoldPlaced { .. } => "TransactionHoldPlaced",
+            Self::TransactionPrepareFailed { .. } => "TransactionPrepareFailed",
+            Self::TransactionPosted { .. } => "TransactionPosted",
+            Self::TransactionHoldReleased { .. } => "TransactionHoldReleased",
         }
     }
 }

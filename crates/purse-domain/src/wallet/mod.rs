@@ -10,6 +10,7 @@ mod error;
 mod event;
 mod state;
 mod system;
+mod transaction;
 mod types;
 
 #[cfg(test)]
@@ -24,6 +25,10 @@ pub use event::{LotDraw, WalletEvent, WalletEventKind};
 pub use state::{Hold, Lot, Wallet, WalletState};
 pub use system::{
     MAX_SYSTEM_WALLET_NAME_BYTES, SystemWalletName, SystemWalletNameError, system_wallet_id,
+};
+pub use transaction::{
+    CreditedLot, EntryType, LegEntry, TransactionEntry, TransactionFailureReason, TransactionLeg,
+    WalletTransaction, WalletTransactionStatus, transaction_lot_id,
 };
 pub use types::{
     CreditSource, DebitKind, HoldReleaseReason, HoldStatus, Limits, MAX_VELOCITY_OPERATIONS,
@@ -49,6 +54,9 @@ pub const MAX_METADATA_VALUE_BYTES: usize = 256;
 pub const MAX_TEXT_BYTES: usize = 256;
 /// Longest owner id, in bytes.
 pub const MAX_OWNER_BYTES: usize = 255;
+/// Most legs one wallet receives in one transaction: every operation of the largest
+/// transaction (`crate::transaction::MAX_OPERATIONS`).
+pub const MAX_TRANSACTION_LEGS: usize = 100;
 /// Longest tenant id, in bytes (tenants come from authentication, but are stored in events).
 pub const MAX_TENANT_BYTES: usize = 255;
 
@@ -97,7 +105,8 @@ impl Decider for WalletDecider {
             WalletEventKind::FundsCredited { lot_id, .. } => Some(*lot_id),
             WalletEventKind::FundsDebited { debit_id, .. }
             | WalletEventKind::HoldCaptured { debit_id, .. } => Some(*debit_id),
-            WalletEventKind::HoldPlaced { hold_id, .. } => Some(*hold_id),
+            WalletEventKind::HoldPlaced { hold_id, .. }
+            | WalletEventKind::TransactionHoldPlaced { hold_id, .. } => Some(*hold_id),
             WalletEventKind::HoldReleased {
                 hold_id,
                 reason: HoldReleaseReason::Void,

@@ -6,6 +6,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::event::{LotDraw, WalletEvent, WalletEventKind};
+use super::transaction::{WalletTransaction, WalletTransactionStatus};
 use super::types::{CreditSource, HoldReleaseReason, HoldStatus, Limits, WalletKind, WalletStatus};
 use crate::event::EventKind;
 use crate::money::Asset;
@@ -72,6 +73,7 @@ impl WalletState {
                 refundable: BTreeMap::new(),
                 daily_debits: DailyTotal::default(),
                 recent_operations: VecDeque::new(),
+                transactions: BTreeMap::new(),
             },
             (Some(_), WalletEventKind::WalletOpened { .. }) => {
                 panic!("WalletOpened applied to an existing wallet")
@@ -113,6 +115,8 @@ pub struct Wallet {
     pub(crate) daily_debits: DailyTotal,
     // Times of the latest client money operations, at most `velocity.max_operations` of them.
     pub(crate) recent_operations: VecDeque<Timestamp>,
+    // Every transaction this wallet answered a prepare for, by transaction id.
+    pub(crate) transactions: BTreeMap<Uuid, WalletTransaction>,
 }
 
 /// Debits and hold placements within one UTC day.
@@ -232,6 +236,21 @@ impl Wallet {
             .or_else(|| self.resolved_holds.get(&id).copied())
     }
 
+    /// What this wallet knows of transaction `id`: None if it never answered its prepare.
+    pub fn transaction(&self, id: Uuid) -> Option<&WalletTransaction> {
+        self.transactions.get(&id)
+    }
+
+    /// What the legs of prepared, uncommitted transactions will credit.
+    pub fn pending_transaction_credits(&self) -> Decimal {
+        self.transactions
+            .values()
+            .flat_map(|transaction| &transaction.legs)
+            .filter(|leg| leg.entry_type().is_credit())
+            .map(|leg| leg.amount)
+            .sum()
+    }
+
     /// What may still be refunded of debit `debit_id`; None if unknown or fully refunded.
     pub fn refundable(&self, debit_id: Uuid) -> Option<Decimal> {
         self.refundable.get(&debit_id).copied()
@@ -255,6 +274,63 @@ impl Wallet {
         let previous = self.resolved_holds.insert(hold.id, status);
         assert!(previous.is_none(), "hold {} resolved twice", hold.id);
         self.held -= hold.amount;
+    }
+
+    /// Reserves a hold's lots and records it as active.
+    fn add_hold(&mut self, hold: Hold) {
+        assert!(
+            self.hold_status(hold.id).is_none(),
+            "hold id {} reused",
+            hold.id
+        );
+        let mut reserved = Decimal::ZERO;
+        for draw in &hold.reservations {
+            let lot = self.lot_mut(draw.lot_id);
+            lot.reserved += draw.amount;
+            assert_eq!(
+                lot.unreserved(),
+                draw.remaining_after,
+                "hold reservation remaining_after"
+            );
+            reserved += draw.amount;
+        }
+        assert_eq!(reserved, hold.amount, "hold reservations do not add up");
+        self.held += hold.amount;
+        self.holds.push(hold);
+    }
+
+    /// A new lot from a credit.
+    fn add_lot(
+        &mut self,
+        at: Timestamp,
+        id: Uuid,
+        source: CreditSource,
+        amount: Decimal,
+        expires_at: Option<Timestamp>,
+    ) {
+        assert!(amount > Decimal::ZERO, "credit of a non-positive amount");
+        assert!(self.lot(id).is_none(), "lot id {id} reused");
+        self.lots.push(Lot::new(id, source, amount, expires_at, at));
+        self.balance += amount;
+    }
+
+    /// The prepared transaction `id`, which an event resolves; panics otherwise.
+    fn prepared_transaction(&mut self, id: Uuid, hold_id: Uuid) -> &mut WalletTransaction {
+        let record = self
+            .transactions
+            .get_mut(&id)
+            .unwrap_or_else(|| panic!("event names transaction {id}, which is unknown here"));
+        assert_eq!(
+            record.status,
+            WalletTransactionStatus::Prepared,
+            "transaction {id} resolved twice"
+        );
+        assert_eq!(
+            record.hold_id,
+            Some(hold_id),
+            "transaction {id} hold differs"
+        );
+        record
     }
 
     fn record_debit(&mut self, debit_id: Uuid, amount: Decimal) {
@@ -336,8 +412,6 @@ impl Wallet {
                 held_after,
                 ..
             } => {
-                assert!(*amount > Decimal::ZERO, "credit of a non-positive amount");
-                assert!(self.lot(*lot_id).is_none(), "lot id {lot_id} reused");
                 if let Some(debit_id) = refund_of {
                     let refundable = self
                         .refundable
@@ -349,17 +423,7 @@ impl Wallet {
                         self.refundable.remove(debit_id);
                     }
                 }
-                self.lots.push(Lot {
-                    id: *lot_id,
-                    source: *source,
-                    original: *amount,
-                    remaining: *amount,
-                    reserved: Decimal::ZERO,
-                    expires_at: *expires_at,
-                    created_at: at,
-                    expiring_notice_raised: false,
-                });
-                self.balance += *amount;
+                self.add_lot(at, *lot_id, *source, *amount, *expires_at);
                 assert_eq!(self.balance, *balance_after, "FundsCredited balance_after");
                 assert_eq!(self.held, *held_after, "FundsCredited held_after");
                 self.record_operation(at);
@@ -392,32 +456,16 @@ impl Wallet {
                 ..
             } => {
                 assert!(*amount > Decimal::ZERO, "hold of a non-positive amount");
-                assert!(
-                    self.hold_status(*hold_id).is_none(),
-                    "hold id {hold_id} reused"
-                );
-                let mut reserved = Decimal::ZERO;
-                for draw in reservations {
-                    let lot = self.lot_mut(draw.lot_id);
-                    lot.reserved += draw.amount;
-                    assert_eq!(
-                        lot.unreserved(),
-                        draw.remaining_after,
-                        "HoldPlaced remaining_after"
-                    );
-                    reserved += draw.amount;
-                }
-                assert_eq!(reserved, *amount, "HoldPlaced reservations do not add up");
-                self.held += *amount;
-                assert_eq!(self.balance, *balance_after, "HoldPlaced balance_after");
-                assert_eq!(self.held, *held_after, "HoldPlaced held_after");
-                self.holds.push(Hold {
+                self.add_hold(Hold {
                     id: *hold_id,
                     amount: *amount,
                     reservations: reservations.clone(),
                     expires_at: *expires_at,
                     status: HoldStatus::Active,
+                    transaction_id: None,
                 });
+                assert_eq!(self.balance, *balance_after, "HoldPlaced balance_after");
+                assert_eq!(self.held, *held_after, "HoldPlaced held_after");
                 self.count_daily_debit(at, *amount);
                 self.record_operation(at);
             }
@@ -462,6 +510,17 @@ impl Wallet {
                 );
                 self.unreserve(&hold);
                 self.resolve_hold(&hold, reason.final_status());
+                if let Some(transaction_id) = hold.transaction_id {
+                    // Only the timer releases a transaction's hold this way: an orphan.
+                    assert_eq!(
+                        *reason,
+                        HoldReleaseReason::Expired,
+                        "transaction hold voided"
+                    );
+                    let record = self.prepared_transaction(transaction_id, hold.id);
+                    record.status = WalletTransactionStatus::Expired;
+                    record.legs = Vec::new();
+                }
                 assert_eq!(self.balance, *balance_after, "HoldReleased balance_after");
                 assert_eq!(self.held, *held_after, "HoldReleased held_after");
                 if *reason == HoldReleaseReason::Void {
@@ -490,6 +549,129 @@ impl Wallet {
                 self.balance -= *amount;
                 assert_eq!(self.balance, *balance_after, "LotExpired balance_after");
                 assert_eq!(self.held, *held_after, "LotExpired held_after");
+            }
+            WalletEventKind::TransactionHoldPlaced {
+                transaction_id,
+                hold_id,
+                amount,
+                reservations,
+                legs,
+                expires_at,
+                balance_after,
+                held_after,
+            } => {
+                assert!(
+                    !self.transactions.contains_key(transaction_id),
+                    "transaction {transaction_id} prepared twice"
+                );
+                self.add_hold(Hold {
+                    id: *hold_id,
+                    amount: *amount,
+                    reservations: reservations.clone(),
+                    expires_at: *expires_at,
+                    status: HoldStatus::Active,
+                    transaction_id: Some(*transaction_id),
+                });
+                assert_eq!(
+                    self.balance, *balance_after,
+                    "TransactionHoldPlaced balance_after"
+                );
+                assert_eq!(self.held, *held_after, "TransactionHoldPlaced held_after");
+                // The transaction's debits count against today's limit once, when reserved.
+                let debits: Decimal = legs
+                    .iter()
+                    .filter(|leg| !leg.entry_type().is_credit())
+                    .map(|leg| leg.amount)
+                    .sum();
+                if debits > Decimal::ZERO {
+                    self.count_daily_debit(at, debits);
+                }
+                self.record_operation(at);
+                self.transactions.insert(
+                    *transaction_id,
+                    WalletTransaction {
+                        status: WalletTransactionStatus::Prepared,
+                        hold_id: Some(*hold_id),
+                        legs: legs.clone(),
+                    },
+                );
+            }
+            WalletEventKind::TransactionPrepareFailed { transaction_id, .. } => {
+                let previous = self.transactions.insert(
+                    *transaction_id,
+                    WalletTransaction {
+                        status: WalletTransactionStatus::Failed,
+                        hold_id: None,
+                        legs: Vec::new(),
+                    },
+                );
+                assert!(
+                    previous.is_none(),
+                    "transaction {transaction_id} prepared twice"
+                );
+            }
+            WalletEventKind::TransactionPosted {
+                transaction_id,
+                hold_id,
+                entries,
+                balance_after,
+                held_after,
+            } => {
+                let legs =
+                    std::mem::take(&mut self.prepared_transaction(*transaction_id, *hold_id).legs);
+                assert_eq!(legs.len(), entries.len(), "TransactionPosted entries");
+                let hold = self.take_hold(*hold_id);
+                self.unreserve(&hold);
+                for (leg, entry) in legs.iter().zip(entries) {
+                    assert!(
+                        (leg.index, leg.amount, leg.entry_type())
+                            == (entry.index, entry.amount, entry.entry_type),
+                        "TransactionPosted entry {} differs from its prepared leg",
+                        entry.index
+                    );
+                    match &entry.lot {
+                        Some(lot) => {
+                            self.add_lot(at, lot.lot_id, lot.source, entry.amount, lot.expires_at)
+                        }
+                        None => {
+                            let drawn = self.draw(&entry.draws, false);
+                            assert_eq!(drawn, entry.amount, "TransactionPosted draws");
+                            self.balance -= entry.amount;
+                        }
+                    }
+                    assert_eq!(
+                        self.balance, entry.balance_after,
+                        "TransactionPosted entry balance_after"
+                    );
+                }
+                self.resolve_hold(&hold, HoldStatus::Captured);
+                assert_eq!(
+                    self.balance, *balance_after,
+                    "TransactionPosted balance_after"
+                );
+                assert_eq!(self.held, *held_after, "TransactionPosted held_after");
+                self.prepared_transaction(*transaction_id, *hold_id).status =
+                    WalletTransactionStatus::Committed;
+            }
+            WalletEventKind::TransactionHoldReleased {
+                transaction_id,
+                hold_id,
+                amount,
+                balance_after,
+                held_after,
+            } => {
+                let record = self.prepared_transaction(*transaction_id, *hold_id);
+                record.status = WalletTransactionStatus::Aborted;
+                record.legs = Vec::new();
+                let hold = self.take_hold(*hold_id);
+                assert_eq!(*amount, hold.amount, "TransactionHoldReleased amount");
+                self.unreserve(&hold);
+                self.resolve_hold(&hold, HoldStatus::Voided);
+                assert_eq!(
+                    self.balance, *balance_after,
+                    "TransactionHoldReleased balance_after"
+                );
+                assert_eq!(self.held, *held_after, "TransactionHoldReleased held_after");
             }
             WalletEventKind::LotExpiringSoon { lot_id, .. } => {
                 let lot = self.lot_mut(*lot_id);
@@ -594,6 +776,26 @@ pub struct Lot {
 }
 
 impl Lot {
+    /// A lot just credited: all of `amount` remaining, nothing reserved, no notice raised.
+    pub(crate) fn new(
+        id: Uuid,
+        source: CreditSource,
+        amount: Decimal,
+        expires_at: Option<Timestamp>,
+        created_at: Timestamp,
+    ) -> Self {
+        Self {
+            id,
+            source,
+            original: amount,
+            remaining: amount,
+            reserved: Decimal::ZERO,
+            expires_at,
+            created_at,
+            expiring_notice_raised: false,
+        }
+    }
+
     /// The lot's id (the credit's `lot_id`).
     pub fn id(&self) -> Uuid {
         self.id
@@ -648,6 +850,8 @@ pub struct Hold {
     pub(crate) reservations: Vec<LotDraw>,
     pub(crate) expires_at: Timestamp,
     pub(crate) status: HoldStatus,
+    // The transaction that placed it, whose commit or abort alone resolves it.
+    pub(crate) transaction_id: Option<Uuid>,
 }
 
 impl Hold {
@@ -669,6 +873,11 @@ impl Hold {
     /// Its deadline.
     pub fn expires_at(&self) -> Timestamp {
         self.expires_at
+    }
+
+    /// The transaction that placed the hold, if a transaction did.
+    pub fn transaction_id(&self) -> Option<Uuid> {
+        self.transaction_id
     }
 
     /// Always `Active` for holds in state; resolved holds are kept only as

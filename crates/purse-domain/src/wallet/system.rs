@@ -3,11 +3,10 @@
 //! so opening it again (or on first use, from any service) finds the same stream without a lookup
 //! (docs/adr/0020-system-wallets.md).
 
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::money::Asset;
-use crate::support::derived_uuid;
+use crate::support::derived_id;
 
 /// Longest system wallet name, in bytes.
 pub const MAX_SYSTEM_WALLET_NAME_BYTES: usize = 64;
@@ -56,13 +55,15 @@ impl SystemWalletName {
 /// with another scale is another wallet). Tagged apart from the ids of customer wallets, which
 /// derive from a creation key (ADR 0002), so the two never meet.
 pub fn system_wallet_id(tenant: &str, name: &SystemWalletName, asset: &Asset) -> Uuid {
-    let mut hash = Sha256::new().chain_update(b"purse.system-wallet-id.v1\0");
-    for part in [tenant, name.as_str(), asset.code()] {
-        hash.update((part.len() as u64).to_be_bytes());
-        hash.update(part.as_bytes());
-    }
-    hash.update(asset.scale().to_be_bytes());
-    derived_uuid(hash)
+    derived_id(
+        b"purse.system-wallet-id.v1\0",
+        &[
+            tenant.as_bytes(),
+            name.as_str().as_bytes(),
+            asset.code().as_bytes(),
+            &asset.scale().to_be_bytes(),
+        ],
+    )
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 
 use purse_domain::Timestamp;
 use purse_domain::wallet::{
-    CreditSource, DebitKind, HoldReleaseReason, Limits, LotDraw, VelocityLimit, WalletEvent,
+    CreditSource, CreditedLot, DebitKind, EntryType, HoldReleaseReason, LegEntry, Limits, LotDraw,
+    TransactionEntry, TransactionFailureReason, TransactionLeg, VelocityLimit, WalletEvent,
     WalletEventKind, WalletKind,
 };
 use purse_proto::event::v1 as pb;
@@ -211,7 +212,147 @@ fn to_proto(kind: &WalletEventKind) -> E {
             amount: amount.to_string(),
             expires_at_ms: expires_at.as_millis(),
         }),
+        WalletEventKind::TransactionHoldPlaced {
+            transaction_id,
+            hold_id,
+            amount,
+            reservations,
+            legs,
+            expires_at,
+            balance_after,
+            held_after,
+        } => E::TransactionHoldPlaced(pb::TransactionHoldPlaced {
+            transaction_id: transaction_id.to_string(),
+            hold_id: hold_id.to_string(),
+            amount: amount.to_string(),
+            reservations: draws_to_proto(reservations),
+            legs: legs.iter().map(leg_to_proto).collect(),
+            expires_at_ms: expires_at.as_millis(),
+            balance_after: balance_after.to_string(),
+            held_after: held_after.to_string(),
+        }),
+        WalletEventKind::TransactionPrepareFailed {
+            transaction_id,
+            index,
+            reason,
+            available,
+        } => E::TransactionPrepareFailed(pb::TransactionPrepareFailed {
+            transaction_id: transaction_id.to_string(),
+            index: *index,
+            reason: reason.as_str().to_owned(),
+            available: available.map(|d| d.to_string()),
+        }),
+        WalletEventKind::TransactionPosted {
+            transaction_id,
+            hold_id,
+            entries,
+            balance_after,
+            held_after,
+        } => E::TransactionPosted(pb::TransactionPosted {
+            transaction_id: transaction_id.to_string(),
+            hold_id: hold_id.to_string(),
+            entries: entries.iter().map(entry_to_proto).collect(),
+            balance_after: balance_after.to_string(),
+            held_after: held_after.to_string(),
+        }),
+        WalletEventKind::TransactionHoldReleased {
+            transaction_id,
+            hold_id,
+            amount,
+            balance_after,
+            held_after,
+        } => E::TransactionHoldReleased(pb::TransactionHoldReleased {
+            transaction_id: transaction_id.to_string(),
+            hold_id: hold_id.to_string(),
+            amount: amount.to_string(),
+            balance_after: balance_after.to_string(),
+            held_after: held_after.to_string(),
+        }),
     }
+}
+
+fn leg_to_proto(leg: &TransactionLeg) -> pb::TransactionLeg {
+    let (source, expires_at) = match leg.entry {
+        LegEntry::Issue { source, expires_at } => (source.as_str().to_owned(), expires_at),
+        _ => (String::new(), None),
+    };
+    pb::TransactionLeg {
+        index: leg.index,
+        amount: leg.amount.to_string(),
+        entry_type: leg.entry_type().as_str().to_owned(),
+        counterparty: optional_uuid_text(leg.counterparty()),
+        source,
+        expires_at_ms: expires_at.map(Timestamp::as_millis),
+    }
+}
+
+fn leg_from_proto(leg: &pb::TransactionLeg) -> Result<TransactionLeg, CodecError> {
+    let counterparty = || uuid_field(&leg.counterparty, "legs.counterparty");
+    let entry = match EntryType::parse(&leg.entry_type) {
+        Some(EntryType::Issue) => LegEntry::Issue {
+            source: CreditSource::parse(&leg.source).ok_or(CodecError::Field {
+                field: "legs.source",
+            })?,
+            expires_at: leg.expires_at_ms.map(Timestamp::from_millis),
+        },
+        Some(EntryType::Redeem) => LegEntry::Redeem,
+        Some(EntryType::TransferDebit) => LegEntry::TransferDebit {
+            to: counterparty()?,
+        },
+        Some(EntryType::TransferCredit) => LegEntry::TransferCredit {
+            from: counterparty()?,
+        },
+        // Exchange legs do not exist until quotes do.
+        Some(EntryType::ExchangeDebit | EntryType::ExchangeCredit) | None => {
+            return Err(CodecError::Field {
+                field: "legs.entry_type",
+            });
+        }
+    };
+    Ok(TransactionLeg {
+        index: leg.index,
+        amount: decimal_field(&leg.amount, "legs.amount")?,
+        entry,
+    })
+}
+
+fn entry_to_proto(entry: &TransactionEntry) -> pb::TransactionEntry {
+    let lot = entry.lot.as_ref();
+    pb::TransactionEntry {
+        index: entry.index,
+        entry_type: entry.entry_type.as_str().to_owned(),
+        amount: entry.amount.to_string(),
+        counterparty: optional_uuid_text(entry.counterparty),
+        lot_id: optional_uuid_text(lot.map(|lot| lot.lot_id)),
+        source: lot.map_or(String::new(), |lot| lot.source.as_str().to_owned()),
+        expires_at_ms: lot.and_then(|lot| lot.expires_at).map(Timestamp::as_millis),
+        draws: draws_to_proto(&entry.draws),
+        balance_after: entry.balance_after.to_string(),
+    }
+}
+
+fn entry_from_proto(entry: &pb::TransactionEntry) -> Result<TransactionEntry, CodecError> {
+    let lot = match optional_uuid_field(&entry.lot_id, "entries.lot_id")? {
+        Some(lot_id) => Some(CreditedLot {
+            lot_id,
+            source: CreditSource::parse(&entry.source).ok_or(CodecError::Field {
+                field: "entries.source",
+            })?,
+            expires_at: entry.expires_at_ms.map(Timestamp::from_millis),
+        }),
+        None => None,
+    };
+    Ok(TransactionEntry {
+        index: entry.index,
+        entry_type: EntryType::parse(&entry.entry_type).ok_or(CodecError::Field {
+            field: "entries.entry_type",
+        })?,
+        amount: decimal_field(&entry.amount, "entries.amount")?,
+        counterparty: optional_uuid_field(&entry.counterparty, "entries.counterparty")?,
+        lot,
+        draws: draws_from_proto(&entry.draws)?,
+        balance_after: decimal_field(&entry.balance_after, "entries.balance_after")?,
+    })
 }
 
 /// Domain limits of proto limits (amount syntax only; the decider validates against the asset).
@@ -332,5 +473,170 @@ fn from_proto(envelope: &EventEnvelope, event: &E) -> Result<WalletEventKind, Co
             amount: decimal_field(&e.amount, "amount")?,
             expires_at: Timestamp::from_millis(e.expires_at_ms),
         },
+        E::TransactionHoldPlaced(e) => WalletEventKind::TransactionHoldPlaced {
+            transaction_id: uuid_field(&e.transaction_id, "transaction_id")?,
+            hold_id: uuid_field(&e.hold_id, "hold_id")?,
+            amount: decimal_field(&e.amount, "amount")?,
+            reservations: draws_from_proto(&e.reservations)?,
+            legs: e
+                .legs
+                .iter()
+                .map(leg_from_proto)
+                .collect::<Result<_, _>>()?,
+            expires_at: Timestamp::from_millis(e.expires_at_ms),
+            balance_after: decimal_field(&e.balance_after, "balance_after")?,
+            held_after: decimal_field(&e.held_after, "held_after")?,
+        },
+        E::TransactionPrepareFailed(e) => WalletEventKind::TransactionPrepareFailed {
+            transaction_id: uuid_field(&e.transaction_id, "transaction_id")?,
+            index: e.index,
+            reason: TransactionFailureReason::parse(&e.reason)
+                .ok_or(CodecError::Field { field: "reason" })?,
+            available: optional_decimal_field(e.available.as_deref(), "available")?,
+        },
+        E::TransactionPosted(e) => WalletEventKind::TransactionPosted {
+            transaction_id: uuid_field(&e.transaction_id, "transaction_id")?,
+            hold_id: uuid_field(&e.hold_id, "hold_id")?,
+            entries: e
+                .entries
+                .iter()
+                .map(entry_from_proto)
+                .collect::<Result<_, _>>()?,
+            balance_after: decimal_field(&e.balance_after, "balance_after")?,
+            held_after: decimal_field(&e.held_after, "held_after")?,
+        },
+        E::TransactionHoldReleased(e) => WalletEventKind::TransactionHoldReleased {
+            transaction_id: uuid_field(&e.transaction_id, "transaction_id")?,
+            hold_id: uuid_field(&e.hold_id, "hold_id")?,
+            amount: decimal_field(&e.amount, "amount")?,
+            balance_after: decimal_field(&e.balance_after, "balance_after")?,
+            held_after: decimal_field(&e.held_after, "held_after")?,
+        },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use purse_domain::wallet::{TransactionFailureReason, transaction_lot_id};
+    use purse_proto::event::v1::event_envelope::Payload;
+    use rust_decimal::Decimal;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::codec::round_trip;
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    fn draw(lot: u128, amount: i64, remaining_after: i64) -> LotDraw {
+        LotDraw {
+            lot_id: id(lot),
+            amount: Decimal::new(amount, 2),
+            remaining_after: Decimal::new(remaining_after, 2),
+        }
+    }
+
+    fn legs() -> Vec<TransactionLeg> {
+        let leg = |index, amount, entry| TransactionLeg {
+            index,
+            amount: Decimal::new(amount, 2),
+            entry,
+        };
+        vec![
+            leg(
+                0,
+                600,
+                LegEntry::Issue {
+                    source: CreditSource::Granted,
+                    expires_at: Some(Timestamp::from_millis(1_900_000_000_000)),
+                },
+            ),
+            leg(
+                1,
+                100,
+                LegEntry::Issue {
+                    source: CreditSource::Paid,
+                    expires_at: None,
+                },
+            ),
+            leg(2, 1_100, LegEntry::TransferDebit { to: id(9) }),
+            leg(3, 200, LegEntry::TransferCredit { from: id(9) }),
+            leg(4, 50, LegEntry::Redeem),
+        ]
+    }
+
+    #[test]
+    fn transaction_events_are_written_as_their_proto_messages_and_read_back() {
+        let txn = id(0x7C);
+        let kinds = vec![
+            WalletEventKind::TransactionHoldPlaced {
+                transaction_id: txn,
+                hold_id: id(2),
+                amount: Decimal::new(500, 2),
+                reservations: vec![draw(1, 500, 0)],
+                legs: legs(),
+                expires_at: Timestamp::from_millis(1_796_642_229_412),
+                balance_after: Decimal::new(500, 2),
+                held_after: Decimal::new(500, 2),
+            },
+            WalletEventKind::TransactionPrepareFailed {
+                transaction_id: txn,
+                index: 2,
+                reason: TransactionFailureReason::InsufficientFunds,
+                available: Some(Decimal::new(500, 2)),
+            },
+            WalletEventKind::TransactionPrepareFailed {
+                transaction_id: txn,
+                index: 0,
+                reason: TransactionFailureReason::WalletSuspended,
+                available: None,
+            },
+            WalletEventKind::TransactionPosted {
+                transaction_id: txn,
+                hold_id: id(2),
+                entries: vec![
+                    TransactionEntry {
+                        index: 0,
+                        entry_type: EntryType::Issue,
+                        amount: Decimal::new(600, 2),
+                        counterparty: None,
+                        lot: Some(CreditedLot {
+                            lot_id: transaction_lot_id(txn, 0),
+                            source: CreditSource::Granted,
+                            expires_at: Some(Timestamp::from_millis(1_900_000_000_000)),
+                        }),
+                        draws: vec![],
+                        balance_after: Decimal::new(1_100, 2),
+                    },
+                    TransactionEntry {
+                        index: 2,
+                        entry_type: EntryType::TransferDebit,
+                        amount: Decimal::new(1_100, 2),
+                        counterparty: Some(id(9)),
+                        lot: None,
+                        draws: vec![draw(1, 500, 0), draw(3, 600, 0)],
+                        balance_after: Decimal::new(0, 2),
+                    },
+                ],
+                balance_after: Decimal::new(0, 2),
+                held_after: Decimal::new(0, 2),
+            },
+            WalletEventKind::TransactionHoldReleased {
+                transaction_id: txn,
+                hold_id: id(2),
+                amount: Decimal::new(500, 2),
+                balance_after: Decimal::new(500, 2),
+                held_after: Decimal::new(0, 2),
+            },
+        ];
+        for kind in kinds {
+            let event = WalletEvent {
+                occurred_at: Timestamp::from_millis(1_796_641_929_161),
+                kind,
+            };
+            let payload = round_trip::<WalletStream>(&event);
+            assert!(matches!(payload, Payload::Wallet(_)), "{payload:?}");
+        }
+    }
 }

@@ -122,13 +122,29 @@ impl AutoTopUpCommand {
                 balance_after,
                 held_after,
                 ..
+            }
+            | WalletEventKind::TransactionHoldPlaced {
+                balance_after,
+                held_after,
+                ..
+            }
+            | WalletEventKind::TransactionPosted {
+                balance_after,
+                held_after,
+                ..
+            }
+            | WalletEventKind::TransactionHoldReleased {
+                balance_after,
+                held_after,
+                ..
             } => (*balance_after, *held_after),
             WalletEventKind::WalletOpened { .. }
             | WalletEventKind::WalletSuspended { .. }
             | WalletEventKind::WalletReactivated
             | WalletEventKind::WalletClosed
             | WalletEventKind::LimitsChanged { .. }
-            | WalletEventKind::LotExpiringSoon { .. } => return None,
+            | WalletEventKind::LotExpiringSoon { .. }
+            | WalletEventKind::TransactionPrepareFailed { .. } => return None,
         };
         Some(Self {
             wallet_id,

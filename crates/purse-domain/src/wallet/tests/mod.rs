@@ -12,6 +12,7 @@ mod holds;
 mod lifecycle;
 mod limits;
 mod refund;
+mod transaction;
 
 use std::collections::BTreeMap;
 
@@ -367,6 +368,18 @@ impl When {
             WalletDecider::evolve(state, event)
         });
         (WalletDecider::outcome(&state, &events), state)
+    }
+
+    /// Asserts only that the command is accepted; returns the state after its events.
+    #[track_caller]
+    pub(super) fn then_outcome_any_state(self) -> WalletState {
+        let events = match self.decide() {
+            Ok(events) => events,
+            Err(error) => panic!("expected events, got error {error:?}"),
+        };
+        events.iter().fold(self.state, |state, event| {
+            WalletDecider::evolve(state, event)
+        })
     }
 
     #[track_caller]

@@ -12,6 +12,7 @@ const PROTO_FILES: &[&str] = &[
     "../../proto/purse/event/v1/payment_events.proto",
     "../../proto/purse/event/v1/top_up_saga_events.proto",
     "../../proto/purse/event/v1/auto_top_up_events.proto",
+    "../../proto/purse/event/v1/transaction_events.proto",
     "../../proto/purse/topup/v1/topup.proto",
     "../../proto/purse/payment/v1/payment.proto",
 ];

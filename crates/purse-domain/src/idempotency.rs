@@ -124,6 +124,12 @@ impl Fingerprint {
     pub fn as_bytes(&self) -> &[u8; 16] {
         &self.0
     }
+
+    /// The inverse of [`Fingerprint::as_bytes`]: events that carry a fingerprint store its
+    /// bytes.
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
 }
 
 fn hex_digit(byte: u8) -> Option<u8> {

@@ -6,9 +6,12 @@
 /// the stream kind `$kind`: events are written as the `EventEnvelope.payload` variant `$variant`,
 /// converted by `to_proto` and `from_proto` of the invoking module (the orphan rule forbids
 /// `From` between a domain type and a proto type here); a `JsonEvent` of `$kind` reads through
-/// the kind's serde form, which is what those releases wrote (ADR 0013).
+/// the kind's serde form, which is what those releases wrote (ADR 0013). A stream kind born
+/// after ADR 0013 says `json: none`: no release wrote it as JSON, so a `JsonEvent` is refused
+/// like any other payload, and its events need no serde form.
 macro_rules! event_codec {
-    ($binding:ty, $event:ident, $kind:literal, proto: $variant:ident) => {
+    // First, so that `@codec` is never parsed as a type by the arms below.
+    (@codec $binding:ty, $event:ident, $kind:literal, $variant:ident, $($json_arm:tt)*) => {
         impl purse_runtime::codec::EventCodec for $binding {
             const STREAM_KIND: &'static str = $kind;
 
@@ -30,11 +33,7 @@ macro_rules! event_codec {
                 use purse_proto::event::v1::event_envelope::Payload;
                 let kind = match &envelope.payload {
                     Some(Payload::$variant(message)) => from_proto(message)?,
-                    Some(Payload::Json(json)) if json.stream_kind == $kind => {
-                        serde_json::from_str(&json.body).map_err(|_| {
-                            purse_runtime::codec::CodecError::Field { field: "json.body" }
-                        })?
-                    }
+                    $($json_arm)*
                     _ => {
                         return Err(purse_runtime::codec::CodecError::WrongPayload {
                             expected: $kind,
@@ -47,6 +46,18 @@ macro_rules! event_codec {
                 })
             }
         }
+    };
+    ($binding:ty, $event:ident, $kind:literal, proto: $variant:ident) => {
+        crate::codec::event_codec!(@codec $binding, $event, $kind, $variant,
+            Some(Payload::Json(json)) if json.stream_kind == $kind => {
+                serde_json::from_str(&json.body).map_err(|_| {
+                    purse_runtime::codec::CodecError::Field { field: "json.body" }
+                })?
+            }
+        );
+    };
+    ($binding:ty, $event:ident, $kind:literal, proto: $variant:ident, json: none) => {
+        crate::codec::event_codec!(@codec $binding, $event, $kind, $variant,);
     };
 }
 

@@ -20,6 +20,7 @@ pub mod projectors;
 mod rejections;
 pub mod top_up;
 pub mod top_up_saga;
+pub mod transaction;
 pub mod wallet;
 
 /// Topic names of every stream kind under one roof, for services, the saga coordinator, the
@@ -30,6 +31,7 @@ pub mod topics {
     pub use crate::payment_methods::TOPICS as PAYMENT_METHODS;
     pub use crate::top_up::TOPICS as TOP_UPS;
     pub use crate::top_up_saga::TOPICS as TOP_UP_SAGAS;
+    pub use crate::transaction::TOPICS as TRANSACTIONS;
     pub use crate::wallet::TOPICS as WALLETS;
     pub use purse_runtime::topics::{DeciderTopics, REPLIES_TOPIC};
 }

@@ -57,7 +57,8 @@ pub enum TransactionError {
         /// [`super::MAX_WALLETS`].
         max: usize,
     },
-    /// INVALID_ARGUMENT `INVALID_TIMEOUT`: a timeout outside `min_ms..=max_ms`.
+    /// FAILED_PRECONDITION `INVALID_TIMEOUT`: a timeout outside `min_ms..=max_ms`. The timeout
+    /// is configured, not requested, so the client has no field to fix (as for top-ups).
     #[error("timeout must be {min_ms}..={max_ms} ms")]
     InvalidTimeout {
         /// [`super::MIN_TRANSACTION_TIMEOUT_MS`].

@@ -123,6 +123,34 @@ where
     envelope.payload.expect("payload")
 }
 
+/// [`round_trip`]s one event of each of `kinds`, checks that each is written as the stream's own
+/// payload (`is_own`), and returns the event types met, so that a caller can check it met every
+/// type of its stream.
+#[cfg(test)]
+pub(crate) fn round_trip_each<D, K>(
+    kinds: impl IntoIterator<Item = K>,
+    is_own: fn(&purse_proto::event::v1::event_envelope::Payload) -> bool,
+) -> std::collections::BTreeSet<&'static str>
+where
+    D: purse_runtime::codec::EventCodec
+        + purse_domain::Decider<Event = purse_domain::event::Event<K>>,
+    K: purse_domain::event::EventKind + PartialEq + std::fmt::Debug,
+{
+    kinds
+        .into_iter()
+        .map(|kind| {
+            let event_type = kind.event_type();
+            let event = purse_domain::event::Event {
+                occurred_at: purse_domain::Timestamp::from_millis(1_796_641_929_161),
+                kind,
+            };
+            let payload = round_trip::<D>(&event);
+            assert!(is_own(&payload), "{event_type}: {payload:?}");
+            event_type
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use purse_domain::Decider;

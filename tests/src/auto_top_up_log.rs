@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use purse_proto::event::v1::event_envelope::Payload;
 use purse_proto::event::v1::wallet_event::Event as WalletEvent;
 use purse_runtime::codec::{EventCodec, decode_record};
 use purse_streams::top_up::TopUpStream;
@@ -40,22 +39,11 @@ pub fn auto_top_up_log(data_dir: &Path, wallet_id: &str) -> AutoTopUpLog {
             }
         }
     }
-    let mut credits = 0;
-    for record in embedded_log::records(data_dir, topics::WALLETS.events) {
-        if record.key != wallet_id.as_bytes() {
-            continue;
-        }
-        for envelope in decode_record(&record.payload)
-            .expect("wallet record")
-            .events
-        {
-            if let Some(Payload::Wallet(wallet)) = envelope.payload
-                && let Some(WalletEvent::FundsCredited(credit)) = wallet.event
-                && auto_ids.contains(&credit.reference)
-            {
-                credits += 1;
-            }
-        }
-    }
+    let credits = embedded_log::wallet_events(data_dir, wallet_id)
+        .into_iter()
+        .filter(|event| {
+            matches!(event, WalletEvent::FundsCredited(credit) if auto_ids.contains(&credit.reference))
+        })
+        .count();
     AutoTopUpLog { created, credits }
 }

@@ -4,6 +4,11 @@
 
 use std::path::Path;
 
+use purse_proto::event::v1::event_envelope::Payload;
+use purse_proto::event::v1::wallet_event::Event as WalletEvent;
+use purse_runtime::codec::decode_record;
+use purse_streams::topics;
+
 /// One record of a topic.
 pub struct LoggedRecord {
     /// The record key (the stream id).
@@ -34,4 +39,22 @@ pub fn records(data_dir: &Path, topic: &str) -> Vec<LoggedRecord> {
         .expect("records")
         .collect::<Result<_, _>>()
         .expect("record rows")
+}
+
+/// Every event recorded on `wallet_id`'s stream, in order, each record counted (no
+/// deduplication), so an "exactly once" test fails on a duplicate the read model would hide.
+pub fn wallet_events(data_dir: &Path, wallet_id: &str) -> Vec<WalletEvent> {
+    records(data_dir, topics::WALLETS.events)
+        .iter()
+        .filter(|record| record.key == wallet_id.as_bytes())
+        .flat_map(|record| {
+            decode_record(&record.payload)
+                .expect("wallet record")
+                .events
+        })
+        .filter_map(|envelope| match envelope.payload {
+            Some(Payload::Wallet(wallet)) => wallet.event,
+            _ => None,
+        })
+        .collect()
 }

@@ -5,12 +5,9 @@
 use purse_e2e::embedded_log;
 use purse_e2e::requests::{balance, credit};
 use purse_e2e::{Pursed, bad_fields, cli_json, reason, token};
-use purse_proto::event::v1::event_envelope::Payload;
 use purse_proto::event::v1::wallet_event::Event as WalletEvent;
 use purse_proto::wallet::v1 as pb;
 use purse_runtime::auth::Scope;
-use purse_runtime::codec::decode_record;
-use purse_streams::topics;
 use tonic::Code;
 
 fn open(name: &str, asset: &str, asset_scale: Option<u32>) -> pb::OpenSystemWalletRequest {
@@ -23,16 +20,9 @@ fn open(name: &str, asset: &str, asset_scale: Option<u32>) -> pb::OpenSystemWall
 
 /// `WalletOpened` records of `wallet_id` in the embedded log, every record counted.
 fn openings_logged(data_dir: &std::path::Path, wallet_id: &str) -> usize {
-    embedded_log::records(data_dir, topics::WALLETS.events)
+    embedded_log::wallet_events(data_dir, wallet_id)
         .iter()
-        .filter(|record| record.key == wallet_id.as_bytes())
-        .flat_map(|record| decode_record(&record.payload).expect("wallet record").events)
-        .filter(|envelope| {
-            matches!(
-                &envelope.payload,
-                Some(Payload::Wallet(wallet)) if matches!(wallet.event, Some(WalletEvent::WalletOpened(_)))
-            )
-        })
+        .filter(|event| matches!(event, WalletEvent::WalletOpened(_)))
         .count()
 }
 
